@@ -1,0 +1,217 @@
+//! Outputs that are either complete or absent.
+//!
+//! Every file this project produces (a download, an image, a copied bzImage, a build stamp) is
+//! written under a temporary name beside its final one and renamed into place only once it is
+//! whole, so an interrupted run never leaves something that a later run takes for finished.
+//! Build stamps record a [`Fingerprint`] of everything a stage's output depends on; a stage whose
+//! stamp matches and whose outputs exist does no work.
+
+use std::{
+    fs::{self, File},
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// The temporary name `path` is written under: same folder (so the rename is atomic), unique per
+/// process, and never mistaken for the final name.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes `path` through `write`, atomically: on any error nothing is left under `path` or the
+/// temporary name.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut file =
+            File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        write(&mut file)?;
+        file.flush().with_context(|| format!("writing {}", tmp.display()))?;
+        commit(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Moves a finished temporary file (or folder) to its final name.
+pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
+    fs::rename(tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Copies `from` to `to` atomically, keeping the permission bits.
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    write_atomic(to, |out| {
+        let mut input = File::open(from).with_context(|| format!("opening {}", from.display()))?;
+        io::copy(&mut input, out)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        let perms = input.metadata()?.permissions();
+        out.set_permissions(perms)?;
+        Ok(())
+    })
+}
+
+/// The sha256 of a file, lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A digest of everything one stage's output depends on. Keys keep two inputs from colliding
+/// (`a`+`bc` vs `ab`+`c`).
+#[derive(Clone, Default)]
+pub struct Fingerprint {
+    hasher: Sha256,
+}
+
+impl Fingerprint {
+    pub fn new(stage: &str) -> Fingerprint {
+        let mut fp = Fingerprint::default();
+        fp.add("stage", stage.as_bytes());
+        fp
+    }
+
+    pub fn add(&mut self, key: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        self.hasher.update((key.len() as u64).to_le_bytes());
+        self.hasher.update(key.as_bytes());
+        self.hasher.update((value.len() as u64).to_le_bytes());
+        self.hasher.update(value);
+        self
+    }
+
+    /// Adds a file's contents.
+    pub fn add_file(&mut self, key: &str, path: &Path) -> Result<&mut Self> {
+        let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(self.add(key, bytes))
+    }
+
+    /// Adds a file's identity (path, size, modification time) without reading it: for inputs
+    /// too large to hash on every run, such as a local kernel tarball.
+    pub fn add_file_identity(&mut self, key: &str, path: &Path) -> Result<&mut Self> {
+        let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let identity = format!("{}\0{}\0{mtime}", path.display(), meta.len());
+        Ok(self.add(key, identity))
+    }
+
+    pub fn hex(&self) -> String {
+        hex(&self.hasher.clone().finalize())
+    }
+}
+
+/// A build stamp: the fingerprint a stage's outputs were last made from.
+pub struct Stamp {
+    path: PathBuf,
+}
+
+impl Stamp {
+    pub fn new(path: impl Into<PathBuf>) -> Stamp {
+        Stamp { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the stamp records `fingerprint` and every one of `outputs` exists.
+    pub fn is_fresh(&self, fingerprint: &Fingerprint, outputs: &[&Path]) -> bool {
+        let recorded = fs::read_to_string(&self.path).unwrap_or_default();
+        recorded.trim() == fingerprint.hex() && outputs.iter().all(|p| p.exists())
+    }
+
+    /// Forgets the stamp before outputs are rebuilt, so an interrupted rebuild is never fresh.
+    pub fn invalidate(&self) -> Result<()> {
+        match fs::remove_file(&self.path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("removing {}", self.path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records `fingerprint`: call only after every output is complete.
+    pub fn record(&self, fingerprint: &Fingerprint) -> Result<()> {
+        let text = format!("{}\n", fingerprint.hex());
+        write_atomic(&self.path, |f| Ok(f.write_all(text.as_bytes())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("artifact-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = scratch("fail");
+        let path = dir.join("out.img");
+        let err = write_atomic(&path, |f| {
+            f.write_all(b"half")?;
+            anyhow::bail!("interrupted")
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "left something behind");
+    }
+
+    #[test]
+    fn stamp_freshness_follows_fingerprint_and_outputs() {
+        let dir = scratch("stamp");
+        let out = dir.join("bzImage");
+        let stamp = Stamp::new(dir.join("kernel.stamp"));
+        let mut fp = Fingerprint::new("kernel");
+        fp.add("profile", "tiny");
+        assert!(!stamp.is_fresh(&fp, &[&out]));
+        fs::write(&out, b"k").unwrap();
+        stamp.record(&fp).unwrap();
+        assert!(stamp.is_fresh(&fp, &[&out]));
+        let mut other = Fingerprint::new("kernel");
+        other.add("profile", "default");
+        assert!(!stamp.is_fresh(&other, &[&out]));
+        fs::remove_file(&out).unwrap();
+        assert!(!stamp.is_fresh(&fp, &[&out]));
+        stamp.invalidate().unwrap();
+        stamp.invalidate().unwrap();
+        assert!(!stamp.path().exists());
+    }
+
+    #[test]
+    fn fingerprint_keys_separate_values() {
+        let a = Fingerprint::new("s").add("x", "ab").add("y", "c").hex();
+        let b = Fingerprint::new("s").add("x", "a").add("y", "bc").hex();
+        assert_ne!(a, b);
+    }
+}

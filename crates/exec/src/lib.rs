@@ -1,0 +1,162 @@
+//! The one way this project runs long external programs (`make`, `mke2fs`, ...).
+//!
+//! Commands are built with `xshell::cmd!`. Short ones run through xshell directly (its errors name
+//! the command line). Long ones go through [`run_logged`]: the whole output goes to a log file, the
+//! terminal shows only the latest line and the elapsed time, and a failure carries the command line,
+//! the log's path and its last lines, so a red run always explains itself.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, IsTerminal, Write},
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+/// How many log lines a failure shows.
+pub const TAIL_LINES: usize = 40;
+
+/// Runs `cmd` with stdout and stderr appended to `log` (created fresh), showing progress as `label`.
+/// Returns the elapsed time.
+pub fn run_logged(cmd: xshell::Cmd<'_>, log: &Path, label: &str) -> Result<Duration> {
+    let cmdline = cmd.to_string();
+    let mut command = Command::from(cmd);
+    run_command_logged(&mut command, &cmdline, log, label)
+}
+
+fn run_command_logged(
+    command: &mut Command,
+    cmdline: &str,
+    log: &Path,
+    label: &str,
+) -> Result<Duration> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut log_file =
+        File::create(log).with_context(|| format!("creating log file {}", log.display()))?;
+    writeln!(log_file, "$ {cmdline}")?;
+
+    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+    command.stdout(writer.try_clone()?).stderr(writer).stdin(std::process::Stdio::null());
+    let start = Instant::now();
+    let mut child = command.spawn().with_context(|| format!("cannot start `{cmdline}`"))?;
+    // Drop our copies of the write end so that EOF arrives when the child exits.
+    drop(std::mem::replace(command, Command::new("true")));
+
+    let display = Display::new(label, log);
+    for line in BufReader::new(reader).split(b'\n') {
+        let line = line.context("reading command output")?;
+        log_file.write_all(&line)?;
+        log_file.write_all(b"\n")?;
+        display.line(&String::from_utf8_lossy(&line));
+    }
+    let status = child.wait().with_context(|| format!("waiting for `{cmdline}`"))?;
+    let elapsed = start.elapsed();
+    log_file.flush()?;
+    display.finish(status.success(), elapsed);
+    if !status.success() {
+        bail!(
+            "`{cmdline}` failed ({status}) after {:.1}s\nlast lines of {}:\n{}",
+            elapsed.as_secs_f64(),
+            log.display(),
+            tail(log, TAIL_LINES)
+        );
+    }
+    Ok(elapsed)
+}
+
+/// The last `n` lines of a text file, or a note saying why there are none.
+pub fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(err) => format!("(cannot read {}: {err})", path.display()),
+    }
+}
+
+/// Progress for one long command: a spinner on a terminal, a start and an end line otherwise.
+struct Display {
+    bar: Option<indicatif::ProgressBar>,
+    label: String,
+}
+
+impl Display {
+    fn new(label: &str, log: &Path) -> Display {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {wide_msg}")
+                    .expect("static template"),
+            );
+            bar.set_prefix(label.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            Display { bar: Some(bar), label: label.to_string() }
+        } else {
+            eprintln!("{label}: started (log: {})", log.display());
+            Display { bar: None, label: label.to_string() }
+        }
+    }
+
+    fn line(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(line.trim().to_string());
+        }
+    }
+
+    fn finish(&self, ok: bool, elapsed: Duration) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let outcome = if ok { "done" } else { "FAILED" };
+        eprintln!("{}: {outcome} in {:.1}s", self.label, elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_writes_whole_output_to_log() {
+        let sh = xshell::Shell::new().unwrap();
+        let dir = sh.create_temp_dir().unwrap();
+        let log = dir.path().join("ok.log");
+        run_logged(xshell::cmd!(sh, "sh -c 'echo out; echo err >&2'"), &log, "test").unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.starts_with("$ sh -c"), "{text}");
+        assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
+    }
+
+    #[test]
+    fn failure_names_command_log_and_tail() {
+        let sh = xshell::Shell::new().unwrap();
+        let dir = sh.create_temp_dir().unwrap();
+        let log = dir.path().join("bad.log");
+        let script = "for i in $(seq 1 100); do echo line$i; done; exit 3";
+        let err = run_logged(xshell::cmd!(sh, "sh -c {script}"), &log, "test").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("sh -c"), "{msg}");
+        assert!(msg.contains("exit status: 3"), "{msg}");
+        assert!(msg.contains(&log.display().to_string()), "{msg}");
+        assert!(msg.contains("line100") && !msg.contains("line10\n"), "{msg}");
+    }
+
+    #[test]
+    fn missing_program_is_named() {
+        let sh = xshell::Shell::new().unwrap();
+        let dir = sh.create_temp_dir().unwrap();
+        let err = run_logged(
+            xshell::cmd!(sh, "no-such-program-here"),
+            &dir.path().join("x.log"),
+            "test",
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no-such-program-here"));
+    }
+}
