@@ -1,1 +1,54 @@
-//! qemu
+//! Booting the tutorial's images in QEMU: the command line, the accelerator, an automated
+//! session on the serial console, and checks of what the guest shows.
+//!
+//! ```text
+//! // the command line, pure
+//! enum Mode { Initrd, Initramfs, Hello }            Mode::kernel_append(self) -> &str
+//! enum Accel { Kvm, Tcg }                           enum AccelChoice { Auto, Kvm, Tcg }: FromStr
+//! struct Machine { qemu, kernel, image, mode, cpus, memory_mib, accel,
+//!                  extra_append, extra_args, headless }
+//! Machine::new(kernel, image, mode) -> Machine      the tutorial's defaults
+//! fn qemu_args(&Machine) -> Vec<OsString>           fn command_line(&Machine) -> String
+//! fn shell_line(&[OsString]) -> String
+//!
+//! // KVM or TCG, probed and cached
+//! fn resolve_accel(AccelChoice, qemu: &Path, kernel: &Path, cache: &Path) -> Result<(Accel, String)>
+//!
+//! // the console, pure
+//! struct ConsoleWatcher    new() feed(&[u8]) -> &[Sighting] close() transcript() sightings() failure()
+//! enum ConsoleEvent { InitStarted, PressEnter, ShellPrompt, PowerDown, Failure(FailureKind) }
+//! enum FailureKind { CannotMountRoot, NoWorkingInit, RequestedInitFailed, NoInitialConsole, KernelPanic }
+//! fn printable(&[u8]) -> String
+//!
+//! // an automated run
+//! Session::spawn(&Machine, log: &Path) -> Result<Session>      (spawn_with_limits(.., Limits))
+//! session.wait_for(ConsoleEvent | &str, timeout) -> Result<()>
+//! session.wait_for_shell(timeout) -> Result<Duration>          spawn to first prompt
+//! session.send_line(&str)   session.run(cmd, timeout) -> Result<String>
+//! session.run_status(cmd, timeout) -> Result<GuestOutput { status, output }>
+//! session.poweroff_and_wait(timeout) -> Result<ExitStatus>
+//! BootFailure { kind, waiting_for, report }: the error when the guest shows a FailureKind
+//!
+//! // what the tutorial shows
+//! fn check_mounts(Mode, proc_mounts: &str) -> Result<(), Vec<String>>
+//!
+//! // a person at the console
+//! fn run_interactive(&Machine) -> Result<ExitStatus>
+//! ```
+//!
+//! Invariants: nothing here leaves a QEMU running (sessions and the KVM probe kill and reap it on
+//! every path, including drop), and nothing waits without a bound.
+
+mod accel;
+mod args;
+mod checks;
+mod console;
+mod interactive;
+mod session;
+
+pub use accel::{resolve_accel, KVM_PROBE_TIMEOUT};
+pub use args::{command_line, qemu_args, shell_line, Accel, AccelChoice, Machine, Mode};
+pub use checks::check_mounts;
+pub use console::{printable, ConsoleEvent, ConsoleWatcher, FailureKind, Sighting};
+pub use interactive::run_interactive;
+pub use session::{BootFailure, GuestOutput, Limits, Session, Until, REPORT_LINES};

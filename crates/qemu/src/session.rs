@@ -1,0 +1,552 @@
+//! One automated QEMU run: spawn, read the console, type commands, power off.
+//!
+//! Every wait is bounded three ways: by its own timeout, by the session's deadline, and by the
+//! console's silence. A wait that fails for any reason kills QEMU at once and returns an error
+//! carrying the end of the console transcript and the path of the whole log, so a red run
+//! explains itself; a known guest failure (a panic, no init) is a [`BootFailure`] a caller can
+//! tell apart. Dropping a [`Session`] kills QEMU too: no QEMU outlives its session.
+
+use std::{
+    fs::{self, File},
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::{
+    console::{last_lines, printable, ConsoleEvent, ConsoleWatcher, FailureKind},
+    qemu_args, shell_line, Machine,
+};
+
+/// How many console lines an error shows; the log has them all.
+pub const REPORT_LINES: usize = 200;
+
+/// How long a failing guest is given to finish printing (a panic's trace follows its first line)
+/// before QEMU is killed.
+const FAILURE_GRACE: Duration = Duration::from_secs(2);
+
+/// How long one attempt to reach the shell waits for its answer before typing again.
+const SHELL_SYNC_ATTEMPT: Duration = Duration::from_secs(3);
+
+/// Bounds on a whole session.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No wait goes past this much time after spawning.
+    pub whole_session: Duration,
+    /// A wait fails when the console has printed nothing for this long.
+    pub silence: Duration,
+}
+
+impl Default for Limits {
+    /// Generous for TCG, where a distribution kernel reaches a shell in 3-10 s.
+    fn default() -> Limits {
+        Limits { whole_session: Duration::from_secs(300), silence: Duration::from_secs(30) }
+    }
+}
+
+/// What [`Session::wait_for`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until<'a> {
+    Event(ConsoleEvent),
+    Text(&'a str),
+}
+
+impl From<ConsoleEvent> for Until<'_> {
+    fn from(event: ConsoleEvent) -> Self {
+        Until::Event(event)
+    }
+}
+
+impl<'a> From<&'a str> for Until<'a> {
+    fn from(text: &'a str) -> Self {
+        Until::Text(text)
+    }
+}
+
+/// The guest's console showed a known failure. Downcast an error from a [`Session`] method to
+/// this to tell a broken image from a broken host.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} while waiting for {waiting_for}\n{report}")]
+pub struct BootFailure {
+    pub kind: FailureKind,
+    pub waiting_for: String,
+    /// The end of the console transcript and where the whole log is.
+    pub report: String,
+}
+
+/// A command's exit status and output, as [`Session::run_status`] returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestOutput {
+    pub status: i32,
+    /// Everything the command printed (stdout and stderr share the console), with the
+    /// terminal's `\r\n` turned back into `\n`.
+    pub output: String,
+}
+
+/// A running QEMU whose serial console this program reads and types into.
+pub struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    console: Arc<Console>,
+    /// Transcript offset up to which waits have consumed output: each wait looks after it.
+    cursor: usize,
+    started: Instant,
+    deadline: Instant,
+    limits: Limits,
+    log_path: PathBuf,
+    command_line: String,
+    markers_used: u32,
+    /// Set once QEMU has been killed or has exited: why, for any later call.
+    ended: Option<String>,
+}
+
+struct Console {
+    state: Mutex<ConsoleState>,
+    changed: Condvar,
+}
+
+struct ConsoleState {
+    watcher: ConsoleWatcher,
+    /// When each of the watcher's sightings arrived, index for index.
+    seen_at: Vec<Instant>,
+    last_output: Instant,
+    /// stdout and stderr: both closed means QEMU is gone.
+    open_streams: usize,
+    log: Option<File>,
+    log_error: Option<String>,
+}
+
+impl Session {
+    /// Starts `machine` headless (see [`Machine::headless`]) with its console written to
+    /// `log_path` as it arrives, under the default [`Limits`].
+    pub fn spawn(machine: &Machine, log_path: &Path) -> Result<Session> {
+        Session::spawn_with_limits(machine, log_path, Limits::default())
+    }
+
+    pub fn spawn_with_limits(machine: &Machine, log_path: &Path, limits: Limits) -> Result<Session> {
+        let machine = Machine { headless: true, ..machine.clone() };
+        let args = qemu_args(&machine);
+        let mut argv = vec![machine.qemu.clone().into_os_string()];
+        argv.extend(args.iter().cloned());
+        let command_line = shell_line(&argv);
+
+        if let Some(dir) = log_path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut log = File::create(log_path)
+            .with_context(|| format!("creating console log {}", log_path.display()))?;
+        writeln!(log, "$ {command_line}")
+            .with_context(|| format!("writing {}", log_path.display()))?;
+
+        let mut child = Command::new(&machine.qemu)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start `{command_line}`"))?;
+        let started = Instant::now();
+        let console = Arc::new(Console {
+            state: Mutex::new(ConsoleState {
+                watcher: ConsoleWatcher::new(),
+                seen_at: Vec::new(),
+                last_output: started,
+                open_streams: 2,
+                log: Some(log),
+                log_error: None,
+            }),
+            changed: Condvar::new(),
+        });
+        // The readers are never joined: a QEMU that is killed closes its pipes and they end,
+        // and waiting for them could only add a way to hang.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+            let console = Arc::clone(&console);
+            let log_path = log_path.to_path_buf();
+            thread::spawn(move || pump(stream, &console, &log_path));
+        }
+        Ok(Session {
+            stdin: child.stdin.take(),
+            child,
+            console,
+            cursor: 0,
+            started,
+            deadline: started + limits.whole_session,
+            limits,
+            log_path: log_path.to_path_buf(),
+            command_line,
+            markers_used: 0,
+            ended: None,
+        })
+    }
+
+    /// The QEMU command line, quoted for a shell.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// QEMU's process id, for diagnostics.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Time since QEMU was started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The whole console so far, terminal controls removed.
+    pub fn transcript(&self) -> String {
+        printable(self.lock().watcher.transcript())
+    }
+
+    /// Waits for an event or a text to appear after everything earlier waits consumed.
+    pub fn wait_for<'a>(&mut self, until: impl Into<Until<'a>>, timeout: Duration) -> Result<()> {
+        let until = until.into();
+        let waiting_for = match until {
+            Until::Event(event) => format!("{event:?}"),
+            Until::Text(text) => format!("{text:?}"),
+        };
+        let give_up = Instant::now() + timeout;
+        let found = self.poll(&waiting_for, give_up, |state, cursor| match until {
+            Until::Event(event) => next_event(state, cursor, &[event]).map(|(_, at, _)| ((), at)),
+            Until::Text(text) => find(state.watcher.transcript(), cursor, text.as_bytes())
+                .map(|at| ((), at + text.len())),
+        })?;
+        found.ok_or_else(|| self.fail_timed_out(&waiting_for, timeout))
+    }
+
+    /// Waits until a shell reads commands, pressing Enter for BusyBox's askfirst when asked,
+    /// and returns the time from spawning QEMU to the first prompt (askfirst's or the shell's).
+    ///
+    /// The shell counts as ready only once it has run a command typed here: the first line
+    /// typed may go to askfirst rather than to a shell, and is then lost.
+    pub fn wait_for_shell(&mut self, timeout: Duration) -> Result<Duration> {
+        let waiting_for = "a shell prompt or \"Please press Enter to activate this console\"";
+        let give_up = Instant::now() + timeout;
+        let prompts = [ConsoleEvent::PressEnter, ConsoleEvent::ShellPrompt];
+        let prompt = self.poll(waiting_for, give_up, |state, cursor| {
+            next_event(state, cursor, &prompts).map(|(event, at, seen)| ((event, seen), at))
+        })?;
+        let Some((event, seen)) = prompt else {
+            return Err(self.fail_timed_out(waiting_for, timeout));
+        };
+        let time_to_prompt = seen.duration_since(self.started);
+        if event == ConsoleEvent::PressEnter {
+            self.send_line("")?;
+        }
+        loop {
+            let marker = self.next_marker("R");
+            self.send_line(&format!("printf '@@%s\\n' {marker}"))?;
+            let answer = format!("@@{marker}");
+            let attempt_until = give_up.min(Instant::now() + SHELL_SYNC_ATTEMPT);
+            let answered = self.poll("the shell to answer", attempt_until, |state, cursor| {
+                find(state.watcher.transcript(), cursor, answer.as_bytes())
+                    .map(|at| ((), at + answer.len()))
+            })?;
+            if answered.is_some() {
+                return Ok(time_to_prompt);
+            }
+            if Instant::now() >= give_up {
+                return Err(self.fail_timed_out("a shell to run a command", timeout));
+            }
+        }
+    }
+
+    /// Types `line` and Enter on the console.
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        self.check_not_ended()?;
+        let stdin = self.stdin.as_mut().expect("stdin is kept while the session lives");
+        let written = stdin.write_all(format!("{line}\n").as_bytes()).and_then(|_| stdin.flush());
+        if let Err(err) = written {
+            return Err(self.fail(&format!("cannot type into qemu's console ({err})")));
+        }
+        Ok(())
+    }
+
+    /// Runs `command` in the guest's shell and returns its output; a non-zero exit status is
+    /// an error showing the output (the session goes on).
+    pub fn run(&mut self, command: &str, timeout: Duration) -> Result<String> {
+        let GuestOutput { status, output } = self.run_status(command, timeout)?;
+        if status != 0 {
+            bail!("`{command}` failed in the guest with exit status {status}; its output:\n{output}");
+        }
+        Ok(output)
+    }
+
+    /// Runs `command` in the guest's shell and returns its exit status and output.
+    ///
+    /// The output is framed by two markers that the command line prints with `printf '@@%s'`,
+    /// so the console's echo of the typed line, which has `%s` where the output has the
+    /// marker's name, never matches. `eval` keeps a command with a syntax error from swallowing
+    /// the closing marker.
+    pub fn run_status(&mut self, command: &str, timeout: Duration) -> Result<GuestOutput> {
+        let begin = self.next_marker("B");
+        let end = self.next_marker("E");
+        let quoted = command.replace('\'', r"'\''");
+        self.send_line(&format!(
+            "printf '@@%s\\n' {begin}; eval '{quoted}'; printf '@@%s:%d\\n' {end} $?"
+        ))?;
+        let waiting_for = format!("the output of `{command}`");
+        let give_up = Instant::now() + timeout;
+        let (begin_marker, end_marker) = (format!("@@{begin}\n"), format!("@@{end}:"));
+        let found = self.poll(&waiting_for, give_up, |state, cursor| {
+            let transcript = state.watcher.transcript();
+            let output_start = find_line(transcript, cursor, &begin_marker)?;
+            let end_at = find(transcript, output_start, end_marker.as_bytes())?;
+            let status_start = end_at + end_marker.len();
+            let status_len = transcript[status_start..].iter().position(|&b| b == b'\n')?;
+            let status = String::from_utf8_lossy(&transcript[status_start..status_start + status_len]);
+            let output = String::from_utf8_lossy(&transcript[output_start..end_at]).replace('\r', "");
+            let guest_output = GuestOutput { status: status.trim().parse().unwrap_or(-1), output };
+            Some((guest_output, status_start + status_len + 1))
+        })?;
+        found.ok_or_else(|| self.fail_timed_out(&waiting_for, timeout))
+    }
+
+    /// Types `poweroff` and waits for QEMU to exit by itself after the guest says
+    /// `reboot: Power down`; anything else is an error.
+    pub fn poweroff_and_wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.send_line("poweroff")?;
+        let waiting_for = "qemu to exit after poweroff";
+        let give_up = Instant::now() + timeout;
+        let closed = self.poll(waiting_for, give_up, |state, cursor| {
+            (state.open_streams == 0).then_some(((), cursor))
+        })?;
+        if closed.is_none() {
+            return Err(self.fail_timed_out(waiting_for, timeout));
+        }
+        let status = self.reap(Duration::from_secs(5));
+        let powered_down = {
+            let state = self.lock();
+            state.watcher.sightings().iter().any(|s| s.event == ConsoleEvent::PowerDown)
+        };
+        match status {
+            Some(status) if status.success() && powered_down => {
+                self.ended = Some("the guest powered off".to_string());
+                Ok(status)
+            }
+            Some(status) if !powered_down => Err(self.fail(&format!(
+                "qemu exited ({status}) without the guest printing \"reboot: Power down\""
+            ))),
+            Some(status) => Err(self.fail(&format!("qemu exited with {status} after poweroff"))),
+            None => Err(self.fail("qemu closed its output after poweroff but did not exit")),
+        }
+    }
+
+    /// The core of every wait: returns `Ok(Some)` once `found` finds something after the cursor
+    /// (moving the cursor past it), `Ok(None)` at `give_up`, and an error (QEMU killed) on a
+    /// guest failure, QEMU exiting, silence, or the session's deadline.
+    fn poll<T>(
+        &mut self,
+        waiting_for: &str,
+        give_up: Instant,
+        mut found: impl FnMut(&ConsoleState, usize) -> Option<(T, usize)>,
+    ) -> Result<Option<T>> {
+        self.check_not_ended()?;
+        let console = Arc::clone(&self.console);
+        let mut state = console.state.lock().unwrap();
+        loop {
+            if let Some((value, cursor)) = found(&state, self.cursor) {
+                self.cursor = cursor;
+                return Ok(Some(value));
+            }
+            if let Some(kind) = state.watcher.failure() {
+                drop(state);
+                return Err(self.fail_on_guest_failure(kind, waiting_for));
+            }
+            if state.open_streams == 0 {
+                drop(state);
+                let status = self.reap(Duration::from_secs(1));
+                let how = status.map_or("closed its output".to_string(), |s| format!("exited ({s})"));
+                return Err(self.fail(&format!("qemu {how} while waiting for {waiting_for}")));
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                drop(state);
+                let limit = self.limits.whole_session.as_secs_f64();
+                return Err(self.fail(&format!(
+                    "the session's {limit:.0}s deadline passed while waiting for {waiting_for}"
+                )));
+            }
+            let silent_until = state.last_output + self.limits.silence;
+            if now >= silent_until {
+                drop(state);
+                let silence = self.limits.silence.as_secs_f64();
+                return Err(self.fail(&format!(
+                    "the console printed nothing for {silence:.0}s while waiting for {waiting_for}"
+                )));
+            }
+            if now >= give_up {
+                return Ok(None);
+            }
+            let wake = give_up.min(self.deadline).min(silent_until);
+            state = console.changed.wait_timeout(state, wake - now).unwrap().0;
+        }
+    }
+
+    fn fail_timed_out(&mut self, waiting_for: &str, timeout: Duration) -> anyhow::Error {
+        self.fail(&format!("timed out after {:.0}s waiting for {waiting_for}", timeout.as_secs_f64()))
+    }
+
+    fn fail_on_guest_failure(&mut self, kind: FailureKind, waiting_for: &str) -> anyhow::Error {
+        // let the panic's trace arrive and QEMU exit by itself (-no-reboot, panic=-1)
+        let grace_until = Instant::now() + FAILURE_GRACE;
+        {
+            let mut state = self.lock();
+            while state.open_streams > 0 {
+                let now = Instant::now();
+                if now >= grace_until {
+                    break;
+                }
+                state = self.console.changed.wait_timeout(state, grace_until - now).unwrap().0;
+            }
+        }
+        self.kill(&format!("{kind}"));
+        anyhow!(BootFailure { kind, waiting_for: waiting_for.to_string(), report: self.report() })
+    }
+
+    /// Kills QEMU and returns `message` with the console report.
+    fn fail(&mut self, message: &str) -> anyhow::Error {
+        self.kill(message);
+        anyhow!("{message}\n{}", self.report())
+    }
+
+    fn check_not_ended(&self) -> Result<()> {
+        match &self.ended {
+            Some(why) => bail!("the qemu session has already ended: {why}"),
+            None => Ok(()),
+        }
+    }
+
+    /// The end of the console and where the rest is.
+    fn report(&self) -> String {
+        let state = self.lock();
+        let text = printable(state.watcher.transcript());
+        let shown = last_lines(&text, REPORT_LINES);
+        let whole = shown.len() == text.len();
+        let log_note = match &state.log_error {
+            Some(err) => format!("; the log is incomplete: {err}"),
+            None => String::new(),
+        };
+        let heading = if whole { "console" } else { "last console lines" };
+        format!(
+            "--- {heading} (whole log: {}{log_note}; command: {}) ---\n{}\n--- end of console ---",
+            self.log_path.display(),
+            self.command_line,
+            shown.trim_end()
+        )
+    }
+
+    fn kill(&mut self, why: &str) {
+        if self.ended.is_none() {
+            self.ended = Some(why.to_string());
+        }
+        // kill() does nothing for a child already reaped, so this never hits a reused pid
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `patience` for QEMU to exit by itself.
+    fn reap(&mut self, patience: Duration) -> Option<ExitStatus> {
+        let give_up = Instant::now() + patience;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < give_up => thread::sleep(Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
+
+    fn next_marker(&mut self, kind: &str) -> String {
+        self.markers_used += 1;
+        format!("{kind}{}", self.markers_used)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ConsoleState> {
+        self.console.state.lock().unwrap()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // closing stdin first is polite; the kill is what guarantees QEMU is gone
+        self.stdin.take();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies one of QEMU's output streams into the watcher and the log until it closes.
+fn pump(mut stream: impl Read, console: &Console, log_path: &Path) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap_or(0);
+        let mut state = console.state.lock().unwrap();
+        if n == 0 {
+            state.open_streams -= 1;
+            if state.open_streams == 0 {
+                let now = Instant::now();
+                let new = state.watcher.close().len();
+                state.seen_at.extend(std::iter::repeat_n(now, new));
+            }
+            console.changed.notify_all();
+            return;
+        }
+        let now = Instant::now();
+        let new = state.watcher.feed(&buf[..n]).len();
+        state.seen_at.extend(std::iter::repeat_n(now, new));
+        state.last_output = now;
+        if let Some(log) = state.log.as_mut() {
+            if let Err(err) = log.write_all(&buf[..n]) {
+                state.log_error = Some(format!("writing {}: {err}", log_path.display()));
+                state.log = None;
+            }
+        }
+        console.changed.notify_all();
+    }
+}
+
+/// The first of `events` sighted after `cursor`: the event, where it ends, when it arrived.
+fn next_event(
+    state: &ConsoleState,
+    cursor: usize,
+    events: &[ConsoleEvent],
+) -> Option<(ConsoleEvent, usize, Instant)> {
+    let sightings = state.watcher.sightings();
+    let index = sightings.iter().position(|s| s.offset > cursor && events.contains(&s.event))?;
+    Some((sightings[index].event, sightings[index].offset, state.seen_at[index]))
+}
+
+/// Where `needle` starts in `haystack[from..]`, as an offset into `haystack`.
+fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
+}
+
+/// Where the line after a line reading `marker` (ending `\n` or `\r\n`) starts.
+fn find_line(haystack: &[u8], from: usize, marker: &str) -> Option<usize> {
+    let name = marker.trim_end_matches('\n');
+    let mut search = from;
+    loop {
+        let at = find(haystack, search, name.as_bytes())?;
+        let rest = &haystack[at + name.len()..];
+        if rest.starts_with(b"\r\n") {
+            return Some(at + name.len() + 2);
+        }
+        if rest.starts_with(b"\n") {
+            return Some(at + name.len() + 1);
+        }
+        search = at + 1;
+    }
+}
