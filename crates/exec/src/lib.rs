@@ -6,10 +6,9 @@
 //! the log's path and its last lines, so a red run always explains itself.
 
 use std::{
-    fs::File,
     io::{BufRead, BufReader, IsTerminal, Write},
     path::Path,
-    process::Command,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -20,31 +19,53 @@ pub const TAIL_LINES: usize = 40;
 
 /// Runs `cmd` with stdout and stderr appended to `log` (created fresh), showing progress as `label`.
 /// Returns the elapsed time.
+/// A log that already exists is appended to, so one stage's steps share one log.
 pub fn run_logged(cmd: xshell::Cmd<'_>, log: &Path, label: &str) -> Result<Duration> {
+    run_logged_with_input(cmd, &[], log, label)
+}
+
+/// [`run_logged`] with `input` written to the command's stdin (then closed).
+pub fn run_logged_with_input(
+    cmd: xshell::Cmd<'_>,
+    input: &[u8],
+    log: &Path,
+    label: &str,
+) -> Result<Duration> {
     let cmdline = cmd.to_string();
     let mut command = Command::from(cmd);
-    run_command_logged(&mut command, &cmdline, log, label)
+    run_command_logged(&mut command, &cmdline, input, log, label)
 }
 
 fn run_command_logged(
     command: &mut Command,
     cmdline: &str,
+    input: &[u8],
     log: &Path,
     label: &str,
 ) -> Result<Duration> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut log_file =
-        File::create(log).with_context(|| format!("creating log file {}", log.display()))?;
+    let mut log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening log file {}", log.display()))?;
+    let log_start = log_file.metadata().map(|m| m.len()).unwrap_or(0);
     writeln!(log_file, "$ {cmdline}")?;
 
     let (reader, writer) = std::io::pipe().context("creating a pipe")?;
-    command.stdout(writer.try_clone()?).stderr(writer).stdin(std::process::Stdio::null());
+    let stdin = if input.is_empty() { Stdio::null() } else { Stdio::piped() };
+    command.stdout(writer.try_clone()?).stderr(writer).stdin(stdin);
     let start = Instant::now();
     let mut child = command.spawn().with_context(|| format!("cannot start `{cmdline}`"))?;
     // Drop our copies of the write end so that EOF arrives when the child exits.
     drop(std::mem::replace(command, Command::new("true")));
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let input = input.to_vec();
+        // A command that stops reading early closes the pipe: that is not an error.
+        std::thread::spawn(move || drop(stdin.write_all(&input)))
+    });
 
     let display = Display::new(label, log);
     for line in BufReader::new(reader).split(b'\n') {
@@ -54,6 +75,9 @@ fn run_command_logged(
         display.line(&String::from_utf8_lossy(&line));
     }
     let status = child.wait().with_context(|| format!("waiting for `{cmdline}`"))?;
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     let elapsed = start.elapsed();
     log_file.flush()?;
     display.finish(status.success(), elapsed);
@@ -62,7 +86,7 @@ fn run_command_logged(
             "`{cmdline}` failed ({status}) after {:.1}s\nlast lines of {}:\n{}",
             elapsed.as_secs_f64(),
             log.display(),
-            tail(log, TAIL_LINES)
+            tail_from(log, log_start, TAIL_LINES)
         );
     }
     Ok(elapsed)
@@ -70,9 +94,15 @@ fn run_command_logged(
 
 /// The last `n` lines of a text file, or a note saying why there are none.
 pub fn tail(path: &Path, n: usize) -> String {
+    tail_from(path, 0, n)
+}
+
+/// The last `n` lines of a text file after byte `offset` (where this command's output starts).
+fn tail_from(path: &Path, offset: u64, n: usize) -> String {
     match std::fs::read(path) {
         Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
+            let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+            let text = String::from_utf8_lossy(&bytes[start..]);
             let lines: Vec<&str> = text.lines().collect();
             lines[lines.len().saturating_sub(n)..].join("\n")
         }
@@ -158,5 +188,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("no-such-program-here"));
+    }
+
+    #[test]
+    fn input_reaches_stdin_and_logs_append() {
+        let sh = xshell::Shell::new().unwrap();
+        let dir = sh.create_temp_dir().unwrap();
+        let log = dir.path().join("in.log");
+        run_logged(xshell::cmd!(sh, "echo first"), &log, "test").unwrap();
+        run_logged_with_input(xshell::cmd!(sh, "sh -c 'read a; read b; echo got $a$b'"), b"x\ny\n", &log, "test")
+            .unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("first\n") && text.contains("got xy\n"), "{text}");
     }
 }
