@@ -1,1 +1,67 @@
-//! rootfs
+//! The guest's root filesystem, as data and as the images the kernel boots from.
+//!
+//! A [`Tree`] is the whole rootfs in memory: sorted relative paths, each with its kind, permission
+//! bits and owner. Image writers only read a tree, so the images do not depend on who builds them
+//! or where: no root, no `mknod`, no loop mounts, and the same inputs give the same bytes.
+//!
+//! - [`tutorial_rootfs`]`(busybox_install) -> Tree`: BusyBox's `make install` output plus the
+//!   tutorial's folders, `etc/` files (`files/` in this crate) and `dev/console`, `dev/null`.
+//! - [`Tree`]: [`Tree::from_dir`], [`Tree::overlay_dir`], [`Tree::insert`] and `add_*`, [`Tree::iter`].
+//! - [`write_initramfs`]`(tree, mtime, Compression, out)`: newc cpio, gzip or zstd (the initramfs).
+//! - [`write_ext4`]`(tree, out_gz, size_bytes, mtime, work_dir)`: gzip'ed ext4 image (the initrd).
+//! - [`build_hello`]`(sh, cc, work_dir, mtime) -> hello.cpio.gz`: the hello-world initramfs.
+//! - [`write_cpio`] / [`list_cpio`] / [`read_initramfs`]: the archive format and its read-back.
+//!
+//! `mtime` is always the caller's SOURCE_DATE_EPOCH: every entry in every image carries it.
+
+mod compress;
+mod cpio;
+mod ext4;
+mod hello;
+mod tree;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+pub use compress::{read_initramfs, write_initramfs, Compression, ZSTD_LEVEL};
+pub use cpio::{list_cpio, write_cpio, CpioEntryListing};
+pub use ext4::{write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
+pub use hello::build_hello;
+pub use tree::{Contents, Entry, Kind, Tree};
+
+/// The tutorial's files, with their modes here rather than taken from the checkout (a clone or
+/// an archive may not keep them).
+const TUTORIAL_FILES: &[(&str, &[u8], u32)] = &[
+    ("etc/inittab", include_bytes!("../files/etc/inittab"), 0o644),
+    ("etc/fstab", include_bytes!("../files/etc/fstab"), 0o644),
+    ("etc/init.d/rcS", include_bytes!("../files/etc/init.d/rcS"), 0o755),
+];
+
+/// The tutorial's root filesystem: the BusyBox install folder, the folders
+/// `etc proc sys mnt dev tmp`, `etc/inittab`, `etc/fstab`, `etc/init.d/rcS`, and the two device
+/// nodes a console needs before devtmpfs is mounted, `dev/console` (5,1) and `dev/null` (1,3).
+pub fn tutorial_rootfs(busybox_install: &Path) -> Result<Tree> {
+    let mut tree = Tree::from_dir(busybox_install)?;
+    if !matches!(tree.get("bin/busybox").map(|e| &e.kind), Some(Kind::File(_))) {
+        bail!(
+            "{} is not a BusyBox install folder: it has no bin/busybox (run `make install`)",
+            busybox_install.display()
+        );
+    }
+    if tree.get("sbin/init").is_none() {
+        bail!(
+            "{} has no sbin/init: the kernel is told init=/sbin/init (is CONFIG_INIT on?)",
+            busybox_install.display()
+        );
+    }
+    for dir in ["etc", "proc", "sys", "mnt", "dev", "tmp"] {
+        tree.add_dir(dir, 0o755)?;
+    }
+    for &(path, bytes, mode) in TUTORIAL_FILES {
+        tree.add_file_bytes(path, bytes, mode)?;
+    }
+    tree.add_char_device("dev/console", 5, 1, 0o600)?;
+    tree.add_char_device("dev/null", 1, 3, 0o666)?;
+    Ok(tree)
+}
