@@ -244,6 +244,10 @@ impl Fetcher {
         }
         let actual = artifact::sha256_file(&path)?;
         if actual == file.sha256 {
+            progress.note(&format!(
+                "verified cached {} (sha256 {actual})",
+                path.display()
+            ));
             return Ok(Some(path));
         }
         progress.note(&format!(
@@ -278,6 +282,11 @@ impl Fetcher {
         origin: &Origin,
         progress: &Progress,
     ) -> AttemptResult {
+        progress.note(&format!(
+            "fetching {} from {}",
+            origin.file.name,
+            origin.url()
+        ));
         let target = self.cache_dir.join(&origin.file.name);
         match &origin.location {
             Location::Http(url) => self.fetch_http(agent, url, origin.file, &target, progress),
@@ -381,14 +390,14 @@ fn receive_verified(
     stall_timeout: Option<Duration>,
     progress: &Progress,
 ) -> AttemptResult {
-    let transfer = progress.start(&file.name, origin, expected_length);
+    let transfer = progress.start_transfer(&file.name, expected_length);
     let mut retry = Retry::Worthwhile;
     let mut received = 0u64;
     let mut digest = String::new();
     let outcome = artifact::write_atomic(target, |out| {
         let temp = artifact::temp_path(target);
         let (length, actual) = copy_hashing(body, out, &transfer)
-            .map_err(|err| read_or_write_error(err, origin, &temp, stall_timeout))?;
+            .map_err(|err| read_or_write_error(err, &temp, expected_length, stall_timeout))?;
         received = length;
         if let Some(expected) = expected_length {
             if length < expected {
@@ -428,19 +437,22 @@ enum CopyError {
 
 fn read_or_write_error(
     err: CopyError,
-    origin: &str,
     temp: &Path,
+    expected_length: Option<u64>,
     stall_timeout: Option<Duration>,
 ) -> anyhow::Error {
-    match (err, stall_timeout) {
-        (CopyError::Read(received, err), Some(stall_timeout)) if is_stall(&err) => anyhow!(
-            "stalled: nothing received for {} after {received} bytes",
-            seconds(stall_timeout)
-        ),
-        (CopyError::Read(received, err), _) => {
-            anyhow!(err).context(format!("reading {origin} after {received} bytes"))
-        }
-        (CopyError::Write(err), _) => anyhow!(err).context(format!("writing {}", temp.display())),
+    match err {
+        CopyError::Read(received, err) => match (stall_timeout, expected_length) {
+            (Some(stall_timeout), _) if is_stall(&err) => anyhow!(
+                "stalled: nothing received for {} after {received} bytes",
+                seconds(stall_timeout)
+            ),
+            (_, Some(expected)) if err.kind() == io::ErrorKind::UnexpectedEof => anyhow!(
+                "body cut short: the connection closed after {received} of {expected} bytes"
+            ),
+            _ => anyhow!(err).context(format!("receiving the body, after {received} bytes")),
+        },
+        CopyError::Write(err) => anyhow!(err).context(format!("writing {}", temp.display())),
     }
 }
 

@@ -30,7 +30,8 @@ impl Progress {
         }
     }
 
-    pub(crate) fn start(&self, name: &str, origin: &str, total_bytes: Option<u64>) -> Transfer {
+    /// A bar for one transfer (on a terminal); the caller has already said where from.
+    pub(crate) fn start_transfer(&self, name: &str, total_bytes: Option<u64>) -> Transfer {
         let bar = match &self.bars {
             Some(bars) => {
                 let bar = match total_bytes {
@@ -53,7 +54,6 @@ impl Progress {
             }
             None => None,
         };
-        self.note(&format!("fetching {name} from {origin}"));
         Transfer {
             bar,
             started: Instant::now(),
