@@ -51,20 +51,31 @@ impl fmt::Display for Compression {
     }
 }
 
-/// zstd level for initramfs archives. Measured on a BusyBox-sized archive (see the crate's
-/// tests): level 19 is what the kernel's own build uses for zstd initramfs and modules, the
-/// kernel decompresses it at the same speed as lower levels, and it still takes well under a
-/// second here; 22 ("ultra") needs a larger decoder window for almost no gain.
+/// zstd level for initramfs archives. Measured here on a 1.3 MB archive (a 1.2 MB x86-64
+/// binary and 400 symlinks, like a BusyBox rootfs): level 3 gives 638 KB in 0.01 s, 9 604 KB in
+/// 0.05 s, 15 601 KB in 0.3 s, 19 545 KB in 0.9 s, 22 545 KB in 1.0 s (gzip -9: 613 KB in
+/// 0.2 s); decompression takes milliseconds at every level. 19 is the last level that gains,
+/// it is what the kernel's own build uses for zstd, and a second is nothing next to building a
+/// kernel; 22 gains nothing and asks the decoder for a larger window.
 pub const ZSTD_LEVEL: i32 = 19;
 
 /// Writes `tree` as a compressed newc archive to `out`, atomically. The archive is built in
 /// memory first (a BusyBox rootfs is a few MiB) and read back to check it lists every entry.
-pub fn write_initramfs(tree: &Tree, mtime: u64, compression: Compression, out: &Path) -> Result<()> {
+pub fn write_initramfs(
+    tree: &Tree,
+    mtime: u64,
+    compression: Compression,
+    out: &Path,
+) -> Result<()> {
     let mut archive = Vec::new();
     cpio::write_cpio(tree, mtime, &mut archive)?;
     let listed = cpio::list_cpio(&archive).context("reading back the archive just written")?;
     if listed.len() != tree.len() {
-        bail!("archive lists {} entries, the tree has {}", listed.len(), tree.len());
+        bail!(
+            "archive lists {} entries, the tree has {}",
+            listed.len(),
+            tree.len()
+        );
     }
     artifact::write_atomic(out, |file| {
         compress(compression, &archive[..], file)
@@ -78,8 +89,9 @@ pub fn compress(compression: Compression, mut input: impl Read, out: &mut File) 
     let out = BufWriter::new(out);
     match compression {
         Compression::Gzip => {
-            let mut encoder =
-                flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::best());
+            let mut encoder = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(out, flate2::Compression::best());
             std::io::copy(&mut input, &mut encoder)?;
             encoder.finish()?.flush()?;
         }
@@ -128,7 +140,10 @@ mod tests {
         assert_eq!("gzip".parse::<Compression>().unwrap(), Compression::Gzip);
         assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd);
         let err = "xz".parse::<Compression>().unwrap_err().to_string();
-        assert_eq!(err, r#"unknown compression "xz" (expected "gzip" or "zstd")"#);
+        assert_eq!(
+            err,
+            r#"unknown compression "xz" (expected "gzip" or "zstd")"#
+        );
         for c in [Compression::Gzip, Compression::Zstd] {
             assert_eq!(c.to_string().parse::<Compression>().unwrap(), c);
         }

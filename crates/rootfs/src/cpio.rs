@@ -38,7 +38,10 @@ pub fn write_cpio(tree: &Tree, mtime: u64, mut out: impl Write) -> Result<()> {
         write_entry(&mut out, path, entry, ino, nlink, mtime)
             .with_context(|| format!("writing {} into the cpio archive", path.display()))?;
     }
-    let trailer = Header { nlink: 1, ..Header::default() };
+    let trailer = Header {
+        nlink: 1,
+        ..Header::default()
+    };
     write_header_and_name(&mut out, &trailer, TRAILER.as_bytes())?;
     Ok(())
 }
@@ -87,15 +90,26 @@ fn write_entry(
         }
         Kind::File(Contents::Bytes(bytes)) => write_with_data(out, header, name, bytes, path),
         Kind::File(Contents::Host(host)) => {
-            let mut file = File::open(host).with_context(|| format!("opening {}", host.display()))?;
-            let len = file.metadata().with_context(|| format!("reading {}", host.display()))?.len();
+            let mut file =
+                File::open(host).with_context(|| format!("opening {}", host.display()))?;
+            let len = file
+                .metadata()
+                .with_context(|| format!("reading {}", host.display()))?
+                .len();
             header.size = u32::try_from(len).map_err(|_| {
-                anyhow::anyhow!("{} is {len} bytes, too big for a cpio entry (4 GiB)", host.display())
+                anyhow::anyhow!(
+                    "{} is {len} bytes, too big for a cpio entry (4 GiB)",
+                    host.display()
+                )
             })?;
             write_header_and_name(out, &header, name)?;
             let copied = io::copy(&mut (&mut file).take(len), out)
                 .with_context(|| format!("copying {}", host.display()))?;
-            ensure!(copied == len, "{} shrank while being archived", host.display());
+            ensure!(
+                copied == len,
+                "{} shrank while being archived",
+                host.display()
+            );
             write_padding(out, copied as usize)
         }
     }
@@ -109,7 +123,11 @@ fn write_with_data(
     path: &Path,
 ) -> Result<()> {
     header.size = u32::try_from(data.len()).map_err(|_| {
-        anyhow::anyhow!("{} is {} bytes, too big for a cpio entry (4 GiB)", path.display(), data.len())
+        anyhow::anyhow!(
+            "{} is {} bytes, too big for a cpio entry (4 GiB)",
+            path.display(),
+            data.len()
+        )
     })?;
     write_header_and_name(out, &header, name)?;
     out.write_all(data)?;
@@ -117,13 +135,28 @@ fn write_with_data(
 }
 
 fn write_header_and_name(out: &mut impl Write, h: &Header, name: &[u8]) -> Result<()> {
-    ensure!(!name.contains(&0), "{:?}: a NUL byte cannot be in a cpio name", String::from_utf8_lossy(name));
+    ensure!(
+        !name.contains(&0),
+        "{:?}: a NUL byte cannot be in a cpio name",
+        String::from_utf8_lossy(name)
+    );
     let namesize = u32::try_from(name.len() + 1).context("name too long")?;
     // Fields after the magic: ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor
     // rdevminor namesize check. The device holding the file (dev*) means nothing in an archive.
     let fields = [
-        h.ino, h.mode, h.uid, h.gid, h.nlink, h.mtime, h.size, 0, 0, h.rdev_major, h.rdev_minor,
-        namesize, 0,
+        h.ino,
+        h.mode,
+        h.uid,
+        h.gid,
+        h.nlink,
+        h.mtime,
+        h.size,
+        0,
+        0,
+        h.rdev_major,
+        h.rdev_minor,
+        namesize,
+        0,
     ];
     out.write_all(MAGIC)?;
     for field in fields {
@@ -164,8 +197,16 @@ pub struct CpioEntryListing {
 impl fmt::Display for CpioEntryListing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let is_device = matches!(self.mode & 0o170000, 0o020000 | 0o060000);
-        let rdev = if is_device { format!("{},{}", self.rdev.0, self.rdev.1) } else { "-".into() };
-        write!(f, "{:06o} {}:{} {:>7} {:>4} {}", self.mode, self.uid, self.gid, self.size, rdev, self.name)?;
+        let rdev = if is_device {
+            format!("{},{}", self.rdev.0, self.rdev.1)
+        } else {
+            "-".into()
+        };
+        write!(
+            f,
+            "{:06o} {}:{} {:>7} {:>4} {}",
+            self.mode, self.uid, self.gid, self.size, rdev, self.name
+        )?;
         if let Some(target) = &self.symlink_target {
             write!(f, " -> {target}")?;
         }
@@ -249,7 +290,11 @@ mod tests {
         tree.add_dir("dev/pts", 0o755).unwrap();
         let bytes = archive(&tree);
         assert_eq!(bytes.len() % 4, 0);
-        let text: Vec<String> = list_cpio(&bytes).unwrap().iter().map(|e| e.to_string()).collect();
+        let text: Vec<String> = list_cpio(&bytes)
+            .unwrap()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
         assert_eq!(
             text,
             [
