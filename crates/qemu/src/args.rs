@@ -1,11 +1,6 @@
 //! The QEMU command line, as pure data: no process is started here.
 
-use std::{
-    ffi::OsString,
-    fmt,
-    path::PathBuf,
-    str::FromStr,
-};
+use std::{ffi::OsString, fmt, path::PathBuf, str::FromStr};
 
 /// Which of the tutorial's three boots a [`Machine`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +158,10 @@ pub fn command_line(machine: &Machine) -> String {
 
 /// Joins `argv` into a line for a POSIX shell, quoting only the words that need it.
 pub fn shell_line(argv: &[OsString]) -> String {
-    argv.iter().map(|word| shell_quote(&word.to_string_lossy())).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|word| shell_quote(&word.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn shell_quote(word: &str) -> String {
@@ -198,7 +196,9 @@ mod tests {
         m.image = "out/rootfs.img.gz".into();
         check(
             &m,
-            expect![[r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init'"#]],
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init'"#
+            ]],
         );
     }
 
@@ -206,7 +206,9 @@ mod tests {
     fn initramfs_uses_rdinit() {
         check(
             &machine(Mode::Initramfs),
-            expect![[r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init'"#]],
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init'"#
+            ]],
         );
     }
 
@@ -214,7 +216,9 @@ mod tests {
     fn hello_runs_slash_init() {
         check(
             &machine(Mode::Hello),
-            expect![[r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0'"#]],
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0'"#
+            ]],
         );
     }
 
@@ -224,7 +228,9 @@ mod tests {
         m.accel = Accel::Kvm;
         check(
             &m,
-            expect![[r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel kvm -cpu host -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init'"#]],
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel kvm -cpu host -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init'"#
+            ]],
         );
     }
 
@@ -234,7 +240,9 @@ mod tests {
         m.headless = true;
         check(
             &m,
-            expect![[r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init panic=-1'"#]],
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init panic=-1'"#
+            ]],
         );
     }
 
@@ -249,7 +257,9 @@ mod tests {
         m.extra_args = vec!["-gdb".into(), "tcp::9001".into(), "-S".into()];
         check(
             &m,
-            expect![[r#"'/opt/qemu dir/bin/qemu-system-x86_64' -name kardel -smp 1 -m 256 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init panic=-1 quiet loglevel=3' -gdb tcp::9001 -S"#]],
+            expect![[
+                r#"'/opt/qemu dir/bin/qemu-system-x86_64' -name kardel -smp 1 -m 256 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init panic=-1 quiet loglevel=3' -gdb tcp::9001 -S"#
+            ]],
         );
     }
 

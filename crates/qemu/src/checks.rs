@@ -25,9 +25,35 @@ fn parse_mounts(proc_mounts: &str) -> Vec<Mount<'_>> {
         .collect()
 }
 
+fn root_problem(mode: Mode, root: &Mount) -> Option<String> {
+    let shown = format!("{} {} ({})", root.device, root.fs_type, root.options);
+    let has_size = root
+        .options
+        .split(',')
+        .any(|option| option.starts_with("size="));
+    match mode {
+        Mode::Initrd if !(root.device == "/dev/root" && root.fs_type == "ext4") => Some(format!(
+            "/ is {shown}, expected /dev/root ext4 (the initrd's RAM disk)"
+        )),
+        Mode::Initrd => None,
+        _ if root.fs_type == "rootfs" && has_size => Some(format!(
+            "/ is {shown}: the kernel's rootfs as tmpfs (it has a size), expected ramfs \
+             (rootfstype=ramfs)"
+        )),
+        _ if root.fs_type == "rootfs" || root.fs_type == "ramfs" => None,
+        _ => Some(format!(
+            "/ is {shown}, expected the kernel's rootfs as ramfs"
+        )),
+    }
+}
+
 /// The filesystems the tutorial's fstab (plus devtmpfs, see the errata) mounts.
-const TUTORIAL_MOUNTS: &[(&str, &str)] =
-    &[("proc", "/proc"), ("sysfs", "/sys"), ("tmpfs", "/tmp"), ("devtmpfs", "/dev")];
+const TUTORIAL_MOUNTS: &[(&str, &str)] = &[
+    ("proc", "/proc"),
+    ("sysfs", "/sys"),
+    ("tmpfs", "/tmp"),
+    ("devtmpfs", "/dev"),
+];
 
 /// Checks the guest's `/proc/mounts` against what the tutorial shows for `mode`, listing every
 /// difference.
@@ -42,29 +68,14 @@ pub fn check_mounts(mode: Mode, proc_mounts: &str) -> Result<(), Vec<String>> {
     // the last mount on / is the one on top, the one processes see
     match mounts.iter().rev().find(|m| m.mount_point == "/") {
         None => problems.push("nothing is mounted on /".to_string()),
-        Some(root) => {
-            let shown = format!("{} {} ({})", root.device, root.fs_type, root.options);
-            match mode {
-                Mode::Initrd if !(root.device == "/dev/root" && root.fs_type == "ext4") => problems
-                    .push(format!("/ is {shown}, expected /dev/root ext4 (the initrd's RAM disk)")),
-                Mode::Initramfs | Mode::Hello if root.fs_type == "rootfs" => {
-                    if root.options.split(',').any(|o| o.starts_with("size=")) {
-                        problems.push(format!(
-                            "/ is {shown}: the kernel's rootfs as tmpfs (it has a size), \
-                             expected ramfs (rootfstype=ramfs)"
-                        ));
-                    }
-                }
-                Mode::Initramfs | Mode::Hello if root.fs_type != "ramfs" => {
-                    problems.push(format!("/ is {shown}, expected the kernel's rootfs as ramfs"))
-                }
-                _ => {}
-            }
-        }
+        Some(root) => problems.extend(root_problem(mode, root)),
     }
     if mode != Mode::Hello {
         for (fs_type, mount_point) in TUTORIAL_MOUNTS {
-            if !mounts.iter().any(|m| m.mount_point == *mount_point && m.fs_type == *fs_type) {
+            if !mounts
+                .iter()
+                .any(|m| m.mount_point == *mount_point && m.fs_type == *fs_type)
+            {
                 problems.push(format!("no {fs_type} mounted on {mount_point}"));
             }
         }
@@ -125,8 +136,10 @@ sysfs /sys sysfs rw,relatime 0 0
         check(
             Mode::Initramfs,
             INITRAMFS_ON_TMPFS,
-            &["/ is rootfs rootfs (rw,size=487240k,nr_inodes=121810,inode64): the kernel's \
-               rootfs as tmpfs (it has a size), expected ramfs (rootfstype=ramfs)"],
+            &[
+                "/ is rootfs rootfs (rw,size=487240k,nr_inodes=121810,inode64): the kernel's \
+               rootfs as tmpfs (it has a size), expected ramfs (rootfstype=ramfs)",
+            ],
         );
     }
 
@@ -143,7 +156,11 @@ sysfs /sys sysfs rw,relatime 0 0
 
     #[test]
     fn initramfs_is_not_an_initrd() {
-        check(Mode::Initrd, INITRAMFS, &["/ is rootfs rootfs (rw), expected /dev/root ext4 (the initrd's RAM disk)"]);
+        check(
+            Mode::Initrd,
+            INITRAMFS,
+            &["/ is rootfs rootfs (rw), expected /dev/root ext4 (the initrd's RAM disk)"],
+        );
     }
 
     #[test]
@@ -151,9 +168,23 @@ sysfs /sys sysfs rw,relatime 0 0
         check(
             Mode::Initramfs,
             "rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n",
-            &["no sysfs mounted on /sys", "no tmpfs mounted on /tmp", "no devtmpfs mounted on /dev"],
+            &[
+                "no sysfs mounted on /sys",
+                "no tmpfs mounted on /tmp",
+                "no devtmpfs mounted on /dev",
+            ],
         );
-        check(Mode::Initrd, "", &["nothing is mounted on /", "no proc mounted on /proc", "no sysfs mounted on /sys", "no tmpfs mounted on /tmp", "no devtmpfs mounted on /dev"]);
+        check(
+            Mode::Initrd,
+            "",
+            &[
+                "nothing is mounted on /",
+                "no proc mounted on /proc",
+                "no sysfs mounted on /sys",
+                "no tmpfs mounted on /tmp",
+                "no devtmpfs mounted on /dev",
+            ],
+        );
     }
 
     #[test]

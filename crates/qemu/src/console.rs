@@ -67,14 +67,17 @@ const FAILURE_PATTERNS: &[(&str, FailureKind)] = &[
     ("vfs: unable to mount root fs", FailureKind::CannotMountRoot),
     ("no working init found", FailureKind::NoWorkingInit),
     ("requested init ", FailureKind::RequestedInitFailed),
-    ("unable to open an initial console", FailureKind::NoInitialConsole),
+    (
+        "unable to open an initial console",
+        FailureKind::NoInitialConsole,
+    ),
     ("kernel panic", FailureKind::KernelPanic),
 ];
 
 const PRESS_ENTER: &str = "please press enter to activate this console";
 
-/// A prompt is a short unfinished line; longer ones are output that happened to stop there.
-const LONGEST_PROMPT: usize = 64;
+/// A prompt's word is a path or a shell's name; longer words are output.
+const LONGEST_PROMPT_WORD: usize = 40;
 
 /// Feeds on console bytes, keeps the whole transcript, and reports [`ConsoleEvent`]s.
 #[derive(Debug, Default)]
@@ -138,7 +141,10 @@ impl ConsoleWatcher {
     fn finish_line(&mut self, end: usize) {
         let line = String::from_utf8_lossy(&self.transcript[self.line_start..end]).to_lowercase();
         let mut found = Vec::new();
-        if let Some((_, kind)) = FAILURE_PATTERNS.iter().find(|(pattern, _)| line.contains(pattern)) {
+        if let Some((_, kind)) = FAILURE_PATTERNS
+            .iter()
+            .find(|(pattern, _)| line.contains(pattern))
+        {
             found.push(ConsoleEvent::Failure(*kind));
         }
         if line.contains("reboot: power down") {
@@ -149,6 +155,14 @@ impl ConsoleWatcher {
         }
         if line.contains(PRESS_ENTER) {
             found.push(ConsoleEvent::PressEnter);
+        }
+        // a prompt followed by what was typed at it: the same event a chunk ending right after
+        // the prompt reports earlier, so what is reported does not depend on chunking
+        if line
+            .split('\r')
+            .any(|segment| prompt_length(&printable(segment.as_bytes())).is_some())
+        {
+            found.push(ConsoleEvent::ShellPrompt);
         }
         for event in found {
             if !self.reported_on_line.contains(&event) {
@@ -175,23 +189,38 @@ impl ConsoleWatcher {
         for event in found {
             if !self.reported_on_line.contains(&event) {
                 self.reported_on_line.push(event);
-                self.sightings.push(Sighting { event, offset: self.transcript.len() });
+                self.sightings.push(Sighting {
+                    event,
+                    offset: self.transcript.len(),
+                });
             }
         }
     }
 }
 
-/// `/ # `, `~ $ `, `sh-5.2# `: what is visible after the last carriage return, short, ending
-/// in `# ` or `$ `. Terminal queries that shells print after the prompt are ignored.
+/// An unfinished line that ends in a prompt: what is visible after the last carriage return is
+/// a prompt and nothing more.
 fn looks_like_prompt(unfinished_line: &str) -> bool {
-    let after_carriage_return = match unfinished_line.rfind('\r') {
-        Some(cr) => &unfinished_line[cr + 1..],
-        None => unfinished_line,
-    };
-    let visible = printable(after_carriage_return.as_bytes());
-    visible.len() <= LONGEST_PROMPT
-        && !visible.starts_with('[')
-        && (visible.ends_with("# ") || visible.ends_with("$ "))
+    let last_segment = unfinished_line.rsplit('\r').next().unwrap_or("");
+    let visible = printable(last_segment.as_bytes());
+    prompt_length(&visible) == Some(visible.len())
+}
+
+/// The length of the prompt `visible` starts with, if it does: a short word without spaces
+/// (`/`, `~`, `sh-5.2`), an optional space, then `# ` or `$ `, as in `/ # `, BusyBox's default.
+/// Kernel messages, which start with `[`, are never prompts. A bare `# ` is not recognised: too
+/// many outputs (comments, this log's own header) start that way.
+fn prompt_length(visible: &str) -> Option<usize> {
+    let end = visible.find(['#', '$'])?;
+    if !visible[end + 1..].starts_with(' ') {
+        return None;
+    }
+    let word = visible[..end].strip_suffix(' ').unwrap_or(&visible[..end]);
+    let plausible = !word.is_empty()
+        && word.len() <= LONGEST_PROMPT_WORD
+        && !word.contains(char::is_whitespace)
+        && !word.starts_with('[');
+    plausible.then_some(end + 2)
 }
 
 /// Console bytes as text fit for a terminal or an error message: terminal control sequences
@@ -200,21 +229,20 @@ fn looks_like_prompt(unfinished_line: &str) -> bool {
 pub fn printable(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
+    let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\x1b' => match chars.next() {
-                // CSI: parameters and intermediates up to a final byte in @..~
-                Some('[') => {
+            // a CSI sequence runs from ESC [ to a final byte in @..~; other escapes, such as
+            // ESC c (reset), are two characters
+            '\x1b' => {
+                if chars.next() == Some('[') {
                     for c in chars.by_ref() {
                         if ('@'..='~').contains(&c) {
                             break;
                         }
                     }
                 }
-                // two-character escapes such as ESC c (reset)
-                _ => {}
-            },
+            }
             '\n' | '\t' => out.push(c),
             c if c.is_control() => {}
             c => out.push(c),
@@ -260,8 +288,32 @@ mod tests {
     }
 
     #[test]
+    fn prompt_followed_by_typing_is_seen_when_the_line_ends() {
+        check_chunks(&["/ # \x1b[6necho hi\r\nhi\r\n"], &[ShellPrompt]);
+        check_chunks(&["sh-5.2# ls\n"], &[ShellPrompt]);
+        // BusyBox's poweroff message overwrites the prompt it interrupts
+        check_chunks(
+            &["/ # \x1b[6n\rThe system is going down NOW!\r\n"],
+            &[ShellPrompt],
+        );
+    }
+
+    #[test]
+    fn bare_marks_and_comments_are_not_prompts() {
+        check_chunks(&["# "], &[]);
+        check_chunks(
+            &["# a comment\n", "$ qemu-system-x86_64 -name kardel\n"],
+            &[],
+        );
+        check_chunks(&["a b # c\n", "[    2.1] x # \n"], &[]);
+    }
+
+    #[test]
     fn prompt_reported_once_per_line() {
-        check_chunks(&["/ # ", "\x1b[6n", "echo hi", "\r\n", "hi\r\n/ # "], &[ShellPrompt, ShellPrompt]);
+        check_chunks(
+            &["/ # ", "\x1b[6n", "echo hi", "\r\n", "hi\r\n/ # "],
+            &[ShellPrompt, ShellPrompt],
+        );
     }
 
     #[test]
@@ -273,7 +325,11 @@ mod tests {
     #[test]
     fn press_enter_before_its_line_ends_and_not_again_after() {
         check_chunks(
-            &["\r\nPlease press Enter to activate this ", "console. ", "\r\n"],
+            &[
+                "\r\nPlease press Enter to activate this ",
+                "console. ",
+                "\r\n",
+            ],
             &[PressEnter],
         );
     }
@@ -292,8 +348,14 @@ mod tests {
 
     #[test]
     fn failures_match_any_case() {
-        check_chunks(&["Warning: Unable to open an initial console.\n"], &[Failure(FailureKind::NoInitialConsole)]);
-        check_chunks(&["WARNING: UNABLE TO OPEN AN INITIAL CONSOLE.\n"], &[Failure(FailureKind::NoInitialConsole)]);
+        check_chunks(
+            &["Warning: Unable to open an initial console.\n"],
+            &[Failure(FailureKind::NoInitialConsole)],
+        );
+        check_chunks(
+            &["WARNING: UNABLE TO OPEN AN INITIAL CONSOLE.\n"],
+            &[Failure(FailureKind::NoInitialConsole)],
+        );
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! QEMU on the user's terminal, for `cargo xtask run`.
 
-use std::{
-    process::{Command, ExitStatus},
-};
+use std::process::{Command, ExitStatus};
 
 use anyhow::{Context, Result};
 
@@ -12,7 +10,9 @@ use crate::{command_line, qemu_args, Machine};
 /// was: QEMU puts it in raw mode and restores it only when it exits cleanly, so a QEMU that is
 /// killed would otherwise leave a terminal that neither echoes nor ends lines.
 pub fn run_interactive(machine: &Machine) -> Result<ExitStatus> {
-    eprintln!("qemu: Ctrl-a x quits, `poweroff` in the guest shuts it down, Ctrl-a h lists more keys");
+    eprintln!(
+        "qemu: Ctrl-a x quits, `poweroff` in the guest shuts it down, Ctrl-a h lists more keys"
+    );
     let _restore_on_drop = TerminalState::save();
     Command::new(&machine.qemu)
         .args(qemu_args(machine))
@@ -34,12 +34,18 @@ impl TerminalState {
         // process owns, into memory it owns; a zeroed termios is a valid value to overwrite.
         unsafe {
             if libc::isatty(fd) != 1 {
-                return TerminalState { termios: None, file_flags: None };
+                return TerminalState {
+                    termios: None,
+                    file_flags: None,
+                };
             }
             let mut termios: libc::termios = std::mem::zeroed();
             let termios = (libc::tcgetattr(fd, &mut termios) == 0).then_some(termios);
             let flags = libc::fcntl(fd, libc::F_GETFL);
-            TerminalState { termios, file_flags: (flags >= 0).then_some(flags) }
+            TerminalState {
+                termios,
+                file_flags: (flags >= 0).then_some(flags),
+            }
         }
     }
 }

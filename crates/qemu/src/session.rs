@@ -45,7 +45,10 @@ pub struct Limits {
 impl Default for Limits {
     /// Generous for TCG, where a distribution kernel reaches a shell in 3-10 s.
     fn default() -> Limits {
-        Limits { whole_session: Duration::from_secs(300), silence: Duration::from_secs(30) }
+        Limits {
+            whole_session: Duration::from_secs(300),
+            silence: Duration::from_secs(30),
+        }
     }
 }
 
@@ -128,8 +131,15 @@ impl Session {
         Session::spawn_with_limits(machine, log_path, Limits::default())
     }
 
-    pub fn spawn_with_limits(machine: &Machine, log_path: &Path, limits: Limits) -> Result<Session> {
-        let machine = Machine { headless: true, ..machine.clone() };
+    pub fn spawn_with_limits(
+        machine: &Machine,
+        log_path: &Path,
+        limits: Limits,
+    ) -> Result<Session> {
+        let machine = Machine {
+            headless: true,
+            ..machine.clone()
+        };
         let args = qemu_args(&machine);
         let mut argv = vec![machine.qemu.clone().into_os_string()];
         argv.extend(args.iter().cloned());
@@ -266,8 +276,13 @@ impl Session {
     /// Types `line` and Enter on the console.
     pub fn send_line(&mut self, line: &str) -> Result<()> {
         self.check_not_ended()?;
-        let stdin = self.stdin.as_mut().expect("stdin is kept while the session lives");
-        let written = stdin.write_all(format!("{line}\n").as_bytes()).and_then(|_| stdin.flush());
+        let stdin = self
+            .stdin
+            .as_mut()
+            .expect("stdin is kept while the session lives");
+        let written = stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| stdin.flush());
         if let Err(err) = written {
             return Err(self.fail(&format!("cannot type into qemu's console ({err})")));
         }
@@ -279,7 +294,9 @@ impl Session {
     pub fn run(&mut self, command: &str, timeout: Duration) -> Result<String> {
         let GuestOutput { status, output } = self.run_status(command, timeout)?;
         if status != 0 {
-            bail!("`{command}` failed in the guest with exit status {status}; its output:\n{output}");
+            bail!(
+                "`{command}` failed in the guest with exit status {status}; its output:\n{output}"
+            );
         }
         Ok(output)
     }
@@ -288,14 +305,16 @@ impl Session {
     ///
     /// The output is framed by two markers that the command line prints with `printf '@@%s'`,
     /// so the console's echo of the typed line, which has `%s` where the output has the
-    /// marker's name, never matches. `eval` keeps a command with a syntax error from swallowing
-    /// the closing marker.
+    /// marker's name, never matches. The command runs as `(eval '...')`: a syntax error inside
+    /// `eval` would make an interactive shell drop the rest of the line, closing marker and
+    /// all, and an `exit` would end the shell; in a subshell both just set the status. So `cd`
+    /// and variables do not carry over from one command to the next.
     pub fn run_status(&mut self, command: &str, timeout: Duration) -> Result<GuestOutput> {
         let begin = self.next_marker("B");
         let end = self.next_marker("E");
         let quoted = command.replace('\'', r"'\''");
         self.send_line(&format!(
-            "printf '@@%s\\n' {begin}; eval '{quoted}'; printf '@@%s:%d\\n' {end} $?"
+            "printf '@@%s\\n' {begin}; (eval '{quoted}'); printf '@@%s:%d\\n' {end} $?"
         ))?;
         let waiting_for = format!("the output of `{command}`");
         let give_up = Instant::now() + timeout;
@@ -305,10 +324,17 @@ impl Session {
             let output_start = find_line(transcript, cursor, &begin_marker)?;
             let end_at = find(transcript, output_start, end_marker.as_bytes())?;
             let status_start = end_at + end_marker.len();
-            let status_len = transcript[status_start..].iter().position(|&b| b == b'\n')?;
-            let status = String::from_utf8_lossy(&transcript[status_start..status_start + status_len]);
-            let output = String::from_utf8_lossy(&transcript[output_start..end_at]).replace('\r', "");
-            let guest_output = GuestOutput { status: status.trim().parse().unwrap_or(-1), output };
+            let status_len = transcript[status_start..]
+                .iter()
+                .position(|&b| b == b'\n')?;
+            let status =
+                String::from_utf8_lossy(&transcript[status_start..status_start + status_len]);
+            let output =
+                String::from_utf8_lossy(&transcript[output_start..end_at]).replace('\r', "");
+            let guest_output = GuestOutput {
+                status: status.trim().parse().unwrap_or(-1),
+                output,
+            };
             Some((guest_output, status_start + status_len + 1))
         })?;
         found.ok_or_else(|| self.fail_timed_out(&waiting_for, timeout))
@@ -329,7 +355,11 @@ impl Session {
         let status = self.reap(Duration::from_secs(5));
         let powered_down = {
             let state = self.lock();
-            state.watcher.sightings().iter().any(|s| s.event == ConsoleEvent::PowerDown)
+            state
+                .watcher
+                .sightings()
+                .iter()
+                .any(|s| s.event == ConsoleEvent::PowerDown)
         };
         match status {
             Some(status) if status.success() && powered_down => {
@@ -368,7 +398,8 @@ impl Session {
             if state.open_streams == 0 {
                 drop(state);
                 let status = self.reap(Duration::from_secs(1));
-                let how = status.map_or("closed its output".to_string(), |s| format!("exited ({s})"));
+                let how =
+                    status.map_or("closed its output".to_string(), |s| format!("exited ({s})"));
                 return Err(self.fail(&format!("qemu {how} while waiting for {waiting_for}")));
             }
             let now = Instant::now();
@@ -396,7 +427,10 @@ impl Session {
     }
 
     fn fail_timed_out(&mut self, waiting_for: &str, timeout: Duration) -> anyhow::Error {
-        self.fail(&format!("timed out after {:.0}s waiting for {waiting_for}", timeout.as_secs_f64()))
+        self.fail(&format!(
+            "timed out after {:.0}s waiting for {waiting_for}",
+            timeout.as_secs_f64()
+        ))
     }
 
     fn fail_on_guest_failure(&mut self, kind: FailureKind, waiting_for: &str) -> anyhow::Error {
@@ -409,11 +443,20 @@ impl Session {
                 if now >= grace_until {
                     break;
                 }
-                state = self.console.changed.wait_timeout(state, grace_until - now).unwrap().0;
+                state = self
+                    .console
+                    .changed
+                    .wait_timeout(state, grace_until - now)
+                    .unwrap()
+                    .0;
             }
         }
         self.kill(&format!("{kind}"));
-        anyhow!(BootFailure { kind, waiting_for: waiting_for.to_string(), report: self.report() })
+        anyhow!(BootFailure {
+            kind,
+            waiting_for: waiting_for.to_string(),
+            report: self.report()
+        })
     }
 
     /// Kills QEMU and returns `message` with the console report.
@@ -439,7 +482,11 @@ impl Session {
             Some(err) => format!("; the log is incomplete: {err}"),
             None => String::new(),
         };
-        let heading = if whole { "console" } else { "last console lines" };
+        let heading = if whole {
+            "console"
+        } else {
+            "last console lines"
+        };
         format!(
             "--- {heading} (whole log: {}{log_note}; command: {}) ---\n{}\n--- end of console ---",
             self.log_path.display(),
@@ -525,13 +572,23 @@ fn next_event(
     events: &[ConsoleEvent],
 ) -> Option<(ConsoleEvent, usize, Instant)> {
     let sightings = state.watcher.sightings();
-    let index = sightings.iter().position(|s| s.offset > cursor && events.contains(&s.event))?;
-    Some((sightings[index].event, sightings[index].offset, state.seen_at[index]))
+    let index = sightings
+        .iter()
+        .position(|s| s.offset > cursor && events.contains(&s.event))?;
+    Some((
+        sightings[index].event,
+        sightings[index].offset,
+        state.seen_at[index],
+    ))
 }
 
 /// Where `needle` starts in `haystack[from..]`, as an offset into `haystack`.
 fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| from + i)
 }
 
 /// Where the line after a line reading `marker` (ending `\n` or `\r\n`) starts.
