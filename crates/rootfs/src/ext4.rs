@@ -102,13 +102,21 @@ fn build_image(
         size_bytes / MIB,
         RAMDISK_SIZE_LIMIT / MIB
     );
+    if let Some(entry) = tree.get(LOST_FOUND) {
+        ensure!(
+            entry.is_dir(),
+            "{LOST_FOUND} must be a directory in an ext4 image"
+        );
+    }
     let blocks = size_bytes / BLOCK_SIZE;
     let needs = Needs::of(tree)?;
     if check_estimate && !Capacity::of(blocks).holds(&needs) {
         bail!(too_small(size_bytes, &needs));
     }
 
-    let dir = work_dir.join("ext4");
+    // absolute, since the e2fsprogs commands run in this folder and name files in it
+    let dir = std::path::absolute(work_dir.join("ext4"))
+        .with_context(|| format!("resolving {}", work_dir.display()))?;
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
@@ -157,11 +165,15 @@ fn build_image(
     fs::write(&log, [&output.stdout[..], &output.stderr[..]].concat())
         .with_context(|| format!("writing {}", log.display()))?;
     // debugfs exits 0 whatever its commands do; its complaints go to stderr, after a version
-    // banner.
+    // banner ("debugfs 1.47.0 (5-Feb-2023)").
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let is_banner = |line: &str| {
+        line.strip_prefix("debugfs ")
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    };
     let complaints: Vec<&str> = stderr
         .lines()
-        .filter(|line| !line.starts_with("debugfs ") && !line.trim().is_empty())
+        .filter(|line| !is_banner(line) && !line.trim().is_empty())
         .collect();
     if !complaints.is_empty() {
         let text = complaints.join("\n");
@@ -219,7 +231,8 @@ fn verify(sh: &Shell, image: &Path, tree: &Tree) -> Result<()> {
             .with_context(|| format!("no {name:?} in `dumpe2fs -h {}`", image.display()))
     };
     let used = field("Inode count")? - field("Free inodes")?;
-    let expected = FIRST_INODE + tree.len() as u64;
+    let reused = u64::from(tree.get(LOST_FOUND).is_some());
+    let expected = FIRST_INODE + tree.len() as u64 - reused;
     ensure!(
         used == expected,
         "{} uses {used} inodes, expected {expected} ({} entries + {FIRST_INODE} reserved)",
@@ -231,6 +244,9 @@ fn verify(sh: &Shell, image: &Path, tree: &Tree) -> Result<()> {
 
 /// Inodes 1-10 are reserved and 11 is lost+found: a tree's first inode is the 12th.
 const FIRST_INODE: u64 = 11;
+
+/// mke2fs's own folder for e2fsck's finds; a tree may list it (its mode and owner then apply).
+const LOST_FOUND: &str = "lost+found";
 
 /// Writes every regular file's bytes to `blobs/NNNNNN`, numbered in tree order, and returns
 /// those names in the same order (a host file is copied rather than named in the script, so the
@@ -275,6 +291,7 @@ fn debugfs_script(tree: &Tree, blob_names: &[String], mtime: u64) -> Result<Vec<
         }
         let name = quote(path.file_name().expect("tree paths have names").as_bytes())?;
         match &entry.kind {
+            Kind::Dir if path == Path::new(LOST_FOUND) => {} // made by mke2fs
             Kind::Dir => line(&mut script, &[b"mkdir", &name]),
             Kind::File(_) => {
                 let blob = blobs.next().context("fewer staged files than tree files")?;
@@ -294,10 +311,8 @@ fn debugfs_script(tree: &Tree, blob_names: &[String], mtime: u64) -> Result<Vec<
     }
     let root = Entry::new(Kind::Dir, 0o755);
     let lost_found = Entry::new(Kind::Dir, 0o700);
-    let fixed: [(&Path, &Entry); 2] = [
-        (Path::new(""), &root),
-        (Path::new("lost+found"), &lost_found),
-    ];
+    let fixed: [(&Path, &Entry); 2] =
+        [(Path::new(""), &root), (Path::new(LOST_FOUND), &lost_found)];
     for (path, entry) in fixed.into_iter().chain(tree.iter()) {
         let target = quote(Path::new("/").join(path).as_os_str().as_bytes())?;
         let mut fields = vec![
@@ -362,11 +377,16 @@ impl Needs {
             inodes: tree.len() as u64,
         };
         // The root's first block is part of an empty filesystem already; lost+found is in it.
-        let root_names = std::iter::once(b"lost+found".len())
-            .chain(tree.children(Path::new("")).map(|(p, _)| name_len(p)));
+        let root_names = std::iter::once(LOST_FOUND.len()).chain(
+            tree.children(Path::new(""))
+                .filter(|(p, _)| *p != Path::new(LOST_FOUND))
+                .map(|(p, _)| name_len(p)),
+        );
         needs.blocks += dir_blocks(root_names) - 1;
         for (path, entry) in tree.iter() {
             needs.blocks += match &entry.kind {
+                // mke2fs's lost+found has room for far more than a tree would put there
+                Kind::Dir if path == Path::new(LOST_FOUND) => 0,
                 Kind::Dir => dir_blocks(tree.children(path).map(|(p, _)| name_len(p))),
                 Kind::File(Contents::Bytes(bytes)) => file_blocks(&bytes[..])
                     .with_context(|| format!("reading {}", path.display()))?,
@@ -663,6 +683,53 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("Could not allocate block"), "{msg}");
+    }
+
+    /// Names debugfs's parser would split or swallow arrive intact, and a tree may carry its own
+    /// lost+found.
+    #[test]
+    fn awkward_names_survive() {
+        let sh = Shell::new().unwrap();
+        let dir = sh.create_temp_dir().unwrap();
+        let names = [
+            "a b",
+            "quote\"d",
+            "#hash",
+            "-dash",
+            "ünïcode",
+            "semi;colon",
+            "back\\slash",
+        ];
+        let mut tree = Tree::new();
+        for name in names {
+            tree.add_file_bytes(format!("odd/{name}"), name, 0o644)
+                .unwrap();
+        }
+        tree.add_symlink("odd/link", "a b").unwrap();
+        tree.add_dir("lost+found", 0o755).unwrap();
+        tree.add_file_bytes("lost+found/kept", "x", 0o600).unwrap();
+        let image = build_image(&tree, 4 * MIB, 1, dir.path(), true).unwrap();
+        let ls = |dir: &str| {
+            let request = format!("ls -p {dir}");
+            cmd!(sh, "debugfs -R {request} {image}")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .unwrap()
+        };
+        let listing = ls("/odd");
+        let mut found: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.split('/').nth(5))
+            .collect();
+        found.retain(|n| *n != "." && *n != "..");
+        let mut expected = names.to_vec();
+        expected.push("link");
+        found.sort();
+        expected.sort();
+        assert_eq!(found, expected);
+        let root = ls("/");
+        assert!(root.contains("/11/040755/0/0/lost+found//"), "{root}");
     }
 
     #[test]

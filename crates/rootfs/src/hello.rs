@@ -21,6 +21,9 @@ pub fn build_hello(sh: &Shell, cc: &str, work_dir: &Path, mtime: u64) -> Result<
     let Some((compiler, compiler_args)) = cc.split_first() else {
         bail!("no C compiler given")
     };
+    // absolute, since `sh` may sit in another folder than this process
+    let work_dir = &std::path::absolute(work_dir)
+        .with_context(|| format!("resolving {}", work_dir.display()))?;
     let dir = work_dir.join("hello");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let source = dir.join("hello.c");
