@@ -56,7 +56,7 @@ impl fmt::Display for Compression {
 /// 0.05 s, 15 601 KB in 0.3 s, 19 545 KB in 0.9 s, 22 545 KB in 1.0 s (gzip -9: 613 KB in
 /// 0.2 s); decompression takes milliseconds at every level. 19 is the last level that gains,
 /// it is what the kernel's own build uses for zstd, and a second is nothing next to building a
-/// kernel; 22 gains nothing and asks the decoder for a larger window.
+/// kernel.
 pub const ZSTD_LEVEL: i32 = 19;
 
 /// Writes `tree` as a compressed newc archive to `out`, atomically. The archive is built in
