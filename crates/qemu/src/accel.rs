@@ -141,11 +141,16 @@ fn watch_probe(child: &mut Child, timeout: Duration) -> (Accel, String) {
     let seconds = timeout.as_secs_f64();
     let give_up = Instant::now() + timeout;
     loop {
-        if banner.recv_timeout(Duration::from_millis(50)).is_ok() {
-            return (
-                Accel::Kvm,
-                format!("kvm: the guest kernel started within {seconds:.0}s"),
-            );
+        match banner.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) => {
+                return (
+                    Accel::Kvm,
+                    format!("kvm: the guest kernel started within {seconds:.0}s"),
+                )
+            }
+            // stdout closed without the banner: QEMU is exiting, which try_wait will see
+            Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(Duration::from_millis(50)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if let Ok(Some(status)) = child.try_wait() {
             // give the stderr reader a moment to collect QEMU's last words

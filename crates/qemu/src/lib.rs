@@ -20,14 +20,17 @@
 //! enum FailureKind { CannotMountRoot, NoWorkingInit, RequestedInitFailed, NoInitialConsole, KernelPanic }
 //! fn printable(&[u8]) -> String
 //!
-//! // an automated run
-//! Session::spawn(&Machine, log: &Path) -> Result<Session>      (spawn_with_limits(.., Limits))
-//! session.wait_for(ConsoleEvent | &str, timeout) -> Result<()>
+//! // an automated run (QEMU killed on any failed wait and on drop)
+//! Session::spawn(&Machine, log: &Path) -> Result<Session>      spawn_with_limits(.., Limits)
+//! struct Limits { whole_session: Duration, silence: Duration }   default 300 s, 30 s
+//! session.wait_for(impl Into<Until> /* ConsoleEvent or &str */, timeout) -> Result<()>
 //! session.wait_for_shell(timeout) -> Result<Duration>          spawn to first prompt
-//! session.send_line(&str)   session.run(cmd, timeout) -> Result<String>
+//! session.send_line(&str) -> Result<()>
+//! session.run(cmd, timeout) -> Result<String>                   non-zero status is an error
 //! session.run_status(cmd, timeout) -> Result<GuestOutput { status, output }>
 //! session.poweroff_and_wait(timeout) -> Result<ExitStatus>
-//! BootFailure { kind, waiting_for, report }: the error when the guest shows a FailureKind
+//! session.transcript() command_line() log_path() pid() elapsed()
+//! struct BootFailure { kind, waiting_for, report }: the error when the guest shows a FailureKind
 //!
 //! // what the tutorial shows
 //! fn check_mounts(Mode, proc_mounts: &str) -> Result<(), Vec<String>>
@@ -37,7 +40,9 @@
 //! ```
 //!
 //! Invariants: nothing here leaves a QEMU running (sessions and the KVM probe kill and reap it on
-//! every path, including drop), and nothing waits without a bound.
+//! every path, drop included; QEMU stays in the caller's process group, so Ctrl-C reaches it
+//! too), and no automated wait is unbounded (only [`run_interactive`] waits for a person).
+//! Sessions always run headless: a guest panic ends QEMU rather than hanging it.
 
 mod accel;
 mod args;

@@ -318,7 +318,7 @@ impl Session {
         ))?;
         let waiting_for = format!("the output of `{command}`");
         let give_up = Instant::now() + timeout;
-        let (begin_marker, end_marker) = (format!("@@{begin}\n"), format!("@@{end}:"));
+        let (begin_marker, end_marker) = (format!("@@{begin}"), format!("@@{end}:"));
         let found = self.poll(&waiting_for, give_up, |state, cursor| {
             let transcript = state.watcher.transcript();
             let output_start = find_line(transcript, cursor, &begin_marker)?;
@@ -584,6 +584,9 @@ fn next_event(
 
 /// Where `needle` starts in `haystack[from..]`, as an offset into `haystack`.
 fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return (from <= haystack.len()).then_some(from);
+    }
     haystack
         .get(from..)?
         .windows(needle.len())
@@ -591,19 +594,39 @@ fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|i| from + i)
 }
 
-/// Where the line after a line reading `marker` (ending `\n` or `\r\n`) starts.
+/// Where the next line starts after an occurrence of `marker` that ends its line (in `\n`, or
+/// `\r\n` from a terminal): `@@B1` must not match the start of `@@B12`.
 fn find_line(haystack: &[u8], from: usize, marker: &str) -> Option<usize> {
-    let name = marker.trim_end_matches('\n');
     let mut search = from;
     loop {
-        let at = find(haystack, search, name.as_bytes())?;
-        let rest = &haystack[at + name.len()..];
-        if rest.starts_with(b"\r\n") {
-            return Some(at + name.len() + 2);
-        }
-        if rest.starts_with(b"\n") {
-            return Some(at + name.len() + 1);
+        let at = find(haystack, search, marker.as_bytes())?;
+        let after = at + marker.len();
+        for ending in [&b"\r\n"[..], b"\n"] {
+            if haystack[after..].starts_with(ending) {
+                return Some(after + ending.len());
+            }
         }
         search = at + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_searches_from_an_offset() {
+        assert_eq!(find(b"abcabc", 0, b"bc"), Some(1));
+        assert_eq!(find(b"abcabc", 2, b"bc"), Some(4));
+        assert_eq!(find(b"abc", 3, b""), Some(3));
+        assert_eq!(find(b"abc", 4, b"a"), None);
+    }
+
+    #[test]
+    fn find_line_needs_the_whole_marker_line() {
+        assert_eq!(find_line(b"@@B12\r\n@@B1\r\nout", 0, "@@B1"), Some(13));
+        assert_eq!(find_line(b"@@B1\nout", 0, "@@B1"), Some(5));
+        // the line break has not arrived yet
+        assert_eq!(find_line(b"@@B1\r", 0, "@@B1"), None);
     }
 }
