@@ -195,6 +195,9 @@ impl Fetcher {
             }
         }
         let origins = origins(pin, &self.mirrors)?;
+        if origins.is_empty() {
+            bail!("cannot fetch {pin}: it lists no upstream URL and no mirror is configured");
+        }
         let agent = self.http_agent();
         let mut attempts = Vec::new();
         let mut to_try: Vec<&Origin> = origins.iter().collect();
@@ -418,11 +421,14 @@ fn receive_verified(
     });
     match outcome {
         Ok(()) => {
+            let elapsed = transfer.elapsed();
+            // Clear the bar first so the summary line is not drawn over.
+            drop(transfer);
             progress.note(&format!(
                 "verified {} ({}, sha256 {digest}) in {}",
                 file.name,
                 mebibytes(received),
-                seconds(transfer.elapsed())
+                seconds(elapsed)
             ));
             Ok(target.to_path_buf())
         }

@@ -3,18 +3,27 @@
 //!
 //! ```text
 //! PinTable::builtin() -> &'static PinTable          // crates/fetch/pins.toml, compiled in
+//! PinTable::parse(&str) -> Result<PinTable>         // same format, checked
 //! PinTable::lookup(&self, Package, Option<&str>) -> Result<&Pin>   // None: the default version
 //! PinTable::all(&self) -> &[Pin]
+//! Pin { package, version, default, files: Vec<PinnedFile> }
+//! PinnedFile { name, sha256, urls, published }
 //!
-//! Fetcher::new(cache_dir) -> Fetcher                // then set mirrors, timeouts, retries
+//! Fetcher::new(cache_dir) -> Fetcher    // pub fields: mirrors, connect_timeout, stall_timeout,
+//!                                       // attempts_per_origin, retry_backoff, max_redirects
 //! Fetcher::fetch(&self, &Pin) -> Result<PathBuf>    // a cached file with the pinned sha256
-//! Fetcher::fetch_all(&self, &[&Pin]) -> Result<Vec<PathBuf>>   // in parallel
-//! default_cache_dir() -> Result<PathBuf>            // $XDG_CACHE_HOME or ~/.cache, /kardel/downloads
+//! Fetcher::fetch_all(&self, &[&Pin]) -> Result<Vec<PathBuf>>   // one thread per pin
+//! default_cache_dir() -> Result<PathBuf>  // $XDG_CACHE_HOME/kardel/downloads or ~/.cache/...
 //!
+//! Source::{Pinned(&Pin), LocalTarball(PathBuf), LocalTree(PathBuf)}
 //! Source::local(path) -> Result<Source>             // a folder is a tree, a file a tarball
 //! Source::source_tree(&self, &Fetcher, unpack_root) -> Result<PathBuf>
 //! unpack(archive, dest_dir) -> Result<PathBuf>      // dest_dir/<the archive's top folder>
 //! ```
+//!
+//! Order of origins for a pin: each mirror with each of the pin's files in listed order (xz
+//! before gz), then each file's upstream URLs. Tries go round all origins before any is
+//! retried; a 404, a redirect loop or a checksum mismatch rules an origin out at once.
 //!
 //! Invariants, stated as absences:
 //! - No file under a cache name has bytes other than its pin's: downloads are hashed as they

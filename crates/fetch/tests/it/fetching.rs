@@ -390,3 +390,32 @@ fn fetch_all_in_parallel() {
     );
     assert_eq!(server.requests().len(), 2);
 }
+
+#[test]
+fn https_to_a_plain_server_fails_cleanly() {
+    let server = TestServer::start();
+    server.route("/up/demo-1.0.tar.gz", Behaviour::Ok(demo_tar_gz()));
+    let url = server
+        .url("/up/demo-1.0.tar.gz")
+        .replace("http://", "https://");
+    let cache = TempDir::new("tls");
+    let mut fetcher = fetcher(cache.path(), &[]);
+    fetcher.attempts_per_origin = 1;
+    let err = fetcher
+        .fetch(&pin_for(&sha256(&demo_tar_gz()), vec![url.clone()]))
+        .unwrap_err();
+    assert!(format!("{err:#}").contains(&url), "{err:#}");
+    assert_eq!(names_in(cache.path()), Vec::<String>::new());
+}
+
+#[test]
+fn no_origin_at_all_is_explained() {
+    let cache = TempDir::new("no-origin");
+    let err = fetcher(cache.path(), &[])
+        .fetch(&pin_for(&sha256(b"x"), vec![]))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot fetch busybox 1.0-test: it lists no upstream URL and no mirror is configured"
+    );
+}
