@@ -64,14 +64,10 @@ impl Configure<'_> {
             .with_context(|| format!("creating {}", self.build_dir.display()))?;
 
         exec::run_logged((self.make)(self.base_target), &self.log, &format!("{}: {}", self.label, self.base_target))?;
-        let mut config = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&config_path)
-            .with_context(|| format!("opening {}", config_path.display()))?;
-        config
-            .write_all(format!("\n# fragments applied by cargo xtask\n{appended}").as_bytes())
-            .with_context(|| format!("writing {}", config_path.display()))?;
-        drop(config);
+        let base = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?;
+        let applied = kconfig::apply_to(&base, &wanted);
+        artifact::write_atomic(&config_path, |f| Ok(f.write_all(applied.as_bytes())?))?;
         match self.settle {
             Settle::Olddefconfig => {
                 exec::run_logged((self.make)("olddefconfig"), &self.log, &format!("{}: olddefconfig", self.label))?;

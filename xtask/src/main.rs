@@ -1,11 +1,15 @@
 //! `cargo xtask`: parses flags and wires the crates together. Logic lives in crates/.
 
 mod busybox;
+mod check;
 mod configure;
 mod context;
 mod flags;
 mod hostdeps;
+mod images;
 mod kernel;
+mod pipeline;
+mod run;
 mod sources;
 mod summary;
 
@@ -18,7 +22,7 @@ fn main() -> std::process::ExitCode {
     // e2fsprogs lives in sbin, which an ordinary user's PATH often lacks.
     std::env::set_var("PATH", hostdeps::path_with_sbin());
     let flags = flags::Xtask::parse();
-    match run(flags.cmd) {
+    match dispatch(flags.cmd) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -27,31 +31,41 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cmd: Cmd) -> Result<()> {
+fn dispatch(cmd: Cmd) -> Result<()> {
+    let mut summary = Summary::default();
     match cmd {
-        Cmd::Fetch(build) => sources::fetch_and_unpack(&Context::new(&build)?),
+        Cmd::Fetch(build) => return sources::fetch_and_unpack(&Context::new(&build)?),
         Cmd::Kernel(build) => {
             let ctx = Context::new(&build)?;
             hostdeps::ensure(&ctx.sh, &[Stage::Kernel], build.install_deps)?;
-            let mut summary = Summary::default();
             summary.stage("kernel", || kernel::build(&ctx), |k| vec![k.bzimage.clone()])?;
-            eprint!("{}", summary.render());
-            Ok(())
         }
         Cmd::Busybox(build) => {
             let ctx = Context::new(&build)?;
             hostdeps::ensure(&ctx.sh, &[Stage::Busybox], build.install_deps)?;
-            let mut summary = Summary::default();
             summary.stage("busybox", || busybox::build(&ctx), |b| vec![b.binary.clone()])?;
-            eprint!("{}", summary.render());
-            Ok(())
         }
+        Cmd::Rootfs(build) => {
+            let ctx = Context::new(&build)?;
+            hostdeps::ensure(&ctx.sh, &[Stage::Busybox, Stage::Images], build.install_deps)?;
+            let busybox =
+                summary.stage("busybox", || busybox::build(&ctx), |b| vec![b.binary.clone()])?;
+            summary.stage("images", || images::build(&ctx, &busybox), images::Images::all)?;
+        }
+        Cmd::All(build) => {
+            let ctx = Context::new(&build)?;
+            pipeline::build_all(&ctx, build.install_deps, &[], &mut summary)?;
+        }
+        Cmd::Run(flags) => return run::run(flags),
+        Cmd::Check(flags) => return check::run(flags),
+        Cmd::Bench(_flags) => anyhow::bail!("bench: not wired yet"),
         Cmd::Deps(deps) => {
             let sh = xshell::Shell::new()?;
             hostdeps::ensure(&sh, &hostdeps::ALL_STAGES, deps.install)?;
             println!("host packages: everything the build, the images and QEMU need is installed");
-            Ok(())
+            return Ok(());
         }
-        _ => anyhow::bail!("not yet wired"),
     }
+    eprint!("{}", summary.render());
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The tutorial's first initramfs: one static program as `/init` that prints "Hello world!".
 
-use std::{fs, path::Path, path::PathBuf};
+use std::{fs, path::Path};
 
 use anyhow::{bail, ensure, Context, Result};
 use xshell::{cmd, Shell};
@@ -14,9 +14,16 @@ const HELLO_C: &str = include_str!("../files/hello.c");
 
 /// Compiles `files/hello.c` with `cc` (a compiler command, split at spaces, such as "gcc" or
 /// "ccache gcc") into a static, stripped `/init`, and packs it with `dev/console` into
-/// `work_dir/hello.cpio.gz`, whose path it returns. The same compiler gives the same bytes from
-/// any folder: the binary is stripped and carries no build id.
-pub fn build_hello(sh: &Shell, cc: &str, work_dir: &Path, mtime: u64) -> Result<PathBuf> {
+/// `out` with `compression`. The same compiler gives the same bytes from any folder: the binary
+/// is stripped and carries no build id.
+pub fn build_hello(
+    sh: &Shell,
+    cc: &str,
+    work_dir: &Path,
+    mtime: u64,
+    compression: Compression,
+    out: &Path,
+) -> Result<()> {
     let cc: Vec<&str> = cc.split_whitespace().collect();
     let Some((compiler, compiler_args)) = cc.split_first() else {
         bail!("no C compiler given")
@@ -49,9 +56,7 @@ pub fn build_hello(sh: &Shell, cc: &str, work_dir: &Path, mtime: u64) -> Result<
     let mut tree = Tree::new();
     tree.add_file_host("init", &init, 0o755)?;
     tree.add_char_device("dev/console", 5, 1, 0o600)?;
-    let out = work_dir.join("hello.cpio.gz");
-    write_initramfs(&tree, mtime, Compression::Gzip, &out)?;
-    Ok(out)
+    write_initramfs(&tree, mtime, compression, out)
 }
 
 /// Fails unless `path` is an ELF executable without a program interpreter: the initramfs holds
