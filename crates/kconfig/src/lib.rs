@@ -220,6 +220,25 @@ pub fn render(settings: &[Setting]) -> String {
     settings.iter().map(|s| format!("{s}\n")).collect()
 }
 
+/// `base` (a `.config`) with `settings` applied: each requested symbol's old line is dropped and
+/// the requests are appended. Dropping rather than only appending matters: the kernel's kconfig
+/// lets a later line override an earlier one, but BusyBox's older kconfig keeps the first.
+pub fn apply_to(base: &str, settings: &[Setting]) -> String {
+    let requested: std::collections::BTreeSet<&str> =
+        settings.iter().map(|s| s.symbol.as_str()).collect();
+    let mut out: String = base
+        .lines()
+        .filter(|line| match parse_line(line) {
+            Ok(Some((symbol, _))) => !requested.contains(symbol.as_str()),
+            _ => true,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    out.push_str("# requested by fragments\n");
+    out.push_str(&render(settings));
+    out
+}
+
 /// A request that the final `.config` does not honour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {

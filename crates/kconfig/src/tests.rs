@@ -138,3 +138,19 @@ CONFIG_INITRAMFS_SOURCE=""
 fn a_later_fragment_can_switch_off_what_an_earlier_one_asked_for() {
     check_verify(&["CONFIG_TC=y\n", "# CONFIG_TC is not set\n"], "# CONFIG_TC is not set\n", expect![""]);
 }
+
+#[test]
+fn applying_replaces_old_lines_instead_of_duplicating_them() {
+    let base = "#\n# Busybox Configuration\n#\n# CONFIG_STATIC is not set\nCONFIG_TC=y\nCONFIG_LS=y\n";
+    let wanted = parse_fragment("static.config", "CONFIG_STATIC=y\n# CONFIG_TC is not set\n").unwrap();
+    expect![[r#"
+        #
+        # Busybox Configuration
+        #
+        CONFIG_LS=y
+        # requested by fragments
+        CONFIG_STATIC=y
+        # CONFIG_TC is not set
+    "#]]
+    .assert_eq(&apply_to(base, &wanted));
+}
