@@ -76,6 +76,9 @@ const FAILURE_PATTERNS: &[(&str, FailureKind)] = &[
 
 const PRESS_ENTER: &str = "please press enter to activate this console";
 
+/// Unfinished lines longer than this are not looked at for prompts.
+const LONGEST_UNFINISHED_LINE: usize = 1024;
+
 /// A prompt's word is a path or a shell's name; longer words are output.
 const LONGEST_PROMPT_WORD: usize = 40;
 
@@ -175,7 +178,9 @@ impl ConsoleWatcher {
 
     fn look_at_unfinished_line(&mut self) {
         let line = &self.transcript[self.line_start..];
-        if line.is_empty() {
+        // prompts are short: a long unfinished line is output, and looking at it again on every
+        // chunk would make a console that never ends its line quadratic
+        if line.is_empty() || line.len() > LONGEST_UNFINISHED_LINE {
             return;
         }
         let text = String::from_utf8_lossy(line);

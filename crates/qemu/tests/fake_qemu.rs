@@ -10,6 +10,8 @@ use qemu::{BootFailure, ConsoleEvent, FailureKind, GuestOutput, Limits, Machine,
 /// A guest that behaves like BusyBox on a serial console, minus the echo: askfirst, a `/ # `
 /// prompt, commands run by a shell, and `poweroff` printing the kernel's last words and exiting.
 const FAKE_GUEST: &str = r#"
+# a guest's stderr is the console too; QEMU's own stderr is another stream, read separately
+exec 2>&1
 echo 'Run /sbin/init as init process'
 printf '\nPlease press Enter to activate this console. '
 read -r _
