@@ -82,6 +82,10 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
         source_identity: &source.identity,
     }
     .run()?;
+    if ctx.configure_only {
+        eprintln!("busybox: configured, every requested value is in {}", build_dir.join(".config").display());
+        return Ok((result, Outcome::Configured));
+    }
 
     let jobs = format!("-j{}", ctx.jobs);
     let extra = &ctx.make_args;

@@ -20,7 +20,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one boot showed.
 pub struct BootReport {
-    pub mode: Mode,
     /// QEMU's start to the console prompt (askfirst's, or "Hello world!")
     pub to_prompt: Duration,
     pub notes: Vec<String>,
@@ -78,7 +77,7 @@ fn guest_checks(session: &mut Session, built: &Built, mode: Mode) -> Result<Boot
         let to_prompt = session.elapsed();
         // the hello program sleeps forever by design; dropping the session stops QEMU
         notes.push("printed \"Hello world!\"".to_string());
-        return Ok(BootReport { mode, to_prompt, notes });
+        return Ok(BootReport { to_prompt, notes });
     }
 
     // answers askfirst's "Please press Enter" like a person; the time is to that prompt
@@ -108,7 +107,7 @@ fn guest_checks(session: &mut Session, built: &Built, mode: Mode) -> Result<Boot
     }
     session.poweroff_and_wait(COMMAND_TIMEOUT)?;
     notes.push("poweroff: QEMU exited by itself".to_string());
-    Ok(BootReport { mode, to_prompt, notes })
+    Ok(BootReport { to_prompt, notes })
 }
 
 fn indent(text: &str) -> String {

@@ -24,6 +24,7 @@ pub struct Context {
     pub make_args: Vec<String>,
     pub image_size_mib: u64,
     pub source_date_epoch: u64,
+    pub configure_only: bool,
 }
 
 impl Context {
@@ -53,6 +54,23 @@ impl Context {
             make_args: build.make_args.clone(),
             image_size_mib: build.image_size_mib,
             source_date_epoch,
+            configure_only: build.configure_only,
+        })
+    }
+
+    /// The same settings building into another target folder (the benchmark's own, so that it
+    /// never disturbs the user's build).
+    pub fn with_target(&self, target: PathBuf) -> Result<Context> {
+        Ok(Context {
+            sh: Shell::new()?,
+            repo: self.repo.clone(),
+            target,
+            selection: self.selection.clone(),
+            jobs: self.jobs,
+            make_args: self.make_args.clone(),
+            image_size_mib: self.image_size_mib,
+            source_date_epoch: self.source_date_epoch,
+            configure_only: false,
         })
     }
 

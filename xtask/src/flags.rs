@@ -126,11 +126,14 @@ pub struct Build {
     #[arg(long = "make-arg", env = "KARDEL_MAKE_ARGS", value_delimiter = ' ', global = true)]
     pub make_args: Vec<String>,
     /// Size of the ext4 initrd image in MiB (must fit the kernel's 64 MiB RAM disk)
-    #[arg(long, default_value_t = 32, global = true)]
+    #[arg(long, env = "KARDEL_IMAGE_SIZE_MIB", default_value_t = 32, global = true)]
     pub image_size_mib: u64,
     /// Install missing host packages first (needs root or sudo)
     #[arg(long, global = true)]
     pub install_deps: bool,
+    /// kernel, busybox: stop after configuring and checking the .config
+    #[arg(long, global = true)]
+    pub configure_only: bool,
 }
 
 #[derive(Args, Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,7 +97,7 @@ pub fn build(ctx: &Context, busybox: &Busybox) -> Result<(Images, Outcome)> {
     let tree = rootfs::tutorial_rootfs(&busybox.install_dir)?;
     rootfs::write_initramfs(&tree, mtime, compression, &images.initramfs)?;
     eprintln!("images: {} ({} entries)", images.initramfs.display(), tree.len());
-    rootfs::write_ext4(&tree, &images.initrd, ctx.image_size_mib << 20, mtime, &work)?;
+    rootfs::write_ext4(&tree, &images.initrd, ctx.image_size_mib << 20, mtime, compression, &work)?;
     eprintln!("images: {} ({} MiB ext4)", images.initrd.display(), ctx.image_size_mib);
     rootfs::build_hello(&ctx.sh, &hello_compiler(), &work, mtime, compression, &images.hello)?;
     eprintln!("images: {}", images.hello.display());

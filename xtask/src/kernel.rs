@@ -100,8 +100,7 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
 
     let tree = source.tree(ctx)?;
     check_compiler(ctx, &tree)?;
-    let build_dir =
-        ctx.work_dir().join("build").join(format!("kernel-{}-{}", ctx.profile().name(), source.slug()));
+    let build_dir = build_dir(ctx, &source);
     let log = ctx.log_path(&format!("kernel-{}", ctx.profile().name()));
     let _ = std::fs::remove_file(&log);
     let sh = &ctx.sh;
@@ -123,6 +122,10 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
         source_identity: &source.identity,
     }
     .run()?;
+    if ctx.configure_only {
+        eprintln!("{label}: configured, every requested value is in {}", build_dir.join(".config").display());
+        return Ok((images, Outcome::Configured));
+    }
 
     let jobs = format!("-j{}", ctx.jobs);
     let extra = &ctx.make_args;
@@ -145,6 +148,12 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
     })?;
     stamp.record(&fp)?;
     Ok((KernelImages::in_dir(&out_dir), Outcome::Built))
+}
+
+/// The out-of-tree build folder: one per profile and source, so that switching back and forth
+/// never rebuilds from scratch.
+pub fn build_dir(ctx: &Context, source: &Source) -> PathBuf {
+    ctx.work_dir().join("build").join(format!("kernel-{}-{}", ctx.profile().name(), source.slug()))
 }
 
 /// Builds that differ only in when and where they ran give the same kernel.

@@ -1,5 +1,6 @@
 //! `cargo xtask`: parses flags and wires the crates together. Logic lives in crates/.
 
+mod bench;
 mod busybox;
 mod check;
 mod configure;
@@ -58,7 +59,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Run(flags) => return run::run(flags),
         Cmd::Check(flags) => return check::run(flags),
-        Cmd::Bench(_flags) => anyhow::bail!("bench: not wired yet"),
+        Cmd::Bench(flags) => return bench::run(flags),
         Cmd::Deps(deps) => {
             let sh = xshell::Shell::new()?;
             hostdeps::ensure(&sh, &hostdeps::ALL_STAGES, deps.install)?;

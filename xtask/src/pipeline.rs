@@ -26,6 +26,10 @@ pub fn build_all(
     extra_stages: &[Stage],
     summary: &mut Summary,
 ) -> Result<Built> {
+    anyhow::ensure!(
+        !ctx.configure_only,
+        "--configure-only stops the kernel and busybox subcommands after configuring; it does not apply here"
+    );
     let mut stages = vec![Stage::Kernel, Stage::Busybox, Stage::Images];
     stages.extend_from_slice(extra_stages);
     hostdeps::ensure(&ctx.sh, &stages, install_deps)?;

@@ -10,6 +10,8 @@ use std::{
 pub enum Outcome {
     Built,
     Reused,
+    /// `--configure-only`: configured and checked, not built
+    Configured,
 }
 
 impl Outcome {
@@ -17,6 +19,7 @@ impl Outcome {
         match self {
             Outcome::Built => "built",
             Outcome::Reused => "up to date",
+            Outcome::Configured => "configured",
         }
     }
 }
@@ -62,8 +65,9 @@ impl Summary {
                 row.elapsed.as_secs_f64()
             ));
             for path in &row.outputs {
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                out.push_str(&format!("    {:>10}  {}\n", human_size(size), path.display()));
+                if let Ok(meta) = std::fs::metadata(path) {
+                    out.push_str(&format!("    {:>10}  {}\n", human_size(meta.len()), path.display()));
+                }
             }
         }
         out

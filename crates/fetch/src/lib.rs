@@ -19,6 +19,7 @@
 //! Source::local(path) -> Result<Source>             // a folder is a tree, a file a tarball
 //! Source::source_tree(&self, &Fetcher, unpack_root) -> Result<PathBuf>
 //! unpack(archive, dest_dir) -> Result<PathBuf>      // dest_dir/<the archive's top folder>
+//! unpacked_tree(dest_dir) -> Option<PathBuf>        // what a finished unpack left there
 //! ```
 //!
 //! Order of origins for a pin: each mirror with each of the pin's files in listed order (xz
@@ -48,4 +49,4 @@ mod unpack;
 pub use fetcher::{default_cache_dir, ChecksumMismatch, FailedAttempt, FetchFailed, Fetcher};
 pub use pins::{Package, Pin, PinTable, PinnedFile};
 pub use source::Source;
-pub use unpack::unpack;
+pub use unpack::{unpack, unpacked_tree};

@@ -9,7 +9,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    unpack::{archive_stem, unpack, Compression},
+    unpack::{archive_stem, unpack, unpacked_tree, Compression},
     Fetcher, Pin,
 };
 
@@ -44,11 +44,13 @@ impl Source<'_> {
     pub fn source_tree(&self, fetcher: &Fetcher, unpack_root: &Path) -> Result<PathBuf> {
         match self {
             Source::Pinned(pin) => {
+                let dest = unpack_root.join(format!("{}-{}", pin.package, pin.version));
+                // verified when it was unpacked: no need to hash the tarball again
+                if let Some(tree) = unpacked_tree(&dest) {
+                    return Ok(tree);
+                }
                 let archive = fetcher.fetch(pin)?;
-                unpack(
-                    &archive,
-                    &unpack_root.join(format!("{}-{}", pin.package, pin.version)),
-                )
+                unpack(&archive, &dest)
             }
             Source::LocalTarball(tarball) => {
                 let sha256 = artifact::sha256_file(tarball)?;

@@ -127,6 +127,16 @@ pub fn unpack(archive: &Path, dest_dir: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The tree a finished [`unpack`] left in `dest_dir`, if there is one: `unpack` renames its
+/// folder into place only when complete, so an existing `dest_dir` is a finished one.
+pub fn unpacked_tree(dest_dir: &Path) -> Option<PathBuf> {
+    if dest_dir.exists() {
+        finished_unpack(dest_dir).ok()
+    } else {
+        None
+    }
+}
+
 fn finished_unpack(dest_dir: &Path) -> Result<PathBuf> {
     let read_error = || format!("reading {}", dest_dir.display());
     let mut entries = Vec::new();

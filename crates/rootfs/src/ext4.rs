@@ -62,23 +62,24 @@ const MKE2FS_CONF: &str = "\
 ";
 
 /// Writes `tree` as an ext4 image of `size_bytes` (a whole number of MiB, at most
-/// [`RAMDISK_SIZE_LIMIT`]), gzip'ed like `gzip --best` to `out_gz`, atomically. Every inode is
+/// [`RAMDISK_SIZE_LIMIT`]), compressed (gzip like `gzip --best`, or zstd) to `out`, atomically. Every inode is
 /// owned as the tree says (0:0 for the tutorial), carries `mtime` (SOURCE_DATE_EPOCH) as all of
 /// its times, and the image is checked with `e2fsck -fn`. Scratch files, the raw image and the
 /// debugfs script stay in `work_dir/ext4` for inspection.
 pub fn write_ext4(
     tree: &Tree,
-    out_gz: &Path,
+    out: &Path,
     size_bytes: u64,
     mtime: u64,
+    compression: Compression,
     work_dir: &Path,
 ) -> Result<()> {
     let image = build_image(tree, size_bytes, mtime, work_dir, true)?;
-    artifact::write_atomic(out_gz, |out| {
+    artifact::write_atomic(out, |file| {
         let input =
             fs::File::open(&image).with_context(|| format!("opening {}", image.display()))?;
-        compress(Compression::Gzip, input, out)
-            .with_context(|| format!("compressing {} to {}", image.display(), out_gz.display()))
+        compress(compression, input, file)
+            .with_context(|| format!("compressing {} to {}", image.display(), out.display()))
     })
 }
 

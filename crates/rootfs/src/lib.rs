@@ -8,7 +8,7 @@
 //!   tutorial's folders, `etc/` files (`files/` in this crate) and `dev/console`, `dev/null`.
 //! - [`Tree`]: [`Tree::from_dir`], [`Tree::overlay_dir`], [`Tree::insert`] and `add_*`, [`Tree::iter`].
 //! - [`write_initramfs`]`(tree, mtime, Compression, out)`: newc cpio, gzip or zstd (the initramfs).
-//! - [`write_ext4`]`(tree, out_gz, size_bytes, mtime, work_dir)`: gzip'ed ext4 image (the initrd).
+//! - [`write_ext4`]`(tree, out, size_bytes, mtime, Compression, work_dir)`: compressed ext4 image (the initrd).
 //! - [`build_hello`]`(sh, cc, work_dir, mtime, Compression, out)`: the hello-world initramfs.
 //! - [`write_cpio`] / [`list_cpio`] / [`read_initramfs`]: the archive format and its read-back.
 //!

@@ -232,6 +232,7 @@ fn ext4_image_holds_the_tree() {
         &gz,
         rootfs::DEFAULT_EXT4_SIZE,
         MTIME,
+        rootfs::Compression::Gzip,
         &dir.path().join("work"),
     )
     .unwrap();
@@ -332,6 +333,7 @@ fn images_are_reproducible_across_folders() {
             &img,
             rootfs::DEFAULT_EXT4_SIZE,
             MTIME,
+            rootfs::Compression::Gzip,
             &dir.path().join("w"),
         )
         .unwrap();
@@ -353,7 +355,7 @@ fn tree_too_big_says_how_much_it_needs() {
     tree.add_file_bytes("big", fake_binary(6 << 20), 0o644)
         .unwrap();
     let out = dir.path().join("small.img.gz");
-    let err = rootfs::write_ext4(&tree, &out, 4 << 20, MTIME, dir.path()).unwrap_err();
+    let err = rootfs::write_ext4(&tree, &out, 4 << 20, MTIME, rootfs::Compression::Gzip, dir.path()).unwrap_err();
     let msg = format!("{err:#}");
     check_contains(&msg, "does not fit in a 4 MiB ext4 image: it needs ");
     assert!(!out.exists(), "a failed build left {}", out.display());
@@ -367,9 +369,9 @@ fn tree_too_big_says_how_much_it_needs() {
         .unwrap()
         .parse()
         .unwrap();
-    rootfs::write_ext4(&tree, &out, needed << 20, MTIME, dir.path()).unwrap();
+    rootfs::write_ext4(&tree, &out, needed << 20, MTIME, rootfs::Compression::Gzip, dir.path()).unwrap();
 
-    let err = rootfs::write_ext4(&tree, &out, 128 << 20, MTIME, dir.path()).unwrap_err();
+    let err = rootfs::write_ext4(&tree, &out, 128 << 20, MTIME, rootfs::Compression::Gzip, dir.path()).unwrap_err();
     check_contains(&err.to_string(), "does not fit the kernel's ram disk");
 }
 
@@ -451,6 +453,7 @@ fn full_size_tree_timings() {
             &img,
             rootfs::DEFAULT_EXT4_SIZE,
             MTIME,
+            rootfs::Compression::Gzip,
             &dir.path().join("w"),
         )
         .unwrap()
@@ -537,6 +540,7 @@ fn build_and_check_ext4() {
         &gz,
         rootfs::DEFAULT_EXT4_SIZE,
         MTIME,
+        rootfs::Compression::Gzip,
         &dir.path().join("work"),
     )
     .unwrap();

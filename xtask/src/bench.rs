@@ -1,0 +1,393 @@
+//! `cargo xtask bench`: build, rebuild and boot times and sizes, measured in one run on this
+//! machine, each beside the same work done the tutorial's way where that is cheap to measure.
+//!
+//! It builds into its own target folder (`target/bench/<profile>`), so the user's build is never
+//! disturbed, and the build part starts that folder from nothing.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use fetch::Package;
+use qemu::{Accel, AccelChoice, Machine, Mode, Session};
+use serde::Serialize;
+use xshell::cmd;
+
+use crate::{
+    busybox,
+    check::mode_name,
+    context::Context,
+    flags::{self, BenchPart},
+    hostdeps::{self, Stage},
+    images, kernel,
+    pipeline::{self, Built},
+    sources::Source,
+    summary::{human_size, Summary},
+};
+
+#[derive(Serialize)]
+struct Figure {
+    part: &'static str,
+    name: String,
+    value: f64,
+    unit: &'static str,
+    /// the same work done the tutorial's way, in the same unit
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tutorial_way: Option<f64>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    note: String,
+}
+
+#[derive(Serialize, Default)]
+struct Report {
+    profile: String,
+    figures: Vec<Figure>,
+}
+
+impl Report {
+    fn add(&mut self, part: &'static str, name: impl Into<String>, value: f64, unit: &'static str) -> &mut Figure {
+        self.figures.push(Figure {
+            part,
+            name: name.into(),
+            value,
+            unit,
+            tutorial_way: None,
+            note: String::new(),
+        });
+        let figure = self.figures.last_mut().expect("just pushed");
+        eprintln!("bench: {} {}: {}", figure.part, figure.name, show(figure.value, figure.unit));
+        figure
+    }
+
+    fn seconds(&mut self, part: &'static str, name: impl Into<String>, elapsed: Duration) -> &mut Figure {
+        self.add(part, name, elapsed.as_secs_f64(), "s")
+    }
+
+    fn bytes(&mut self, name: impl Into<String>, path: &Path) -> Result<&mut Figure> {
+        let size = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        Ok(self.add("sizes", name, size as f64, "bytes"))
+    }
+
+    fn table(&self) -> String {
+        let mut out = format!("{:<9} {:<44} {:>12} {:>14}  {}\n", "part", "figure", "value", "tutorial's way", "note");
+        for f in &self.figures {
+            let tutorial = f.tutorial_way.map(|v| show(v, f.unit)).unwrap_or_default();
+            out.push_str(&format!(
+                "{:<9} {:<44} {:>12} {:>14}  {}\n",
+                f.part,
+                f.name,
+                show(f.value, f.unit),
+                tutorial,
+                f.note
+            ));
+        }
+        out
+    }
+}
+
+fn show(value: f64, unit: &str) -> String {
+    match unit {
+        "s" => format!("{value:.2} s"),
+        "bytes" => human_size(value as u64),
+        "x" => format!("{value:.1}x"),
+        _ => format!("{value} {unit}"),
+    }
+}
+
+fn timed<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
+    let start = Instant::now();
+    let value = work()?;
+    Ok((value, start.elapsed()))
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+pub fn run(flags: flags::Bench) -> Result<()> {
+    let user_ctx = Context::new(&flags.build)?;
+    hostdeps::ensure(&user_ctx.sh, &hostdeps::ALL_STAGES, flags.build.install_deps)?;
+    let bench_target = user_ctx.target.join("bench").join(user_ctx.profile().name());
+    let ctx = user_ctx.with_target(bench_target.clone())?;
+    let parts: Vec<BenchPart> = match flags.only {
+        Some(part) => vec![part],
+        None => vec![BenchPart::Build, BenchPart::Rebuild, BenchPart::Images, BenchPart::Boot, BenchPart::Sizes],
+    };
+    let mut report = Report { profile: ctx.profile().name().to_string(), figures: Vec::new() };
+
+    if parts.contains(&BenchPart::Build) {
+        build_from_nothing(&ctx, &mut report)?;
+    }
+    let built = pipeline::build_all(&ctx, false, &[Stage::Qemu], &mut Summary::default())?;
+    for part in parts {
+        match part {
+            BenchPart::Build => {}
+            BenchPart::Rebuild => rebuilds(&ctx, &built, &mut report)?,
+            BenchPart::Images => image_steps(&ctx, &built, &mut report)?,
+            BenchPart::Boot => boots(&ctx, &built, flags.boots, &mut report)?,
+            BenchPart::Sizes => sizes(&ctx, &built, &mut report)?,
+        }
+    }
+
+    println!("benchmark, profile {}, {} job(s):\n{}", report.profile, ctx.jobs, report.table());
+    if let Some(path) = flags.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        artifact::write_atomic(&path, |f| Ok(std::io::Write::write_all(f, json.as_bytes())?))?;
+        println!("figures written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Every stage from an empty work folder: unpack, configure, build, images.
+fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
+    let work = ctx.work_dir();
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    let images_dir = ctx.images_dir();
+    if images_dir.exists() {
+        std::fs::remove_dir_all(&images_dir).with_context(|| format!("removing {}", images_dir.display()))?;
+    }
+    for package in [Package::Kernel, Package::Busybox] {
+        let source = Source::plan(ctx, package)?;
+        let (_, elapsed) = timed(|| source.tree(ctx))?;
+        report.seconds("build", format!("unpack {}", package.name()), elapsed).note = source.describe();
+    }
+    let mut configure_ctx = ctx.with_target(ctx.target.clone())?;
+    configure_ctx.configure_only = true;
+    let (_, elapsed) = timed(|| kernel::build(&configure_ctx))?;
+    report.seconds("build", "configure kernel (checked)", elapsed);
+    let (_, elapsed) = timed(|| kernel::build(ctx))?;
+    report.seconds("build", format!("kernel build (-j{})", ctx.jobs), elapsed);
+    let (_, elapsed) = timed(|| busybox::build(&configure_ctx))?;
+    report.seconds("build", "configure busybox (checked)", elapsed);
+    let (busybox, elapsed) = timed(|| busybox::build(ctx))?;
+    report.seconds("build", format!("busybox build (-j{})", ctx.jobs), elapsed);
+    let (_, elapsed) = timed(|| images::build(ctx, &busybox.0))?;
+    report.seconds("build", "all three images", elapsed);
+    Ok(())
+}
+
+/// The environment that makes a child `cargo xtask` select what this bench builds.
+fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
+    let s = &ctx.selection;
+    let mut env = vec![
+        ("CARGO_TARGET_DIR".to_string(), ctx.target.display().to_string()),
+        ("KARDEL_PROFILE".to_string(), ctx.profile().name().to_string()),
+        ("KARDEL_CACHE_DIR".to_string(), ctx.cache_dir()?.display().to_string()),
+        ("KARDEL_MIRRORS".to_string(), s.mirrors.join(" ")),
+        ("KARDEL_COMPRESS".to_string(), format!("{:?}", ctx.compress()).to_lowercase()),
+        ("KARDEL_IMAGE_SIZE_MIB".to_string(), ctx.image_size_mib.to_string()),
+        ("SOURCE_DATE_EPOCH".to_string(), ctx.source_date_epoch.to_string()),
+    ];
+    let optional = [
+        ("KARDEL_KERNEL_VERSION", s.kernel_version.clone()),
+        ("KARDEL_BUSYBOX_VERSION", s.busybox_version.clone()),
+        ("KARDEL_KERNEL_SOURCE", s.kernel_source.as_ref().map(|p| p.display().to_string())),
+        ("KARDEL_BUSYBOX_SOURCE", s.busybox_source.as_ref().map(|p| p.display().to_string())),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            env.push((name.to_string(), value));
+        }
+    }
+    let join = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+    env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&s.kernel_fragments)));
+    env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&s.busybox_fragments)));
+    Ok(env)
+}
+
+/// One `cargo xtask all` as a whole process (the binary cargo built, as `cargo xtask` runs it).
+fn whole_process_all(ctx: &Context, extra_env: &[(String, String)]) -> Result<Duration> {
+    let exe = std::env::current_exe()?;
+    let mut command = Command::new(&exe);
+    command.arg("all").envs(selection_env(ctx)?).envs(extra_env.iter().cloned());
+    let start = Instant::now();
+    let output = command.output().with_context(|| format!("running {}", exe.display()))?;
+    let elapsed = start.elapsed();
+    if !output.status.success() {
+        bail!("`{} all` failed:\n{}", exe.display(), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(elapsed)
+}
+
+fn rebuilds(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
+    let noop = median((0..5).map(|_| whole_process_all(ctx, &[])).collect::<Result<_>>()?);
+
+    // the kernel's own make with nothing to do, in the same build tree
+    let source = Source::plan(ctx, Package::Kernel)?;
+    let tree = source.tree(ctx)?;
+    let build_dir = kernel::build_dir(ctx, &source);
+    let sh = &ctx.sh;
+    let envs = kernel::reproducible_env(ctx.source_date_epoch);
+    let jobs = format!("-j{}", ctx.jobs);
+    let start = Instant::now();
+    cmd!(sh, "make -s -C {tree} O={build_dir} ARCH=x86 {jobs} bzImage")
+        .envs(envs.iter().cloned())
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    let make_noop = start.elapsed();
+    let figure = report.seconds("rebuild", "no-op `all` (whole process, median of 5)", noop);
+    figure.tutorial_way = Some(make_noop.as_secs_f64());
+    figure.note = "tutorial's way: `make bzImage` with nothing to do".to_string();
+    report.add("rebuild", "no-op speed-up over make", make_noop.as_secs_f64() / noop.as_secs_f64(), "x");
+
+    // A fragment of the user's, touched (same content), then changed.
+    let fragment = ctx.work_dir().join("bench-fragment.config");
+    let write = |text: &str| std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()));
+    write("# the bench's own fragment\nCONFIG_LOCALVERSION=\"-bench1\"\n")?;
+    let mut with_fragment = ctx.with_target(ctx.target.clone())?;
+    with_fragment.selection.kernel_fragments.push(fragment.clone());
+    kernel::build(&with_fragment)?;
+    let touch = Command::new("touch").arg(&fragment).status()?;
+    anyhow::ensure!(touch.success(), "touch {}", fragment.display());
+    let fragment_env = [("KARDEL_KERNEL_FRAGMENTS".to_string(), fragment.display().to_string())];
+    let touched = whole_process_all(ctx, &fragment_env)?;
+    report.seconds("rebuild", "`all` after touching a fragment", touched).note =
+        "same content: stamps hash contents, not times".to_string();
+    write("# the bench's own fragment\nCONFIG_LOCALVERSION=\"-bench2\"\n")?;
+    let (_, changed) = timed(|| kernel::build(&with_fragment))?;
+    report.seconds("rebuild", "kernel after changing a fragment", changed).note =
+        "CONFIG_LOCALVERSION: reconfigure, recompile what depends on it, relink".to_string();
+    // back to the benchmark's own configuration
+    kernel::build(ctx)?;
+    let _ = built;
+    Ok(())
+}
+
+/// The project's image step against the tutorial's shell pipelines on the same tree.
+fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
+    let tree = rootfs::tutorial_rootfs(&built.busybox.install_dir)?;
+    let out = ctx.work_dir().join("bench-images");
+    std::fs::create_dir_all(&out)?;
+    let mtime = ctx.source_date_epoch;
+
+    // the same tree as a folder, for the tutorial's commands
+    let staging = out.join("staging");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    let sh = &ctx.sh;
+    let install = &built.busybox.install_dir;
+    cmd!(sh, "cp -a {install} {staging}").run()?;
+    for dir in ["etc/init.d", "proc", "sys", "mnt", "dev", "tmp"] {
+        std::fs::create_dir_all(staging.join(dir))?;
+    }
+    let files = ctx.repo_path("crates/rootfs/files/etc");
+    cmd!(sh, "cp -a {files}/. {staging}/etc/").run()?;
+
+    let samples = 3;
+    let ours = median(
+        (0..samples)
+            .map(|_| Ok(timed(|| rootfs::write_initramfs(&tree, mtime, rootfs::Compression::Gzip, &out.join("ours.cpio.gz")))?.1))
+            .collect::<Result<_>>()?,
+    );
+    let cpio_out = out.join("tutorial.cpio.gz");
+    let tutorial = median(
+        (0..samples)
+            .map(|_| {
+                let script = format!("cd {} && find . | cpio -o -H newc 2>/dev/null | gzip > {}", staging.display(), cpio_out.display());
+                Ok(timed(|| Ok(cmd!(sh, "sh -c {script}").quiet().run()?))?.1)
+            })
+            .collect::<Result<_>>()?,
+    );
+    let figure = report.seconds("images", "initramfs: cpio + gzip (median of 3)", ours);
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = "tutorial's way: find | cpio -o -H newc | gzip".to_string();
+
+    let ext4_work = out.join("ext4-work");
+    let size = ctx.image_size_mib << 20;
+    let ours = median(
+        (0..samples)
+            .map(|_| Ok(timed(|| rootfs::write_ext4(&tree, &out.join("ours.img.gz"), size, mtime, rootfs::Compression::Gzip, &ext4_work))?.1))
+            .collect::<Result<_>>()?,
+    );
+    let img = out.join("tutorial.img");
+    let mib = ctx.image_size_mib.to_string();
+    let tutorial = median(
+        (0..samples)
+            .map(|_| {
+                let _ = std::fs::remove_file(out.join("tutorial.img.gz"));
+                Ok(timed(|| {
+                    cmd!(sh, "dd if=/dev/zero of={img} bs=1M count={mib} status=none").quiet().run()?;
+                    cmd!(sh, "mkfs.ext4 -q -F -d {staging} {img}").quiet().run()?;
+                    cmd!(sh, "gzip --best -f {img}").quiet().run()?;
+                    Ok(())
+                })?
+                .1)
+            })
+            .collect::<Result<_>>()?,
+    );
+    let figure = report.seconds("images", "initrd: ext4 + gzip, checked (median of 3)", ours);
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = "tutorial's way: dd + mkfs.ext4 + gzip --best (-d for the root-only loop mount)".to_string();
+    Ok(())
+}
+
+/// QEMU start to the console prompt, median of `boots`, per image; TCG always, KVM where it works;
+/// and the initramfs again with zstd.
+fn boots(ctx: &Context, built: &Built, boots: usize, report: &mut Report) -> Result<()> {
+    let boots = boots.max(1);
+    let cache = ctx.work_dir().join("kvm-probe");
+    let (auto, reason) = qemu::resolve_accel(AccelChoice::Auto, Path::new("qemu-system-x86_64"), &built.kernel.bzimage, &cache)?;
+    let mut accels = vec![Accel::Tcg];
+    if auto == Accel::Kvm {
+        accels.push(Accel::Kvm);
+    }
+    let zstd_initramfs = ctx.work_dir().join("bench-images/rootfs.cpio.zst");
+    let tree = rootfs::tutorial_rootfs(&built.busybox.install_dir)?;
+    rootfs::write_initramfs(&tree, ctx.source_date_epoch, rootfs::Compression::Zstd, &zstd_initramfs)?;
+    let cases = [
+        (Mode::Initrd, built.images.initrd.clone(), ""),
+        (Mode::Initramfs, built.images.initramfs.clone(), ""),
+        (Mode::Initramfs, zstd_initramfs, " (zstd)"),
+        (Mode::Hello, built.images.hello.clone(), ""),
+    ];
+    for accel in accels {
+        for (mode, image, variant) in &cases {
+            let mut machine = Machine::new(&built.kernel.bzimage, image, *mode);
+            machine.accel = accel;
+            let log = ctx.log_path(&format!("bench-boot-{}", mode_name(*mode)));
+            let samples = (0..boots)
+                .map(|_| {
+                    let mut session = Session::spawn(&machine, &log)?;
+                    if *mode == Mode::Hello {
+                        session.wait_for("Hello world!", Duration::from_secs(120))?;
+                        Ok(session.elapsed())
+                    } else {
+                        session.wait_for_shell(Duration::from_secs(120))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let name = format!("{}{variant} to prompt, {accel:?} (median of {boots})", mode_name(*mode));
+            report.seconds("boot", name.to_lowercase(), median(samples));
+        }
+    }
+    if auto != Accel::Kvm {
+        report.add("boot", "kvm", 0.0, "s").note = format!("not measured: {reason}");
+    }
+    Ok(())
+}
+
+fn sizes(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
+    report.bytes("bzImage", &built.kernel.bzimage)?;
+    report.bytes("busybox (static)", &built.busybox.binary)?;
+    report.bytes("rootfs.img.gz (initrd)", &built.images.initrd)?;
+    report.bytes("rootfs.cpio.gz (initramfs)", &built.images.initramfs)?;
+    report.bytes("hello.cpio.gz", &built.images.hello)?;
+    let tree = rootfs::tutorial_rootfs(&built.busybox.install_dir)?;
+    let dir = ctx.work_dir().join("bench-images");
+    let zstd_cpio = dir.join("rootfs.cpio.zst");
+    rootfs::write_initramfs(&tree, ctx.source_date_epoch, rootfs::Compression::Zstd, &zstd_cpio)?;
+    report.bytes("rootfs.cpio.zst (initramfs, zstd)", &zstd_cpio)?;
+    let zstd_img = dir.join("rootfs.img.zst");
+    let work = dir.join("ext4-work");
+    rootfs::write_ext4(&tree, &zstd_img, ctx.image_size_mib << 20, ctx.source_date_epoch, rootfs::Compression::Zstd, &work)?;
+    report.bytes("rootfs.img.zst (initrd, zstd)", &zstd_img)?;
+    Ok(())
+}
