@@ -20,7 +20,7 @@ pub struct Xtask {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Download (or take from a mirror or the cache) and verify the kernel and BusyBox sources
-    Fetch(Build),
+    Fetch(Fetch),
     /// Configure and build the kernel's bzImage
     Kernel(Build),
     /// Configure and build a static BusyBox
@@ -112,6 +112,15 @@ impl Profile {
 pub enum Compress {
     Gzip,
     Zstd,
+}
+
+#[derive(Args, Debug)]
+pub struct Fetch {
+    #[command(flatten)]
+    pub build: Build,
+    /// What to fetch: kernel, busybox (default: both)
+    #[arg(value_name = "PACKAGE")]
+    pub packages: Vec<fetch::Package>,
 }
 
 /// Flags of every subcommand that builds.

@@ -13,6 +13,8 @@ mod pipeline;
 mod run;
 mod sources;
 mod summary;
+#[cfg(test)]
+mod tidy;
 
 use anyhow::Result;
 use clap::Parser;
@@ -35,7 +37,9 @@ fn main() -> std::process::ExitCode {
 fn dispatch(cmd: Cmd) -> Result<()> {
     let mut summary = Summary::default();
     match cmd {
-        Cmd::Fetch(build) => return sources::fetch_and_unpack(&Context::new(&build)?),
+        Cmd::Fetch(flags) => {
+            return sources::fetch_and_unpack(&Context::new(&flags.build)?, &flags.packages)
+        }
         Cmd::Kernel(build) => {
             let ctx = Context::new(&build)?;
             hostdeps::ensure(&ctx.sh, &[Stage::Kernel], build.install_deps)?;

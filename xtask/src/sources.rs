@@ -84,10 +84,11 @@ pub fn fetcher(ctx: &Context) -> Result<fetch::Fetcher> {
     Ok(fetcher)
 }
 
-/// `cargo xtask fetch`: verifies (downloading what is missing) both pinned tarballs at once,
-/// then unpacks them.
-pub fn fetch_and_unpack(ctx: &Context) -> Result<()> {
-    let sources = [Source::plan(ctx, Package::Kernel)?, Source::plan(ctx, Package::Busybox)?];
+/// `cargo xtask fetch`: verifies (downloading what is missing) the pinned tarballs at once, then
+/// unpacks them.
+pub fn fetch_and_unpack(ctx: &Context, packages: &[Package]) -> Result<()> {
+    let packages = if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
+    let sources: Vec<Source> = packages.iter().map(|p| Source::plan(ctx, *p)).collect::<Result<_>>()?;
     let pins: Vec<&Pin> = sources.iter().filter_map(Source::pin).collect();
     fetcher(ctx)?.fetch_all(&pins)?;
     for source in &sources {

@@ -137,8 +137,12 @@ fn whole_chain_from_sources_to_booted_images() {
     }
     eprintln!("{out}");
 
-    // A no-op `all` keeps the images byte for byte.
+    // The real images read back: what a user would look for with cpio -t and debugfs.
     let images = target_dir().join("images");
+    read_back_initramfs(&images.join("rootfs.cpio.gz"));
+    read_back_initrd(&images.join("rootfs.img.gz"), &scratch);
+
+    // A no-op `all` keeps the images byte for byte.
     let before: Vec<String> = IMAGES.iter().map(|name| sha256(&images.join(name))).collect();
     let noop = run(xtask(&["all"])).ok();
     assert!(!noop.stderr().contains(" built "), "a no-op all rebuilt something:\n{}", noop.stderr());
@@ -155,6 +159,53 @@ fn whole_chain_from_sources_to_booted_images() {
     let elsewhere: Vec<String> =
         IMAGES.iter().map(|name| sha256(&other_target.join("images").join(name))).collect();
     assert_eq!(before, elsewhere, "images differ between build folders");
+}
+
+#[track_caller]
+fn read_back_initramfs(cpio_gz: &Path) {
+    let entries = rootfs::read_initramfs(cpio_gz).unwrap();
+    let find = |name: &str| {
+        entries.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} not in {}", cpio_gz.display()))
+    };
+    assert!(entries.iter().all(|e| (e.uid, e.gid) == (0, 0)), "an entry not owned by 0:0");
+    assert_eq!(find("bin/sh").symlink_target.as_deref(), Some("busybox"));
+    assert_eq!(find("dev/console").rdev, (5, 1));
+    assert_eq!(find("dev/null").rdev, (1, 3));
+    assert_eq!(find("etc/init.d/rcS").mode, 0o100755);
+    assert_eq!(find("bin/busybox").mode, 0o100755);
+    // GNU cpio reads the same names in the same order
+    let gnu = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -dc {} | cpio -it --quiet", cpio_gz.display()))
+        .output()
+        .unwrap();
+    assert!(gnu.status.success(), "{}", String::from_utf8_lossy(&gnu.stderr));
+    let ours: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let theirs: Vec<&str> = std::str::from_utf8(&gnu.stdout).unwrap().lines().collect();
+    assert_eq!(ours, theirs);
+}
+
+#[track_caller]
+fn read_back_initrd(img_gz: &Path, scratch: &Path) {
+    let img = scratch.join("rootfs.img");
+    let unzip = Command::new("sh").arg("-c").arg(format!("gzip -dc {} > {}", img_gz.display(), img.display())).status().unwrap();
+    assert!(unzip.success());
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 32 << 20, "the initrd is not 32 MiB");
+    let fsck = Command::new("e2fsck").arg("-fn").arg(&img).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().unwrap();
+    assert!(fsck.status.success(), "e2fsck -fn:\n{}", String::from_utf8_lossy(&fsck.stdout));
+    let debugfs = |request: &str| {
+        let out = Command::new("debugfs").arg("-R").arg(request).arg(&img).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let inittab = std::fs::read_to_string(repo.join("crates/rootfs/files/etc/inittab")).unwrap();
+    assert_eq!(debugfs("cat /etc/inittab"), inittab);
+    let init = debugfs("stat /sbin/init");
+    assert!(init.contains("Type: symlink") && init.contains("User:     0") && init.contains("Group:     0"), "{init}");
+    let rcs = debugfs("stat /etc/init.d/rcS");
+    assert!(rcs.contains("Mode:  0755"), "{rcs}");
+    let console = debugfs("stat /dev/console");
+    assert!(console.contains("Type: character special") && console.contains("Device major/minor number: 05:01"), "{console}");
 }
 
 /// Runs `cmd` as uid/gid 65534 when the test runs as root (CI does), giving it `dir`.
