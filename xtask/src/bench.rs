@@ -249,19 +249,8 @@ fn rebuilds(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
     let noop_cargo = median((0..5).map(|_| whole_process(ctx, &[], true)).collect::<Result<_>>()?);
 
     // the kernel's own make with nothing to do, in the same build tree
-    let source = Source::plan(ctx, Package::Kernel)?;
-    let tree = source.tree(ctx)?;
-    let build_dir = kernel::build_dir(ctx, &source);
-    let sh = &ctx.sh;
-    let envs = kernel::reproducible_env(ctx.source_date_epoch);
-    let jobs = format!("-j{}", ctx.jobs);
-    let start = Instant::now();
-    cmd!(sh, "make -s -C {tree} O={build_dir} ARCH=x86 {jobs} bzImage")
-        .envs(envs.iter().cloned())
-        .quiet()
-        .ignore_stdout()
-        .run()?;
-    let make_noop = start.elapsed();
+    let build = kernel::out_of_tree(ctx, &Source::plan(ctx, Package::Kernel)?)?;
+    let make_noop = build.run("make bzImage (nothing to do)", &[format!("-j{}", ctx.jobs), "bzImage".to_string()])?;
     let figure = report.seconds("rebuild", "no-op `all` (whole process, median of 5)", noop);
     figure.tutorial_way = Some(make_noop.as_secs_f64());
     figure.note = "tutorial's way: `make bzImage` with nothing to do".to_string();

@@ -3,15 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use artifact::{Fingerprint, Stamp};
 use fetch::Package;
-use xshell::cmd;
 
 use crate::{
-    configure::{Configure, Settle},
     context::Context,
-    kernel::reproducible_env,
+    kbuild::{self, OutOfTree, Settle},
     sources::Source,
     summary::Outcome,
 };
@@ -31,11 +29,9 @@ fn fragments(ctx: &Context) -> Vec<PathBuf> {
     paths
 }
 
+/// BusyBox's own variables a user may pass through.
 fn make_variables() -> Vec<String> {
-    ["CROSS_COMPILE", "CC"]
-        .iter()
-        .filter_map(|name| std::env::var(name).ok().map(|value| format!("{name}={value}")))
-        .collect()
+    kbuild::pass_through(&["CROSS_COMPILE", "CC"])
 }
 
 pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
@@ -61,50 +57,29 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
     }
     stamp.invalidate()?;
 
-    let tree = source.tree(ctx)?;
-    let log = ctx.log_path("busybox");
-    let _ = std::fs::remove_file(&log);
-    let sh = &ctx.sh;
-    let vars = make_variables();
-    let envs = reproducible_env(ctx.source_date_epoch);
-    let vars = &vars;
-    let make = |target: &str| {
-        cmd!(sh, "make -C {tree} O={build_dir} {vars...} {target}").envs(envs.iter().cloned())
-    };
-    Configure {
-        label: "busybox".into(),
-        make: &make,
-        build_dir: &build_dir,
-        base_target: "defconfig",
-        fragments,
-        settle: Settle::OldconfigAcceptingDefaults,
-        log: log.clone(),
-        source_identity: &source.identity,
-    }
-    .run()?;
+    let build = OutOfTree::new(
+        ctx,
+        "busybox".to_string(),
+        source.tree(ctx)?,
+        build_dir,
+        make_variables(),
+        "busybox",
+    );
+    build.configure("defconfig", &fragments, Settle::OldconfigAcceptingDefaults, &source.identity)?;
     if ctx.configure_only {
-        eprintln!("busybox: configured, every requested value is in {}", build_dir.join(".config").display());
+        build.announce_configured();
         return Ok((result, Outcome::Configured));
     }
-
-    let jobs = format!("-j{}", ctx.jobs);
-    let extra = &ctx.make_args;
+    let mut args = vec![format!("-j{}", ctx.jobs)];
+    args.extend(ctx.make_args.iter().cloned());
     // Static glibc links print "Using 'getpwnam' in statically linked applications..."
     // warnings: expected, and kept in the log only.
-    exec::run_logged(
-        cmd!(sh, "make -C {tree} O={build_dir} {vars...} {jobs} {extra...}").envs(envs.iter().cloned()),
-        &log,
-        "busybox: make",
-    )?;
+    build.run("make", &args)?;
     if install_dir.exists() {
-        std::fs::remove_dir_all(&install_dir)?;
+        std::fs::remove_dir_all(&install_dir)
+            .with_context(|| format!("removing {}", install_dir.display()))?;
     }
-    let prefix = format!("CONFIG_PREFIX={}", install_dir.display());
-    exec::run_logged(
-        cmd!(sh, "make -C {tree} O={build_dir} {vars...} {prefix} install").envs(envs.iter().cloned()),
-        &log,
-        "busybox: make install",
-    )?;
+    build.run("make install", &[format!("CONFIG_PREFIX={}", install_dir.display()), "install".to_string()])?;
     artifact::copy_atomic(&install_dir.join("bin/busybox"), &binary)?;
     stamp.record(&fp)?;
     Ok((result, Outcome::Built))

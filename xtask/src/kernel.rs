@@ -9,8 +9,8 @@ use fetch::Package;
 use xshell::cmd;
 
 use crate::{
-    configure::{Configure, Settle},
     context::Context,
+    kbuild::{self, OutOfTree, Settle},
     flags::Profile,
     sources::Source,
     summary::Outcome,
@@ -57,18 +57,11 @@ fn base_target(profile: Profile) -> &'static str {
     }
 }
 
-/// The variables a user may pass through to the kernel's make (the kernel's own names).
-const PASS_THROUGH: [&str; 3] = ["ARCH", "CROSS_COMPILE", "CC"];
-
+/// The kernel's own variables a user may pass through: ARCH (x86 unless set), CROSS_COMPILE, CC.
 fn make_variables() -> Vec<String> {
-    let mut vars = Vec::new();
     let arch = std::env::var("ARCH").unwrap_or_else(|_| "x86".to_string());
-    vars.push(format!("ARCH={arch}"));
-    for name in &PASS_THROUGH[1..] {
-        if let Ok(value) = std::env::var(name) {
-            vars.push(format!("{name}={value}"));
-        }
-    }
+    let mut vars = vec![format!("ARCH={arch}")];
+    vars.extend(kbuild::pass_through(&["CROSS_COMPILE", "CC"]));
     vars
 }
 
@@ -98,44 +91,18 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
     }
     stamp.invalidate()?;
 
-    let tree = source.tree(ctx)?;
-    check_compiler(ctx, &tree)?;
-    let build_dir = build_dir(ctx, &source);
-    let log = ctx.log_path(&format!("kernel-{}", ctx.profile().name()));
-    let _ = std::fs::remove_file(&log);
-    let sh = &ctx.sh;
-    let vars = make_variables();
-    let envs = reproducible_env(ctx.source_date_epoch);
-    let vars = &vars;
-    let make = |target: &str| {
-        cmd!(sh, "make -C {tree} O={build_dir} {vars...} {target}").envs(envs.iter().cloned())
-    };
-    let label = format!("kernel ({})", ctx.profile().name());
-    Configure {
-        label: label.clone(),
-        make: &make,
-        build_dir: &build_dir,
-        base_target: base_target(ctx.profile()),
-        fragments,
-        settle: Settle::Olddefconfig,
-        log: log.clone(),
-        source_identity: &source.identity,
-    }
-    .run()?;
+    let build = out_of_tree(ctx, &source)?;
+    build.configure(base_target(ctx.profile()), &fragments, Settle::Olddefconfig, &source.identity)?;
     if ctx.configure_only {
-        eprintln!("{label}: configured, every requested value is in {}", build_dir.join(".config").display());
+        build.announce_configured();
         return Ok((images, Outcome::Configured));
     }
+    let mut args = vec![format!("-j{}", ctx.jobs)];
+    args.extend(ctx.make_args.iter().cloned());
+    args.push("bzImage".to_string());
+    build.run("make bzImage", &args)?;
 
-    let jobs = format!("-j{}", ctx.jobs);
-    let extra = &ctx.make_args;
-    exec::run_logged(
-        cmd!(sh, "make -C {tree} O={build_dir} {vars...} {jobs} {extra...} bzImage")
-            .envs(envs.iter().cloned()),
-        &log,
-        &format!("{label}: make bzImage"),
-    )?;
-
+    let build_dir = &build.build_dir;
     let release_file = build_dir.join("include/config/kernel.release");
     let release = std::fs::read_to_string(&release_file)
         .with_context(|| format!("reading {}", release_file.display()))?;
@@ -150,44 +117,24 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
     Ok((KernelImages::in_dir(&out_dir), Outcome::Built))
 }
 
+/// The kernel's build: `source` unpacked, built in [`build_dir`], logged per profile.
+pub fn out_of_tree<'a>(ctx: &'a Context, source: &Source) -> Result<OutOfTree<'a>> {
+    let tree = source.tree(ctx)?;
+    check_compiler(ctx, &tree)?;
+    Ok(OutOfTree::new(
+        ctx,
+        format!("kernel ({})", ctx.profile().name()),
+        tree,
+        build_dir(ctx, source),
+        make_variables(),
+        &format!("kernel-{}", ctx.profile().name()),
+    ))
+}
+
 /// The out-of-tree build folder: one per profile and source, so that switching back and forth
 /// never rebuilds from scratch.
 pub fn build_dir(ctx: &Context, source: &Source) -> PathBuf {
     ctx.work_dir().join("build").join(format!("kernel-{}-{}", ctx.profile().name(), source.slug()))
-}
-
-/// Builds that differ only in when and where they ran give the same kernel.
-pub fn reproducible_env(epoch: u64) -> Vec<(String, String)> {
-    vec![
-        ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
-        ("KBUILD_BUILD_TIMESTAMP".into(), utc_timestamp(epoch)),
-        ("KBUILD_BUILD_USER".into(), "kardel".into()),
-        ("KBUILD_BUILD_HOST".into(), "kardel".into()),
-        ("KBUILD_BUILD_VERSION".into(), "1".into()),
-    ]
-}
-
-/// `2024-01-01 00:00:00 UTC` for an epoch: a form `date -d` parses back, which the kernel's
-/// initramfs script relies on.
-pub fn utc_timestamp(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// Linux 5.15 does not build with GCC 15 (C23 makes `bool` a keyword): say so before a long build
@@ -216,16 +163,4 @@ fn check_compiler(ctx: &Context, tree: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_utc_calendar_dates() {
-        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc_timestamp(1_704_067_200), "2024-01-01 00:00:00 UTC");
-        assert_eq!(utc_timestamp(951_827_696), "2000-02-29 12:34:56 UTC");
-    }
 }

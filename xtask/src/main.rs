@@ -3,11 +3,11 @@
 mod bench;
 mod busybox;
 mod check;
-mod configure;
 mod context;
 mod flags;
 mod hostdeps;
 mod images;
+mod kbuild;
 mod kernel;
 mod pipeline;
 mod run;

@@ -47,6 +47,8 @@ pub fn machine(
         machine.accel = accel;
     } else if choice == AccelChoice::Kvm {
         machine.accel = qemu::Accel::Kvm;
+    } else if choice == AccelChoice::Auto {
+        eprintln!("accelerator: auto is not probed in a dry run; shown as tcg");
     }
     Ok(machine)
 }

@@ -1,0 +1,203 @@
+//! A kconfig source tree built out of tree (`make -C src O=build`): the kernel's or BusyBox's.
+//! Both are configured the same way, from a base config and fragments, and the result is proven:
+//! every requested value must be in the final `.config`.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use artifact::{Fingerprint, Stamp};
+use kconfig::Setting;
+use xshell::{cmd, Shell};
+
+use crate::context::Context;
+
+/// How kconfig settles a `.config` with fragments applied.
+pub enum Settle {
+    /// the kernel's `make olddefconfig`
+    Olddefconfig,
+    /// BusyBox has no olddefconfig: `make oldconfig` with Enter answered to every question
+    OldconfigAcceptingDefaults,
+}
+
+pub struct OutOfTree<'a> {
+    sh: &'a Shell,
+    /// e.g. "kernel (tiny)", for progress lines and errors
+    pub label: String,
+    source: PathBuf,
+    pub build_dir: PathBuf,
+    /// `VAR=value` arguments for every make command line (ARCH, CROSS_COMPILE, CC)
+    vars: Vec<String>,
+    envs: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl<'a> OutOfTree<'a> {
+    /// A fresh log named `log_name` collects every make's whole output.
+    pub fn new(
+        ctx: &'a Context,
+        label: String,
+        source: PathBuf,
+        build_dir: PathBuf,
+        vars: Vec<String>,
+        log_name: &str,
+    ) -> OutOfTree<'a> {
+        let log = ctx.log_path(log_name);
+        let _ = std::fs::remove_file(&log);
+        OutOfTree {
+            sh: &ctx.sh,
+            label,
+            source,
+            build_dir,
+            vars,
+            envs: reproducible_env(ctx.source_date_epoch),
+            log,
+        }
+    }
+
+    /// `make -C source O=build VARS... ARGS...` with the reproducible environment.
+    pub fn make(&self, args: &[String]) -> xshell::Cmd<'a> {
+        let (source, build_dir, vars) = (&self.source, &self.build_dir, &self.vars);
+        cmd!(self.sh, "make -C {source} O={build_dir} {vars...} {args...}").envs(self.envs.iter().cloned())
+    }
+
+    /// Runs make with `args` into the log, showing `what` as the step.
+    pub fn run(&self, what: &str, args: &[String]) -> Result<Duration> {
+        exec::run_logged(self.make(args), &self.log, &format!("{}: {what}", self.label))
+    }
+
+    /// Configures the build folder unless it already holds the config these inputs give:
+    /// `base_target`, then the fragments' requests in place of the base's lines, then `settle`,
+    /// then every request checked against the final `.config`. Returns whether it ran.
+    pub fn configure(
+        &self,
+        base_target: &str,
+        fragments: &[PathBuf],
+        settle: Settle,
+        source_identity: &str,
+    ) -> Result<bool> {
+        let parsed = read_fragments(fragments)?;
+        let wanted = kconfig::merge(parsed.iter().map(Vec::as_slice));
+
+        let mut fp = Fingerprint::new("configure");
+        fp.add("base", base_target).add("fragments", kconfig::render(&wanted)).add("source", source_identity);
+        let marker = Stamp::new(self.build_dir.join(".kardel-configured"));
+        let config_path = self.build_dir.join(".config");
+        if marker.is_fresh(&fp, &[&config_path]) {
+            return Ok(false);
+        }
+        marker.invalidate()?;
+        std::fs::create_dir_all(&self.build_dir)
+            .with_context(|| format!("creating {}", self.build_dir.display()))?;
+
+        self.run(base_target, &[base_target.to_string()])?;
+        let base = read(&config_path)?;
+        let applied = kconfig::apply_to(&base, &wanted);
+        artifact::write_atomic(&config_path, |f| Ok(f.write_all(applied.as_bytes())?))?;
+        match settle {
+            Settle::Olddefconfig => {
+                self.run("olddefconfig", &["olddefconfig".to_string()])?;
+            }
+            Settle::OldconfigAcceptingDefaults => {
+                let enter_to_everything = "\n".repeat(4096);
+                exec::run_logged_with_input(
+                    self.make(&["oldconfig".to_string()]),
+                    enter_to_everything.as_bytes(),
+                    &self.log,
+                    &format!("{}: oldconfig", self.label),
+                )?;
+            }
+        }
+
+        let mismatches = kconfig::verify(&wanted, &kconfig::parse_config(&read(&config_path)?));
+        if !mismatches.is_empty() {
+            let list: Vec<String> = mismatches.iter().map(|m| format!("  {m}")).collect();
+            bail!(
+                "{}: {} requested config value(s) did not stick in {}:\n{}",
+                self.label,
+                mismatches.len(),
+                config_path.display(),
+                list.join("\n")
+            );
+        }
+        marker.record(&fp)?;
+        Ok(true)
+    }
+
+    pub fn announce_configured(&self) {
+        eprintln!(
+            "{}: configured, every requested value is in {}",
+            self.label,
+            self.build_dir.join(".config").display()
+        );
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Reads and parses fragment files, in order.
+pub fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Vec<Setting>>> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config fragment {}", path.display()))?;
+            Ok(kconfig::parse_fragment(path, &text)?)
+        })
+        .collect()
+}
+
+/// `VAR=value` make arguments for those of `names` set in the environment: the kernel's and
+/// BusyBox's own pass-through variables.
+pub fn pass_through(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| format!("{name}={value}")))
+        .collect()
+}
+
+/// Builds that differ only in when and where they ran give the same output.
+pub fn reproducible_env(epoch: u64) -> Vec<(String, String)> {
+    vec![
+        ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
+        ("KBUILD_BUILD_TIMESTAMP".into(), utc_timestamp(epoch)),
+        ("KBUILD_BUILD_USER".into(), "kardel".into()),
+        ("KBUILD_BUILD_HOST".into(), "kardel".into()),
+        ("KBUILD_BUILD_VERSION".into(), "1".into()),
+    ]
+}
+
+/// `2024-01-01 00:00:00 UTC` for an epoch: a form `date -d` parses back, which the kernel's
+/// initramfs script relies on.
+pub fn utc_timestamp(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_timestamp(1_704_067_200), "2024-01-01 00:00:00 UTC");
+        assert_eq!(utc_timestamp(951_827_696), "2000-02-29 12:34:56 UTC");
+    }
+}
