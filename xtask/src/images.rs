@@ -54,26 +54,10 @@ fn fingerprint(ctx: &Context, busybox: &Busybox) -> Result<Fingerprint> {
     // the image code itself: a rebuilt tool rebuilds the images (a second or two), so a fix in
     // the rootfs crate always reaches them
     fp.add_file_identity("tool", &std::env::current_exe()?)?;
-    let files = ctx.repo_path("crates/rootfs/files");
-    add_tree(&mut fp, &files, &files)?;
-    Ok(fp)
-}
-
-fn add_tree(fp: &mut Fingerprint, root: &Path, dir: &Path) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            add_tree(fp, root, &path)?;
-        } else {
-            let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
-            fp.add_file(&name, &path)?;
-        }
+    for (name, bytes) in rootfs::embedded_files() {
+        fp.add(name, bytes);
     }
-    Ok(())
+    Ok(fp)
 }
 
 fn hello_compiler() -> String {

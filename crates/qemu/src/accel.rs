@@ -104,7 +104,7 @@ fn kvm_device_unusable(device: &Path) -> Option<String> {
 /// QEMU is killed and reaped before this returns, whatever happened. An error only when QEMU
 /// cannot be started at all.
 fn probe_kvm(qemu: &Path, kernel: &Path, timeout: Duration) -> Result<(Accel, String)> {
-    let mut child = Command::new(qemu)
+    let mut child = crate::dies_with_parent(&mut Command::new(qemu))
         .args(["-accel", "kvm", "-cpu", "host", "-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel)

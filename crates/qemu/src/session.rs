@@ -153,7 +153,7 @@ impl Session {
         writeln!(log, "$ {command_line}")
             .with_context(|| format!("writing {}", log_path.display()))?;
 
-        let mut child = Command::new(&machine.qemu)
+        let mut child = crate::dies_with_parent(&mut Command::new(&machine.qemu))
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -260,3 +260,30 @@ fn poweroff_that_never_ends_qemu_times_out() {
     );
     assert!(process_is_gone(pid));
 }
+
+#[test]
+fn qemu_dies_with_the_thread_that_started_it_even_without_drop() {
+    // what a `kill -9` of the tool looks like to QEMU: its parent gone, no Drop run
+    let scratch = Scratch::new();
+    let machine = machine(&scratch, "exec sleep 1000");
+    let log = scratch.path("console.log");
+    let pid = std::thread::spawn(move || {
+        let session = Session::spawn(&machine, &log).unwrap();
+        let pid = session.pid();
+        std::mem::forget(session);
+        pid
+    })
+    .join()
+    .unwrap();
+    // nobody reaps it here (the Child was forgotten), so dead means gone or a zombie
+    let dead = |pid: u32| {
+        process_is_gone(pid)
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dead(pid) {
+        assert!(Instant::now() < deadline, "qemu {pid} outlived the thread that started it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
