@@ -128,7 +128,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
     for part in parts {
         match part {
             BenchPart::Build => {}
-            BenchPart::Rebuild => rebuilds(&ctx, &built, &mut report)?,
+            BenchPart::Rebuild => rebuilds(&ctx, &mut report)?,
             BenchPart::Images => image_steps(&ctx, &built, &mut report)?,
             BenchPart::Boot => boots(&ctx, &built, flags.boots, &mut report)?,
             BenchPart::Sizes => sizes(&ctx, &built, &mut report)?,
@@ -233,7 +233,7 @@ fn whole_process_all(ctx: &Context, extra_env: &[(String, String)]) -> Result<Du
     Ok(elapsed)
 }
 
-fn rebuilds(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
+fn rebuilds(ctx: &Context, report: &mut Report) -> Result<()> {
     let noop = median((0..5).map(|_| whole_process_all(ctx, &[])).collect::<Result<_>>()?);
 
     // the kernel's own make with nothing to do, in the same build tree
@@ -263,7 +263,6 @@ fn rebuilds(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
         "CONFIG_LOCALVERSION: reconfigure, recompile what depends on it, relink".to_string();
     // back to the benchmark's own configuration
     kernel::build(ctx)?;
-    let _ = built;
     Ok(())
 }
 
