@@ -48,7 +48,13 @@ struct Report {
 }
 
 impl Report {
-    fn add(&mut self, part: &'static str, name: impl Into<String>, value: f64, unit: &'static str) -> &mut Figure {
+    fn add(
+        &mut self,
+        part: &'static str,
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+    ) -> &mut Figure {
         self.figures.push(Figure {
             part,
             name: name.into(),
@@ -62,17 +68,26 @@ impl Report {
         figure
     }
 
-    fn seconds(&mut self, part: &'static str, name: impl Into<String>, elapsed: Duration) -> &mut Figure {
+    fn seconds(
+        &mut self,
+        part: &'static str,
+        name: impl Into<String>,
+        elapsed: Duration,
+    ) -> &mut Figure {
         self.add(part, name, elapsed.as_secs_f64(), "s")
     }
 
     fn bytes(&mut self, name: impl Into<String>, path: &Path) -> Result<&mut Figure> {
-        let size = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        let size =
+            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
         Ok(self.add("sizes", name, size as f64, "bytes"))
     }
 
     fn table(&self) -> String {
-        let mut out = format!("{:<9} {:<44} {:>12} {:>14}  {}\n", "part", "figure", "value", "tutorial's way", "note");
+        let mut out = format!(
+            "{:<9} {:<44} {:>12} {:>14}  {}\n",
+            "part", "figure", "value", "tutorial's way", "note"
+        );
         for f in &self.figures {
             let tutorial = f.tutorial_way.map(|v| show(v, f.unit)).unwrap_or_default();
             out.push_str(&format!(
@@ -117,7 +132,13 @@ pub fn run(flags: flags::Bench) -> Result<()> {
     let ctx = user_ctx.with_target(bench_target.clone())?;
     let parts: Vec<BenchPart> = match flags.only {
         Some(part) => vec![part],
-        None => vec![BenchPart::Build, BenchPart::Rebuild, BenchPart::Images, BenchPart::Boot, BenchPart::Sizes],
+        None => vec![
+            BenchPart::Build,
+            BenchPart::Rebuild,
+            BenchPart::Images,
+            BenchPart::Boot,
+            BenchPart::Sizes,
+        ],
     };
     let mut report = Report { profile: ctx.profile().name().to_string(), figures: Vec::new() };
 
@@ -152,12 +173,14 @@ fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
     }
     let images_dir = ctx.images_dir();
     if images_dir.exists() {
-        std::fs::remove_dir_all(&images_dir).with_context(|| format!("removing {}", images_dir.display()))?;
+        std::fs::remove_dir_all(&images_dir)
+            .with_context(|| format!("removing {}", images_dir.display()))?;
     }
     for package in [Package::Kernel, Package::Busybox] {
         let source = Source::plan(ctx, package)?;
         let (_, elapsed) = timed(|| source.tree(ctx))?;
-        report.seconds("build", format!("unpack {}", package.name()), elapsed).note = source.describe();
+        report.seconds("build", format!("unpack {}", package.name()), elapsed).note =
+            source.describe();
     }
     let mut configure_ctx = ctx.with_target(ctx.target.clone())?;
     configure_ctx.configure_only = true;
@@ -197,7 +220,9 @@ fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
     for (name, value) in optional {
         env.push((name.to_string(), value.unwrap_or_default()));
     }
-    let join = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+    let join = |paths: &[PathBuf]| {
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+    };
     env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&s.kernel_fragments)));
     env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&s.busybox_fragments)));
     Ok(env)
@@ -238,15 +263,23 @@ fn rebuilds(ctx: &Context, report: &mut Report) -> Result<()> {
 
     // the kernel's own make with nothing to do, in the same build tree
     let build = kernel::out_of_tree(ctx, &Source::plan(ctx, Package::Kernel)?)?;
-    let make_noop = build.run("make bzImage (nothing to do)", &[format!("-j{}", ctx.jobs), "bzImage".to_string()])?;
+    let make_noop = build
+        .run("make bzImage (nothing to do)", &[format!("-j{}", ctx.jobs), "bzImage".to_string()])?;
     let figure = report.seconds("rebuild", "no-op `all` (whole process, median of 5)", noop);
     figure.tutorial_way = Some(make_noop.as_secs_f64());
     figure.note = "tutorial's way: `make bzImage` with nothing to do".to_string();
-    report.add("rebuild", "no-op speed-up over make", make_noop.as_secs_f64() / noop.as_secs_f64(), "x");
+    report.add(
+        "rebuild",
+        "no-op speed-up over make",
+        make_noop.as_secs_f64() / noop.as_secs_f64(),
+        "x",
+    );
 
     // A fragment of the user's, touched (same content), then changed.
     let fragment = ctx.work_dir().join("bench-fragment.config");
-    let write = |text: &str| std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()));
+    let write = |text: &str| {
+        std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()))
+    };
     write("# the bench's own fragment\nCONFIG_LOCALVERSION=\"-bench1\"\n")?;
     let mut with_fragment = ctx.with_target(ctx.target.clone())?;
     with_fragment.selection.kernel_fragments.push(fragment.clone());
@@ -290,14 +323,28 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
     let samples = 3;
     let ours = median(
         (0..samples)
-            .map(|_| Ok(timed(|| rootfs::write_initramfs(&tree, mtime, rootfs::Compression::Gzip, &out.join("ours.cpio.gz")))?.1))
+            .map(|_| {
+                Ok(timed(|| {
+                    rootfs::write_initramfs(
+                        &tree,
+                        mtime,
+                        rootfs::Compression::Gzip,
+                        &out.join("ours.cpio.gz"),
+                    )
+                })?
+                .1)
+            })
             .collect::<Result<_>>()?,
     );
     let cpio_out = out.join("tutorial.cpio.gz");
     let tutorial = median(
         (0..samples)
             .map(|_| {
-                let script = format!("cd {} && find . | cpio -o -H newc 2>/dev/null | gzip > {}", staging.display(), cpio_out.display());
+                let script = format!(
+                    "cd {} && find . | cpio -o -H newc 2>/dev/null | gzip > {}",
+                    staging.display(),
+                    cpio_out.display()
+                );
                 Ok(timed(|| Ok(cmd!(sh, "sh -c {script}").quiet().run()?))?.1)
             })
             .collect::<Result<_>>()?,
@@ -310,7 +357,19 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
     let size = ctx.image_size_mib << 20;
     let ours = median(
         (0..samples)
-            .map(|_| Ok(timed(|| rootfs::write_ext4(&tree, &out.join("ours.img.gz"), size, mtime, rootfs::Compression::Gzip, &ext4_work))?.1))
+            .map(|_| {
+                Ok(timed(|| {
+                    rootfs::write_ext4(
+                        &tree,
+                        &out.join("ours.img.gz"),
+                        size,
+                        mtime,
+                        rootfs::Compression::Gzip,
+                        &ext4_work,
+                    )
+                })?
+                .1)
+            })
             .collect::<Result<_>>()?,
     );
     let img = out.join("tutorial.img");
@@ -320,7 +379,9 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
             .map(|_| {
                 let _ = std::fs::remove_file(out.join("tutorial.img.gz"));
                 Ok(timed(|| {
-                    cmd!(sh, "dd if=/dev/zero of={img} bs=1M count={mib} status=none").quiet().run()?;
+                    cmd!(sh, "dd if=/dev/zero of={img} bs=1M count={mib} status=none")
+                        .quiet()
+                        .run()?;
                     cmd!(sh, "mkfs.ext4 -q -F -d {staging} {img}").quiet().run()?;
                     cmd!(sh, "gzip --best -f {img}").quiet().run()?;
                     Ok(())
@@ -331,7 +392,8 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
     );
     let figure = report.seconds("images", "initrd: ext4 + gzip, checked (median of 3)", ours);
     figure.tutorial_way = Some(tutorial.as_secs_f64());
-    figure.note = "tutorial's way: dd + mkfs.ext4 + gzip --best (-d for the root-only loop mount)".to_string();
+    figure.note = "tutorial's way: dd + mkfs.ext4 + gzip --best (-d for the root-only loop mount)"
+        .to_string();
     Ok(())
 }
 
@@ -340,7 +402,12 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
 fn boots(ctx: &Context, built: &Built, boots: usize, report: &mut Report) -> Result<()> {
     let boots = boots.max(1);
     let cache = ctx.work_dir().join("kvm-probe");
-    let (auto, reason) = qemu::resolve_accel(AccelChoice::Auto, Path::new("qemu-system-x86_64"), &built.kernel.bzimage, &cache)?;
+    let (auto, reason) = qemu::resolve_accel(
+        AccelChoice::Auto,
+        Path::new("qemu-system-x86_64"),
+        &built.kernel.bzimage,
+        &cache,
+    )?;
     let mut accels = vec![Accel::Tcg];
     if auto == Accel::Kvm {
         accels.push(Accel::Kvm);
@@ -369,7 +436,8 @@ fn boots(ctx: &Context, built: &Built, boots: usize, report: &mut Report) -> Res
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let name = format!("{}{variant} to prompt, {accel:?} (median of {boots})", mode_name(*mode));
+            let name =
+                format!("{}{variant} to prompt, {accel:?} (median of {boots})", mode_name(*mode));
             report.seconds("boot", name.to_lowercase(), median(samples));
         }
     }
@@ -388,10 +456,18 @@ struct ZstdImages {
 fn zstd_images(ctx: &Context, built: &Built) -> Result<ZstdImages> {
     let tree = rootfs::tutorial_rootfs(&built.busybox.install_dir)?;
     let dir = ctx.work_dir().join("bench-images");
-    let images = ZstdImages { initrd: dir.join("rootfs.img.zst"), initramfs: dir.join("rootfs.cpio.zst") };
+    let images =
+        ZstdImages { initrd: dir.join("rootfs.img.zst"), initramfs: dir.join("rootfs.cpio.zst") };
     let (mtime, zstd) = (ctx.source_date_epoch, rootfs::Compression::Zstd);
     rootfs::write_initramfs(&tree, mtime, zstd, &images.initramfs)?;
-    rootfs::write_ext4(&tree, &images.initrd, ctx.image_size_mib << 20, mtime, zstd, &dir.join("ext4-work"))?;
+    rootfs::write_ext4(
+        &tree,
+        &images.initrd,
+        ctx.image_size_mib << 20,
+        mtime,
+        zstd,
+        &dir.join("ext4-work"),
+    )?;
     Ok(images)
 }
 

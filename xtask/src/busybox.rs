@@ -48,7 +48,8 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
     let build_dir = ctx.work_dir().join("build").join(format!("busybox-{}", source.slug()));
     let install_dir = build_dir.join("_install");
     let binary = ctx.images_dir().join("busybox");
-    let result = Busybox { install_dir: install_dir.clone(), binary: binary.clone(), fingerprint: fp.hex() };
+    let result =
+        Busybox { install_dir: install_dir.clone(), binary: binary.clone(), fingerprint: fp.hex() };
     let stamp = Stamp::new(build_dir.join(".kardel-installed"));
     if !source.is_mutable_tree()
         && stamp.is_fresh(&fp, &[&binary, &install_dir.join("bin/busybox")])
@@ -65,7 +66,12 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
         make_variables(),
         "busybox",
     );
-    build.configure("defconfig", &fragments, Settle::OldconfigAcceptingDefaults, &source.identity)?;
+    build.configure(
+        "defconfig",
+        &fragments,
+        Settle::OldconfigAcceptingDefaults,
+        &source.identity,
+    )?;
     if ctx.configure_only {
         build.announce_configured();
         return Ok((result, Outcome::Configured));
@@ -79,7 +85,10 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
         std::fs::remove_dir_all(&install_dir)
             .with_context(|| format!("removing {}", install_dir.display()))?;
     }
-    build.run("make install", &[format!("CONFIG_PREFIX={}", install_dir.display()), "install".to_string()])?;
+    build.run(
+        "make install",
+        &[format!("CONFIG_PREFIX={}", install_dir.display()), "install".to_string()],
+    )?;
     artifact::copy_atomic(&install_dir.join("bin/busybox"), &binary)?;
     stamp.record(&fp)?;
     Ok((result, Outcome::Built))

@@ -94,13 +94,18 @@ fn guest_checks(session: &mut Session, built: &Built, mode: Mode) -> Result<Boot
 
     let mounts = session.run("cat /proc/mounts", COMMAND_TIMEOUT)?;
     if let Err(problems) = qemu::check_mounts(mode, &mounts) {
-        bail!("the guest's mounts are not the tutorial's:\n  {}\n/proc/mounts:\n{mounts}", problems.join("\n  "));
+        bail!(
+            "the guest's mounts are not the tutorial's:\n  {}\n/proc/mounts:\n{mounts}",
+            problems.join("\n  ")
+        );
     }
     let df = session.run("df -a", COMMAND_TIMEOUT)?;
     notes.push(format!("df -a:\n{}", indent(&df)));
 
     if mode == Mode::Initrd {
-        session.run("test -b /dev/ram0", COMMAND_TIMEOUT).context("/dev/ram0 is not a block device")?;
+        session
+            .run("test -b /dev/ram0", COMMAND_TIMEOUT)
+            .context("/dev/ram0 is not a block device")?;
         let root = session.run_status("test -e /dev/root", COMMAND_TIMEOUT)?;
         ensure!(root.status != 0, "/dev/root exists in the guest; the tutorial shows it does not");
         notes.push("/dev/ram0 exists, /dev/root does not".to_string());

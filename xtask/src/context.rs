@@ -36,15 +36,14 @@ impl Context {
             .to_path_buf();
         let target = target_dir(&repo)?;
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(text) => text
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"))?,
+            Ok(text) => text.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds")
+            })?,
             Err(_) => DEFAULT_SOURCE_DATE_EPOCH,
         };
-        let jobs = build.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        });
+        let jobs = build
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         Ok(Context {
             sh,
             repo,

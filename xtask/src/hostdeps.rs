@@ -37,28 +37,113 @@ struct Need {
 use Stage::*;
 
 const NEEDS: &[Need] = &[
-    Need { what: "C compiler", probe: Probe::Program("gcc"), stages: &[Kernel, Busybox, Images], debian: "gcc", fedora: "gcc", arch: "gcc" },
-    Need { what: "make", probe: Probe::Program("make"), stages: &[Kernel, Busybox], debian: "make", fedora: "make", arch: "make" },
-    Need { what: "flex", probe: Probe::Program("flex"), stages: &[Kernel], debian: "flex", fedora: "flex", arch: "flex" },
-    Need { what: "bison", probe: Probe::Program("bison"), stages: &[Kernel], debian: "bison", fedora: "bison", arch: "bison" },
-    Need { what: "bc", probe: Probe::Program("bc"), stages: &[Kernel], debian: "bc", fedora: "bc", arch: "bc" },
-    Need { what: "libelf headers", probe: Probe::Header("libelf.h"), stages: &[Kernel], debian: "libelf-dev", fedora: "elfutils-libelf-devel", arch: "libelf" },
-    Need { what: "OpenSSL headers", probe: Probe::Header("openssl/opensslv.h"), stages: &[Kernel], debian: "libssl-dev", fedora: "openssl-devel", arch: "openssl" },
-    Need { what: "static C library", probe: Probe::StaticLib("libc.a"), stages: &[Busybox, Images], debian: "libc6-dev", fedora: "glibc-static", arch: "glibc" },
-    Need { what: "mke2fs", probe: Probe::Program("mke2fs"), stages: &[Images], debian: "e2fsprogs", fedora: "e2fsprogs", arch: "e2fsprogs" },
-    Need { what: "debugfs", probe: Probe::Program("debugfs"), stages: &[Images], debian: "e2fsprogs", fedora: "e2fsprogs", arch: "e2fsprogs" },
-    Need { what: "e2fsck", probe: Probe::Program("e2fsck"), stages: &[Images], debian: "e2fsprogs", fedora: "e2fsprogs", arch: "e2fsprogs" },
-    Need { what: "QEMU (x86_64)", probe: Probe::Program("qemu-system-x86_64"), stages: &[Qemu], debian: "qemu-system-x86", fedora: "qemu-system-x86-core", arch: "qemu-system-x86" },
+    Need {
+        what: "C compiler",
+        probe: Probe::Program("gcc"),
+        stages: &[Kernel, Busybox, Images],
+        debian: "gcc",
+        fedora: "gcc",
+        arch: "gcc",
+    },
+    Need {
+        what: "make",
+        probe: Probe::Program("make"),
+        stages: &[Kernel, Busybox],
+        debian: "make",
+        fedora: "make",
+        arch: "make",
+    },
+    Need {
+        what: "flex",
+        probe: Probe::Program("flex"),
+        stages: &[Kernel],
+        debian: "flex",
+        fedora: "flex",
+        arch: "flex",
+    },
+    Need {
+        what: "bison",
+        probe: Probe::Program("bison"),
+        stages: &[Kernel],
+        debian: "bison",
+        fedora: "bison",
+        arch: "bison",
+    },
+    Need {
+        what: "bc",
+        probe: Probe::Program("bc"),
+        stages: &[Kernel],
+        debian: "bc",
+        fedora: "bc",
+        arch: "bc",
+    },
+    Need {
+        what: "libelf headers",
+        probe: Probe::Header("libelf.h"),
+        stages: &[Kernel],
+        debian: "libelf-dev",
+        fedora: "elfutils-libelf-devel",
+        arch: "libelf",
+    },
+    Need {
+        what: "OpenSSL headers",
+        probe: Probe::Header("openssl/opensslv.h"),
+        stages: &[Kernel],
+        debian: "libssl-dev",
+        fedora: "openssl-devel",
+        arch: "openssl",
+    },
+    Need {
+        what: "static C library",
+        probe: Probe::StaticLib("libc.a"),
+        stages: &[Busybox, Images],
+        debian: "libc6-dev",
+        fedora: "glibc-static",
+        arch: "glibc",
+    },
+    Need {
+        what: "mke2fs",
+        probe: Probe::Program("mke2fs"),
+        stages: &[Images],
+        debian: "e2fsprogs",
+        fedora: "e2fsprogs",
+        arch: "e2fsprogs",
+    },
+    Need {
+        what: "debugfs",
+        probe: Probe::Program("debugfs"),
+        stages: &[Images],
+        debian: "e2fsprogs",
+        fedora: "e2fsprogs",
+        arch: "e2fsprogs",
+    },
+    Need {
+        what: "e2fsck",
+        probe: Probe::Program("e2fsck"),
+        stages: &[Images],
+        debian: "e2fsprogs",
+        fedora: "e2fsprogs",
+        arch: "e2fsprogs",
+    },
+    Need {
+        what: "QEMU (x86_64)",
+        probe: Probe::Program("qemu-system-x86_64"),
+        stages: &[Qemu],
+        debian: "qemu-system-x86",
+        fedora: "qemu-system-x86-core",
+        arch: "qemu-system-x86",
+    },
 ];
 
-const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/local/include"];
-const LIB_DIRS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64", "/usr/local/lib"];
+const INCLUDE_DIRS: &[&str] =
+    &["/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/local/include"];
+const LIB_DIRS: &[&str] =
+    &["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64", "/usr/local/lib"];
 
 /// e2fsprogs lives in sbin, which an ordinary user's PATH often lacks.
 pub fn path_with_sbin() -> std::ffi::OsString {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     for sbin in ["/usr/sbin", "/sbin"] {
         if !dirs.iter().any(|d| d == Path::new(sbin)) {
             dirs.push(PathBuf::from(sbin));
@@ -85,7 +170,12 @@ fn present(sh: &Shell, probe: &Probe) -> bool {
             INCLUDE_DIRS.iter().any(|dir| Path::new(dir).join(name).exists()) || {
                 // a compiler with other include folders (a cross or custom toolchain)
                 let source = format!("#include <{name}>\n");
-                cmd!(sh, "gcc -E -x c - -o /dev/null").stdin(source).quiet().ignore_stderr().run().is_ok()
+                cmd!(sh, "gcc -E -x c - -o /dev/null")
+                    .stdin(source)
+                    .quiet()
+                    .ignore_stderr()
+                    .run()
+                    .is_ok()
             }
         }
         Probe::StaticLib(name) => {
@@ -155,7 +245,10 @@ pub fn ensure(sh: &Shell, stages: &[Stage], install: bool) -> Result<()> {
     }
     let names: Vec<&str> = missing.iter().map(|n| n.what).collect();
     let Some(manager) = PackageManager::detect() else {
-        bail!("missing host tools: {} (no apt-get, dnf or pacman here to suggest packages)", names.join(", "));
+        bail!(
+            "missing host tools: {} (no apt-get, dnf or pacman here to suggest packages)",
+            names.join(", ")
+        );
     };
     let mut packages: Vec<&str> = missing.iter().map(|n| manager.package(n)).collect();
     packages.dedup();

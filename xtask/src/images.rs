@@ -67,7 +67,9 @@ fn hello_compiler() -> String {
 pub fn build(ctx: &Context, busybox: &Busybox) -> Result<(Images, Outcome)> {
     let images = paths(ctx);
     let fp = fingerprint(ctx, busybox)?;
-    let stamp = Stamp::new(ctx.images_dir().join(format!(".images-{}.stamp", compression(ctx).extension())));
+    let stamp = Stamp::new(
+        ctx.images_dir().join(format!(".images-{}.stamp", compression(ctx).extension())),
+    );
     let outputs = images.all();
     let output_refs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
     if stamp.is_fresh(&fp, &output_refs) {

@@ -61,7 +61,8 @@ impl<'a> OutOfTree<'a> {
     /// `make -C source O=build VARS... ARGS...` with the reproducible environment.
     pub fn make(&self, args: &[String]) -> xshell::Cmd<'a> {
         let (source, build_dir, vars) = (&self.source, &self.build_dir, &self.vars);
-        cmd!(self.sh, "make -C {source} O={build_dir} {vars...} {args...}").envs(self.envs.iter().cloned())
+        cmd!(self.sh, "make -C {source} O={build_dir} {vars...} {args...}")
+            .envs(self.envs.iter().cloned())
     }
 
     /// Runs make with `args` into the log, showing `what` as the step.
@@ -83,7 +84,9 @@ impl<'a> OutOfTree<'a> {
         let wanted = kconfig::merge(parsed.iter().map(Vec::as_slice));
 
         let mut fp = Fingerprint::new("configure");
-        fp.add("base", base_target).add("fragments", kconfig::render(&wanted)).add("source", source_identity);
+        fp.add("base", base_target)
+            .add("fragments", kconfig::render(&wanted))
+            .add("source", source_identity);
         let marker = Stamp::new(self.build_dir.join(".kardel-configured"));
         let config_path = self.build_dir.join(".config");
         if marker.is_fresh(&fp, &[&config_path]) {
@@ -187,7 +190,12 @@ pub fn utc_timestamp(epoch: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]

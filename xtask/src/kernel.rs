@@ -10,8 +10,8 @@ use xshell::cmd;
 
 use crate::{
     context::Context,
-    kbuild::{self, OutOfTree, Settle},
     flags::Profile,
+    kbuild::{self, OutOfTree, Settle},
     sources::Source,
     summary::Outcome,
 };
@@ -92,7 +92,12 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
     stamp.invalidate()?;
 
     let build = out_of_tree(ctx, &source)?;
-    build.configure(base_target(ctx.profile()), &fragments, Settle::Olddefconfig, &source.identity)?;
+    build.configure(
+        base_target(ctx.profile()),
+        &fragments,
+        Settle::Olddefconfig,
+        &source.identity,
+    )?;
     if ctx.configure_only {
         build.announce_configured();
         return Ok((images, Outcome::Configured));
@@ -142,7 +147,10 @@ pub fn build_dir(ctx: &Context, source: &Source) -> PathBuf {
 fn check_compiler(ctx: &Context, tree: &Path) -> Result<()> {
     let Ok(makefile) = std::fs::read_to_string(tree.join("Makefile")) else { return Ok(()) };
     let version_of = |key: &str| {
-        makefile.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse::<u32>().ok())
+        makefile
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<u32>().ok())
     };
     let (Some(major), Some(minor)) = (version_of("VERSION = "), version_of("PATCHLEVEL = ")) else {
         return Ok(());

@@ -31,7 +31,12 @@ impl Source {
                     // a path, size and mtime stand for the contents: hashing a kernel tarball
                     // on every run would cost more than the whole no-op run
                     fetch::Source::LocalTarball(path) => {
-                        format!("tarball:{}", Fingerprint::new("local-tarball").add_file_identity("tarball", path)?.hex())
+                        format!(
+                            "tarball:{}",
+                            Fingerprint::new("local-tarball")
+                                .add_file_identity("tarball", path)?
+                                .hex()
+                        )
                     }
                     _ => format!("tree:{}", path.display()),
                 };
@@ -40,7 +45,10 @@ impl Source {
             None => {
                 let pin = PinTable::builtin().lookup(package, version.as_deref())?;
                 let digests: Vec<&str> = pin.files.iter().map(|f| f.sha256.as_str()).collect();
-                (fetch::Source::Pinned(pin), format!("pinned:{}:{}", pin.version, digests.join(",")))
+                (
+                    fetch::Source::Pinned(pin),
+                    format!("pinned:{}:{}", pin.version, digests.join(",")),
+                )
             }
         };
         Ok(Source { origin, identity })
@@ -61,7 +69,10 @@ impl Source {
     pub fn slug(&self) -> String {
         match self.origin {
             fetch::Source::Pinned(pin) => pin.version.clone(),
-            _ => format!("local-{}", &Fingerprint::new("slug").add("identity", &self.identity).hex()[..16]),
+            _ => format!(
+                "local-{}",
+                &Fingerprint::new("slug").add("identity", &self.identity).hex()[..16]
+            ),
         }
     }
 
@@ -87,8 +98,10 @@ pub fn fetcher(ctx: &Context) -> Result<fetch::Fetcher> {
 /// `cargo xtask fetch`: verifies (downloading what is missing) the pinned tarballs at once, then
 /// unpacks them.
 pub fn fetch_and_unpack(ctx: &Context, packages: &[Package]) -> Result<()> {
-    let packages = if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
-    let sources: Vec<Source> = packages.iter().map(|p| Source::plan(ctx, *p)).collect::<Result<_>>()?;
+    let packages =
+        if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
+    let sources: Vec<Source> =
+        packages.iter().map(|p| Source::plan(ctx, *p)).collect::<Result<_>>()?;
     let pins: Vec<&Pin> = sources.iter().filter_map(Source::pin).collect();
     fetcher(ctx)?.fetch_all(&pins)?;
     for source in &sources {

@@ -66,7 +66,11 @@ impl Summary {
             ));
             for path in &row.outputs {
                 if let Ok(meta) = std::fs::metadata(path) {
-                    out.push_str(&format!("    {:>10}  {}\n", human_size(meta.len()), path.display()));
+                    out.push_str(&format!(
+                        "    {:>10}  {}\n",
+                        human_size(meta.len()),
+                        path.display()
+                    ));
                 }
             }
         }

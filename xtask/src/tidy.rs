@@ -21,10 +21,16 @@ fn readme_names_every_subcommand_and_build_flag() {
     let command = Xtask::command();
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
-        assert!(readme.contains(&format!("cargo xtask {name}")), "README.md does not describe `cargo xtask {name}`");
+        assert!(
+            readme.contains(&format!("cargo xtask {name}")),
+            "README.md does not describe `cargo xtask {name}`"
+        );
         for arg in sub.get_arguments() {
             if let Some(long) = arg.get_long() {
-                assert!(readme.contains(&format!("--{long}")), "README.md does not mention --{long} (of `{name}`)");
+                assert!(
+                    readme.contains(&format!("--{long}")),
+                    "README.md does not mention --{long} (of `{name}`)"
+                );
             }
             if let Some(env) = arg.get_env() {
                 let env = env.to_string_lossy();
@@ -41,7 +47,10 @@ fn readme_starts_with_the_two_setup_commands() {
     assert!(first_block.contains("cargo xtask all"), "{first_block}");
     assert!(first_block.contains("cargo test --workspace"), "{first_block}");
     let ci = read(".ci/run");
-    assert!(ci.contains("cargo test --workspace"), ".ci/run does not run the README's test command");
+    assert!(
+        ci.contains("cargo test --workspace"),
+        ".ci/run does not run the README's test command"
+    );
 }
 
 #[test]
@@ -63,4 +72,25 @@ fn every_fragment_parses_and_says_why() {
             }
         }
     }
+}
+
+#[test]
+fn code_is_formatted() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let output = std::process::Command::new(&cargo)
+        .args(["fmt", "--all", "--", "--check", "-l"])
+        .current_dir(repo())
+        .output()
+        .expect("run cargo fmt");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("not installed") || stderr.contains("no such command") {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipped: formatting check, rustfmt is not installed");
+        return;
+    }
+    assert!(
+        output.status.success(),
+        "not formatted (run `cargo fmt`):\n{}{stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }

@@ -70,7 +70,12 @@ impl Run {
     }
     #[track_caller]
     fn fails(self) -> Run {
-        assert!(!self.output.status.success(), "`{}` succeeded but should fail\n{}", self.line, self.stderr());
+        assert!(
+            !self.output.status.success(),
+            "`{}` succeeded but should fail\n{}",
+            self.line,
+            self.stderr()
+        );
         self
     }
 }
@@ -110,10 +115,17 @@ fn whole_chain_from_sources_to_booted_images() {
 
     // A request kconfig cannot honour fails before any compile, naming symbol, file and line.
     let fragment = scratch.join("impossible.config");
-    std::fs::write(&fragment, "CONFIG_EXT4_FS=y\n# needs ATA, which tinyconfig leaves off\nCONFIG_SATA_AHCI=y\n").unwrap();
+    std::fs::write(
+        &fragment,
+        "CONFIG_EXT4_FS=y\n# needs ATA, which tinyconfig leaves off\nCONFIG_SATA_AHCI=y\n",
+    )
+    .unwrap();
     let bad = run(xtask(&["kernel", "--kernel-fragment", fragment.to_str().unwrap()])).fails();
     let err = bad.stderr();
-    assert!(err.contains("CONFIG_SATA_AHCI") && err.contains(&format!("{}:3", fragment.display())), "{err}");
+    assert!(
+        err.contains("CONFIG_SATA_AHCI") && err.contains(&format!("{}:3", fragment.display())),
+        "{err}"
+    );
     assert!(!err.contains("make bzImage"), "a compile started:\n{err}");
 
     // The tutorial's profile configures with every requested value in the final .config.
@@ -145,7 +157,11 @@ fn whole_chain_from_sources_to_booted_images() {
     // A no-op `all` keeps the images byte for byte.
     let before: Vec<String> = IMAGES.iter().map(|name| sha256(&images.join(name))).collect();
     let noop = run(xtask(&["all"])).ok();
-    assert!(!noop.stderr().contains(" built "), "a no-op all rebuilt something:\n{}", noop.stderr());
+    assert!(
+        !noop.stderr().contains(" built "),
+        "a no-op all rebuilt something:\n{}",
+        noop.stderr()
+    );
     let after: Vec<String> = IMAGES.iter().map(|name| sha256(&images.join(name))).collect();
     assert_eq!(before, after);
 
@@ -165,7 +181,10 @@ fn whole_chain_from_sources_to_booted_images() {
 fn read_back_initramfs(cpio_gz: &Path) {
     let entries = rootfs::read_initramfs(cpio_gz).unwrap();
     let find = |name: &str| {
-        entries.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} not in {}", cpio_gz.display()))
+        entries
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} not in {}", cpio_gz.display()))
     };
     assert!(entries.iter().all(|e| (e.uid, e.gid) == (0, 0)), "an entry not owned by 0:0");
     assert_eq!(find("bin/sh").symlink_target.as_deref(), Some("busybox"));
@@ -188,31 +207,56 @@ fn read_back_initramfs(cpio_gz: &Path) {
 #[track_caller]
 fn read_back_initrd(img_gz: &Path, scratch: &Path) {
     let img = scratch.join("rootfs.img");
-    let unzip = Command::new("sh").arg("-c").arg(format!("gzip -dc {} > {}", img_gz.display(), img.display())).status().unwrap();
+    let unzip = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -dc {} > {}", img_gz.display(), img.display()))
+        .status()
+        .unwrap();
     assert!(unzip.success());
     assert_eq!(std::fs::metadata(&img).unwrap().len(), 32 << 20, "the initrd is not 32 MiB");
-    let fsck = Command::new("e2fsck").arg("-fn").arg(&img).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().unwrap();
+    let fsck = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&img)
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .output()
+        .unwrap();
     assert!(fsck.status.success(), "e2fsck -fn:\n{}", String::from_utf8_lossy(&fsck.stdout));
     let debugfs = |request: &str| {
-        let out = Command::new("debugfs").arg("-R").arg(request).arg(&img).env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin").output().unwrap();
+        let out = Command::new("debugfs")
+            .arg("-R")
+            .arg(request)
+            .arg(&img)
+            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let inittab = std::fs::read_to_string(repo.join("crates/rootfs/files/etc/inittab")).unwrap();
     assert_eq!(debugfs("cat /etc/inittab"), inittab);
     let init = debugfs("stat /sbin/init");
-    assert!(init.contains("Type: symlink") && init.contains("User:     0") && init.contains("Group:     0"), "{init}");
+    assert!(
+        init.contains("Type: symlink")
+            && init.contains("User:     0")
+            && init.contains("Group:     0"),
+        "{init}"
+    );
     let rcs = debugfs("stat /etc/init.d/rcS");
     assert!(rcs.contains("Mode:  0755"), "{rcs}");
     let console = debugfs("stat /dev/console");
-    assert!(console.contains("Type: character special") && console.contains("Device major/minor number: 05:01"), "{console}");
+    assert!(
+        console.contains("Type: character special")
+            && console.contains("Device major/minor number: 05:01"),
+        "{console}"
+    );
 }
 
 /// Runs `cmd` as uid/gid 65534 when the test runs as root (CI does), giving it `dir`. A
 /// checkout that user cannot read (under a private home, say) runs it as this user instead, and
 /// says so.
 fn unprivileged(cmd: Command, dir: &Path) -> Command {
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let is_root =
+        Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
     if !is_root {
         return cmd;
     }

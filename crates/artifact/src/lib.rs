@@ -30,8 +30,7 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> Result<()>) ->
     }
     let tmp = temp_path(path);
     let result = (|| {
-        let mut file =
-            File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         write(&mut file)?;
         file.flush().with_context(|| format!("writing {}", tmp.display()))?;
         commit(&tmp, path)

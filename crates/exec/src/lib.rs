@@ -121,8 +121,10 @@ impl Display {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {wide_msg}")
-                    .expect("static template"),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {prefix} [{elapsed}] {wide_msg}",
+                )
+                .expect("static template"),
             );
             bar.set_prefix(label.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
@@ -181,12 +183,9 @@ mod tests {
     fn missing_program_is_named() {
         let sh = xshell::Shell::new().unwrap();
         let dir = sh.create_temp_dir().unwrap();
-        let err = run_logged(
-            xshell::cmd!(sh, "no-such-program-here"),
-            &dir.path().join("x.log"),
-            "test",
-        )
-        .unwrap_err();
+        let err =
+            run_logged(xshell::cmd!(sh, "no-such-program-here"), &dir.path().join("x.log"), "test")
+                .unwrap_err();
         assert!(format!("{err:#}").contains("no-such-program-here"));
     }
 
@@ -196,8 +195,13 @@ mod tests {
         let dir = sh.create_temp_dir().unwrap();
         let log = dir.path().join("in.log");
         run_logged(xshell::cmd!(sh, "echo first"), &log, "test").unwrap();
-        run_logged_with_input(xshell::cmd!(sh, "sh -c 'read a; read b; echo got $a$b'"), b"x\ny\n", &log, "test")
-            .unwrap();
+        run_logged_with_input(
+            xshell::cmd!(sh, "sh -c 'read a; read b; echo got $a$b'"),
+            b"x\ny\n",
+            &log,
+            "test",
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("first\n") && text.contains("got xy\n"), "{text}");
     }

@@ -55,9 +55,7 @@ pub struct FailedAttempt {
 
 impl FetchFailed {
     pub fn checksum_mismatches(&self) -> impl Iterator<Item = &ChecksumMismatch> {
-        self.attempts
-            .iter()
-            .filter_map(|attempt| attempt.error.downcast_ref::<ChecksumMismatch>())
+        self.attempts.iter().filter_map(|attempt| attempt.error.downcast_ref::<ChecksumMismatch>())
     }
 }
 
@@ -162,21 +160,12 @@ impl Fetcher {
         }
         if !failures.is_empty() {
             let listed: Vec<String> = failures.iter().map(|err| format!("{err:#}")).collect();
-            bail!(
-                "{} downloads failed:\n{}",
-                failures.len(),
-                listed.join("\n")
-            );
+            bail!("{} downloads failed:\n{}", failures.len(), listed.join("\n"));
         }
         Ok(pins
             .iter()
             .map(|pin| {
-                fetched
-                    .iter()
-                    .find(|(seen, _)| seen == pin)
-                    .expect("fetched above")
-                    .1
-                    .clone()
+                fetched.iter().find(|(seen, _)| seen == pin).expect("fetched above").1.clone()
             })
             .collect())
     }
@@ -227,11 +216,7 @@ impl Fetcher {
             }
             to_try = worth_retrying;
         }
-        Err(FetchFailed {
-            wanted: pin.to_string(),
-            attempts,
-        }
-        .into())
+        Err(FetchFailed { wanted: pin.to_string(), attempts }.into())
     }
 
     /// The cached file if it holds the pinned bytes. A cached file with other bytes is
@@ -247,10 +232,7 @@ impl Fetcher {
         }
         let actual = artifact::sha256_file(&path)?;
         if actual == file.sha256 {
-            progress.note(&format!(
-                "verified cached {} (sha256 {actual})",
-                path.display()
-            ));
+            progress.note(&format!("verified cached {} (sha256 {actual})", path.display()));
             return Ok(Some(path));
         }
         progress.note(&format!(
@@ -285,11 +267,7 @@ impl Fetcher {
         origin: &Origin,
         progress: &Progress,
     ) -> AttemptResult {
-        progress.note(&format!(
-            "fetching {} from {}",
-            origin.file.name,
-            origin.url()
-        ));
+        progress.note(&format!("fetching {} from {}", origin.file.name, origin.url()));
         let target = self.cache_dir.join(&origin.file.name);
         match &origin.location {
             Location::Http(url) => self.fetch_http(agent, url, origin.file, &target, progress),
@@ -305,10 +283,7 @@ impl Fetcher {
         target: &Path,
         progress: &Progress,
     ) -> AttemptResult {
-        let response = agent
-            .get(url)
-            .call()
-            .map_err(|err| self.describe_request_error(err))?;
+        let response = agent.get(url).call().map_err(|err| self.describe_request_error(err))?;
         let status = response.status();
         if !status.is_success() {
             // These say the file is not there (or not for us); asking again will not change it.
@@ -323,24 +298,13 @@ impl Fetcher {
         let expected_length = response.body().content_length();
         let mut body = response.into_body().into_reader();
         let stall_timeout = Some(self.stall_timeout);
-        receive_verified(
-            &mut body,
-            url,
-            file,
-            target,
-            expected_length,
-            stall_timeout,
-            progress,
-        )
+        receive_verified(&mut body, url, file, target, expected_length, stall_timeout, progress)
     }
 
     fn describe_request_error(&self, err: ureq::Error) -> (anyhow::Error, Retry) {
         match err {
             ureq::Error::TooManyRedirects => (
-                anyhow!(
-                    "more than {} redirects (a redirect loop?)",
-                    self.max_redirects
-                ),
+                anyhow!("more than {} redirects (a redirect loop?)", self.max_redirects),
                 Retry::Pointless,
             ),
             ureq::Error::BadUri(uri) => (anyhow!("bad URL: {uri}"), Retry::Pointless),
@@ -348,10 +312,9 @@ impl Fetcher {
                 anyhow!("no connection within {}", seconds(self.connect_timeout)),
                 Retry::Worthwhile,
             ),
-            ureq::Error::Timeout(ureq::Timeout::PerRead) => (
-                anyhow!("no response for {}", seconds(self.stall_timeout)),
-                Retry::Worthwhile,
-            ),
+            ureq::Error::Timeout(ureq::Timeout::PerRead) => {
+                (anyhow!("no response for {}", seconds(self.stall_timeout)), Retry::Worthwhile)
+            }
             other => (anyhow!(other), Retry::Worthwhile),
         }
     }
@@ -371,10 +334,7 @@ fn copy_local(path: &Path, file: &PinnedFile, target: &Path, progress: &Progress
             } else {
                 Retry::Worthwhile
             };
-            return Err((
-                anyhow!(err).context(format!("opening {}", path.display())),
-                retry,
-            ));
+            return Err((anyhow!(err).context(format!("opening {}", path.display())), retry));
         }
     };
     let length = source.metadata().ok().map(|meta| meta.len());
@@ -522,18 +482,12 @@ pub(crate) fn origins<'pin>(pin: &'pin Pin, mirrors: &[String]) -> Result<Vec<Or
     let mut origins = Vec::new();
     for mirror in mirrors {
         for file in &pin.files {
-            origins.push(Origin {
-                file,
-                location: mirror_location(mirror, &file.name)?,
-            });
+            origins.push(Origin { file, location: mirror_location(mirror, &file.name)? });
         }
     }
     for file in &pin.files {
         for url in &file.urls {
-            origins.push(Origin {
-                file,
-                location: Location::Http(url.clone()),
-            });
+            origins.push(Origin { file, location: Location::Http(url.clone()) });
         }
     }
     Ok(origins)
@@ -565,9 +519,7 @@ fn cache_dir_from(
     home: Option<std::ffi::OsString>,
 ) -> Result<PathBuf> {
     // The XDG spec says a relative value is invalid and must be ignored.
-    let xdg = xdg_cache_home
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
+    let xdg = xdg_cache_home.map(PathBuf::from).filter(|dir| dir.is_absolute());
     let cache = match (xdg, home) {
         (Some(xdg), _) => xdg,
         (None, Some(home)) if !home.is_empty() => PathBuf::from(home).join(".cache"),
@@ -653,10 +605,7 @@ mod tests {
         let dir = |xdg: Option<&str>, home: Option<&str>| {
             cache_dir_from(xdg.map(Into::into), home.map(Into::into)).map_err(|err| err.to_string())
         };
-        assert_eq!(
-            dir(Some("/x"), Some("/home/u")).unwrap(),
-            Path::new("/x/kardel/downloads")
-        );
+        assert_eq!(dir(Some("/x"), Some("/home/u")).unwrap(), Path::new("/x/kardel/downloads"));
         assert_eq!(
             dir(Some("relative"), Some("/home/u")).unwrap(),
             Path::new("/home/u/.cache/kardel/downloads")
@@ -665,8 +614,6 @@ mod tests {
             dir(None, Some("/home/u")).unwrap(),
             Path::new("/home/u/.cache/kardel/downloads")
         );
-        assert!(dir(None, None)
-            .unwrap_err()
-            .contains("neither XDG_CACHE_HOME nor HOME"));
+        assert!(dir(None, None).unwrap_err().contains("neither XDG_CACHE_HOME nor HOME"));
     }
 }

@@ -35,10 +35,7 @@ impl FromStr for Package {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> Result<Package> {
-        match Package::ALL
-            .into_iter()
-            .find(|package| package.name() == text)
-        {
+        match Package::ALL.into_iter().find(|package| package.name() == text) {
             Some(package) => Ok(package),
             None => bail!("unknown package `{text}`, expected one of: kernel, busybox"),
         }
@@ -168,16 +165,9 @@ impl PinTable {
                     file.name,
                     file.sha256
                 );
-                ensure!(
-                    !file.urls.is_empty(),
-                    "pin {pin}: {} has no upstream URL",
-                    file.name
-                );
+                ensure!(!file.urls.is_empty(), "pin {pin}: {} has no upstream URL", file.name);
                 for url in &file.urls {
-                    ensure!(
-                        url.starts_with("https://"),
-                        "pin {pin}: URL is not https: {url}"
-                    );
+                    ensure!(url.starts_with("https://"), "pin {pin}: URL is not https: {url}");
                 }
             }
             let twins = self
@@ -188,10 +178,7 @@ impl PinTable {
             ensure!(twins == 1, "pin {pin} is listed {twins} times");
         }
         for package in Package::ALL {
-            let defaults = self
-                .pins
-                .iter()
-                .filter(|pin| pin.package == package && pin.default);
+            let defaults = self.pins.iter().filter(|pin| pin.package == package && pin.default);
             let count = defaults.count();
             let has_pins = self.pins.iter().any(|pin| pin.package == package);
             ensure!(
@@ -204,10 +191,7 @@ impl PinTable {
 }
 
 pub(crate) fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A pinned name becomes a path in the cache and on mirrors, so it must be one plain component.
@@ -282,23 +266,13 @@ mod tests {
     #[test]
     fn builtin_lookup() {
         let table = PinTable::builtin();
-        assert_eq!(
-            table.lookup(Package::Kernel, None).unwrap().version,
-            "5.15.193"
-        );
-        assert_eq!(
-            table.lookup(Package::Busybox, None).unwrap().version,
-            "1.36.1"
-        );
+        assert_eq!(table.lookup(Package::Kernel, None).unwrap().version, "5.15.193");
+        assert_eq!(table.lookup(Package::Busybox, None).unwrap().version, "1.36.1");
         let kernel = table.lookup(Package::Kernel, Some("5.15.193")).unwrap();
         let names: Vec<&str> = kernel.files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["linux-5.15.193.tar.xz", "linux-5.15.193.tar.gz"]);
         let err = table.lookup(Package::Busybox, Some("1.2.3")).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("known versions: 1.36.1 (default), 1.35.0"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("known versions: 1.36.1 (default), 1.35.0"), "{err}");
     }
 
     #[test]
@@ -320,18 +294,12 @@ mod tests {
             &TWO_VERSIONS.replacen("000000", "ABCDEF", 1),
             "not 64 lowercase hex digits",
         );
-        check_rejected(
-            &TWO_VERSIONS.replacen("https://", "http://", 1),
-            "URL is not https",
-        );
+        check_rejected(&TWO_VERSIONS.replacen("https://", "http://", 1), "URL is not https");
         check_rejected(
             &TWO_VERSIONS.replacen("busybox-1.0.tar", "../busybox-1.0.tar", 1),
             "plain file name",
         );
-        check_rejected(
-            &TWO_VERSIONS.replace("2.0", "1.0"),
-            "pin busybox 1.0 is listed 2 times",
-        );
+        check_rejected(&TWO_VERSIONS.replace("2.0", "1.0"), "pin busybox 1.0 is listed 2 times");
         check_rejected(
             &TWO_VERSIONS.replacen("package = \"busybox\"", "package = \"glibc\"", 1),
             "glibc",

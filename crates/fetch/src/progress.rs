@@ -54,10 +54,7 @@ impl Progress {
             }
             None => None,
         };
-        Transfer {
-            bar,
-            started: Instant::now(),
-        }
+        Transfer { bar, started: Instant::now() }
     }
 }
 

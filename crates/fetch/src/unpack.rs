@@ -44,10 +44,8 @@ const SUFFIXES: [(&str, Compression); 8] = [
 
 impl Compression {
     pub(crate) fn of(archive: &Path) -> Result<Compression> {
-        let name = archive
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
+        let name =
+            archive.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
         match SUFFIXES.iter().find(|(suffix, _)| name.ends_with(suffix)) {
             Some((_, compression)) => Ok(*compression),
             None => bail!(
@@ -72,15 +70,9 @@ impl Compression {
 /// An archive's file name without its archive suffix: `linux-source-6.1.tar.xz` gives
 /// `linux-source-6.1`.
 pub(crate) fn archive_stem(archive: &Path) -> String {
-    let name = archive
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let lowercase = name.to_lowercase();
-    match SUFFIXES
-        .iter()
-        .find(|(suffix, _)| lowercase.ends_with(suffix))
-    {
+    match SUFFIXES.iter().find(|(suffix, _)| lowercase.ends_with(suffix)) {
         Some((suffix, _)) => name[..name.len() - suffix.len()].to_string(),
         None => name,
     }
@@ -165,9 +157,7 @@ fn remove_abandoned_temps(dest_dir: &Path) -> Result<()> {
     let entries = fs::read_dir(parent).with_context(|| format!("reading {}", parent.display()))?;
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file_name
-            .strip_prefix(&prefix)
-            .and_then(|pid| pid.parse::<u32>().ok())
+        let Some(pid) = file_name.strip_prefix(&prefix).and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;
         };
@@ -227,11 +217,7 @@ struct ChunkReader {
 
 impl ChunkReader {
     fn new(receiver: mpsc::Receiver<Chunk>) -> ChunkReader {
-        ChunkReader {
-            receiver,
-            chunk: Vec::new(),
-            position: 0,
-        }
+        ChunkReader { receiver, chunk: Vec::new(), position: 0 }
     }
 }
 
@@ -264,11 +250,7 @@ fn unpack_entries(tar_stream: ChunkReader, archive: &Path, root: &Path) -> Resul
         let kind = entry_kind(&entry)
             .with_context(|| format!("{}, entry `{}`", reading(), path.display()))?;
         let refuse = |reason: String| {
-            anyhow!(
-                "refusing entry `{}` in {}: {reason}",
-                path.display(),
-                archive.display()
-            )
+            anyhow!("refusing entry `{}` in {}: {reason}", path.display(), archive.display())
         };
         match checker.check(&path, &kind).map_err(refuse)? {
             Verdict::Skip => {}
@@ -298,9 +280,7 @@ fn unpack_entries(tar_stream: ChunkReader, archive: &Path, root: &Path) -> Resul
             }
         }
     }
-    let top = checker
-        .top
-        .with_context(|| format!("{} holds no files", archive.display()))?;
+    let top = checker.top.with_context(|| format!("{} holds no files", archive.display()))?;
     // Read to the end so the decompressor checks the stream's trailer (xz and gzip carry a CRC).
     io::copy(&mut tar.into_inner(), &mut io::sink()).with_context(reading)?;
     Ok(top)
@@ -310,10 +290,7 @@ fn entry_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Result<EntryKind> {
     use tar::EntryType;
     let entry_type = entry.header().entry_type();
     let link_target = || -> Result<PathBuf> {
-        Ok(entry
-            .link_name()?
-            .context("link without a target")?
-            .into_owned())
+        Ok(entry.link_name()?.context("link without a target")?.into_owned())
     };
     Ok(match entry_type {
         EntryType::Regular | EntryType::Continuous => EntryKind::File,
@@ -385,7 +362,7 @@ impl EntryChecker {
         }
         if parts.len() == 1 && *kind != EntryKind::Directory {
             return Err(
-                "the archive must have exactly one top-level folder, not a file".to_string(),
+                "the archive must have exactly one top-level folder, not a file".to_string()
             );
         }
         self.refuse_through_symlink(&parts, "it is written through")?;
@@ -413,9 +390,9 @@ impl EntryChecker {
                 self.refuse_through_symlink(&target_parts, "its hard link target goes through")?;
                 Ok(Verdict::Unpack)
             }
-            EntryKind::Unsupported(entry_type) => Err(format!(
-                "entries of type {entry_type} have no place in a source tree"
-            )),
+            EntryKind::Unsupported(entry_type) => {
+                Err(format!("entries of type {entry_type} have no place in a source tree"))
+            }
             EntryKind::Metadata => Ok(Verdict::Skip),
         }
     }
@@ -466,9 +443,7 @@ fn check_symlink_target(link_parts: &[OsString], target: &Path) -> std::result::
         match component {
             Component::ParentDir if names == 0 => ups += 1,
             Component::ParentDir => {
-                return Err(format!(
-                    "it is a symlink to `{shown}`, which has `..` after a name"
-                ))
+                return Err(format!("it is a symlink to `{shown}`, which has `..` after a name"))
             }
             Component::Normal(_) => names += 1,
             Component::CurDir => {}
@@ -483,9 +458,7 @@ fn check_symlink_target(link_parts: &[OsString], target: &Path) -> std::result::
     // The link's folder is this many levels below the top-level folder.
     let depth_below_top = link_parts.len() - 2;
     if ups > depth_below_top {
-        return Err(format!(
-            "it is a symlink to `{shown}`, outside the top-level folder"
-        ));
+        return Err(format!("it is a symlink to `{shown}`, outside the top-level folder"));
     }
     Ok(())
 }
@@ -597,11 +570,7 @@ mod tests {
     #[test]
     fn exactly_one_top_level_folder() {
         check_entries(
-            &[
-                ("./", EntryKind::Directory),
-                ("a/x", EntryKind::File),
-                ("b/y", EntryKind::File),
-            ],
+            &[("./", EntryKind::Directory), ("a/x", EntryKind::File), ("b/y", EntryKind::File)],
             expect_test::expect![[r#"
                 ./: Skip
                 a/x: Unpack
@@ -628,13 +597,7 @@ mod tests {
             Err("cannot unpack /x/linux.zip: unknown archive type (expected .tar.xz, .tar.gz, .tar.bz2 or .tar)"
                 .to_string())
         );
-        assert_eq!(
-            archive_stem(Path::new("/usr/src/linux-source-6.1.tar.xz")),
-            "linux-source-6.1"
-        );
-        assert_eq!(
-            archive_stem(Path::new("busybox-1.35.0.tbz2")),
-            "busybox-1.35.0"
-        );
+        assert_eq!(archive_stem(Path::new("/usr/src/linux-source-6.1.tar.xz")), "linux-source-6.1");
+        assert_eq!(archive_stem(Path::new("busybox-1.35.0.tbz2")), "busybox-1.35.0");
     }
 }

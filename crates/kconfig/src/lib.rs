@@ -187,7 +187,9 @@ fn parse_line(line: &str) -> Result<Option<(String, Value)>, String> {
         };
     }
     let Some((symbol, raw)) = line.split_once('=') else {
-        return Err(format!("expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, got `{line}`"));
+        return Err(format!(
+            "expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, got `{line}`"
+        ));
     };
     let symbol = symbol.trim();
     if !is_symbol(symbol) {

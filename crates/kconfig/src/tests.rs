@@ -21,10 +21,8 @@ fn check_verify(fragments: &[&str], final_config: &str, expect: Expect) {
         .map(|(i, text)| parse_fragment(format!("f{}.config", i + 1), text).unwrap())
         .collect();
     let wanted = merge(parsed.iter().map(Vec::as_slice));
-    let report: String = verify(&wanted, &parse_config(final_config))
-        .iter()
-        .map(|m| format!("{m}\n"))
-        .collect();
+    let report: String =
+        verify(&wanted, &parse_config(final_config)).iter().map(|m| format!("{m}\n")).collect();
     expect.assert_eq(&report);
 }
 
@@ -67,24 +65,38 @@ fn unquoted_string_is_an_error_with_file_and_line() {
 
 #[test]
 fn malformed_lines_are_errors() {
-    check_parse("BLK_DEV_RAM=y\n", expect![[r#"
+    check_parse(
+        "BLK_DEV_RAM=y\n",
+        expect![[r#"
         error: frag.config:1: `BLK_DEV_RAM` is not a config symbol (they start with CONFIG_)
-    "#]]);
-    check_parse("CONFIG_A y\n", expect![[r#"
+    "#]],
+    );
+    check_parse(
+        "CONFIG_A y\n",
+        expect![[r#"
         error: frag.config:1: expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, got `CONFIG_A y`
-    "#]]);
-    check_parse("CONFIG_A=\"open\n", expect![[r#"
+    "#]],
+    );
+    check_parse(
+        "CONFIG_A=\"open\n",
+        expect![[r#"
         error: frag.config:1: CONFIG_A: string value has no closing quote
-    "#]]);
-    check_parse("CONFIG_A=\"x\" y\n", expect![[r#"
+    "#]],
+    );
+    check_parse(
+        "CONFIG_A=\"x\" y\n",
+        expect![[r#"
         error: frag.config:1: CONFIG_A: unexpected `y` after the closing quote
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn later_fragment_wins_and_output_is_sorted() {
     let first = parse_fragment("a.config", "CONFIG_Z=y\nCONFIG_RAM=16\n").unwrap();
-    let second = parse_fragment("b.config", "CONFIG_RAM=65536\n# CONFIG_Z is not set\nCONFIG_A=m\n").unwrap();
+    let second =
+        parse_fragment("b.config", "CONFIG_RAM=65536\n# CONFIG_Z is not set\nCONFIG_A=m\n")
+            .unwrap();
     let merged = merge([first.as_slice(), second.as_slice()]);
     expect![[r#"
         CONFIG_A=m
@@ -136,13 +148,19 @@ CONFIG_INITRAMFS_SOURCE=""
 
 #[test]
 fn a_later_fragment_can_switch_off_what_an_earlier_one_asked_for() {
-    check_verify(&["CONFIG_TC=y\n", "# CONFIG_TC is not set\n"], "# CONFIG_TC is not set\n", expect![""]);
+    check_verify(
+        &["CONFIG_TC=y\n", "# CONFIG_TC is not set\n"],
+        "# CONFIG_TC is not set\n",
+        expect![""],
+    );
 }
 
 #[test]
 fn applying_replaces_old_lines_instead_of_duplicating_them() {
-    let base = "#\n# Busybox Configuration\n#\n# CONFIG_STATIC is not set\nCONFIG_TC=y\nCONFIG_LS=y\n";
-    let wanted = parse_fragment("static.config", "CONFIG_STATIC=y\n# CONFIG_TC is not set\n").unwrap();
+    let base =
+        "#\n# Busybox Configuration\n#\n# CONFIG_STATIC is not set\nCONFIG_TC=y\nCONFIG_LS=y\n";
+    let wanted =
+        parse_fragment("static.config", "CONFIG_STATIC=y\n# CONFIG_TC is not set\n").unwrap();
     expect![[r#"
         #
         # Busybox Configuration

@@ -67,10 +67,7 @@ pub(crate) fn resolve_accel_on(
                 return Ok((accel, format!("{reason} (cached in {})", cache.display())));
             }
             if !kernel.is_file() {
-                bail!(
-                    "cannot probe kvm: kernel {} does not exist",
-                    kernel.display()
-                );
+                bail!("cannot probe kvm: kernel {} does not exist", kernel.display());
             }
             let (accel, reason) = probe_kvm(qemu, kernel, KVM_PROBE_TIMEOUT)?;
             if let Some(key) = key {
@@ -143,10 +140,7 @@ fn watch_probe(child: &mut Child, timeout: Duration) -> (Accel, String) {
     loop {
         match banner.recv_timeout(Duration::from_millis(50)) {
             Ok(()) => {
-                return (
-                    Accel::Kvm,
-                    format!("kvm: the guest kernel started within {seconds:.0}s"),
-                )
+                return (Accel::Kvm, format!("kvm: the guest kernel started within {seconds:.0}s"))
             }
             // stdout closed without the banner: QEMU is exiting, which try_wait will see
             Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(Duration::from_millis(50)),
@@ -156,15 +150,8 @@ fn watch_probe(child: &mut Child, timeout: Duration) -> (Accel, String) {
             // give the stderr reader a moment to collect QEMU's last words
             thread::sleep(Duration::from_millis(100));
             let stderr = String::from_utf8_lossy(&stderr_text.lock().unwrap()).into_owned();
-            let last_words = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            return (
-                Accel::Tcg,
-                format!("kvm: qemu failed ({status}): {last_words}, using tcg"),
-            );
+            let last_words = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return (Accel::Tcg, format!("kvm: qemu failed ({status}): {last_words}, using tcg"));
         }
         if Instant::now() >= give_up {
             return (
@@ -180,10 +167,7 @@ fn watch_for_banner(mut stdout: impl Read, banner_seen: mpsc::Sender<()>) {
     let mut buf = [0u8; 4096];
     while let Ok(n @ 1..) = stdout.read(&mut buf) {
         seen.extend_from_slice(&buf[..n]);
-        if seen
-            .windows(KERNEL_BANNER.len())
-            .any(|w| w == KERNEL_BANNER)
-        {
+        if seen.windows(KERNEL_BANNER.len()).any(|w| w == KERNEL_BANNER) {
             let _ = banner_seen.send(());
             return;
         }
@@ -221,10 +205,7 @@ fn write_cache(cache: &Path, key: &str, accel: Accel, reason: &str) -> Result<()
         .filter(|line| line.split('\t').next() != Some(key))
         .map(|line| format!("{line}\n"))
         .collect();
-    text.push_str(&format!(
-        "{key}\t{accel}\t{}\n",
-        reason.replace(['\t', '\n'], " ")
-    ));
+    text.push_str(&format!("{key}\t{accel}\t{}\n", reason.replace(['\t', '\n'], " ")));
     artifact::write_atomic(cache, |file| {
         io::Write::write_all(file, text.as_bytes())
             .with_context(|| format!("writing {}", cache.display()))
@@ -296,19 +277,12 @@ mod tests {
         .unwrap();
         assert_eq!(accel, expected, "{reason}");
         assert!(reason.contains(reason_contains), "{reason}");
-        assert!(
-            started.elapsed() < KVM_PROBE_TIMEOUT + Duration::from_secs(2),
-            "probe too slow"
-        );
+        assert!(started.elapsed() < KVM_PROBE_TIMEOUT + Duration::from_secs(2), "probe too slow");
     }
 
     #[test]
     fn banner_means_kvm() {
-        check_probe(
-            "echo 'Linux version 6.1.0'; exec sleep 1000",
-            Accel::Kvm,
-            "started",
-        );
+        check_probe("echo 'Linux version 6.1.0'; exec sleep 1000", Accel::Kvm, "started");
     }
 
     #[test]

@@ -158,10 +158,7 @@ pub fn command_line(machine: &Machine) -> String {
 
 /// Joins `argv` into a line for a POSIX shell, quoting only the words that need it.
 pub fn shell_line(argv: &[OsString]) -> String {
-    argv.iter()
-        .map(|word| shell_quote(&word.to_string_lossy()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    argv.iter().map(|word| shell_quote(&word.to_string_lossy())).collect::<Vec<_>>().join(" ")
 }
 
 fn shell_quote(word: &str) -> String {

@@ -27,33 +27,24 @@ fn parse_mounts(proc_mounts: &str) -> Vec<Mount<'_>> {
 
 fn root_problem(mode: Mode, root: &Mount) -> Option<String> {
     let shown = format!("{} {} ({})", root.device, root.fs_type, root.options);
-    let has_size = root
-        .options
-        .split(',')
-        .any(|option| option.starts_with("size="));
+    let has_size = root.options.split(',').any(|option| option.starts_with("size="));
     match mode {
-        Mode::Initrd if !(root.device == "/dev/root" && root.fs_type == "ext4") => Some(format!(
-            "/ is {shown}, expected /dev/root ext4 (the initrd's RAM disk)"
-        )),
+        Mode::Initrd if !(root.device == "/dev/root" && root.fs_type == "ext4") => {
+            Some(format!("/ is {shown}, expected /dev/root ext4 (the initrd's RAM disk)"))
+        }
         Mode::Initrd => None,
         _ if root.fs_type == "rootfs" && has_size => Some(format!(
             "/ is {shown}: the kernel's rootfs as tmpfs (it has a size), expected ramfs \
              (rootfstype=ramfs)"
         )),
         _ if root.fs_type == "rootfs" || root.fs_type == "ramfs" => None,
-        _ => Some(format!(
-            "/ is {shown}, expected the kernel's rootfs as ramfs"
-        )),
+        _ => Some(format!("/ is {shown}, expected the kernel's rootfs as ramfs")),
     }
 }
 
 /// The filesystems the tutorial's fstab (plus devtmpfs, see the errata) mounts.
-const TUTORIAL_MOUNTS: &[(&str, &str)] = &[
-    ("proc", "/proc"),
-    ("sysfs", "/sys"),
-    ("tmpfs", "/tmp"),
-    ("devtmpfs", "/dev"),
-];
+const TUTORIAL_MOUNTS: &[(&str, &str)] =
+    &[("proc", "/proc"), ("sysfs", "/sys"), ("tmpfs", "/tmp"), ("devtmpfs", "/dev")];
 
 /// Checks the guest's `/proc/mounts` against what the tutorial shows for `mode`, listing every
 /// difference.
@@ -72,10 +63,7 @@ pub fn check_mounts(mode: Mode, proc_mounts: &str) -> Result<(), Vec<String>> {
     }
     if mode != Mode::Hello {
         for (fs_type, mount_point) in TUTORIAL_MOUNTS {
-            if !mounts
-                .iter()
-                .any(|m| m.mount_point == *mount_point && m.fs_type == *fs_type)
-            {
+            if !mounts.iter().any(|m| m.mount_point == *mount_point && m.fs_type == *fs_type) {
                 problems.push(format!("no {fs_type} mounted on {mount_point}"));
             }
         }
@@ -136,10 +124,8 @@ sysfs /sys sysfs rw,relatime 0 0
         check(
             Mode::Initramfs,
             INITRAMFS_ON_TMPFS,
-            &[
-                "/ is rootfs rootfs (rw,size=487240k,nr_inodes=121810,inode64): the kernel's \
-               rootfs as tmpfs (it has a size), expected ramfs (rootfstype=ramfs)",
-            ],
+            &["/ is rootfs rootfs (rw,size=487240k,nr_inodes=121810,inode64): the kernel's \
+               rootfs as tmpfs (it has a size), expected ramfs (rootfstype=ramfs)"],
         );
     }
 

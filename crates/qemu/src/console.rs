@@ -67,10 +67,7 @@ const FAILURE_PATTERNS: &[(&str, FailureKind)] = &[
     ("vfs: unable to mount root fs", FailureKind::CannotMountRoot),
     ("no working init found", FailureKind::NoWorkingInit),
     ("requested init ", FailureKind::RequestedInitFailed),
-    (
-        "unable to open an initial console",
-        FailureKind::NoInitialConsole,
-    ),
+    ("unable to open an initial console", FailureKind::NoInitialConsole),
     ("kernel panic", FailureKind::KernelPanic),
 ];
 
@@ -144,9 +141,7 @@ impl ConsoleWatcher {
     fn finish_line(&mut self, end: usize) {
         let line = String::from_utf8_lossy(&self.transcript[self.line_start..end]).to_lowercase();
         let mut found = Vec::new();
-        if let Some((_, kind)) = FAILURE_PATTERNS
-            .iter()
-            .find(|(pattern, _)| line.contains(pattern))
+        if let Some((_, kind)) = FAILURE_PATTERNS.iter().find(|(pattern, _)| line.contains(pattern))
         {
             found.push(ConsoleEvent::Failure(*kind));
         }
@@ -161,10 +156,7 @@ impl ConsoleWatcher {
         }
         // a prompt followed by what was typed at it: the same event a chunk ending right after
         // the prompt reports earlier, so what is reported does not depend on chunking
-        if line
-            .split('\r')
-            .any(|segment| prompt_length(&printable(segment.as_bytes())).is_some())
-        {
+        if line.split('\r').any(|segment| prompt_length(&printable(segment.as_bytes())).is_some()) {
             found.push(ConsoleEvent::ShellPrompt);
         }
         for event in found {
@@ -194,10 +186,7 @@ impl ConsoleWatcher {
         for event in found {
             if !self.reported_on_line.contains(&event) {
                 self.reported_on_line.push(event);
-                self.sightings.push(Sighting {
-                    event,
-                    offset: self.transcript.len(),
-                });
+                self.sightings.push(Sighting { event, offset: self.transcript.len() });
             }
         }
     }
@@ -297,19 +286,13 @@ mod tests {
         check_chunks(&["/ # \x1b[6necho hi\r\nhi\r\n"], &[ShellPrompt]);
         check_chunks(&["sh-5.2# ls\n"], &[ShellPrompt]);
         // BusyBox's poweroff message overwrites the prompt it interrupts
-        check_chunks(
-            &["/ # \x1b[6n\rThe system is going down NOW!\r\n"],
-            &[ShellPrompt],
-        );
+        check_chunks(&["/ # \x1b[6n\rThe system is going down NOW!\r\n"], &[ShellPrompt]);
     }
 
     #[test]
     fn bare_marks_and_comments_are_not_prompts() {
         check_chunks(&["# "], &[]);
-        check_chunks(
-            &["# a comment\n", "$ qemu-system-x86_64 -name kardel\n"],
-            &[],
-        );
+        check_chunks(&["# a comment\n", "$ qemu-system-x86_64 -name kardel\n"], &[]);
         check_chunks(&["a b # c\n", "[    2.1] x # \n"], &[]);
     }
 
@@ -330,11 +313,7 @@ mod tests {
     #[test]
     fn press_enter_before_its_line_ends_and_not_again_after() {
         check_chunks(
-            &[
-                "\r\nPlease press Enter to activate this ",
-                "console. ",
-                "\r\n",
-            ],
+            &["\r\nPlease press Enter to activate this ", "console. ", "\r\n"],
             &[PressEnter],
         );
     }

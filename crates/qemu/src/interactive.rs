@@ -34,18 +34,12 @@ impl TerminalState {
         // process owns, into memory it owns; a zeroed termios is a valid value to overwrite.
         unsafe {
             if libc::isatty(fd) != 1 {
-                return TerminalState {
-                    termios: None,
-                    file_flags: None,
-                };
+                return TerminalState { termios: None, file_flags: None };
             }
             let mut termios: libc::termios = std::mem::zeroed();
             let termios = (libc::tcgetattr(fd, &mut termios) == 0).then_some(termios);
             let flags = libc::fcntl(fd, libc::F_GETFL);
-            TerminalState {
-                termios,
-                file_flags: (flags >= 0).then_some(flags),
-            }
+            TerminalState { termios, file_flags: (flags >= 0).then_some(flags) }
         }
     }
 }

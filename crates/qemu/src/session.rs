@@ -45,10 +45,7 @@ pub struct Limits {
 impl Default for Limits {
     /// Generous for TCG, where a distribution kernel reaches a shell in 3-10 s.
     fn default() -> Limits {
-        Limits {
-            whole_session: Duration::from_secs(300),
-            silence: Duration::from_secs(30),
-        }
+        Limits { whole_session: Duration::from_secs(300), silence: Duration::from_secs(30) }
     }
 }
 
@@ -136,10 +133,7 @@ impl Session {
         log_path: &Path,
         limits: Limits,
     ) -> Result<Session> {
-        let machine = Machine {
-            headless: true,
-            ..machine.clone()
-        };
+        let machine = Machine { headless: true, ..machine.clone() };
         let args = qemu_args(&machine);
         let mut argv = vec![machine.qemu.clone().into_os_string()];
         argv.extend(args.iter().cloned());
@@ -276,13 +270,8 @@ impl Session {
     /// Types `line` and Enter on the console.
     pub fn send_line(&mut self, line: &str) -> Result<()> {
         self.check_not_ended()?;
-        let stdin = self
-            .stdin
-            .as_mut()
-            .expect("stdin is kept while the session lives");
-        let written = stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|_| stdin.flush());
+        let stdin = self.stdin.as_mut().expect("stdin is kept while the session lives");
+        let written = stdin.write_all(format!("{line}\n").as_bytes()).and_then(|_| stdin.flush());
         if let Err(err) = written {
             return Err(self.fail(&format!("cannot type into qemu's console ({err})")));
         }
@@ -324,17 +313,12 @@ impl Session {
             let output_start = find_line(transcript, cursor, &begin_marker)?;
             let end_at = find(transcript, output_start, end_marker.as_bytes())?;
             let status_start = end_at + end_marker.len();
-            let status_len = transcript[status_start..]
-                .iter()
-                .position(|&b| b == b'\n')?;
+            let status_len = transcript[status_start..].iter().position(|&b| b == b'\n')?;
             let status =
                 String::from_utf8_lossy(&transcript[status_start..status_start + status_len]);
             let output =
                 String::from_utf8_lossy(&transcript[output_start..end_at]).replace('\r', "");
-            let guest_output = GuestOutput {
-                status: status.trim().parse().unwrap_or(-1),
-                output,
-            };
+            let guest_output = GuestOutput { status: status.trim().parse().unwrap_or(-1), output };
             Some((guest_output, status_start + status_len + 1))
         })?;
         found.ok_or_else(|| self.fail_timed_out(&waiting_for, timeout))
@@ -355,11 +339,7 @@ impl Session {
         let status = self.reap(Duration::from_secs(5));
         let powered_down = {
             let state = self.lock();
-            state
-                .watcher
-                .sightings()
-                .iter()
-                .any(|s| s.event == ConsoleEvent::PowerDown)
+            state.watcher.sightings().iter().any(|s| s.event == ConsoleEvent::PowerDown)
         };
         match status {
             Some(status) if status.success() && powered_down => {
@@ -443,20 +423,11 @@ impl Session {
                 if now >= grace_until {
                     break;
                 }
-                state = self
-                    .console
-                    .changed
-                    .wait_timeout(state, grace_until - now)
-                    .unwrap()
-                    .0;
+                state = self.console.changed.wait_timeout(state, grace_until - now).unwrap().0;
             }
         }
         self.kill(&format!("{kind}"));
-        anyhow!(BootFailure {
-            kind,
-            waiting_for: waiting_for.to_string(),
-            report: self.report()
-        })
+        anyhow!(BootFailure { kind, waiting_for: waiting_for.to_string(), report: self.report() })
     }
 
     /// Kills QEMU and returns `message` with the console report.
@@ -482,11 +453,7 @@ impl Session {
             Some(err) => format!("; the log is incomplete: {err}"),
             None => String::new(),
         };
-        let heading = if whole {
-            "console"
-        } else {
-            "last console lines"
-        };
+        let heading = if whole { "console" } else { "last console lines" };
         format!(
             "--- {heading} (whole log: {}{log_note}; command: {}) ---\n{}\n--- end of console ---",
             self.log_path.display(),
@@ -572,14 +539,8 @@ fn next_event(
     events: &[ConsoleEvent],
 ) -> Option<(ConsoleEvent, usize, Instant)> {
     let sightings = state.watcher.sightings();
-    let index = sightings
-        .iter()
-        .position(|s| s.offset > cursor && events.contains(&s.event))?;
-    Some((
-        sightings[index].event,
-        sightings[index].offset,
-        state.seen_at[index],
-    ))
+    let index = sightings.iter().position(|s| s.offset > cursor && events.contains(&s.event))?;
+    Some((sightings[index].event, sightings[index].offset, state.seen_at[index]))
 }
 
 /// Where `needle` starts in `haystack[from..]`, as an offset into `haystack`.
@@ -587,11 +548,7 @@ fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return (from <= haystack.len()).then_some(from);
     }
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| from + i)
+    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
 }
 
 /// Where the next line starts after an occurrence of `marker` that ends its line (in `\n`, or

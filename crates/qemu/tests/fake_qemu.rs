@@ -44,44 +44,21 @@ fn commands_return_exactly_their_output_and_status() {
     let mut session =
         Session::spawn(&machine(&scratch, FAKE_GUEST), &scratch.path("console.log")).unwrap();
     session.wait_for_shell(LONG).unwrap();
-    assert_eq!(
-        session.run("echo hello; echo world", LONG).unwrap(),
-        "hello\nworld\n"
-    );
-    assert_eq!(
-        session.run("printf 'no newline'", LONG).unwrap(),
-        "no newline"
-    );
+    assert_eq!(session.run("echo hello; echo world", LONG).unwrap(), "hello\nworld\n");
+    assert_eq!(session.run("printf 'no newline'", LONG).unwrap(), "no newline");
     assert_eq!(session.run("true", LONG).unwrap(), "");
+    assert_eq!(session.run("echo \"it's\" '$HOME'", LONG).unwrap(), "it's $HOME\n");
     assert_eq!(
-        session.run("echo \"it's\" '$HOME'", LONG).unwrap(),
-        "it's $HOME\n"
+        session.run_status("echo gone; exit_code() { return 3; }; exit_code", LONG).unwrap(),
+        GuestOutput { status: 3, output: "gone\n".to_string() }
     );
-    assert_eq!(
-        session
-            .run_status("echo gone; exit_code() { return 3; }; exit_code", LONG)
-            .unwrap(),
-        GuestOutput {
-            status: 3,
-            output: "gone\n".to_string()
-        }
-    );
-    let err = session
-        .run("echo before; false", LONG)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("exit status 1") && err.contains("before"),
-        "{err}"
-    );
+    let err = session.run("echo before; false", LONG).unwrap_err().to_string();
+    assert!(err.contains("exit status 1") && err.contains("before"), "{err}");
     // a syntax error is the command's failure, not a lost session
     assert_eq!(session.run_status("if then", LONG).unwrap().status, 2);
     // nor is an exit: it ends the command's subshell, not the guest's shell
     assert_eq!(session.run_status("exit 4", LONG).unwrap().status, 4);
-    assert_eq!(
-        session.run("echo still here", LONG).unwrap(),
-        "still here\n"
-    );
+    assert_eq!(session.run("echo still here", LONG).unwrap(), "still here\n");
     let status = session.poweroff_and_wait(LONG).unwrap();
     assert!(status.success());
     let log = std::fs::read_to_string(scratch.path("console.log")).unwrap();
@@ -97,16 +74,9 @@ fn a_hanging_qemu_is_killed_at_the_deadline() {
         Session::spawn_with_limits(&machine, &scratch.path("console.log"), limits(2, 60)).unwrap();
     let pid = session.pid();
     let err = session.wait_for_shell(LONG).unwrap_err().to_string();
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
     assert!(err.contains("2s deadline passed"), "{err}");
-    assert!(
-        process_is_gone(pid),
-        "qemu {pid} still alive after the deadline"
-    );
+    assert!(process_is_gone(pid), "qemu {pid} still alive after the deadline");
     // the session is over for good, and says so
     let again = session.run("true", LONG).unwrap_err().to_string();
     assert!(again.contains("already ended"), "{again}");
@@ -120,19 +90,9 @@ fn a_silent_console_fails_fast() {
     let mut session =
         Session::spawn_with_limits(&machine, &scratch.path("console.log"), limits(60, 1)).unwrap();
     let pid = session.pid();
-    let err = session
-        .wait_for("Hello world!", LONG)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        err.contains("printed nothing for 1s") && err.contains("SeaBIOS"),
-        "{err}"
-    );
+    let err = session.wait_for("Hello world!", LONG).unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(err.contains("printed nothing for 1s") && err.contains("SeaBIOS"), "{err}");
     assert!(process_is_gone(pid));
 }
 
@@ -141,24 +101,15 @@ fn a_timeout_names_what_was_awaited_and_shows_the_console() {
     let scratch = Scratch::new();
     let machine = machine(&scratch, "while :; do echo tick; sleep 0.2; done");
     let mut session = Session::spawn(&machine, &scratch.path("console.log")).unwrap();
-    let err = session
-        .wait_for("Hello world!", Duration::from_secs(1))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("timed out after 1s waiting for \"Hello world!\""),
-        "{err}"
-    );
+    let err = session.wait_for("Hello world!", Duration::from_secs(1)).unwrap_err().to_string();
+    assert!(err.starts_with("timed out after 1s waiting for \"Hello world!\""), "{err}");
     assert!(err.contains("tick") && err.contains("console.log"), "{err}");
 }
 
 #[test]
 fn qemu_failing_at_once_shows_its_stderr() {
     let scratch = Scratch::new();
-    let machine = machine(
-        &scratch,
-        "echo 'qemu-system-x86_64: could not load kernel' >&2; exit 1",
-    );
+    let machine = machine(&scratch, "echo 'qemu-system-x86_64: could not load kernel' >&2; exit 1");
     let mut session = Session::spawn(&machine, &scratch.path("console.log")).unwrap();
     let err = session.wait_for_shell(LONG).unwrap_err().to_string();
     assert!(err.contains("qemu exited (exit status: 1)"), "{err}");
@@ -170,9 +121,7 @@ fn a_missing_qemu_is_named() {
     let scratch = Scratch::new();
     let mut machine = machine(&scratch, "");
     machine.qemu = scratch.path("no-such-qemu");
-    let err = Session::spawn(&machine, &scratch.path("console.log"))
-        .err()
-        .unwrap();
+    let err = Session::spawn(&machine, &scratch.path("console.log")).err().unwrap();
     assert!(format!("{err:#}").contains("no-such-qemu"), "{err:#}");
 }
 
@@ -188,17 +137,9 @@ fn a_guest_panic_is_a_boot_failure_with_its_trace() {
     let err = session.wait_for_shell(LONG).unwrap_err();
     let failure = err.downcast_ref::<BootFailure>().expect("a BootFailure");
     assert_eq!(failure.kind, FailureKind::NoWorkingInit);
-    assert!(
-        failure.report.contains("dump_stack_lvl"),
-        "{}",
-        failure.report
-    );
+    assert!(failure.report.contains("dump_stack_lvl"), "{}", failure.report);
     // the grace period for the trace is bounded even when QEMU does not exit by itself
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
     assert!(process_is_gone(pid));
 }
 
@@ -208,19 +149,15 @@ fn a_panic_can_be_waited_for() {
     let script = "echo 'Kernel panic - not syncing: Attempted to kill init!'; exec sleep 1000";
     let mut session =
         Session::spawn(&machine(&scratch, script), &scratch.path("console.log")).unwrap();
-    session
-        .wait_for(ConsoleEvent::Failure(FailureKind::KernelPanic), LONG)
-        .unwrap();
+    session.wait_for(ConsoleEvent::Failure(FailureKind::KernelPanic), LONG).unwrap();
 }
 
 #[test]
 fn drop_kills_qemu() {
     let scratch = Scratch::new();
-    let session = Session::spawn(
-        &machine(&scratch, "exec sleep 1000"),
-        &scratch.path("console.log"),
-    )
-    .unwrap();
+    let session =
+        Session::spawn(&machine(&scratch, "exec sleep 1000"), &scratch.path("console.log"))
+            .unwrap();
     let pid = session.pid();
     assert!(!process_is_gone(pid));
     drop(session);
@@ -235,10 +172,7 @@ fn qemu_exiting_without_power_down_is_an_error() {
         Session::spawn(&machine(&scratch, script), &scratch.path("console.log")).unwrap();
     session.wait_for(ConsoleEvent::ShellPrompt, LONG).unwrap();
     let err = session.poweroff_and_wait(LONG).unwrap_err().to_string();
-    assert!(
-        err.contains("without the guest printing \"reboot: Power down\""),
-        "{err}"
-    );
+    assert!(err.contains("without the guest printing \"reboot: Power down\""), "{err}");
 }
 
 #[test]
@@ -250,14 +184,8 @@ fn poweroff_that_never_ends_qemu_times_out() {
         Session::spawn(&machine(&scratch, script), &scratch.path("console.log")).unwrap();
     let pid = session.pid();
     session.wait_for(ConsoleEvent::ShellPrompt, LONG).unwrap();
-    let err = session
-        .poweroff_and_wait(Duration::from_secs(1))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("waiting for qemu to exit after poweroff"),
-        "{err}"
-    );
+    let err = session.poweroff_and_wait(Duration::from_secs(1)).unwrap_err().to_string();
+    assert!(err.contains("waiting for qemu to exit after poweroff"), "{err}");
     assert!(process_is_gone(pid));
 }
 
@@ -278,8 +206,9 @@ fn qemu_dies_with_the_thread_that_started_it_even_without_drop() {
     // nobody reaps it here (the Child was forgotten), so dead means gone or a zombie
     let dead = |pid: u32| {
         process_is_gone(pid)
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            })
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while !dead(pid) {

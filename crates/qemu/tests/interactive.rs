@@ -13,17 +13,11 @@ use qemu::{Machine, Mode};
 #[test]
 fn terminal_is_restored_after_qemu_is_killed() {
     let have_script = Command::new("script").arg("--version").output().is_ok();
-    if !available(
-        "script(1) from util-linux, for a pseudo-terminal",
-        have_script,
-    ) {
+    if !available("script(1) from util-linux, for a pseudo-terminal", have_script) {
         return;
     }
     let me = std::env::current_exe().unwrap();
-    let child = format!(
-        "{} --exact --ignored --nocapture killed_qemu_in_a_terminal",
-        me.display()
-    );
+    let child = format!("{} --exact --ignored --nocapture killed_qemu_in_a_terminal", me.display());
     let out = Command::new("script")
         .args(["-qefc", &child, "/dev/null"])
         .stdin(Stdio::piped()) // script needs a stdin; the child does not read it
@@ -43,11 +37,7 @@ fn terminal_is_restored_after_qemu_is_killed() {
 #[ignore = "run by terminal_is_restored_after_qemu_is_killed inside a pseudo-terminal"]
 fn killed_qemu_in_a_terminal() {
     let settings = || {
-        let out = Command::new("stty")
-            .arg("-g")
-            .stdin(Stdio::inherit())
-            .output()
-            .unwrap();
+        let out = Command::new("stty").arg("-g").stdin(Stdio::inherit()).output().unwrap();
         assert!(out.status.success(), "stty -g needs a terminal on stdin");
         String::from_utf8(out.stdout).unwrap()
     };
@@ -58,12 +48,5 @@ fn killed_qemu_in_a_terminal() {
     let status = qemu::run_interactive(&machine).unwrap();
     assert!(!status.success());
     let after = settings();
-    println!(
-        "terminal: {}",
-        if before == after {
-            "restored"
-        } else {
-            "left changed"
-        }
-    );
+    println!("terminal: {}", if before == after { "restored" } else { "left changed" });
 }

@@ -61,13 +61,7 @@ fn boot_busybox(scratch: &Scratch, accel: Accel) -> Duration {
     let df = session.run("df -a", COMMAND).unwrap();
     assert!(df.contains("devtmpfs") && df.contains("/tmp"), "{df}");
     // the tutorial's device facts, which hold for the initramfs as well
-    assert_ne!(
-        session
-            .run_status("test -e /dev/root", COMMAND)
-            .unwrap()
-            .status,
-        0
-    );
+    assert_ne!(session.run_status("test -e /dev/root", COMMAND).unwrap().status, 0);
 
     let pid = session.pid();
     let status = session.poweroff_and_wait(COMMAND).unwrap();
@@ -102,48 +96,23 @@ fn kvm_auto_picks_only_what_boots() {
     let scratch = Scratch::new();
     let cache = scratch.path("accel-cache");
     let started = Instant::now();
-    let (accel, reason) = resolve_accel(
-        AccelChoice::Auto,
-        Path::new(QEMU),
-        Path::new(DEBIAN_KERNEL),
-        &cache,
-    )
-    .unwrap();
+    let (accel, reason) =
+        resolve_accel(AccelChoice::Auto, Path::new(QEMU), Path::new(DEBIAN_KERNEL), &cache)
+            .unwrap();
     let probe_time = started.elapsed();
-    eprintln!(
-        "auto: {accel} in {:.2}s: {reason}",
-        probe_time.as_secs_f64()
-    );
-    assert!(
-        probe_time < KVM_PROBE_TIMEOUT + Duration::from_secs(2),
-        "probe took {probe_time:?}"
-    );
-    assert!(
-        our_qemu_children().is_empty(),
-        "the probe left {:?} running",
-        our_qemu_children()
-    );
+    eprintln!("auto: {accel} in {:.2}s: {reason}", probe_time.as_secs_f64());
+    assert!(probe_time < KVM_PROBE_TIMEOUT + Duration::from_secs(2), "probe took {probe_time:?}");
+    assert!(our_qemu_children().is_empty(), "the probe left {:?} running", our_qemu_children());
     if !Path::new("/dev/kvm").exists() {
         assert_eq!(accel, Accel::Tcg);
-        assert!(
-            probe_time < Duration::from_secs(1),
-            "no /dev/kvm should need no probe"
-        );
+        assert!(probe_time < Duration::from_secs(1), "no /dev/kvm should need no probe");
     }
 
     let started = Instant::now();
-    let again = resolve_accel(
-        AccelChoice::Auto,
-        Path::new(QEMU),
-        Path::new(DEBIAN_KERNEL),
-        &cache,
-    )
-    .unwrap();
+    let again = resolve_accel(AccelChoice::Auto, Path::new(QEMU), Path::new(DEBIAN_KERNEL), &cache)
+        .unwrap();
     assert_eq!(again.0, accel);
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "a cached verdict should be instant"
-    );
+    assert!(started.elapsed() < Duration::from_millis(500), "a cached verdict should be instant");
 
     // a KVM verdict is a promise that KVM boots: hold the probe to it
     if accel == Accel::Kvm && available(STATIC_BUSYBOX, Path::new(STATIC_BUSYBOX).is_file()) {
@@ -165,15 +134,9 @@ fn a_missing_init_is_reported_and_qemu_ends_by_itself() {
     let mut session = Session::spawn(&machine, &scratch.path("console.log")).unwrap();
     let pid = session.pid();
     let err = session.wait_for_shell(BOOT).unwrap_err();
-    let failure = err
-        .downcast_ref::<BootFailure>()
-        .unwrap_or_else(|| panic!("{err:#}"));
+    let failure = err.downcast_ref::<BootFailure>().unwrap_or_else(|| panic!("{err:#}"));
     assert_eq!(failure.kind, FailureKind::NoWorkingInit);
-    assert!(
-        failure.report.contains("Run /sbin/init as init process"),
-        "{}",
-        failure.report
-    );
+    assert!(failure.report.contains("Run /sbin/init as init process"), "{}", failure.report);
     assert!(process_is_gone(pid));
 }
 
@@ -218,10 +181,7 @@ fn our_qemu_children() -> Vec<u32> {
 #[test]
 #[ignore = "rewrites tests/data; run by hand after changing what is recorded"]
 fn record_console_logs() {
-    assert!(
-        have_busybox(),
-        "recording needs qemu, the kernel and busybox"
-    );
+    assert!(have_busybox(), "recording needs qemu, the kernel and busybox");
     let _boot = one_boot_at_a_time();
     let scratch = Scratch::new();
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
@@ -235,34 +195,22 @@ fn record_console_logs() {
     let kernel = DEBIAN_KERNEL;
 
     let busybox = scratch.busybox_initramfs();
-    record(
-        "initramfs-busybox.log",
-        &Machine::new(kernel, &busybox, Mode::Initramfs),
-        &|s| {
-            s.wait_for_shell(BOOT).unwrap();
-            s.run("cat /proc/mounts; df -a; uname -r", COMMAND).unwrap();
-            s.poweroff_and_wait(COMMAND).unwrap();
-        },
-    );
+    record("initramfs-busybox.log", &Machine::new(kernel, &busybox, Mode::Initramfs), &|s| {
+        s.wait_for_shell(BOOT).unwrap();
+        s.run("cat /proc/mounts; df -a; uname -r", COMMAND).unwrap();
+        s.poweroff_and_wait(COMMAND).unwrap();
+    });
 
     if let Some(hello) = scratch.hello_initramfs() {
-        record(
-            "hello.log",
-            &Machine::new(kernel, &hello, Mode::Hello),
-            &|s| {
-                s.wait_for("Hello world!", BOOT).unwrap();
-            },
-        );
+        record("hello.log", &Machine::new(kernel, &hello, Mode::Hello), &|s| {
+            s.wait_for("Hello world!", BOOT).unwrap();
+        });
     }
 
     let expect_failure = |kind: FailureKind| {
         move |s: &mut Session| {
             let err = s.wait_for(ConsoleEvent::PowerDown, BOOT).unwrap_err();
-            assert_eq!(
-                err.downcast_ref::<BootFailure>().map(|f| f.kind),
-                Some(kind),
-                "{err:#}"
-            );
+            assert_eq!(err.downcast_ref::<BootFailure>().map(|f| f.kind), Some(kind), "{err:#}");
         }
     };
 

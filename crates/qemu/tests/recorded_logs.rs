@@ -15,10 +15,7 @@ fn events_fed_in_chunks(bytes: &[u8], chunk: usize) -> (Vec<ConsoleEvent>, Optio
         watcher.feed(piece);
     }
     watcher.close();
-    (
-        watcher.sightings().iter().map(|s| s.event).collect(),
-        watcher.failure(),
-    )
+    (watcher.sightings().iter().map(|s| s.event).collect(), watcher.failure())
 }
 
 /// Feeds the recording whole, then in odd-sized and one-byte chunks (as a pipe may deliver it),

@@ -71,11 +71,7 @@ pub fn write_initramfs(
     cpio::write_cpio(tree, mtime, &mut archive)?;
     let listed = cpio::list_cpio(&archive).context("reading back the archive just written")?;
     if listed.len() != tree.len() {
-        bail!(
-            "archive lists {} entries, the tree has {}",
-            listed.len(),
-            tree.len()
-        );
+        bail!("archive lists {} entries, the tree has {}", listed.len(), tree.len());
     }
     artifact::write_atomic(out, |file| {
         compress(compression, &archive[..], file)
@@ -89,9 +85,8 @@ pub fn compress(compression: Compression, mut input: impl Read, out: &mut File) 
     let out = BufWriter::new(out);
     match compression {
         Compression::Gzip => {
-            let mut encoder = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(out, flate2::Compression::best());
+            let mut encoder =
+                flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::best());
             std::io::copy(&mut input, &mut encoder)?;
             encoder.finish()?.flush()?;
         }
@@ -140,10 +135,7 @@ mod tests {
         assert_eq!("gzip".parse::<Compression>().unwrap(), Compression::Gzip);
         assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd);
         let err = "xz".parse::<Compression>().unwrap_err().to_string();
-        assert_eq!(
-            err,
-            r#"unknown compression "xz" (expected "gzip" or "zstd")"#
-        );
+        assert_eq!(err, r#"unknown compression "xz" (expected "gzip" or "zstd")"#);
         for c in [Compression::Gzip, Compression::Zstd] {
             assert_eq!(c.to_string().parse::<Compression>().unwrap(), c);
         }

@@ -38,10 +38,7 @@ pub fn write_cpio(tree: &Tree, mtime: u64, mut out: impl Write) -> Result<()> {
         write_entry(&mut out, path, entry, ino, nlink, mtime)
             .with_context(|| format!("writing {} into the cpio archive", path.display()))?;
     }
-    let trailer = Header {
-        nlink: 1,
-        ..Header::default()
-    };
+    let trailer = Header { nlink: 1, ..Header::default() };
     write_header_and_name(&mut out, &trailer, TRAILER.as_bytes())?;
     Ok(())
 }
@@ -92,10 +89,7 @@ fn write_entry(
         Kind::File(Contents::Host(host)) => {
             let mut file =
                 File::open(host).with_context(|| format!("opening {}", host.display()))?;
-            let len = file
-                .metadata()
-                .with_context(|| format!("reading {}", host.display()))?
-                .len();
+            let len = file.metadata().with_context(|| format!("reading {}", host.display()))?.len();
             header.size = u32::try_from(len).map_err(|_| {
                 anyhow::anyhow!(
                     "{} is {len} bytes, too big for a cpio entry (4 GiB)",
@@ -105,11 +99,7 @@ fn write_entry(
             write_header_and_name(out, &header, name)?;
             let copied = io::copy(&mut (&mut file).take(len), out)
                 .with_context(|| format!("copying {}", host.display()))?;
-            ensure!(
-                copied == len,
-                "{} shrank while being archived",
-                host.display()
-            );
+            ensure!(copied == len, "{} shrank while being archived", host.display());
             write_padding(out, copied as usize)
         }
     }
@@ -197,11 +187,7 @@ pub struct CpioEntryListing {
 impl fmt::Display for CpioEntryListing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let is_device = matches!(self.mode & 0o170000, 0o020000 | 0o060000);
-        let rdev = if is_device {
-            format!("{},{}", self.rdev.0, self.rdev.1)
-        } else {
-            "-".into()
-        };
+        let rdev = if is_device { format!("{},{}", self.rdev.0, self.rdev.1) } else { "-".into() };
         write!(
             f,
             "{:06o} {}:{} {:>7} {:>4} {}",
@@ -290,11 +276,7 @@ mod tests {
         tree.add_dir("dev/pts", 0o755).unwrap();
         let bytes = archive(&tree);
         assert_eq!(bytes.len() % 4, 0);
-        let text: Vec<String> = list_cpio(&bytes)
-            .unwrap()
-            .iter()
-            .map(|e| e.to_string())
-            .collect();
+        let text: Vec<String> = list_cpio(&bytes).unwrap().iter().map(|e| e.to_string()).collect();
         assert_eq!(
             text,
             [

@@ -104,10 +104,7 @@ fn build_image(
         RAMDISK_SIZE_LIMIT / MIB
     );
     if let Some(entry) = tree.get(LOST_FOUND) {
-        ensure!(
-            entry.is_dir(),
-            "{LOST_FOUND} must be a directory in an ext4 image"
-        );
+        ensure!(entry.is_dir(), "{LOST_FOUND} must be a directory in an ext4 image");
     }
     let blocks = size_bytes / BLOCK_SIZE;
     let needs = Needs::of(tree)?;
@@ -143,17 +140,11 @@ fn build_image(
         "hash_seed={HASH_SEED},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard"
     );
     let size_arg = format!("{}k", size_bytes / 1024);
-    let env_shown = format!(
-        "MKE2FS_CONFIG={} E2FSPROGS_FAKE_TIME={fake_time} ",
-        conf.display()
-    );
-    let mke2fs = cmd!(
-        sh,
-        "mke2fs -q -F -t ext4 -U {FS_UUID} -E {ext_opts} {image} {size_arg}"
-    )
-    .env("MKE2FS_CONFIG", &conf)
-    .env("E2FSPROGS_FAKE_TIME", &fake_time)
-    .env("LC_ALL", "C");
+    let env_shown = format!("MKE2FS_CONFIG={} E2FSPROGS_FAKE_TIME={fake_time} ", conf.display());
+    let mke2fs = cmd!(sh, "mke2fs -q -F -t ext4 -U {FS_UUID} -E {ext_opts} {image} {size_arg}")
+        .env("MKE2FS_CONFIG", &conf)
+        .env("E2FSPROGS_FAKE_TIME", &fake_time)
+        .env("LC_ALL", "C");
     run(mke2fs, &env_shown)?;
 
     let debugfs = cmd!(sh, "debugfs -w -f {script_path} {image}")
@@ -172,10 +163,8 @@ fn build_image(
         line.strip_prefix("debugfs ")
             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
     };
-    let complaints: Vec<&str> = stderr
-        .lines()
-        .filter(|line| !is_banner(line) && !line.trim().is_empty())
-        .collect();
+    let complaints: Vec<&str> =
+        stderr.lines().filter(|line| !is_banner(line) && !line.trim().is_empty()).collect();
     if !complaints.is_empty() {
         let text = complaints.join("\n");
         let out_of_space = ["Could not allocate", "No free space", "No space left"]
@@ -201,11 +190,8 @@ fn build_image(
 /// Runs a short e2fsprogs command, failing with its command line and output unless it exits 0.
 fn run(cmd: xshell::Cmd<'_>, env_shown: &str) -> Result<Output> {
     let cmdline = format!("{env_shown}{cmd}");
-    let output = cmd
-        .ignore_status()
-        .quiet()
-        .output()
-        .with_context(|| format!("cannot run `{cmdline}`"))?;
+    let output =
+        cmd.ignore_status().quiet().output().with_context(|| format!("cannot run `{cmdline}`"))?;
     if !output.status.success() {
         bail!(
             "`{cmdline}` failed ({})\n{}{}",
@@ -284,10 +270,7 @@ fn debugfs_script(tree: &Tree, blob_names: &[String], mtime: u64) -> Result<Vec<
     for (path, entry) in tree.iter() {
         let parent = Path::new("/").join(path.parent().unwrap_or(Path::new("")));
         if parent != cwd {
-            line(
-                &mut script,
-                &[b"cd", &quote(parent.as_os_str().as_bytes())?],
-            );
+            line(&mut script, &[b"cd", &quote(parent.as_os_str().as_bytes())?]);
             cwd = parent;
         }
         let name = quote(path.file_name().expect("tree paths have names").as_bytes())?;
@@ -299,10 +282,7 @@ fn debugfs_script(tree: &Tree, blob_names: &[String], mtime: u64) -> Result<Vec<
                 line(&mut script, &[b"write", blob.as_bytes(), &name]);
             }
             Kind::Symlink(target) => {
-                line(
-                    &mut script,
-                    &[b"symlink", &name, &quote(target.as_os_str().as_bytes())?],
-                );
+                line(&mut script, &[b"symlink", &name, &quote(target.as_os_str().as_bytes())?]);
             }
             Kind::CharDev { major, minor } => {
                 let numbers = format!("c {major} {minor}");
@@ -325,10 +305,7 @@ fn debugfs_script(tree: &Tree, blob_names: &[String], mtime: u64) -> Result<Vec<
             fields.push(format!("{time} @{mtime}"));
         }
         for field in fields {
-            line(
-                &mut script,
-                &[b"set_inode_field", &target, field.as_bytes()],
-            );
+            line(&mut script, &[b"set_inode_field", &target, field.as_bytes()]);
         }
     }
     Ok(script)
@@ -373,10 +350,7 @@ struct Needs {
 
 impl Needs {
     fn of(tree: &Tree) -> Result<Needs> {
-        let mut needs = Needs {
-            blocks: 0,
-            inodes: tree.len() as u64,
-        };
+        let mut needs = Needs { blocks: 0, inodes: tree.len() as u64 };
         // The root's first block is part of an empty filesystem already; lost+found is in it.
         let root_names = std::iter::once(LOST_FOUND.len()).chain(
             tree.children(Path::new(""))
@@ -457,12 +431,7 @@ fn file_blocks(mut input: impl std::io::Read) -> std::io::Result<u64> {
         in_run = is_data;
     }
     let extents = runs + total.div_ceil(4096);
-    Ok(data
-        + if extents > 4 {
-            extent_blocks(extents)
-        } else {
-            0
-        })
+    Ok(data + if extents > 4 { extent_blocks(extents) } else { 0 })
 }
 
 /// Extent tree blocks for up to `extents` extents, past the 4 an inode holds: one leaf block per
@@ -592,44 +561,25 @@ mod tests {
         for mib in [1u64, 2, 3, 8, 9, 17, 31, 32, 33, 48, 63, 64, 100] {
             let image = dir.path().join(format!("{mib}.img"));
             let size = format!("{}k", mib * 1024);
-            cmd!(
-                sh,
-                "mke2fs -q -F -t ext4 -E lazy_itable_init=0,nodiscard {image} {size}"
-            )
-            .env("MKE2FS_CONFIG", &conf)
-            .quiet()
-            .run()
-            .unwrap();
-            let header = cmd!(sh, "dumpe2fs -h {image}")
+            cmd!(sh, "mke2fs -q -F -t ext4 -E lazy_itable_init=0,nodiscard {image} {size}")
+                .env("MKE2FS_CONFIG", &conf)
                 .quiet()
-                .ignore_stderr()
-                .read()
+                .run()
                 .unwrap();
+            let header = cmd!(sh, "dumpe2fs -h {image}").quiet().ignore_stderr().read().unwrap();
             let field = |name: &str| -> u64 {
-                let line = header
-                    .lines()
-                    .find(|l| l.starts_with(&format!("{name}:")))
-                    .unwrap();
+                let line = header.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap();
                 line.split(':').nth(1).unwrap().trim().parse().unwrap()
             };
-            let actual = Capacity {
-                free_blocks: field("Free blocks"),
-                free_inodes: field("Free inodes"),
-            };
+            let actual =
+                Capacity { free_blocks: field("Free blocks"), free_inodes: field("Free inodes") };
             assert_eq!(Capacity::of(mib * 1024), actual, "{mib} MiB");
         }
     }
 
     fn free_blocks(sh: &Shell, image: &Path) -> u64 {
-        let header = cmd!(sh, "dumpe2fs -h {image}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .unwrap();
-        let line = header
-            .lines()
-            .find(|l| l.starts_with("Free blocks:"))
-            .unwrap();
+        let header = cmd!(sh, "dumpe2fs -h {image}").quiet().ignore_stderr().read().unwrap();
+        let line = header.lines().find(|l| l.starts_with("Free blocks:")).unwrap();
         line.split(':').nth(1).unwrap().trim().parse().unwrap()
     }
 
@@ -650,18 +600,13 @@ mod tests {
                 "../../bin/busybox",
             )
             .unwrap();
-            tree.add_file_bytes(format!("etc/conf{i}"), vec![b'x'; i * 37], 0o644)
-                .unwrap();
+            tree.add_file_bytes(format!("etc/conf{i}"), vec![b'x'; i * 37], 0o644).unwrap();
         }
         tree.add_symlink("long", "x".repeat(200)).unwrap();
         let needs = Needs::of(&tree).unwrap();
         let image = build_image(&tree, 16 * MIB, 1, dir.path(), true).unwrap();
         let taken = Capacity::of(16 * 1024).free_blocks - free_blocks(&sh, &image);
-        assert!(
-            taken <= needs.blocks,
-            "took {taken} blocks, estimated {}",
-            needs.blocks
-        );
+        assert!(taken <= needs.blocks, "took {taken} blocks, estimated {}", needs.blocks);
         assert!(
             needs.blocks <= taken + taken / 100,
             "took {taken} blocks, estimated {}",
@@ -675,14 +620,10 @@ mod tests {
         let sh = Shell::new().unwrap();
         let dir = sh.create_temp_dir().unwrap();
         let mut tree = Tree::new();
-        tree.add_file_bytes("big", vec![1u8; 5 << 20], 0o644)
-            .unwrap();
+        tree.add_file_bytes("big", vec![1u8; 5 << 20], 0o644).unwrap();
         let err = build_image(&tree, 4 * MIB, 1, dir.path(), false).unwrap_err();
         let msg = format!("{err:#}");
-        assert!(
-            msg.contains("does not fit in a 4 MiB ext4 image: it needs 7 MiB"),
-            "{msg}"
-        );
+        assert!(msg.contains("does not fit in a 4 MiB ext4 image: it needs 7 MiB"), "{msg}");
         assert!(msg.contains("Could not allocate block"), "{msg}");
     }
 
@@ -692,19 +633,10 @@ mod tests {
     fn awkward_names_survive() {
         let sh = Shell::new().unwrap();
         let dir = sh.create_temp_dir().unwrap();
-        let names = [
-            "a b",
-            "quote\"d",
-            "#hash",
-            "-dash",
-            "ünïcode",
-            "semi;colon",
-            "back\\slash",
-        ];
+        let names = ["a b", "quote\"d", "#hash", "-dash", "ünïcode", "semi;colon", "back\\slash"];
         let mut tree = Tree::new();
         for name in names {
-            tree.add_file_bytes(format!("odd/{name}"), name, 0o644)
-                .unwrap();
+            tree.add_file_bytes(format!("odd/{name}"), name, 0o644).unwrap();
         }
         tree.add_symlink("odd/link", "a b").unwrap();
         tree.add_dir("lost+found", 0o755).unwrap();
@@ -712,17 +644,10 @@ mod tests {
         let image = build_image(&tree, 4 * MIB, 1, dir.path(), true).unwrap();
         let ls = |dir: &str| {
             let request = format!("ls -p {dir}");
-            cmd!(sh, "debugfs -R {request} {image}")
-                .quiet()
-                .ignore_stderr()
-                .read()
-                .unwrap()
+            cmd!(sh, "debugfs -R {request} {image}").quiet().ignore_stderr().read().unwrap()
         };
         let listing = ls("/odd");
-        let mut found: Vec<&str> = listing
-            .lines()
-            .filter_map(|l| l.split('/').nth(5))
-            .collect();
+        let mut found: Vec<&str> = listing.lines().filter_map(|l| l.split('/').nth(5)).collect();
         found.retain(|n| *n != "." && *n != "..");
         let mut expected = names.to_vec();
         expected.push("link");
@@ -746,12 +671,7 @@ mod tests {
     #[test]
     fn file_blocks_skip_zeros_and_count_extents() {
         let check = |bytes: &[u8], expected: u64| {
-            assert_eq!(
-                file_blocks(bytes).unwrap(),
-                expected,
-                "{} bytes",
-                bytes.len()
-            );
+            assert_eq!(file_blocks(bytes).unwrap(), expected, "{} bytes", bytes.len());
         };
         check(b"", 0);
         check(b"x", 1);
@@ -773,10 +693,8 @@ mod tests {
         tree.add_char_device("dev/console", 5, 1, 0o600).unwrap();
         let blobs = vec!["blobs/000000".to_string()];
         let script = String::from_utf8(debugfs_script(&tree, &blobs, 7).unwrap()).unwrap();
-        let creation: Vec<&str> = script
-            .lines()
-            .filter(|l| !l.starts_with("set_inode_field"))
-            .collect();
+        let creation: Vec<&str> =
+            script.lines().filter(|l| !l.starts_with("set_inode_field")).collect();
         assert_eq!(
             creation,
             [
@@ -793,14 +711,8 @@ mod tests {
                 "write blobs/000000 \"a \"\"b\"\"\"",
             ]
         );
-        assert!(
-            script.contains("set_inode_field \"/dev/console\" mode 020600\n"),
-            "{script}"
-        );
-        assert!(
-            script.contains("set_inode_field \"/lost+found\" crtime @7\n"),
-            "{script}"
-        );
+        assert!(script.contains("set_inode_field \"/dev/console\" mode 020600\n"), "{script}");
+        assert!(script.contains("set_inode_field \"/lost+found\" crtime @7\n"), "{script}");
         assert!(script.contains("set_inode_field \"/\" uid 0\n"), "{script}");
         assert!(quote(b"a\nb").is_err());
     }

@@ -25,9 +25,7 @@ pub fn build_hello(
     out: &Path,
 ) -> Result<()> {
     let cc: Vec<&str> = cc.split_whitespace().collect();
-    let Some((compiler, compiler_args)) = cc.split_first() else {
-        bail!("no C compiler given")
-    };
+    let Some((compiler, compiler_args)) = cc.split_first() else { bail!("no C compiler given") };
     // absolute, since `sh` may sit in another folder than this process
     let work_dir = &std::path::absolute(work_dir)
         .with_context(|| format!("resolving {}", work_dir.display()))?;
@@ -43,10 +41,7 @@ pub fn build_hello(
         "{compiler} {compiler_args...} -static -O2 -s -Wl,--build-id=none -o {tmp} {source}"
     )
     .quiet();
-    let compiled = compile
-        .run()
-        .map_err(anyhow::Error::from)
-        .and_then(|()| check_static(&tmp));
+    let compiled = compile.run().map_err(anyhow::Error::from).and_then(|()| check_static(&tmp));
     if let Err(err) = compiled {
         let _ = fs::remove_file(&tmp);
         return Err(err.context(format!("building the hello-world init with `{compile}`")));
@@ -63,25 +58,12 @@ pub fn build_hello(
 /// no dynamic loader, and a dynamic `/init` only shows up as a kernel panic at boot.
 fn check_static(path: &Path) -> Result<()> {
     let elf = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    ensure!(
-        elf.starts_with(b"\x7fELF"),
-        "{} is not an ELF file",
-        path.display()
-    );
+    ensure!(elf.starts_with(b"\x7fELF"), "{} is not an ELF file", path.display());
     let (is_64, little) = (elf.get(4) == Some(&2), elf.get(5) == Some(&1));
-    ensure!(
-        little,
-        "{} is a big-endian ELF, not for x86",
-        path.display()
-    );
+    ensure!(little, "{} is a big-endian ELF, not for x86", path.display());
     let read = |offset: usize, width: usize| -> Result<u64> {
-        let bytes = elf
-            .get(offset..offset + width)
-            .context("ELF file is truncated")?;
-        Ok(bytes
-            .iter()
-            .rev()
-            .fold(0, |acc, &b| (acc << 8) | u64::from(b)))
+        let bytes = elf.get(offset..offset + width).context("ELF file is truncated")?;
+        Ok(bytes.iter().rev().fold(0, |acc, &b| (acc << 8) | u64::from(b)))
     };
     let (phoff, phentsize, phnum) = if is_64 {
         (read(0x20, 8)?, read(0x36, 2)?, read(0x38, 2)?)
@@ -109,10 +91,7 @@ mod tests {
         // Any dynamic program on the host will do; /bin/sh is one on every distribution.
         let err = check_static(Path::new("/bin/sh")).unwrap_err();
         assert!(err.to_string().contains("dynamically linked"), "{err}");
-        let err = check_static(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/Cargo.toml"
-        )));
+        let err = check_static(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")));
         assert!(err.unwrap_err().to_string().contains("is not an ELF file"));
     }
 }

@@ -35,11 +35,7 @@ pub use tree::{Contents, Entry, Kind, Tree};
 const TUTORIAL_FILES: &[(&str, &[u8], u32)] = &[
     ("etc/inittab", include_bytes!("../files/etc/inittab"), 0o644),
     ("etc/fstab", include_bytes!("../files/etc/fstab"), 0o644),
-    (
-        "etc/init.d/rcS",
-        include_bytes!("../files/etc/init.d/rcS"),
-        0o755,
-    ),
+    ("etc/init.d/rcS", include_bytes!("../files/etc/init.d/rcS"), 0o755),
 ];
 
 /// Every file this crate compiles into the images (the tutorial's `etc/` files and hello.c), by
@@ -56,10 +52,7 @@ pub fn embedded_files() -> Vec<(&'static str, &'static [u8])> {
 /// nodes a console needs before devtmpfs is mounted, `dev/console` (5,1) and `dev/null` (1,3).
 pub fn tutorial_rootfs(busybox_install: &Path) -> Result<Tree> {
     let mut tree = Tree::from_dir(busybox_install)?;
-    if !matches!(
-        tree.get("bin/busybox").map(|e| &e.kind),
-        Some(Kind::File(_))
-    ) {
+    if !matches!(tree.get("bin/busybox").map(|e| &e.kind), Some(Kind::File(_))) {
         bail!(
             "{} is not a BusyBox install folder: it has no bin/busybox (run `make install`)",
             busybox_install.display()

@@ -41,12 +41,7 @@ pub enum Contents {
 impl Entry {
     /// A root-owned entry.
     pub fn new(kind: Kind, mode: u32) -> Entry {
-        Entry {
-            kind,
-            mode,
-            uid: 0,
-            gid: 0,
-        }
+        Entry { kind, mode, uid: 0, gid: 0 }
     }
 
     pub fn is_dir(&self) -> bool {
@@ -125,17 +120,9 @@ impl Tree {
     pub fn insert(&mut self, path: impl AsRef<Path>, entry: Entry) -> Result<()> {
         let path = normalize(path.as_ref())?;
         if entry.mode > 0o7777 {
-            bail!(
-                "{}: mode {:o} has bits beyond 0o7777",
-                path.display(),
-                entry.mode
-            );
+            bail!("{}: mode {:o} has bits beyond 0o7777", path.display(), entry.mode);
         }
-        for parent in path
-            .ancestors()
-            .skip(1)
-            .filter(|p| !p.as_os_str().is_empty())
-        {
+        for parent in path.ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
             match self.entries.get(parent) {
                 Some(existing) if !existing.is_dir() => bail!(
                     "cannot add {}: {} is a {}, not a directory",
@@ -145,10 +132,8 @@ impl Tree {
                 ),
                 Some(_) => {}
                 None => {
-                    self.entries.insert(
-                        parent.to_path_buf(),
-                        Entry::new(Kind::Dir, IMPLIED_DIR_MODE),
-                    );
+                    self.entries
+                        .insert(parent.to_path_buf(), Entry::new(Kind::Dir, IMPLIED_DIR_MODE));
                 }
             }
         }
@@ -175,10 +160,7 @@ impl Tree {
         bytes: impl Into<Vec<u8>>,
         mode: u32,
     ) -> Result<()> {
-        self.insert(
-            path,
-            Entry::new(Kind::File(Contents::Bytes(bytes.into())), mode),
-        )
+        self.insert(path, Entry::new(Kind::File(Contents::Bytes(bytes.into())), mode))
     }
 
     /// Adds a file whose bytes are read from `host` when an image is written.
@@ -188,10 +170,7 @@ impl Tree {
         host: impl Into<PathBuf>,
         mode: u32,
     ) -> Result<()> {
-        self.insert(
-            path,
-            Entry::new(Kind::File(Contents::Host(host.into())), mode),
-        )
+        self.insert(path, Entry::new(Kind::File(Contents::Host(host.into())), mode))
     }
 
     pub fn add_symlink(
@@ -219,9 +198,7 @@ impl Tree {
 
     /// Entries in image order: sorted by path components, parents first.
     pub fn iter(&self) -> impl Iterator<Item = (&Path, &Entry)> {
-        self.entries
-            .iter()
-            .map(|(path, entry)| (path.as_path(), entry))
+        self.entries.iter().map(|(path, entry)| (path.as_path(), entry))
     }
 
     pub fn len(&self) -> usize {
@@ -235,9 +212,7 @@ impl Tree {
     /// How many directories sit directly in `dir` ("" for the root): a directory's link count is
     /// two plus this.
     pub fn subdir_count(&self, dir: &Path) -> usize {
-        self.children(dir)
-            .filter(|(_, entry)| entry.is_dir())
-            .count()
+        self.children(dir).filter(|(_, entry)| entry.is_dir()).count()
     }
 
     /// The entries directly in `dir` ("" for the root).
@@ -335,14 +310,7 @@ mod tests {
         tree.add_symlink("bin/sh", "busybox").unwrap();
         assert_eq!(
             paths(&tree),
-            [
-                "bin",
-                "bin/sh",
-                "bin-extra",
-                "etc",
-                "etc/init.d",
-                "etc/init.d/rcS"
-            ]
+            ["bin", "bin/sh", "bin-extra", "etc", "etc/init.d", "etc/init.d/rcS"]
         );
         assert_eq!(tree.get("etc").unwrap().mode, 0o755);
         assert_eq!(tree.get("bin/sh").unwrap().mode, 0o777);
@@ -356,14 +324,8 @@ mod tests {
             let msg = format!("{:#}", result.unwrap_err());
             assert!(msg.contains(expected), "{msg}");
         };
-        check_err(
-            tree.add_dir("etc/fstab/x", 0o755),
-            "etc/fstab is a file, not a directory",
-        );
-        check_err(
-            tree.add_file_bytes("etc", "", 0o644),
-            "cannot replace directory etc",
-        );
+        check_err(tree.add_dir("etc/fstab/x", 0o755), "etc/fstab is a file, not a directory");
+        check_err(tree.add_file_bytes("etc", "", 0o644), "cannot replace directory etc");
         check_err(tree.add_dir("a/../b", 0o755), "must not contain `..`");
         check_err(tree.add_dir("/", 0o755), "does not name anything");
         check_err(tree.add_dir("x", 0o10000), "bits beyond");
@@ -383,14 +345,8 @@ mod tests {
         assert_eq!(tree.subdir_count(Path::new("")), 3);
         assert_eq!(tree.subdir_count(Path::new("a")), 2);
         assert_eq!(tree.subdir_count(Path::new("a/c")), 1);
-        let names: Vec<_> = tree
-            .children(Path::new("a"))
-            .map(|(p, _)| p.to_owned())
-            .collect();
-        assert_eq!(
-            names,
-            [Path::new("a/b"), Path::new("a/c"), Path::new("a/l")]
-        );
+        let names: Vec<_> = tree.children(Path::new("a")).map(|(p, _)| p.to_owned()).collect();
+        assert_eq!(names, [Path::new("a/b"), Path::new("a/c"), Path::new("a/l")]);
     }
 
     #[test]

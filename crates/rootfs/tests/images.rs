@@ -90,20 +90,13 @@ fn gunzip(gz: &Path, out: &Path) {
 
 /// What `debugfs -R request` prints, untrimmed (file contents end in their own newline).
 fn debugfs(sh: &Shell, image: &Path, request: &str) -> String {
-    let output = cmd!(sh, "debugfs -R {request} {image}")
-        .quiet()
-        .ignore_stderr()
-        .output()
-        .unwrap();
+    let output = cmd!(sh, "debugfs -R {request} {image}").quiet().ignore_stderr().output().unwrap();
     String::from_utf8(output.stdout).unwrap()
 }
 
 #[track_caller]
 fn check_contains(haystack: &str, needle: &str) {
-    assert!(
-        haystack.contains(needle),
-        "expected {needle:?} in:\n{haystack}"
-    );
+    assert!(haystack.contains(needle), "expected {needle:?} in:\n{haystack}");
 }
 
 #[test]
@@ -160,30 +153,19 @@ fn gnu_cpio_agrees() {
     rootfs::write_cpio(&tree, MTIME, &mut bytes).unwrap();
     fs::write(&archive, &bytes).unwrap();
 
-    let ours: Vec<String> = rootfs::list_cpio(&bytes)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-    let theirs = cmd!(sh, "cpio -it --quiet -F {archive}")
-        .quiet()
-        .read()
-        .unwrap();
+    let ours: Vec<String> =
+        rootfs::list_cpio(&bytes).unwrap().into_iter().map(|e| e.name).collect();
+    let theirs = cmd!(sh, "cpio -it --quiet -F {archive}").quiet().read().unwrap();
     let theirs: Vec<&str> = theirs.lines().collect();
     assert_eq!(ours, theirs);
 
-    let verbose = cmd!(sh, "cpio -itv --quiet --numeric-uid-gid -F {archive}")
-        .quiet()
-        .read()
-        .unwrap();
+    let verbose =
+        cmd!(sh, "cpio -itv --quiet --numeric-uid-gid -F {archive}").quiet().read().unwrap();
     for line in verbose.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(&fields[2..4], ["0", "0"], "{line}");
     }
-    let console = verbose
-        .lines()
-        .find(|l| l.ends_with(" dev/console"))
-        .unwrap();
+    let console = verbose.lines().find(|l| l.ends_with(" dev/console")).unwrap();
     assert!(console.starts_with("crw-------"), "{console}");
     check_contains(console, " 5,   1 ");
     check_contains(&verbose, "sbin/init -> ../bin/busybox");
@@ -195,9 +177,7 @@ fn initramfs_reads_back_in_both_compressions() {
     let dir = scratch(&sh);
     let tree = tutorial_tree(dir.path(), 0, false);
     for compression in [Compression::Gzip, Compression::Zstd] {
-        let out = dir
-            .path()
-            .join(format!("rootfs.cpio.{}", compression.extension()));
+        let out = dir.path().join(format!("rootfs.cpio.{}", compression.extension()));
         rootfs::write_initramfs(&tree, MTIME, compression, &out).unwrap();
         let listing = rootfs::read_initramfs(&out).unwrap();
         assert_eq!(listing.len(), tree.len(), "{compression}");
@@ -206,14 +186,7 @@ fn initramfs_reads_back_in_both_compressions() {
     let gz = dir.path().join("rootfs.cpio.gz");
     let zst = dir.path().join("rootfs.cpio.zst");
     cmd!(sh, "gzip -t {gz}").quiet().run().unwrap();
-    if sh
-        .cmd("zstd")
-        .arg("--version")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .is_ok()
-    {
+    if sh.cmd("zstd").arg("--version").quiet().ignore_stdout().run().is_ok() {
         cmd!(sh, "zstd -tq {zst}").quiet().run().unwrap();
     }
 }
@@ -245,20 +218,11 @@ fn ext4_image_holds_the_tree() {
 /// Checks `image` against `tree` with e2fsprogs alone.
 #[track_caller]
 fn check_ext4(sh: &Shell, image: &Path, tree: &Tree) {
-    cmd!(sh, "e2fsck -fn {image}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .unwrap();
+    cmd!(sh, "e2fsck -fn {image}").quiet().ignore_stdout().ignore_stderr().run().unwrap();
 
     // `ls -p` prints /inode/mode/uid/gid/name/size/ for each entry of one folder
     let mut dirs = vec![PathBuf::new()];
-    dirs.extend(
-        tree.iter()
-            .filter(|(_, e)| e.is_dir())
-            .map(|(p, _)| p.to_owned()),
-    );
+    dirs.extend(tree.iter().filter(|(_, e)| e.is_dir()).map(|(p, _)| p.to_owned()));
     let mut seen = Vec::new();
     for dir in &dirs {
         let listing = debugfs(sh, image, &format!("ls -p /{}", dir.display()));
@@ -270,16 +234,10 @@ fn check_ext4(sh: &Shell, image: &Path, tree: &Tree) {
                 continue;
             }
             let path = dir.join(name);
-            let entry = tree
-                .get(&path)
-                .unwrap_or_else(|| panic!("{} not in the tree", path.display()));
+            let entry =
+                tree.get(&path).unwrap_or_else(|| panic!("{} not in the tree", path.display()));
             let expected = format!("{:06o}", entry.type_bits() | entry.mode);
-            assert_eq!(
-                (mode, uid, gid),
-                (expected.as_str(), "0", "0"),
-                "{}",
-                path.display()
-            );
+            assert_eq!((mode, uid, gid), (expected.as_str(), "0", "0"), "{}", path.display());
             seen.push(path);
         }
     }
@@ -288,10 +246,7 @@ fn check_ext4(sh: &Shell, image: &Path, tree: &Tree) {
     assert_eq!(seen, all);
 
     let inittab = debugfs(sh, image, "cat /etc/inittab");
-    assert_eq!(
-        inittab,
-        fs::read_to_string(files().join("etc/inittab")).unwrap()
-    );
+    assert_eq!(inittab, fs::read_to_string(files().join("etc/inittab")).unwrap());
     let stat = debugfs(sh, image, "stat /etc/inittab");
     check_contains(&stat, "User:     0   Group:     0");
     check_contains(&stat, "Mode:  0644");
@@ -352,26 +307,23 @@ fn tree_too_big_says_how_much_it_needs() {
     let sh = Shell::new().unwrap();
     let dir = scratch(&sh);
     let mut tree = Tree::new();
-    tree.add_file_bytes("big", fake_binary(6 << 20), 0o644)
-        .unwrap();
+    tree.add_file_bytes("big", fake_binary(6 << 20), 0o644).unwrap();
     let out = dir.path().join("small.img.gz");
-    let err = rootfs::write_ext4(&tree, &out, 4 << 20, MTIME, rootfs::Compression::Gzip, dir.path()).unwrap_err();
+    let err =
+        rootfs::write_ext4(&tree, &out, 4 << 20, MTIME, rootfs::Compression::Gzip, dir.path())
+            .unwrap_err();
     let msg = format!("{err:#}");
     check_contains(&msg, "does not fit in a 4 MiB ext4 image: it needs ");
     assert!(!out.exists(), "a failed build left {}", out.display());
     // ... and the size it names is enough
-    let needed: u64 = msg
-        .split("it needs ")
-        .nth(1)
-        .unwrap()
-        .split(" MiB")
-        .next()
-        .unwrap()
-        .parse()
+    let needed: u64 =
+        msg.split("it needs ").nth(1).unwrap().split(" MiB").next().unwrap().parse().unwrap();
+    rootfs::write_ext4(&tree, &out, needed << 20, MTIME, rootfs::Compression::Gzip, dir.path())
         .unwrap();
-    rootfs::write_ext4(&tree, &out, needed << 20, MTIME, rootfs::Compression::Gzip, dir.path()).unwrap();
 
-    let err = rootfs::write_ext4(&tree, &out, 128 << 20, MTIME, rootfs::Compression::Gzip, dir.path()).unwrap_err();
+    let err =
+        rootfs::write_ext4(&tree, &out, 128 << 20, MTIME, rootfs::Compression::Gzip, dir.path())
+            .unwrap_err();
     check_contains(&err.to_string(), "does not fit the kernel's ram disk");
 }
 
@@ -381,11 +333,8 @@ fn hello_initramfs() {
     let (a, b) = (scratch(&sh), scratch(&sh));
     let gz = a.path().join("hello.cpio.gz");
     rootfs::build_hello(&sh, "gcc", a.path(), MTIME, rootfs::Compression::Gzip, &gz).unwrap();
-    let text: String = rootfs::read_initramfs(&gz)
-        .unwrap()
-        .iter()
-        .map(|entry| format!("{entry}\n"))
-        .collect();
+    let text: String =
+        rootfs::read_initramfs(&gz).unwrap().iter().map(|entry| format!("{entry}\n")).collect();
     let init_size = fs::metadata(a.path().join("hello/init")).unwrap().len();
     assert_eq!(
         text,
@@ -397,10 +346,7 @@ fn hello_initramfs() {
     );
     let again = b.path().join("hello.cpio.gz");
     rootfs::build_hello(&sh, "gcc", b.path(), MTIME, rootfs::Compression::Gzip, &again).unwrap();
-    assert_eq!(
-        artifact::sha256_file(&gz).unwrap(),
-        artifact::sha256_file(&again).unwrap()
-    );
+    assert_eq!(artifact::sha256_file(&gz).unwrap(), artifact::sha256_file(&again).unwrap());
 
     // it greets, then keeps running
     let mut child = Command::new(a.path().join("hello/init"))
@@ -418,8 +364,9 @@ fn hello_initramfs() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let err = rootfs::build_hello(&sh, "no-such-cc", a.path(), MTIME, rootfs::Compression::Gzip, &gz)
-        .unwrap_err();
+    let err =
+        rootfs::build_hello(&sh, "no-such-cc", a.path(), MTIME, rootfs::Compression::Gzip, &gz)
+            .unwrap_err();
     check_contains(&format!("{err:#}"), "no-such-cc -static -O2 -s");
 }
 
@@ -435,10 +382,7 @@ fn full_size_tree_timings() {
         let start = Instant::now();
         build();
         let size = fs::metadata(path).unwrap().len();
-        report += &format!(
-            "  {what}: {:.2}s, {size} bytes\n",
-            start.elapsed().as_secs_f64()
-        );
+        report += &format!("  {what}: {:.2}s, {size} bytes\n", start.elapsed().as_secs_f64());
     };
     for compression in [Compression::Gzip, Compression::Zstd] {
         let path = out.join(format!("rootfs.cpio.{}", compression.extension()));
@@ -459,10 +403,7 @@ fn full_size_tree_timings() {
         .unwrap()
     });
     eprint!("{report}");
-    assert!(matches!(
-        tree.get("bin/busybox").unwrap().kind,
-        Kind::File(_)
-    ));
+    assert!(matches!(tree.get("bin/busybox").unwrap().kind, Kind::File(_)));
 }
 
 // -- the ext4 step as an ordinary user ---------------------------------------------------------
@@ -485,14 +426,7 @@ fn ext4_builds_as_unprivileged_user() {
         return;
     }
     let sh = Shell::new().unwrap();
-    if sh
-        .cmd("setpriv")
-        .arg("--version")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .is_err()
-    {
+    if sh.cmd("setpriv").arg("--version").quiet().ignore_stdout().run().is_err() {
         eprintln!("skipped: running as root and setpriv is missing, so no unprivileged run");
         return;
     }
@@ -500,13 +434,7 @@ fn ext4_builds_as_unprivileged_user() {
     let output = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
-        .args([
-            "--exact",
-            CHILD_TEST,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", CHILD_TEST, "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         // root's TMPDIR, if any, may not be writable for nobody
         .env("TMPDIR", "/tmp")

@@ -24,12 +24,7 @@ fn pin_for(sha256: &str, upstream_urls: Vec<String>) -> Pin {
 }
 
 fn pin_with_files(files: Vec<PinnedFile>) -> Pin {
-    Pin {
-        package: Package::Busybox,
-        version: "1.0-test".to_string(),
-        default: false,
-        files,
-    }
+    Pin { package: Package::Busybox, version: "1.0-test".to_string(), default: false, files }
 }
 
 /// Short timeouts and no backoff so failure cases end in about a second.
@@ -51,43 +46,16 @@ fn check_fails(behaviour: Behaviour, expected: &str, expected_requests: usize) {
     let server = TestServer::start();
     server.route("/up/demo-1.0.tar.gz", behaviour);
     let cache = TempDir::new("fails");
-    let pin = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
+    let pin = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
     let started = Instant::now();
-    let err = fetcher(cache.path(), &[])
-        .fetch(&pin)
-        .expect_err("fetch should fail");
+    let err = fetcher(cache.path(), &[]).fetch(&pin).expect_err("fetch should fail");
     let message = format!("{err:#}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}: {message}",
-        started.elapsed()
-    );
-    assert!(
-        message.contains(expected),
-        "expected `{expected}` in: {message}"
-    );
-    assert!(
-        message.contains(&server.url("/up/demo-1.0.tar.gz")),
-        "URL not named: {message}"
-    );
-    assert!(
-        err.downcast_ref::<FetchFailed>().is_some(),
-        "not a FetchFailed: {message}"
-    );
-    assert_eq!(
-        server.requests().len(),
-        expected_requests,
-        "{:?}",
-        server.requests()
-    );
-    assert_eq!(
-        names_in(cache.path()),
-        Vec::<String>::new(),
-        "cache not empty after: {message}"
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}: {message}", started.elapsed());
+    assert!(message.contains(expected), "expected `{expected}` in: {message}");
+    assert!(message.contains(&server.url("/up/demo-1.0.tar.gz")), "URL not named: {message}");
+    assert!(err.downcast_ref::<FetchFailed>().is_some(), "not a FetchFailed: {message}");
+    assert_eq!(server.requests().len(), expected_requests, "{:?}", server.requests());
+    assert_eq!(names_in(cache.path()), Vec::<String>::new(), "cache not empty after: {message}");
 }
 
 #[test]
@@ -111,11 +79,7 @@ fn body_cut_short() {
 
 #[test]
 fn stalled_transfer_ends() {
-    check_fails(
-        Behaviour::Stall(demo_tar_gz()),
-        "stalled: nothing received for 1.0s",
-        2,
-    );
+    check_fails(Behaviour::Stall(demo_tar_gz()), "stalled: nothing received for 1.0s", 2);
 }
 
 #[test]
@@ -125,11 +89,7 @@ fn silent_server_ends() {
 
 #[test]
 fn redirect_loop() {
-    check_fails(
-        Behaviour::Redirect("/up/demo-1.0.tar.gz".to_string()),
-        "redirect loop",
-        6,
-    );
+    check_fails(Behaviour::Redirect("/up/demo-1.0.tar.gz".to_string()), "redirect loop", 6);
 }
 
 #[test]
@@ -144,18 +104,12 @@ fn wrong_bytes_are_a_checksum_mismatch() {
     let pin = pin_for(&expected, vec![server.url("/up/demo-1.0.tar.gz")]);
     let err = fetcher(cache.path(), &[]).fetch(&pin).unwrap_err();
     let failed = err.downcast_ref::<FetchFailed>().unwrap();
-    let mismatch = failed
-        .checksum_mismatches()
-        .next()
-        .expect("a ChecksumMismatch attempt");
+    let mismatch = failed.checksum_mismatches().next().expect("a ChecksumMismatch attempt");
     assert_eq!(mismatch.expected, expected);
     assert_eq!(mismatch.actual, sha256(&served));
     assert_eq!(mismatch.origin, server.url("/up/demo-1.0.tar.gz"));
     let message = format!("{err:#}");
-    assert!(
-        message.contains(&expected) && message.contains(&sha256(&served)),
-        "{message}"
-    );
+    assert!(message.contains(&expected) && message.contains(&sha256(&served)), "{message}");
 }
 
 #[test]
@@ -164,14 +118,10 @@ fn connection_refused_names_url() {
     let url = format!("http://{}/demo-1.0.tar.gz", closed.local_addr().unwrap());
     drop(closed);
     let cache = TempDir::new("refused");
-    let err = fetcher(cache.path(), &[])
-        .fetch(&pin_for(&sha256(b"x"), vec![url.clone()]))
-        .unwrap_err();
+    let err =
+        fetcher(cache.path(), &[]).fetch(&pin_for(&sha256(b"x"), vec![url.clone()])).unwrap_err();
     let message = format!("{err:#}");
-    assert!(
-        message.contains(&url) && message.contains("refused"),
-        "{message}"
-    );
+    assert!(message.contains(&url) && message.contains("refused"), "{message}");
     assert_eq!(names_in(cache.path()), Vec::<String>::new());
 }
 
@@ -180,10 +130,7 @@ fn download_then_cache_hit_without_requests() {
     let server = TestServer::start();
     server.route("/up/demo-1.0.tar.gz", Behaviour::Ok(demo_tar_gz()));
     let cache = TempDir::new("hit");
-    let pin = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
+    let pin = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
     let fetcher = fetcher(cache.path(), &[]);
 
     let path = fetcher.fetch(&pin).unwrap();
@@ -193,11 +140,7 @@ fn download_then_cache_hit_without_requests() {
     assert_eq!(server.requests().len(), 1);
 
     assert_eq!(fetcher.fetch(&pin).unwrap(), path);
-    assert_eq!(
-        server.requests().len(),
-        1,
-        "a verified cached file must cost no request"
-    );
+    assert_eq!(server.requests().len(), 1, "a verified cached file must cost no request");
 }
 
 #[test]
@@ -206,10 +149,7 @@ fn corrupt_cached_file_is_replaced() {
     server.route("/up/demo-1.0.tar.gz", Behaviour::Ok(demo_tar_gz()));
     let cache = TempDir::new("corrupt");
     std::fs::write(cache.join(NAME), b"bit rot").unwrap();
-    let pin = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
+    let pin = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
 
     let path = fetcher(cache.path(), &[]).fetch(&pin).unwrap();
     assert_eq!(std::fs::read(path).unwrap(), demo_tar_gz());
@@ -224,10 +164,7 @@ fn check_origin_order(routes: &[(&str, Behaviour)], mirrors: &[&str], expected_r
     }
     let cache = TempDir::new("order");
     let mirrors: Vec<String> = mirrors.iter().map(|m| server.url(m)).collect();
-    let pin = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
+    let pin = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
     let path = fetcher(cache.path(), &mirrors).fetch(&pin).unwrap();
     assert_eq!(std::fs::read(path).unwrap(), demo_tar_gz());
     assert_eq!(server.requests(), expected_requests);
@@ -284,14 +221,9 @@ fn mirror_holding_only_the_second_format_beats_upstream() {
         file("demo-1.0.tar.xz", sha256(b"the xz tarball")),
         file(NAME, sha256(&demo_tar_gz())),
     ]);
-    let path = fetcher(cache.path(), &[server.url("/m1")])
-        .fetch(&pin)
-        .unwrap();
+    let path = fetcher(cache.path(), &[server.url("/m1")]).fetch(&pin).unwrap();
     assert_eq!(path, cache.join(NAME));
-    assert_eq!(
-        server.requests(),
-        ["/m1/demo-1.0.tar.xz", "/m1/demo-1.0.tar.gz"]
-    );
+    assert_eq!(server.requests(), ["/m1/demo-1.0.tar.xz", "/m1/demo-1.0.tar.gz"]);
 }
 
 #[test]
@@ -300,13 +232,8 @@ fn every_attempt_is_listed() {
     server.route("/m1/demo-1.0.tar.gz", Behaviour::Status(404));
     server.route("/up/demo-1.0.tar.gz", Behaviour::Status(503));
     let cache = TempDir::new("listed");
-    let pin = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
-    let err = fetcher(cache.path(), &[server.url("/m1")])
-        .fetch(&pin)
-        .unwrap_err();
+    let pin = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
+    let err = fetcher(cache.path(), &[server.url("/m1")]).fetch(&pin).unwrap_err();
     let expected = format!(
         "could not fetch busybox 1.0-test: every origin failed\n  \
          {m1}: HTTP 404 Not Found\n  \
@@ -324,10 +251,7 @@ fn file_mirror() {
     let mirror = TempDir::new("file-mirror");
     std::fs::write(mirror.join(NAME), demo_tar_gz()).unwrap();
     let cache = TempDir::new("file-mirror-cache");
-    let pin = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
+    let pin = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
     let mirrors = [format!("file://{}", mirror.path().display())];
 
     let path = fetcher(cache.path(), &mirrors).fetch(&pin).unwrap();
@@ -349,10 +273,7 @@ fn file_mirror_with_wrong_bytes_leaves_nothing() {
         message.contains("checksum mismatch") && message.contains(&sha256(b"tampered")),
         "{message}"
     );
-    assert!(
-        message.contains(&mirror.join(NAME).display().to_string()),
-        "{message}"
-    );
+    assert!(message.contains(&mirror.join(NAME).display().to_string()), "{message}");
     assert_eq!(names_in(cache.path()), Vec::<String>::new());
 }
 
@@ -363,10 +284,7 @@ fn fetch_all_in_parallel() {
     server.route("/up/demo-1.0.tar.gz", Behaviour::Ok(demo_tar_gz()));
     server.route("/up/other-2.0.tar.gz", Behaviour::Ok(other.clone()));
     let cache = TempDir::new("all");
-    let first = pin_for(
-        &sha256(&demo_tar_gz()),
-        vec![server.url("/up/demo-1.0.tar.gz")],
-    );
+    let first = pin_for(&sha256(&demo_tar_gz()), vec![server.url("/up/demo-1.0.tar.gz")]);
     let second = Pin {
         package: Package::Kernel,
         files: vec![PinnedFile {
@@ -377,17 +295,8 @@ fn fetch_all_in_parallel() {
         }],
         ..first.clone()
     };
-    let paths = fetcher(cache.path(), &[])
-        .fetch_all(&[&first, &second, &first])
-        .unwrap();
-    assert_eq!(
-        paths,
-        [
-            cache.join(NAME),
-            cache.join("other-2.0.tar.gz"),
-            cache.join(NAME)
-        ]
-    );
+    let paths = fetcher(cache.path(), &[]).fetch_all(&[&first, &second, &first]).unwrap();
+    assert_eq!(paths, [cache.join(NAME), cache.join("other-2.0.tar.gz"), cache.join(NAME)]);
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -395,15 +304,11 @@ fn fetch_all_in_parallel() {
 fn https_to_a_plain_server_fails_cleanly() {
     let server = TestServer::start();
     server.route("/up/demo-1.0.tar.gz", Behaviour::Ok(demo_tar_gz()));
-    let url = server
-        .url("/up/demo-1.0.tar.gz")
-        .replace("http://", "https://");
+    let url = server.url("/up/demo-1.0.tar.gz").replace("http://", "https://");
     let cache = TempDir::new("tls");
     let mut fetcher = fetcher(cache.path(), &[]);
     fetcher.attempts_per_origin = 1;
-    let err = fetcher
-        .fetch(&pin_for(&sha256(&demo_tar_gz()), vec![url.clone()]))
-        .unwrap_err();
+    let err = fetcher.fetch(&pin_for(&sha256(&demo_tar_gz()), vec![url.clone()])).unwrap_err();
     assert!(format!("{err:#}").contains(&url), "{err:#}");
     assert_eq!(names_in(cache.path()), Vec::<String>::new());
 }
@@ -411,9 +316,7 @@ fn https_to_a_plain_server_fails_cleanly() {
 #[test]
 fn no_origin_at_all_is_explained() {
     let cache = TempDir::new("no-origin");
-    let err = fetcher(cache.path(), &[])
-        .fetch(&pin_for(&sha256(b"x"), vec![]))
-        .unwrap_err();
+    let err = fetcher(cache.path(), &[]).fetch(&pin_for(&sha256(b"x"), vec![])).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot fetch busybox 1.0-test: it lists no upstream URL and no mirror is configured"

@@ -8,15 +8,8 @@ fn every_pin_is_well_formed() {
         assert!(!pin.files.is_empty(), "{pin}: no files");
         for file in &pin.files {
             let hex = file.sha256.len() == 64
-                && file
-                    .sha256
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
-            assert!(
-                hex,
-                "{pin}: {} sha256 is not 64 lowercase hex digits",
-                file.name
-            );
+                && file.sha256.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            assert!(hex, "{pin}: {} sha256 is not 64 lowercase hex digits", file.name);
             assert!(!file.urls.is_empty(), "{pin}: {} has no URL", file.name);
             for url in &file.urls {
                 assert!(url.starts_with("https://"), "{pin}: not https: {url}");

@@ -54,11 +54,7 @@ impl TestServer {
     }
 
     pub fn route(&self, path: &str, behaviour: Behaviour) -> &TestServer {
-        self.shared
-            .routes
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), behaviour);
+        self.shared.routes.lock().unwrap().insert(path.to_string(), behaviour);
         self
     }
 
@@ -87,19 +83,10 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             Ok(_) => {}
         }
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
     shared.requests.lock().unwrap().push(path.clone());
-    let behaviour = shared
-        .routes
-        .lock()
-        .unwrap()
-        .get(&path)
-        .cloned()
-        .unwrap_or(Behaviour::Status(404));
+    let behaviour =
+        shared.routes.lock().unwrap().get(&path).cloned().unwrap_or(Behaviour::Status(404));
     // Errors writing mean the client gave up, which some tests make it do.
     let _ = respond(&mut stream, behaviour);
 }

@@ -14,10 +14,7 @@ fn local_path_decides_tree_or_tarball() {
     let dir = TempDir::new("local");
     std::fs::write(dir.join("demo-1.0.tar.gz"), demo_tar_gz()).unwrap();
     std::fs::write(dir.join("notes.txt"), "x").unwrap();
-    assert_eq!(
-        Source::local(dir.path()).unwrap(),
-        Source::LocalTree(dir.path().to_path_buf())
-    );
+    assert_eq!(Source::local(dir.path()).unwrap(), Source::LocalTree(dir.path().to_path_buf()));
     assert_eq!(
         Source::local(dir.join("demo-1.0.tar.gz")).unwrap(),
         Source::LocalTarball(dir.join("demo-1.0.tar.gz"))
@@ -25,10 +22,7 @@ fn local_path_decides_tree_or_tarball() {
     let message = format!("{:#}", Source::local(dir.join("notes.txt")).unwrap_err());
     assert!(message.contains("unknown archive type"), "{message}");
     let message = format!("{:#}", Source::local(dir.join("missing")).unwrap_err());
-    assert!(
-        message.contains(&dir.join("missing").display().to_string()),
-        "{message}"
-    );
+    assert!(message.contains(&dir.join("missing").display().to_string()), "{message}");
 }
 
 #[test]
@@ -37,17 +31,11 @@ fn local_tarball_unpacks_under_a_name_with_its_digest() {
     let tarball = dir.join("demo-1.0.tar.gz");
     std::fs::write(&tarball, demo_tar_gz()).unwrap();
     let fetcher = Fetcher::new(dir.join("cache-unused"));
-    let tree = Source::local(&tarball)
-        .unwrap()
-        .source_tree(&fetcher, &dir.join("src"))
-        .unwrap();
+    let tree = Source::local(&tarball).unwrap().source_tree(&fetcher, &dir.join("src")).unwrap();
     let expected_dest = format!("local-demo-1.0-{}", &sha256(&demo_tar_gz())[..16]);
     assert_eq!(tree, dir.join("src").join(expected_dest).join("demo-1.0"));
     assert!(tree.join("configure").is_file());
-    assert!(
-        !dir.join("cache-unused").exists(),
-        "a local tarball needs no cache"
-    );
+    assert!(!dir.join("cache-unused").exists(), "a local tarball needs no cache");
 }
 
 #[test]
@@ -55,10 +43,8 @@ fn local_tree_is_used_in_place() {
     let dir = TempDir::new("local-tree");
     std::fs::create_dir(dir.join("linux")).unwrap();
     let fetcher = Fetcher::new(dir.join("cache-unused"));
-    let tree = Source::local(dir.join("linux"))
-        .unwrap()
-        .source_tree(&fetcher, &dir.join("src"))
-        .unwrap();
+    let tree =
+        Source::local(dir.join("linux")).unwrap().source_tree(&fetcher, &dir.join("src")).unwrap();
     assert_eq!(tree, std::fs::canonicalize(dir.join("linux")).unwrap());
     assert!(!dir.join("src").exists());
 }
@@ -81,9 +67,7 @@ fn pinned_source_is_fetched_and_unpacked() {
     };
     let mut fetcher = Fetcher::new(dir.join("cache"));
     fetcher.stall_timeout = Duration::from_secs(2);
-    let tree = Source::Pinned(&pin)
-        .source_tree(&fetcher, &dir.join("src"))
-        .unwrap();
+    let tree = Source::Pinned(&pin).source_tree(&fetcher, &dir.join("src")).unwrap();
     assert_eq!(tree, dir.join("src/busybox-1.0/demo-1.0"));
     assert_eq!(Source::Pinned(&pin).to_string(), "busybox 1.0 (pinned)");
 }

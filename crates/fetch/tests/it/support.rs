@@ -38,9 +38,9 @@ impl Drop for TempDir {
 /// Every name in `dir`, hidden ones (temporary names) included, sorted.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
+        Ok(entries) => {
+            entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+        }
         Err(_) => Vec::new(),
     };
     names.sort();
@@ -128,11 +128,7 @@ pub fn demo_tar() -> Vec<u8> {
     tar(&[
         Entry::Dir("demo-1.0/"),
         Entry::File("demo-1.0/configure", b"#!/bin/sh\necho configured\n", 0o755),
-        Entry::File(
-            "demo-1.0/src/main.c",
-            b"int main(void) { return 0; }\n",
-            0o644,
-        ),
+        Entry::File("demo-1.0/src/main.c", b"int main(void) { return 0; }\n", 0o644),
         Entry::Symlink("demo-1.0/src/link.c", "main.c"),
     ])
 }

@@ -10,23 +10,11 @@ use crate::support::{bzip2, demo_tar, demo_tar_gz, gzip, names_in, tar, xz, Entr
 fn check_demo_tree(top: &Path) {
     assert_eq!(top.file_name().unwrap(), "demo-1.0");
     let configure = top.join("configure");
-    assert_eq!(
-        std::fs::read_to_string(&configure).unwrap(),
-        "#!/bin/sh\necho configured\n"
-    );
-    assert_eq!(
-        std::fs::metadata(&configure).unwrap().permissions().mode() & 0o777,
-        0o755
-    );
+    assert_eq!(std::fs::read_to_string(&configure).unwrap(), "#!/bin/sh\necho configured\n");
+    assert_eq!(std::fs::metadata(&configure).unwrap().permissions().mode() & 0o777, 0o755);
     let main = top.join("src/main.c");
-    assert_eq!(
-        std::fs::metadata(&main).unwrap().permissions().mode() & 0o777,
-        0o644
-    );
-    assert_eq!(
-        std::fs::read_link(top.join("src/link.c")).unwrap(),
-        Path::new("main.c")
-    );
+    assert_eq!(std::fs::metadata(&main).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(std::fs::read_link(top.join("src/link.c")).unwrap(), Path::new("main.c"));
     assert_eq!(
         std::fs::read_to_string(top.join("src/link.c")).unwrap(),
         "int main(void) { return 0; }\n"
@@ -41,11 +29,7 @@ fn check_unpacks(archive_name: &str, bytes: &[u8]) {
     let top = unpack(&archive, &dir.join("tree")).unwrap();
     assert_eq!(top, dir.join("tree/demo-1.0"));
     check_demo_tree(&top);
-    assert_eq!(
-        names_in(dir.path()),
-        [archive_name, "tree"],
-        "temporary folder left behind"
-    );
+    assert_eq!(names_in(dir.path()), [archive_name, "tree"], "temporary folder left behind");
 }
 
 #[test]
@@ -65,33 +49,17 @@ fn check_refused(entries: &[Entry], entry: &str, reason: &str) {
     std::fs::write(&archive, gzip(&tar(entries))).unwrap();
     let err = unpack(&archive, &dir.join("unpacked/tree")).expect_err("archive should be refused");
     let message = format!("{err:#}");
-    assert!(
-        message.contains(&format!("`{entry}`")),
-        "entry not named: {message}"
-    );
-    assert!(
-        message.contains(&archive.display().to_string()),
-        "archive not named: {message}"
-    );
-    assert!(
-        message.contains(reason),
-        "expected `{reason}` in: {message}"
-    );
+    assert!(message.contains(&format!("`{entry}`")), "entry not named: {message}");
+    assert!(message.contains(&archive.display().to_string()), "archive not named: {message}");
+    assert!(message.contains(reason), "expected `{reason}` in: {message}");
     assert_eq!(names_in(dir.path()), ["evil.tar.gz", "unpacked"]);
-    assert_eq!(
-        names_in(&dir.join("unpacked")),
-        Vec::<String>::new(),
-        "left behind"
-    );
+    assert_eq!(names_in(&dir.join("unpacked")), Vec::<String>::new(), "left behind");
 }
 
 #[test]
 fn parent_dir_entry_is_refused() {
     check_refused(
-        &[
-            Entry::Dir("top/"),
-            Entry::File("top/../../escaped", b"x", 0o644),
-        ],
+        &[Entry::Dir("top/"), Entry::File("top/../../escaped", b"x", 0o644)],
         "top/../../escaped",
         "contains `..`",
     );
@@ -141,10 +109,7 @@ fn writing_through_a_symlink_is_refused() {
 #[test]
 fn hard_link_outside_is_refused() {
     check_refused(
-        &[
-            Entry::Dir("top/"),
-            Entry::HardLink("top/passwd", "/etc/passwd"),
-        ],
+        &[Entry::Dir("top/"), Entry::HardLink("top/passwd", "/etc/passwd")],
         "top/passwd",
         "absolute",
     );
@@ -158,10 +123,7 @@ fn hard_link_outside_is_refused() {
 #[test]
 fn two_top_level_folders_are_refused() {
     check_refused(
-        &[
-            Entry::File("a/x", b"x", 0o644),
-            Entry::File("b/y", b"y", 0o644),
-        ],
+        &[Entry::File("a/x", b"x", 0o644), Entry::File("b/y", b"y", 0o644)],
         "b/y",
         "exactly one top-level folder",
     );
@@ -173,10 +135,7 @@ fn hard_link_inside_is_kept() {
     let archive = dir.join("links.tar");
     std::fs::write(
         &archive,
-        tar(&[
-            Entry::File("top/a", b"same", 0o644),
-            Entry::HardLink("top/b", "top/a"),
-        ]),
+        tar(&[Entry::File("top/a", b"same", 0o644), Entry::HardLink("top/b", "top/a")]),
     )
     .unwrap();
     let top = unpack(&archive, &dir.join("tree")).unwrap();
@@ -204,10 +163,7 @@ fn corrupt_archive_leaves_nothing() {
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&archive, bytes).unwrap();
     let message = format!("{:#}", unpack(&archive, &dir.join("tree")).unwrap_err());
-    assert!(
-        message.contains(&archive.display().to_string()),
-        "{message}"
-    );
+    assert!(message.contains(&archive.display().to_string()), "{message}");
     assert_eq!(names_in(dir.path()), ["demo-1.0.tar.gz"]);
 }
 
@@ -236,8 +192,5 @@ fn finished_unpack_is_reused_without_work() {
     std::fs::write(top.join("configure"), "edited").unwrap();
     std::fs::remove_file(&archive).unwrap();
     assert_eq!(unpack(&archive, &dir.join("tree")).unwrap(), top);
-    assert_eq!(
-        std::fs::read_to_string(top.join("configure")).unwrap(),
-        "edited"
-    );
+    assert_eq!(std::fs::read_to_string(top.join("configure")).unwrap(), "edited");
 }

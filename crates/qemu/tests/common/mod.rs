@@ -28,11 +28,7 @@ impl Scratch {
     pub fn new() -> Scratch {
         let sh = Shell::new().unwrap();
         let temp = sh.create_temp_dir().unwrap();
-        Scratch {
-            dir: temp.path().to_path_buf(),
-            sh,
-            _temp: temp,
-        }
+        Scratch { dir: temp.path().to_path_buf(), sh, _temp: temp }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -51,19 +47,11 @@ impl Scratch {
     pub fn pack_initramfs(&self, tree: &Path, name: &str) -> PathBuf {
         let sh = &self.sh;
         let _in_tree = sh.push_dir(tree);
-        let mut entries: Vec<String> = cmd!(sh, "find .")
-            .read()
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
+        let mut entries: Vec<String> =
+            cmd!(sh, "find .").read().unwrap().lines().map(str::to_string).collect();
         entries.sort();
         let list = entries.join("\n") + "\n";
-        let cpio = cmd!(sh, "cpio -o -H newc -R 0:0 --quiet")
-            .stdin(list)
-            .output()
-            .unwrap()
-            .stdout;
+        let cpio = cmd!(sh, "cpio -o -H newc -R 0:0 --quiet").stdin(list).output().unwrap().stdout;
         let gzipped = cmd!(sh, "gzip -n").stdin(cpio).output().unwrap().stdout;
         let image = self.path(name);
         fs::write(&image, gzipped).unwrap();
@@ -74,18 +62,9 @@ impl Scratch {
     /// devtmpfs), packed as an initramfs.
     pub fn busybox_initramfs(&self) -> PathBuf {
         let tree = self.path("busybox-tree");
-        for dir in [
-            "bin",
-            "sbin",
-            "usr/bin",
-            "usr/sbin",
-            "etc/init.d",
-            "proc",
-            "sys",
-            "mnt",
-            "dev",
-            "tmp",
-        ] {
+        for dir in
+            ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "mnt", "dev", "tmp"]
+        {
             fs::create_dir_all(tree.join(dir)).unwrap();
         }
         fs::copy(STATIC_BUSYBOX, tree.join("bin/busybox")).unwrap();
@@ -106,11 +85,8 @@ impl Scratch {
         )
         .unwrap();
         fs::write(tree.join("etc/init.d/rcS"), "#!/bin/sh\n/bin/mount -a\n").unwrap();
-        fs::set_permissions(
-            tree.join("etc/init.d/rcS"),
-            fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
+        fs::set_permissions(tree.join("etc/init.d/rcS"), fs::Permissions::from_mode(0o755))
+            .unwrap();
         fs::write(
             tree.join("etc/fstab"),
             "proc /proc proc defaults 0 0\ntmpfs /tmp tmpfs defaults 0 0\n\
@@ -133,11 +109,7 @@ impl Scratch {
         .unwrap();
         let init = tree.join("init");
         let sh = &self.sh;
-        cmd!(sh, "gcc -static -O2 -o {init} {source}")
-            .quiet()
-            .ignore_stderr()
-            .run()
-            .ok()?;
+        cmd!(sh, "gcc -static -O2 -o {init} {source}").quiet().ignore_stderr().run().ok()?;
         Some(self.pack_initramfs(&tree, "hello.cpio.gz"))
     }
 }
@@ -158,9 +130,7 @@ pub fn available(what: &str, present: bool) -> bool {
 /// Real boots take both cores under TCG; run them one at a time so their timings mean something.
 pub fn one_boot_at_a_time() -> MutexGuard<'static, ()> {
     static BOOTS: Mutex<()> = Mutex::new(());
-    BOOTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    BOOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// True once the process is gone and reaped (no /proc entry, not even a zombie).
