@@ -196,23 +196,7 @@ fn initramfs_reads_back_in_both_compressions() {
 /// character device 5,1.
 #[test]
 fn ext4_image_holds_the_tree() {
-    let sh = Shell::new().unwrap();
-    let dir = scratch(&sh);
-    let tree = tutorial_tree(dir.path(), 5, false);
-    let gz = dir.path().join("rootfs.img.gz");
-    rootfs::write_ext4(
-        &tree,
-        &gz,
-        rootfs::DEFAULT_EXT4_SIZE,
-        MTIME,
-        rootfs::Compression::Gzip,
-        &dir.path().join("work"),
-    )
-    .unwrap();
-    let image = dir.path().join("rootfs.img");
-    gunzip(&gz, &image);
-    assert_eq!(fs::metadata(&image).unwrap().len(), 32 << 20);
-    check_ext4(&sh, &image, &tree);
+    build_and_check_ext4();
 }
 
 /// Checks `image` against `tree` with e2fsprogs alone.
@@ -474,6 +458,7 @@ fn build_and_check_ext4() {
     .unwrap();
     let image = dir.path().join("rootfs.img");
     gunzip(&gz, &image);
+    assert_eq!(fs::metadata(&image).unwrap().len(), 32 << 20);
     check_ext4(&sh, &image, &tree);
     eprintln!("built and checked the ext4 image as uid {}", uid());
 }
