@@ -119,7 +119,12 @@ fn target_dir(repo: &Path) -> Result<PathBuf> {
         let dir = PathBuf::from(dir);
         return Ok(if dir.is_absolute() { dir } else { repo.join(dir) });
     }
-    let metadata = cargo_metadata::MetadataCommand::new()
+    let mut command = cargo_metadata::MetadataCommand::new();
+    // the cargo that runs `cargo xtask`, even when it is not on PATH
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        command.cargo_path(cargo);
+    }
+    let metadata = command
         .manifest_path(repo.join("Cargo.toml"))
         .no_deps()
         .exec()

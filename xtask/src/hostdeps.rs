@@ -69,6 +69,15 @@ const NEEDS: &[Need] = &[
         fedora: "bison",
         arch: "bison",
     },
+    // the tiny profile's kernel is LZ4-compressed by the lz4 program
+    Need {
+        what: "lz4",
+        probe: Probe::Program("lz4"),
+        stages: &[Kernel],
+        debian: "lz4",
+        fedora: "lz4",
+        arch: "lz4",
+    },
     Need {
         what: "bc",
         probe: Probe::Program("bc"),
