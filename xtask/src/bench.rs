@@ -263,8 +263,7 @@ fn rebuilds(ctx: &Context, report: &mut Report) -> Result<()> {
 
     // the kernel's own make with nothing to do, in the same build tree
     let build = kernel::out_of_tree(ctx, &Source::plan(ctx, Package::Kernel)?)?;
-    let make_noop = build
-        .run("make bzImage (nothing to do)", &[format!("-j{}", ctx.jobs), "bzImage".to_string()])?;
+    let make_noop = build.build("make bzImage (nothing to do)", &["bzImage"])?;
     let figure = report.seconds("rebuild", "no-op `all` (whole process, median of 5)", noop);
     figure.tutorial_way = Some(make_noop.as_secs_f64());
     figure.note = "tutorial's way: `make bzImage` with nothing to do".to_string();
@@ -401,12 +400,12 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
 /// and the initramfs again with zstd.
 fn boots(ctx: &Context, built: &Built, boots: usize, report: &mut Report) -> Result<()> {
     let boots = boots.max(1);
-    let cache = ctx.work_dir().join("kvm-probe");
+    let qemu = Machine::new(&built.kernel.bzimage, &built.images.initramfs, Mode::Initramfs).qemu;
     let (auto, reason) = qemu::resolve_accel(
         AccelChoice::Auto,
-        Path::new("qemu-system-x86_64"),
+        &qemu,
         &built.kernel.bzimage,
-        &cache,
+        &ctx.kvm_probe_cache(),
     )?;
     let mut accels = vec![Accel::Tcg];
     if auto == Accel::Kvm {

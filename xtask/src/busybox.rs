@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use artifact::{Fingerprint, Stamp};
+use artifact::Stamp;
 use fetch::Package;
 
 use crate::{
@@ -37,14 +37,7 @@ fn make_variables() -> Vec<String> {
 pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
     let source = Source::plan(ctx, Package::Busybox)?;
     let fragments = fragments(ctx);
-    let mut fp = Fingerprint::new("busybox");
-    fp.add("source", &source.identity)
-        .add("make-vars", make_variables().join("\n"))
-        .add("make-args", ctx.make_args.join("\n"))
-        .add("epoch", ctx.source_date_epoch.to_string());
-    for fragment in &fragments {
-        fp.add_file("fragment", fragment)?;
-    }
+    let fp = kbuild::fingerprint("busybox", ctx, &source.identity, &make_variables(), &fragments)?;
     let build_dir = ctx.work_dir().join("build").join(format!("busybox-{}", source.slug()));
     let install_dir = build_dir.join("_install");
     let binary = ctx.images_dir().join("busybox");
@@ -76,11 +69,9 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
         build.announce_configured();
         return Ok((result, Outcome::Configured));
     }
-    let mut args = vec![format!("-j{}", ctx.jobs)];
-    args.extend(ctx.make_args.iter().cloned());
     // Static glibc links print "Using 'getpwnam' in statically linked applications..."
     // warnings: expected, and kept in the log only.
-    build.run("make", &args)?;
+    build.build("make", &[])?;
     if install_dir.exists() {
         std::fs::remove_dir_all(&install_dir)
             .with_context(|| format!("removing {}", install_dir.display()))?;

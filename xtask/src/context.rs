@@ -96,6 +96,11 @@ impl Context {
         self.target.join("kardel")
     }
 
+    /// Where the KVM probe's verdict is kept, so that only the first boot pays for the probe.
+    pub fn kvm_probe_cache(&self) -> PathBuf {
+        self.work_dir().join("kvm-probe")
+    }
+
     pub fn log_path(&self, name: &str) -> PathBuf {
         self.work_dir().join("logs").join(format!("{name}.log"))
     }

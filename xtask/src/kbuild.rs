@@ -31,6 +31,8 @@ pub struct OutOfTree<'a> {
     pub build_dir: PathBuf,
     /// `VAR=value` arguments for every make command line (ARCH, CROSS_COMPILE, CC)
     vars: Vec<String>,
+    /// `-jN` and the user's extra make arguments, for the builds proper
+    build_args: Vec<String>,
     envs: Vec<(String, String)>,
     log: PathBuf,
 }
@@ -53,6 +55,9 @@ impl<'a> OutOfTree<'a> {
             source,
             build_dir,
             vars,
+            build_args: std::iter::once(format!("-j{}", ctx.jobs))
+                .chain(ctx.make_args.iter().cloned())
+                .collect(),
             envs: reproducible_env(ctx.source_date_epoch),
             log,
         }
@@ -68,6 +73,13 @@ impl<'a> OutOfTree<'a> {
     /// Runs make with `args` into the log, showing `what` as the step.
     pub fn run(&self, what: &str, args: &[String]) -> Result<Duration> {
         exec::run_logged(self.make(args), &self.log, &format!("{}: {what}", self.label))
+    }
+
+    /// Builds `targets` (none: make's default) in parallel, with the user's extra make arguments.
+    pub fn build(&self, what: &str, targets: &[&str]) -> Result<Duration> {
+        let mut args = self.build_args.clone();
+        args.extend(targets.iter().map(|t| t.to_string()));
+        self.run(what, &args)
     }
 
     /// Configures the build folder unless it already holds the config these inputs give:
@@ -137,6 +149,27 @@ impl<'a> OutOfTree<'a> {
             self.build_dir.join(".config").display()
         );
     }
+}
+
+/// What a kconfig build's output depends on, the same for the kernel and BusyBox: the source,
+/// the make variables and arguments, the time stamp, and every fragment's contents. A stage adds
+/// its own inputs (the kernel its profile) to the result.
+pub fn fingerprint(
+    stage: &str,
+    ctx: &Context,
+    source_identity: &str,
+    vars: &[String],
+    fragments: &[PathBuf],
+) -> Result<Fingerprint> {
+    let mut fp = Fingerprint::new(stage);
+    fp.add("source", source_identity)
+        .add("make-vars", vars.join("\n"))
+        .add("make-args", ctx.make_args.join("\n"))
+        .add("epoch", ctx.source_date_epoch.to_string());
+    for fragment in fragments {
+        fp.add_file("fragment", fragment)?;
+    }
+    Ok(fp)
 }
 
 fn read(path: &Path) -> Result<String> {

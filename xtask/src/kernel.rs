@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use artifact::{Fingerprint, Stamp};
+use artifact::Stamp;
 use fetch::Package;
 use xshell::cmd;
 
@@ -65,24 +65,12 @@ fn make_variables() -> Vec<String> {
     vars
 }
 
-/// Everything the kernel's outputs depend on.
-fn fingerprint(ctx: &Context, source: &Source, fragments: &[PathBuf]) -> Result<Fingerprint> {
-    let mut fp = Fingerprint::new("kernel");
-    fp.add("source", &source.identity)
-        .add("profile", ctx.profile().name())
-        .add("make-vars", make_variables().join("\n"))
-        .add("make-args", ctx.make_args.join("\n"))
-        .add("epoch", ctx.source_date_epoch.to_string());
-    for fragment in fragments {
-        fp.add_file("fragment", fragment)?;
-    }
-    Ok(fp)
-}
-
 pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
     let source = Source::plan(ctx, Package::Kernel)?;
     let fragments = profile_fragments(ctx);
-    let fp = fingerprint(ctx, &source, &fragments)?;
+    let mut fp =
+        kbuild::fingerprint("kernel", ctx, &source.identity, &make_variables(), &fragments)?;
+    fp.add("profile", ctx.profile().name());
     let out_dir = ctx.kernel_images_dir();
     let images = KernelImages::in_dir(&out_dir);
     let stamp = Stamp::new(out_dir.join(".stamp"));
@@ -102,10 +90,7 @@ pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
         build.announce_configured();
         return Ok((images, Outcome::Configured));
     }
-    let mut args = vec![format!("-j{}", ctx.jobs)];
-    args.extend(ctx.make_args.iter().cloned());
-    args.push("bzImage".to_string());
-    build.run("make bzImage", &args)?;
+    build.build("make bzImage", &["bzImage"])?;
 
     let build_dir = &build.build_dir;
     let release_file = build_dir.join("include/config/kernel.release");

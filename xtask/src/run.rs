@@ -40,9 +40,12 @@ pub fn machine(
     machine.extra_args = flags.qemu_args.iter().map(Into::into).collect();
     let choice: AccelChoice = flags.accel.parse()?;
     if resolve_accel {
-        let cache = ctx.work_dir().join("kvm-probe");
-        let (accel, reason) =
-            qemu::resolve_accel(choice, &machine.qemu, &built.kernel.bzimage, &cache)?;
+        let (accel, reason) = qemu::resolve_accel(
+            choice,
+            &machine.qemu,
+            &built.kernel.bzimage,
+            &ctx.kvm_probe_cache(),
+        )?;
         eprintln!("accelerator: {reason}");
         machine.accel = accel;
     } else if choice == AccelChoice::Kvm {

@@ -10,7 +10,7 @@ use crate::{
     tree::Tree,
 };
 
-pub(crate) const HELLO_C: &str = include_str!("../files/hello.c");
+const HELLO_C: &str = include_str!("../files/hello.c");
 
 /// Compiles `files/hello.c` with `cc` (a compiler command, split at spaces, such as "gcc" or
 /// "ccache gcc") into a static, stripped `/init`, and packs it with `dev/console` into

@@ -38,15 +38,6 @@ const TUTORIAL_FILES: &[(&str, &[u8], u32)] = &[
     ("etc/init.d/rcS", include_bytes!("../files/etc/init.d/rcS"), 0o755),
 ];
 
-/// Every file this crate compiles into the images (the tutorial's `etc/` files and hello.c), by
-/// name: a caller's build stamp depends on exactly these bytes.
-pub fn embedded_files() -> Vec<(&'static str, &'static [u8])> {
-    let mut files: Vec<(&str, &[u8])> =
-        TUTORIAL_FILES.iter().map(|&(path, bytes, _)| (path, bytes)).collect();
-    files.push(("hello.c", hello::HELLO_C.as_bytes()));
-    files
-}
-
 /// The tutorial's root filesystem: the BusyBox install folder, the folders
 /// `etc proc sys mnt dev tmp`, `etc/inittab`, `etc/fstab`, `etc/init.d/rcS`, and the two device
 /// nodes a console needs before devtmpfs is mounted, `dev/console` (5,1) and `dev/null` (1,3).

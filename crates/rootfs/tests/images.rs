@@ -199,6 +199,13 @@ fn ext4_image_holds_the_tree() {
     build_and_check_ext4();
 }
 
+/// The tutorial's image: 32 MiB, gzip, every time `MTIME`.
+#[track_caller]
+fn default_ext4(tree: &Tree, out: &Path, work: &Path) {
+    rootfs::write_ext4(tree, out, rootfs::DEFAULT_EXT4_SIZE, MTIME, rootfs::Compression::Gzip, work)
+        .unwrap()
+}
+
 /// Checks `image` against `tree` with e2fsprogs alone.
 #[track_caller]
 fn check_ext4(sh: &Shell, image: &Path, tree: &Tree) {
@@ -267,15 +274,7 @@ fn images_are_reproducible_across_folders() {
             hashes.push(artifact::sha256_file(&path).unwrap());
         }
         let img = out.join("rootfs.img.gz");
-        rootfs::write_ext4(
-            &tree,
-            &img,
-            rootfs::DEFAULT_EXT4_SIZE,
-            MTIME,
-            rootfs::Compression::Gzip,
-            &dir.path().join("w"),
-        )
-        .unwrap();
+        default_ext4(&tree, &img, &dir.path().join("w"));
         hashes.push(artifact::sha256_file(&img).unwrap());
         hashes
     };
@@ -375,17 +374,7 @@ fn full_size_tree_timings() {
         });
     }
     let img = out.join("rootfs.img.gz");
-    time("img.gz", &img, &|| {
-        rootfs::write_ext4(
-            &tree,
-            &img,
-            rootfs::DEFAULT_EXT4_SIZE,
-            MTIME,
-            rootfs::Compression::Gzip,
-            &dir.path().join("w"),
-        )
-        .unwrap()
-    });
+    time("img.gz", &img, &|| default_ext4(&tree, &img, &dir.path().join("w")));
     eprint!("{report}");
     assert!(matches!(tree.get("bin/busybox").unwrap().kind, Kind::File(_)));
 }
@@ -447,15 +436,7 @@ fn build_and_check_ext4() {
     let dir = scratch(&sh);
     let tree = tutorial_tree(dir.path(), 5, false);
     let gz = dir.path().join("rootfs.img.gz");
-    rootfs::write_ext4(
-        &tree,
-        &gz,
-        rootfs::DEFAULT_EXT4_SIZE,
-        MTIME,
-        rootfs::Compression::Gzip,
-        &dir.path().join("work"),
-    )
-    .unwrap();
+    default_ext4(&tree, &gz, &dir.path().join("work"));
     let image = dir.path().join("rootfs.img");
     gunzip(&gz, &image);
     assert_eq!(fs::metadata(&image).unwrap().len(), 32 << 20);
