@@ -5,7 +5,12 @@
 //! setup. `stall_timeout` is ureq's `timeout_per_read`, which restarts on every read from the
 //! socket: it ends a transfer that stopped sending (headers or body) without limiting a large
 //! download that is slow but still moving. No total limit is set, on purpose: a 130 MiB kernel
-//! tarball on a slow link may take long, and a stalled one is already caught.
+//! tarball on a slow link may take long, and a stalled one is already caught. While a server is
+//! silent, a line says so every third of `stall_timeout` (see `silence`), so a stall is visible
+//! as it happens.
+//!
+//! The cache folder is checked once, by creating a file in it, before any request: a folder that
+//! cannot be written is one error naming it, not a download failure at every origin.
 
 use std::{
     fmt,
@@ -20,7 +25,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     pins::{check_file_name, Pin, PinnedFile},
-    progress::{mebibytes, Progress, Transfer},
+    progress::{mebibytes, seconds, Progress, Transfer},
+    silence::{reporting_silence, Activity},
+    temps,
 };
 
 /// A download whose bytes did not hash to the pinned sha256.
@@ -33,12 +40,17 @@ pub struct ChecksumMismatch {
     pub actual: String,
 }
 
-/// Every origin of a pin was tried and none gave the pinned file. A caller can tell "the
-/// network is down" from "someone serves the wrong bytes" by looking for a [`ChecksumMismatch`]
-/// among the attempts.
+/// Every origin of a pin was tried and none gave the pinned file.
+///
+/// [`Fetcher::fetch`] returns it as the `anyhow::Error` itself, and [`Fetcher::fetch_all`] too
+/// when every pin that failed failed this way (their attempts merged into one), so a caller
+/// finds it with `err.downcast_ref::<FetchFailed>()`, through any context added on the way up.
+/// [`FetchFailed::all_unreachable`] tells "no origin could be reached" (offline, a firewall, a
+/// mirror folder that is not there) from "origins answered but did not have the right bytes",
+/// and [`FetchFailed::checksum_mismatches`] lists who served the wrong bytes.
 #[derive(Debug, thiserror::Error)]
 pub struct FetchFailed {
-    /// What was wanted, e.g. `busybox 1.36.1`.
+    /// What was wanted, e.g. `busybox 1.36.1` (`kernel 6.1 and busybox 1.36.1` from `fetch_all`).
     pub wanted: String,
     /// In the order they were made.
     pub attempts: Vec<FailedAttempt>,
@@ -50,12 +62,24 @@ pub struct FailedAttempt {
     pub origin: String,
     /// 1 for the first try of this origin.
     pub attempt: u32,
+    /// Whether the origin answered: an HTTP server sent a response (any status), or a `file://`
+    /// mirror's file could be opened. False when its host could not be resolved or connected to
+    /// (TCP or TLS), when it sent no response before the stall timeout, or when the mirror's
+    /// file is not there.
+    pub answered: bool,
     pub error: anyhow::Error,
 }
 
 impl FetchFailed {
     pub fn checksum_mismatches(&self) -> impl Iterator<Item = &ChecksumMismatch> {
         self.attempts.iter().filter_map(|attempt| attempt.error.downcast_ref::<ChecksumMismatch>())
+    }
+
+    /// True when no attempt reached an origin that answered (see [`FailedAttempt::answered`]):
+    /// connections refused, host names not found, timeouts, missing `file://` files. That
+    /// points at the network or the mirror settings rather than at any server's content.
+    pub fn all_unreachable(&self) -> bool {
+        !self.attempts.is_empty() && self.attempts.iter().all(|attempt| !attempt.answered)
     }
 }
 
@@ -79,11 +103,14 @@ pub struct Fetcher {
     /// Downloads are kept here under their upstream names.
     pub cache_dir: PathBuf,
     /// Base URLs (`https://`, `http://` or `file://`) tried in order before upstream: a mirror
-    /// holds files under their upstream names, at `base/name`.
+    /// holds files under their upstream names, at `base/name`. Empty (or blank) entries are
+    /// ignored, as an empty `KARDEL_MIRRORS` or a double space produce them; see also
+    /// [`parse_mirror_list`].
     pub mirrors: Vec<String>,
     /// Limit for resolving a host name and for connecting (TCP and TLS), each.
     pub connect_timeout: Duration,
-    /// A transfer that receives nothing for this long is abandoned.
+    /// A transfer that receives nothing for this long is abandoned (and the next origin tried);
+    /// every third of it without a byte is reported on stderr while it lasts.
     pub stall_timeout: Duration,
     /// How many times each origin may be tried. Tries go round every origin before any is
     /// retried, so one flaky mirror does not delay the others.
@@ -101,15 +128,50 @@ enum Retry {
     Pointless,
 }
 
-type AttemptResult = std::result::Result<PathBuf, (anyhow::Error, Retry)>;
+/// Why one attempt failed, and what that says about the origin.
+struct Failure {
+    error: anyhow::Error,
+    retry: Retry,
+    /// See [`FailedAttempt::answered`].
+    answered: bool,
+}
+
+impl Failure {
+    /// The origin was never heard from.
+    fn unanswered(error: anyhow::Error, retry: Retry) -> Failure {
+        Failure { error, retry, answered: false }
+    }
+
+    fn answered(error: anyhow::Error, retry: Retry) -> Failure {
+        Failure { error, retry, answered: true }
+    }
+}
+
+type AttemptResult = std::result::Result<PathBuf, Failure>;
+
+/// The download cache cannot be created or written: raised once, before any request, instead
+/// of as a failure at every origin.
+#[derive(Debug, thiserror::Error)]
+#[error("the download cache {} cannot be written: {action}: {os_error}", .dir.display())]
+struct CacheNotWritable {
+    dir: PathBuf,
+    /// What failed.
+    action: &'static str,
+    /// Not a `source`: it is in the message already, and `{:#}` would print it twice.
+    os_error: io::Error,
+}
 
 impl Fetcher {
     pub fn new(cache_dir: impl Into<PathBuf>) -> Fetcher {
         Fetcher {
             cache_dir: cache_dir.into(),
             mirrors: Vec::new(),
-            connect_timeout: Duration::from_secs(20),
-            stall_timeout: Duration::from_secs(60),
+            // The same figure for both, so that "giving up after 15s of silence" holds whichever
+            // phase the silence is in.
+            connect_timeout: Duration::from_secs(15),
+            // Long enough for a loaded mirror to start sending, short enough that a stalled one
+            // costs seconds, not minutes, before the next origin is tried.
+            stall_timeout: Duration::from_secs(15),
             attempts_per_origin: 3,
             retry_backoff: Duration::from_secs(2),
             max_redirects: 5,
@@ -123,9 +185,11 @@ impl Fetcher {
     }
 
     /// [`Fetcher::fetch`] for several pins at once, one thread each; paths in the order given.
+    /// When pins fail only because every origin failed, the error is one [`FetchFailed`] with
+    /// every attempt of every pin; a cache folder that cannot be written is one error too.
     pub fn fetch_all(&self, pins: &[&Pin]) -> Result<Vec<PathBuf>> {
         let progress = Progress::new();
-        // The same pin twice would mean two threads writing one temporary name.
+        // The same pin twice would be downloaded twice, by two threads at once.
         let mut distinct: Vec<&Pin> = Vec::new();
         for pin in pins {
             if !distinct.iter().any(|seen| seen == pin) {
@@ -155,12 +219,8 @@ impl Fetcher {
                 Err(err) => failures.push(err),
             }
         }
-        if failures.len() == 1 {
-            return Err(failures.remove(0));
-        }
         if !failures.is_empty() {
-            let listed: Vec<String> = failures.iter().map(|err| format!("{err:#}")).collect();
-            bail!("{} downloads failed:\n{}", failures.len(), listed.join("\n"));
+            return Err(combine_failures(failures));
         }
         Ok(pins
             .iter()
@@ -187,6 +247,10 @@ impl Fetcher {
         if origins.is_empty() {
             bail!("cannot fetch {pin}: it lists no upstream URL and no mirror is configured");
         }
+        self.check_cache_writable(&pin.files[0])?;
+        for file in &pin.files {
+            temps::remove_abandoned_temps(&self.cache_dir.join(&file.name), "download")?;
+        }
         let agent = self.http_agent();
         let mut attempts = Vec::new();
         let mut to_try: Vec<&Origin> = origins.iter().collect();
@@ -201,11 +265,12 @@ impl Fetcher {
             for origin in to_try {
                 match self.fetch_from(&agent, origin, progress) {
                     Ok(path) => return Ok(path),
-                    Err((error, retry)) => {
+                    Err(Failure { error, retry, answered }) => {
                         progress.note(&format!("failed: {}: {error:#}", origin.url()));
                         attempts.push(FailedAttempt {
                             origin: origin.url(),
                             attempt: round,
+                            answered,
                             error,
                         });
                         if retry == Retry::Worthwhile {
@@ -217,6 +282,18 @@ impl Fetcher {
             to_try = worth_retrying;
         }
         Err(FetchFailed { wanted: pin.to_string(), attempts }.into())
+    }
+
+    /// Creates the cache folder if needed and proves it takes a file, by creating (with the
+    /// same temporary name a download would use, so the sweep knows it) and removing one.
+    fn check_cache_writable(&self, file: &PinnedFile) -> Result<()> {
+        let dir = &self.cache_dir;
+        let fail = |action, os_error| CacheNotWritable { dir: dir.clone(), action, os_error };
+        fs::create_dir_all(dir).map_err(|err| fail("creating it", err))?;
+        let (probe, _) = temps::create_temp_file(&dir.join(&file.name))
+            .map_err(|err| fail("creating a file in it", err))?;
+        fs::remove_file(&probe).map_err(|err| fail("removing a file from it", err))?;
+        Ok(())
     }
 
     /// The cached file if it holds the pinned bytes. A cached file with other bytes is
@@ -270,7 +347,11 @@ impl Fetcher {
         progress.note(&format!("fetching {} from {}", origin.file.name, origin.url()));
         let target = self.cache_dir.join(&origin.file.name);
         match &origin.location {
-            Location::Http(url) => self.fetch_http(agent, url, origin.file, &target, progress),
+            Location::Http(url) => {
+                reporting_silence(url, self.stall_timeout, progress, |activity| {
+                    self.fetch_http(agent, url, origin.file, &target, progress, activity)
+                })
+            }
             Location::LocalFile(path) => copy_local(path, origin.file, &target, progress),
         }
     }
@@ -282,8 +363,10 @@ impl Fetcher {
         file: &PinnedFile,
         target: &Path,
         progress: &Progress,
+        activity: &Activity,
     ) -> AttemptResult {
         let response = agent.get(url).call().map_err(|err| self.describe_request_error(err))?;
+        activity.answered();
         let status = response.status();
         if !status.is_success() {
             // These say the file is not there (or not for us); asking again will not change it.
@@ -293,35 +376,47 @@ impl Fetcher {
                 _ => Retry::Worthwhile,
             };
             let reason = status.canonical_reason().unwrap_or("");
-            return Err((anyhow!("HTTP {} {reason}", status.as_u16()), retry));
+            return Err(Failure::answered(anyhow!("HTTP {} {reason}", status.as_u16()), retry));
         }
         let expected_length = response.body().content_length();
         let mut body = response.into_body().into_reader();
-        let stall_timeout = Some(self.stall_timeout);
-        receive_verified(&mut body, url, file, target, expected_length, stall_timeout, progress)
+        let receiving = Receiving {
+            origin: url,
+            file,
+            target,
+            expected_length,
+            stall_timeout: Some(self.stall_timeout),
+            activity: Some(activity),
+        };
+        receiving.receive_verified(&mut body, progress).map_err(|(error, retry)| {
+            // Headers arrived, so the server answered, even if the body then stalled.
+            Failure::answered(error, retry)
+        })
     }
 
-    fn describe_request_error(&self, err: ureq::Error) -> (anyhow::Error, Retry) {
+    /// Errors before any response: nothing was heard from the server (a redirect loop aside).
+    fn describe_request_error(&self, err: ureq::Error) -> Failure {
         match err {
-            ureq::Error::TooManyRedirects => (
+            ureq::Error::TooManyRedirects => Failure::answered(
                 anyhow!("more than {} redirects (a redirect loop?)", self.max_redirects),
                 Retry::Pointless,
             ),
-            ureq::Error::BadUri(uri) => (anyhow!("bad URL: {uri}"), Retry::Pointless),
-            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => (
-                anyhow!("no connection within {}", seconds(self.connect_timeout)),
+            ureq::Error::BadUri(uri) => {
+                Failure::unanswered(anyhow!("bad URL: {uri}"), Retry::Pointless)
+            }
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                Failure::unanswered(
+                    anyhow!("no connection within {}", seconds(self.connect_timeout)),
+                    Retry::Worthwhile,
+                )
+            }
+            ureq::Error::Timeout(_) => Failure::unanswered(
+                anyhow!("stalled: no response for {}", seconds(self.stall_timeout)),
                 Retry::Worthwhile,
             ),
-            ureq::Error::Timeout(ureq::Timeout::PerRead) => {
-                (anyhow!("no response for {}", seconds(self.stall_timeout)), Retry::Worthwhile)
-            }
-            other => (anyhow!(other), Retry::Worthwhile),
+            other => Failure::unanswered(anyhow!(other), Retry::Worthwhile),
         }
     }
-}
-
-fn seconds(duration: Duration) -> String {
-    format!("{:.1}s", duration.as_secs_f64())
 }
 
 /// A `file://` mirror: a copy, but with the same hashing and temp+rename as a download.
@@ -334,92 +429,126 @@ fn copy_local(path: &Path, file: &PinnedFile, target: &Path, progress: &Progress
             } else {
                 Retry::Worthwhile
             };
-            return Err((anyhow!(err).context(format!("opening {}", path.display())), retry));
+            let error = anyhow!(err).context(format!("opening {}", path.display()));
+            return Err(Failure::unanswered(error, retry));
         }
     };
-    let length = source.metadata().ok().map(|meta| meta.len());
     let origin = format!("file://{}", path.display());
-    receive_verified(&mut source, &origin, file, target, length, None, progress)
+    let receiving = Receiving {
+        origin: &origin,
+        file,
+        target,
+        expected_length: source.metadata().ok().map(|meta| meta.len()),
+        stall_timeout: None,
+        activity: None,
+    };
+    receiving
+        .receive_verified(&mut source, progress)
+        .map_err(|(error, retry)| Failure::answered(error, retry))
 }
 
-/// Streams `body` into the temporary name of `target`, hashing as it goes, and renames it to
-/// `target` only when every expected byte arrived and the hash matches the pin.
-fn receive_verified(
-    body: &mut dyn Read,
-    origin: &str,
-    file: &PinnedFile,
-    target: &Path,
+/// One body on its way into the cache.
+struct Receiving<'a> {
+    /// The URL (or `file://` path) it comes from, for errors.
+    origin: &'a str,
+    file: &'a PinnedFile,
+    target: &'a Path,
     expected_length: Option<u64>,
+    /// Set for HTTP, whose reads time out after this long.
     stall_timeout: Option<Duration>,
-    progress: &Progress,
-) -> AttemptResult {
-    let transfer = progress.start_transfer(&file.name, expected_length);
-    let mut retry = Retry::Worthwhile;
-    let mut received = 0u64;
-    let mut digest = String::new();
-    let outcome = artifact::write_atomic(target, |out| {
-        let temp = artifact::temp_path(target);
-        let (length, actual) = copy_hashing(body, out, &transfer)
-            .map_err(|err| read_or_write_error(err, &temp, expected_length, stall_timeout))?;
-        received = length;
-        if let Some(expected) = expected_length {
+    /// Told of every byte, so that silence is measured (HTTP only).
+    activity: Option<&'a Activity>,
+}
+
+impl Receiving<'_> {
+    /// Streams `body` into a fresh temporary name beside `target`, hashing as it goes, and
+    /// renames it to `target` only when every expected byte arrived and the hash matches the
+    /// pin. On any error the temporary file is removed.
+    fn receive_verified(
+        &self,
+        body: &mut dyn Read,
+        progress: &Progress,
+    ) -> std::result::Result<PathBuf, (anyhow::Error, Retry)> {
+        let (temp, mut out) = temps::create_temp_file(self.target).map_err(|err| {
+            let error = anyhow!(err)
+                .context(format!("creating a temporary file for {}", self.target.display()));
+            (error, Retry::Pointless)
+        })?;
+        let transfer = progress.start_transfer(&self.file.name, self.expected_length);
+        let outcome = self.write_verified(body, &mut out, &temp, &transfer);
+        drop(out);
+        let outcome = outcome.and_then(|(received, digest)| {
+            artifact::commit(&temp, self.target)
+                .map(|()| (received, digest))
+                .map_err(|err| (err, Retry::Pointless))
+        });
+        match outcome {
+            Ok((received, digest)) => {
+                let elapsed = transfer.elapsed();
+                // Clear the bar first so the summary line is not drawn over.
+                drop(transfer);
+                progress.note(&format!(
+                    "verified {} ({}, sha256 {digest}) in {}",
+                    self.file.name,
+                    mebibytes(received),
+                    seconds(elapsed)
+                ));
+                Ok(self.target.to_path_buf())
+            }
+            Err(failure) => {
+                let _ = fs::remove_file(&temp);
+                Err(failure)
+            }
+        }
+    }
+
+    /// The length and sha256 of what was written, when complete and matching the pin.
+    fn write_verified(
+        &self,
+        body: &mut dyn Read,
+        out: &mut File,
+        temp: &Path,
+        transfer: &Transfer,
+    ) -> std::result::Result<(u64, String), (anyhow::Error, Retry)> {
+        let (length, actual) = copy_hashing(body, out, transfer, self.activity)
+            .map_err(|err| (self.read_or_write_error(err, temp), Retry::Worthwhile))?;
+        if let Some(expected) = self.expected_length {
             if length < expected {
-                bail!("body cut short: got {length} of {expected} bytes");
+                let error = anyhow!("body cut short: got {length} of {expected} bytes");
+                return Err((error, Retry::Worthwhile));
             }
         }
-        if actual != file.sha256 {
-            retry = Retry::Pointless;
-            return Err(ChecksumMismatch {
-                origin: origin.to_string(),
-                expected: file.sha256.clone(),
+        if actual != self.file.sha256 {
+            let mismatch = ChecksumMismatch {
+                origin: self.origin.to_string(),
+                expected: self.file.sha256.clone(),
                 actual,
-            }
-            .into());
+            };
+            return Err((mismatch.into(), Retry::Pointless));
         }
-        digest = actual;
-        Ok(())
-    });
-    match outcome {
-        Ok(()) => {
-            let elapsed = transfer.elapsed();
-            // Clear the bar first so the summary line is not drawn over.
-            drop(transfer);
-            progress.note(&format!(
-                "verified {} ({}, sha256 {digest}) in {}",
-                file.name,
-                mebibytes(received),
-                seconds(elapsed)
-            ));
-            Ok(target.to_path_buf())
+        Ok((length, actual))
+    }
+
+    fn read_or_write_error(&self, err: CopyError, temp: &Path) -> anyhow::Error {
+        match err {
+            CopyError::Read(received, err) => match (self.stall_timeout, self.expected_length) {
+                (Some(stall_timeout), _) if is_stall(&err) => anyhow!(
+                    "stalled: nothing received for {} after {received} bytes",
+                    seconds(stall_timeout)
+                ),
+                (_, Some(expected)) if err.kind() == io::ErrorKind::UnexpectedEof => anyhow!(
+                    "body cut short: the connection closed after {received} of {expected} bytes"
+                ),
+                _ => anyhow!(err).context(format!("receiving the body, after {received} bytes")),
+            },
+            CopyError::Write(err) => anyhow!(err).context(format!("writing {}", temp.display())),
         }
-        Err(err) => Err((err, retry)),
     }
 }
 
 enum CopyError {
     Read(u64, io::Error),
     Write(io::Error),
-}
-
-fn read_or_write_error(
-    err: CopyError,
-    temp: &Path,
-    expected_length: Option<u64>,
-    stall_timeout: Option<Duration>,
-) -> anyhow::Error {
-    match err {
-        CopyError::Read(received, err) => match (stall_timeout, expected_length) {
-            (Some(stall_timeout), _) if is_stall(&err) => anyhow!(
-                "stalled: nothing received for {} after {received} bytes",
-                seconds(stall_timeout)
-            ),
-            (_, Some(expected)) if err.kind() == io::ErrorKind::UnexpectedEof => anyhow!(
-                "body cut short: the connection closed after {received} of {expected} bytes"
-            ),
-            _ => anyhow!(err).context(format!("receiving the body, after {received} bytes")),
-        },
-        CopyError::Write(err) => anyhow!(err).context(format!("writing {}", temp.display())),
-    }
 }
 
 fn is_stall(err: &io::Error) -> bool {
@@ -434,6 +563,7 @@ fn copy_hashing(
     from: &mut dyn Read,
     to: &mut File,
     transfer: &Transfer,
+    activity: Option<&Activity>,
 ) -> std::result::Result<(u64, String), CopyError> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
@@ -445,6 +575,9 @@ fn copy_hashing(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(CopyError::Read(total, err)),
         };
+        if let Some(activity) = activity {
+            activity.received(n);
+        }
         hasher.update(&buffer[..n]);
         to.write_all(&buffer[..n]).map_err(CopyError::Write)?;
         total += n as u64;
@@ -477,10 +610,10 @@ impl Origin<'_> {
 
 /// Where to look, in order: each mirror for each of the pin's files (in the pin's order), then
 /// each file's upstream URLs. Mirrors come first because they are near or local; a mirror that
-/// holds only the second format still beats upstream.
+/// holds only the second format still beats upstream. Blank mirror entries are skipped.
 pub(crate) fn origins<'pin>(pin: &'pin Pin, mirrors: &[String]) -> Result<Vec<Origin<'pin>>> {
     let mut origins = Vec::new();
-    for mirror in mirrors {
+    for mirror in mirrors.iter().map(|mirror| mirror.trim()).filter(|mirror| !mirror.is_empty()) {
         for file in &pin.files {
             origins.push(Origin { file, location: mirror_location(mirror, &file.name)? });
         }
@@ -493,20 +626,62 @@ pub(crate) fn origins<'pin>(pin: &'pin Pin, mirrors: &[String]) -> Result<Vec<Or
     Ok(origins)
 }
 
+/// A list of mirror base URLs as a user writes it (an environment variable, a config line):
+/// separated by whitespace, empty entries ignored, so that an empty `KARDEL_MIRRORS` means no
+/// mirror and a double space is harmless. Each is checked as [`Fetcher::mirrors`] would use it,
+/// so a typo is reported here, quoting it, rather than at the first download.
+pub fn parse_mirror_list(text: &str) -> Result<Vec<String>> {
+    let mirrors: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    for mirror in &mirrors {
+        // The file name only makes a location to check; any plain name will do.
+        mirror_location(mirror, "x")?;
+    }
+    Ok(mirrors)
+}
+
 fn mirror_location(mirror: &str, file_name: &str) -> Result<Location> {
     let base = mirror.trim_end_matches('/');
     if let Some(path) = base.strip_prefix("file://") {
         if !path.starts_with('/') {
             bail!(
-                "mirror {mirror}: a file:// mirror needs an absolute path, like file:///srv/mirror"
+                "mirror `{mirror}`: a file:// mirror needs an absolute path, like file:///srv/mirror"
             );
         }
         return Ok(Location::LocalFile(Path::new(path).join(file_name)));
     }
+    // http:// is accepted too, for a server on the local network: the pin protects the bytes.
     if base.starts_with("https://") || base.starts_with("http://") {
         return Ok(Location::Http(format!("{base}/{file_name}")));
     }
-    bail!("mirror {mirror}: expected an https://, http:// or file:// URL (for a folder: file:///path/to/folder)")
+    bail!(
+        "mirror `{mirror}`: expected a URL starting with https:// or file:// \
+         (a local folder is file:///path/to/folder)"
+    )
+}
+
+/// One error for the pins `fetch_all` could not fetch (at least one). A cache folder that cannot
+/// be written is the same error for every pin, so it is reported once. When every failure is a
+/// [`FetchFailed`] they are merged into one, so that a caller's `downcast_ref::<FetchFailed>()`
+/// finds it whatever the number of pins; otherwise each error is listed.
+fn combine_failures(mut failures: Vec<anyhow::Error>) -> anyhow::Error {
+    if let Some(cache) = failures.iter().position(|err| err.is::<CacheNotWritable>()) {
+        return failures.swap_remove(cache);
+    }
+    if failures.len() == 1 {
+        return failures.remove(0);
+    }
+    if failures.iter().all(|err| err.is::<FetchFailed>()) {
+        let mut wanted = Vec::new();
+        let mut attempts = Vec::new();
+        for failure in failures {
+            let failed: FetchFailed = failure.downcast().expect("checked just above");
+            wanted.push(failed.wanted);
+            attempts.extend(failed.attempts);
+        }
+        return FetchFailed { wanted: wanted.join(" and "), attempts }.into();
+    }
+    let listed: Vec<String> = failures.iter().map(|err| format!("{err:#}")).collect();
+    anyhow!("{} downloads failed:\n{}", failures.len(), listed.join("\n"))
 }
 
 /// `$XDG_CACHE_HOME/kardel/downloads`, or `~/.cache/kardel/downloads`.
@@ -589,14 +764,44 @@ mod tests {
         check_origins(
             &["/srv/mirror"],
             expect_test::expect![[r#"
-                error: mirror /srv/mirror: expected an https://, http:// or file:// URL (for a folder: file:///path/to/folder)
+                error: mirror `/srv/mirror`: expected a URL starting with https:// or file:// (a local folder is file:///path/to/folder)
             "#]],
         );
         check_origins(
             &["file://srv/mirror"],
             expect_test::expect![[r#"
-                error: mirror file://srv/mirror: a file:// mirror needs an absolute path, like file:///srv/mirror
+                error: mirror `file://srv/mirror`: a file:// mirror needs an absolute path, like file:///srv/mirror
             "#]],
+        );
+    }
+
+    #[test]
+    fn blank_mirrors_are_skipped() {
+        check_origins(
+            &["", "  ", "file:///srv/mirror"],
+            expect_test::expect![[r#"
+                file:///srv/mirror/linux-1.0.tar.xz
+                file:///srv/mirror/linux-1.0.tar.gz
+                https://upstream.invalid/v5.x/linux-1.0.tar.xz
+                https://upstream.invalid/v5.x/linux-1.0.tar.gz
+            "#]],
+        );
+    }
+
+    #[test]
+    fn mirror_lists_as_written() {
+        let parse = |text: &str| parse_mirror_list(text).map_err(|err| format!("{err:#}"));
+        assert_eq!(parse(""), Ok(vec![]));
+        assert_eq!(parse("   "), Ok(vec![]));
+        assert_eq!(
+            parse(" file:///srv/a  https://near.invalid/b\n"),
+            Ok(vec!["file:///srv/a".to_string(), "https://near.invalid/b".to_string()])
+        );
+        assert_eq!(
+            parse("file:///srv/a ftp://near.invalid/b"),
+            Err("mirror `ftp://near.invalid/b`: expected a URL starting with https:// or file:// \
+                 (a local folder is file:///path/to/folder)"
+                .to_string())
         );
     }
 

@@ -9,6 +9,13 @@
 //!
 //! Decompression (single-threaded in xz2, bzip2 and flate2) runs on its own thread and hands
 //! 1 MiB chunks to the thread that writes files, so the two overlap on a multi-core machine.
+//!
+//! A kernel tarball takes about 20 seconds, so an unpack shows a bar on a terminal (how much of
+//! the archive has been read, redrawn a few times a second) and always ends with one line saying
+//! what was unpacked where, how many entries and how long it took.
+//!
+//! A run killed mid-unpack leaves its temporary folder; the next unpack to the same destination
+//! removes it (see `temps`).
 
 use std::{
     collections::HashSet,
@@ -21,6 +28,8 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+
+use crate::{progress::UnpackProgress, temps};
 
 /// How an archive's tar stream is compressed, from its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +100,16 @@ pub fn unpack(archive: &Path, dest_dir: &Path) -> Result<PathBuf> {
     if let Some(parent) = dest_dir.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    remove_abandoned_temps(dest_dir)?;
+    temps::remove_abandoned_temps(dest_dir, "unpack")?;
     let temp = artifact::temp_path(dest_dir);
     if temp.exists() {
         fs::remove_dir_all(&temp).with_context(|| format!("removing {}", temp.display()))?;
     }
     fs::create_dir(&temp).with_context(|| format!("creating {}", temp.display()))?;
 
-    let top = match unpack_into(archive, compression, &temp) {
+    let compressed_len = fs::metadata(archive).ok().map(|meta| meta.len()).filter(|&len| len > 0);
+    let mut progress = UnpackProgress::start(archive, compressed_len);
+    let top = match unpack_into(archive, compression, &temp, &mut progress) {
         Ok(top) => top,
         Err(err) => {
             let _ = fs::remove_dir_all(&temp);
@@ -106,7 +117,11 @@ pub fn unpack(archive: &Path, dest_dir: &Path) -> Result<PathBuf> {
         }
     };
     match artifact::commit(&temp, dest_dir) {
-        Ok(()) => Ok(dest_dir.join(top)),
+        Ok(()) => {
+            let tree = dest_dir.join(top);
+            progress.finish(archive, &tree);
+            Ok(tree)
+        }
         Err(err) => {
             let _ = fs::remove_dir_all(&temp);
             // Another process may have finished the same unpack first; its result is as good.
@@ -145,40 +160,19 @@ fn finished_unpack(dest_dir: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Temporary folders of earlier runs that died mid-unpack (`artifact::temp_path` names them
-/// after the process id). A folder of a process that is still running is left alone: it may be
-/// another build unpacking the same tree right now.
-fn remove_abandoned_temps(dest_dir: &Path) -> Result<()> {
-    let (Some(parent), Some(name)) = (dest_dir.parent(), dest_dir.file_name()) else {
-        return Ok(());
-    };
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
-    let processes_visible = Path::new("/proc/self").exists();
-    let entries = fs::read_dir(parent).with_context(|| format!("reading {}", parent.display()))?;
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file_name.strip_prefix(&prefix).and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let alive = !processes_visible || Path::new(&format!("/proc/{pid}")).exists();
-        if pid != std::process::id() && !alive {
-            let path = entry.path();
-            eprintln!("removing {} left by an interrupted unpack", path.display());
-            fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
-fn unpack_into(archive: &Path, compression: Compression, root: &Path) -> Result<OsString> {
+fn unpack_into(
+    archive: &Path,
+    compression: Compression,
+    root: &Path,
+    progress: &mut UnpackProgress,
+) -> Result<OsString> {
     let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
-    let compressed = BufReader::with_capacity(1 << 20, file);
+    let compressed = BufReader::with_capacity(1 << 20, progress.counting(file));
     let decoder = compression.decoder(compressed);
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::sync_channel(16);
         let decompressor = scope.spawn(move || decompress(decoder, sender));
-        let result = unpack_entries(ChunkReader::new(receiver), archive, root);
+        let result = unpack_entries(ChunkReader::new(receiver), archive, root, progress);
         // Dropping the reader (inside unpack_entries) ends the decompressor early on error.
         if decompressor.join().is_err() {
             bail!("decompressing {}: thread panicked", archive.display());
@@ -240,7 +234,12 @@ impl Read for ChunkReader {
     }
 }
 
-fn unpack_entries(tar_stream: ChunkReader, archive: &Path, root: &Path) -> Result<OsString> {
+fn unpack_entries(
+    tar_stream: ChunkReader,
+    archive: &Path,
+    root: &Path,
+    progress: &mut UnpackProgress,
+) -> Result<OsString> {
     let reading = || format!("reading {}", archive.display());
     let mut tar = tar::Archive::new(tar_stream);
     let mut checker = EntryChecker::default();
@@ -252,7 +251,9 @@ fn unpack_entries(tar_stream: ChunkReader, archive: &Path, root: &Path) -> Resul
         let refuse = |reason: String| {
             anyhow!("refusing entry `{}` in {}: {reason}", path.display(), archive.display())
         };
-        match checker.check(&path, &kind).map_err(refuse)? {
+        let size = entry.size();
+        let verdict = checker.check(&path, &kind).map_err(refuse)?;
+        match verdict {
             Verdict::Skip => {}
             Verdict::Directory => {
                 let dir = root.join(&path);
@@ -278,6 +279,9 @@ fn unpack_entries(tar_stream: ChunkReader, archive: &Path, root: &Path) -> Resul
                     refuse("it would land outside the destination".to_string())
                 );
             }
+        }
+        if verdict != Verdict::Skip {
+            progress.entry(size);
         }
     }
     let top = checker.top.with_context(|| format!("{} holds no files", archive.display()))?;

@@ -3,6 +3,7 @@
 //! temporary folder.
 
 mod fetching;
+mod interrupted;
 mod real_data;
 mod repo_checks;
 mod server;

@@ -21,6 +21,8 @@ pub enum Behaviour {
     Stall(Vec<u8>),
     /// Reads the request and answers nothing for a long time.
     Silent,
+    /// 200 with a `Content-Length` of this many bytes, then silence for a long time.
+    HeadersThenSilence(usize),
     /// 302 to this path on the same server.
     Redirect(String),
 }
@@ -116,6 +118,11 @@ fn respond(stream: &mut TcpStream, behaviour: Behaviour) -> std::io::Result<()> 
             std::thread::sleep(Duration::from_secs(60));
         }
         Behaviour::Silent => std::thread::sleep(Duration::from_secs(60)),
+        Behaviour::HeadersThenSilence(length) => {
+            stream.write_all(head("200 OK", length, "").as_bytes())?;
+            stream.flush()?;
+            std::thread::sleep(Duration::from_secs(60));
+        }
         Behaviour::Redirect(location) => {
             stream
                 .write_all(head("302 Found", 0, &format!("Location: {location}\r\n")).as_bytes())?;

@@ -1,10 +1,61 @@
 //! Temporary folders and in-memory tarballs for the tests.
 
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
+    thread::JoinHandle,
+    time::{Duration, Instant},
 };
+
+/// Set in a child started by [`spawn_child_test`] to the name of the test it is to run.
+const CHILD_VARIABLE: &str = "FETCH_IT_CHILD";
+
+/// Runs the test `name` (`module::test`) of this test binary alone in a child process, with
+/// `env` added, stdout discarded and stderr piped. For what a test cannot do in-process: read
+/// stderr as a user sees it (the harness captures the parent's own) or interrupt a run with a
+/// signal. The child test does its part only when [`is_child`] says so.
+pub fn spawn_child_test(name: &str, env: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = Command::new(exe);
+    command.args(child_test_args(name));
+    with_child_env(&mut command, name, env);
+    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    command.spawn().unwrap()
+}
+
+/// What runs the test `name` alone, output not captured.
+pub fn child_test_args(name: &str) -> [&str; 4] {
+    [name, "--exact", "--nocapture", "--test-threads=1"]
+}
+
+/// The environment of a child test: `env`, and the variable that makes [`is_child`] true.
+pub fn with_child_env(command: &mut Command, name: &str, env: &[(&str, String)]) {
+    command.env(CHILD_VARIABLE, name);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+}
+
+/// True in the child [`spawn_child_test`] started for `name`; an ordinary test run skips the
+/// child's part (the test passes, doing nothing).
+pub fn is_child(name: &str) -> bool {
+    std::env::var(CHILD_VARIABLE).as_deref() == Ok(name)
+}
+
+/// An environment variable a child test was given.
+pub fn child_env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set for the child test"))
+}
+
+/// Reads a child's stderr on a thread: each line with when it arrived, measured from `started`.
+pub fn timed_lines(child: &mut Child, started: Instant) -> JoinHandle<Vec<(Duration, String)>> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        BufReader::new(stderr).lines().map(|line| (started.elapsed(), line.unwrap())).collect()
+    })
+}
 
 /// A folder removed when dropped, unique per test even with tests running in parallel.
 pub struct TempDir(PathBuf);

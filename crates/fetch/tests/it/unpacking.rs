@@ -4,7 +4,10 @@ use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use fetch::unpack;
 
-use crate::support::{bzip2, demo_tar, demo_tar_gz, gzip, names_in, tar, xz, Entry, TempDir};
+use crate::support::{
+    bzip2, child_env, child_test_args, demo_tar, demo_tar_gz, gzip, is_child, names_in,
+    spawn_child_test, tar, timed_lines, with_child_env, xz, Entry, TempDir,
+};
 
 #[track_caller]
 fn check_demo_tree(top: &Path) {
@@ -193,4 +196,85 @@ fn finished_unpack_is_reused_without_work() {
     std::fs::remove_file(&archive).unwrap();
     assert_eq!(unpack(&archive, &dir.join("tree")).unwrap(), top);
     assert_eq!(std::fs::read_to_string(top.join("configure")).unwrap(), "edited");
+}
+
+const UNPACK_CHILD: &str = "unpacking::child_of_unpack_ends_with_one_line";
+
+#[test]
+fn child_of_unpack_ends_with_one_line() {
+    if !is_child(UNPACK_CHILD) {
+        return;
+    }
+    unpack(Path::new(&child_env("ARCHIVE")), Path::new(&child_env("DEST"))).unwrap();
+}
+
+/// On a stderr that is not a terminal (a log, CI) an unpack draws no bar, and says when it is
+/// done what it unpacked where, in one line.
+#[test]
+fn unpack_ends_with_one_line() {
+    let dir = TempDir::new("unpack-line");
+    let archive = dir.join("demo-1.0.tar.xz");
+    std::fs::write(&archive, xz(&demo_tar())).unwrap();
+    let mut child = spawn_child_test(
+        UNPACK_CHILD,
+        &[
+            ("ARCHIVE", archive.display().to_string()),
+            ("DEST", dir.join("tree").display().to_string()),
+        ],
+    );
+    let lines = timed_lines(&mut child, std::time::Instant::now());
+    let status = child.wait().unwrap();
+    let lines: Vec<String> = lines.join().unwrap().into_iter().map(|(_, line)| line).collect();
+    assert!(status.success(), "{lines:#?}");
+    let expected_start = format!(
+        "unpacked {} into {}: 4 entries, 0.0 MiB in ",
+        archive.display(),
+        dir.join("tree/demo-1.0").display()
+    );
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].starts_with(&expected_start), "{lines:#?}");
+    assert!(lines[0].ends_with('s') && !lines[0].contains('\x1b'), "{lines:#?}");
+}
+
+/// On a terminal the unpack draws a bar (`script` gives the child one), clears it, and ends with
+/// the same line as in a log.
+#[test]
+fn unpack_shows_a_bar_on_a_terminal() {
+    let script_works = std::process::Command::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !script_works {
+        eprintln!("skipped: `script` (util-linux) is not available to give the unpack a terminal");
+        return;
+    }
+    let dir = TempDir::new("unpack-terminal");
+    let archive = dir.join("demo-1.0.tar.xz");
+    std::fs::write(&archive, xz(&demo_tar())).unwrap();
+    let typescript = dir.join("typescript");
+    let exe = std::env::current_exe().unwrap();
+    let child = format!("'{}' {}", exe.display(), child_test_args(UNPACK_CHILD).join(" "));
+    let mut command = std::process::Command::new("script");
+    command.args(["-qfec", &child]).arg(&typescript).stdin(std::process::Stdio::null());
+    with_child_env(
+        &mut command,
+        UNPACK_CHILD,
+        &[
+            ("ARCHIVE", archive.display().to_string()),
+            ("DEST", dir.join("tree").display().to_string()),
+        ],
+    );
+    let output = command.output().unwrap();
+    let seen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(output.status.success(), "{seen}");
+    assert!(seen.contains("unpacking demo-1.0.tar.xz ["), "no bar drawn: {seen:?}");
+    let done = format!(
+        "unpacked {} into {}: 4 entries",
+        archive.display(),
+        dir.join("tree/demo-1.0").display()
+    );
+    assert!(seen.contains(&done), "no closing line: {seen:?}");
 }
