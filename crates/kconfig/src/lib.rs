@@ -7,9 +7,18 @@
 //! value is compared against it: [`verify`] names each one that did not stick, with the fragment's
 //! file and line.
 //!
-//! Everything here is pure: the IO (running `make`) lives with the callers.
+//! When a value did not stick, [`KconfigTree`] reads the tree's Kconfig files and
+//! [`KconfigTree::explain`] says why where they tell: the dependencies that are off, a prompt that
+//! is missing or hidden, who selects it, a misspelt name and the names close to it.
+//!
+//! Everything here is pure but [`KconfigTree::load`]: running `make` lives with the callers.
+
+mod explain;
+mod kconfig_lang;
 
 use std::{collections::BTreeMap, fmt, path::PathBuf};
+
+pub use kconfig_lang::{kernel_vars, KconfigTree, LoadError};
 
 /// A value as kconfig writes it in `.config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,15 +257,36 @@ pub struct Mismatch {
     pub got: Option<Value>,
 }
 
+impl Mismatch {
+    /// The mismatch as one line, with `reason` (from [`KconfigTree::explain`]) in place of the
+    /// generic guess at why.
+    pub fn with_reason<'a>(&'a self, reason: Option<&'a str>) -> impl fmt::Display + 'a {
+        Explained { mismatch: self, reason }
+    }
+}
+
+struct Explained<'a> {
+    mismatch: &'a Mismatch,
+    reason: Option<&'a str>,
+}
+
+impl fmt::Display for Explained<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Mismatch { wanted, got } = self.mismatch;
+        write!(f, "{}: {} asked for {}, ", wanted.origin, wanted.symbol, wanted.value)?;
+        match (got, self.reason) {
+            (None, Some(reason)) => write!(f, "but the final .config does not have it: {reason}"),
+            (None, None) => write!(f, "but the final .config does not have it (misspelt, not in this tree, or hidden because its dependencies are off)"),
+            (Some(got), Some(reason)) => write!(f, "got {got}: {reason}"),
+            (Some(Value::No), None) => write!(f, "got n (its dependencies are off, or something selects against it)"),
+            (Some(got), None) => write!(f, "got {got}"),
+        }
+    }
+}
+
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Mismatch { wanted, got } = self;
-        write!(f, "{}: {} asked for {}, ", wanted.origin, wanted.symbol, wanted.value)?;
-        match got {
-            None => write!(f, "but the final .config does not have it (misspelt, not in this tree, or hidden because its dependencies are off)"),
-            Some(Value::No) => write!(f, "got n (its dependencies are off, or something selects against it)"),
-            Some(got) => write!(f, "got {got}"),
-        }
+        self.with_reason(None).fmt(f)
     }
 }
 
