@@ -12,16 +12,16 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use fetch::Package;
-use qemu::{Accel, AccelChoice, Machine, Mode, Session};
+use qemu::{Accel, AccelChoice};
+use rootfs::Compression;
 use serde::Serialize;
 use xshell::cmd;
 
 use crate::{
-    busybox,
-    check::mode_name,
+    boot, boots, busybox,
     context::Context,
     flags::{self, BenchPart},
-    hostdeps::{self, Stage},
+    hostdeps::{self, Step},
     images, kernel,
     pipeline::{self, Built},
     sources::Source,
@@ -127,9 +127,9 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 pub fn run(flags: flags::Bench) -> Result<()> {
     let user_ctx = Context::new(&flags.build)?;
-    hostdeps::ensure(&user_ctx.sh, &hostdeps::ALL_STAGES, flags.build.install_deps)?;
-    let bench_target = user_ctx.target.join("bench").join(user_ctx.profile().name());
-    let ctx = user_ctx.with_target(bench_target.clone())?;
+    hostdeps::ensure(&user_ctx.sh, user_ctx.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
+    let bench_target = user_ctx.layout.bench_target(&user_ctx.profile_name);
+    let ctx = Context::with_target(&flags.build, user_ctx.repo.clone(), bench_target)?;
     let parts: Vec<BenchPart> = match flags.only {
         Some(part) => vec![part],
         None => vec![
@@ -140,19 +140,19 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Sizes,
         ],
     };
-    let mut report = Report { profile: ctx.profile().name().to_string(), figures: Vec::new() };
+    let mut report = Report { profile: ctx.profile_name.clone(), figures: Vec::new() };
 
     if parts.contains(&BenchPart::Build) {
         build_from_nothing(&ctx, &mut report)?;
     }
-    let built = pipeline::build_all(&ctx, false, &[Stage::Qemu], &mut Summary::default())?;
+    let built = pipeline::build_all(&ctx, false, &[Step::Qemu], &mut Summary::default())?;
     for part in parts {
         match part {
             BenchPart::Build => {}
-            BenchPart::Rebuild => rebuilds(&ctx, &mut report)?,
+            BenchPart::Rebuild => rebuilds(&ctx, &flags.build, &mut report)?,
             BenchPart::Images => image_steps(&ctx, &built, &mut report)?,
-            BenchPart::Boot => boots(&ctx, &built, flags.boots, &mut report)?,
-            BenchPart::Sizes => sizes(&ctx, &built, &mut report)?,
+            BenchPart::Boot => boot_times(&ctx, &flags.build, &built, flags.boots, &mut report)?,
+            BenchPart::Sizes => sizes(&ctx, &flags.build, &built, &mut report)?,
         }
     }
 
@@ -167,11 +167,11 @@ pub fn run(flags: flags::Bench) -> Result<()> {
 
 /// Every stage from an empty work folder: unpack, configure, build, images.
 fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
-    let work = ctx.work_dir();
+    let work = ctx.layout.work();
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
-    let images_dir = ctx.images_dir();
+    let images_dir = ctx.layout.images();
     if images_dir.exists() {
         std::fs::remove_dir_all(&images_dir)
             .with_context(|| format!("removing {}", images_dir.display()))?;
@@ -182,13 +182,11 @@ fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
         report.seconds("build", format!("unpack {}", package.name()), elapsed).note =
             source.describe();
     }
-    let mut configure_ctx = ctx.with_target(ctx.target.clone())?;
-    configure_ctx.configure_only = true;
-    let (_, elapsed) = timed(|| kernel::build(&configure_ctx))?;
+    let (_, elapsed) = timed(|| kernel::configure(ctx))?;
     report.seconds("build", "configure kernel (checked)", elapsed);
     let (_, elapsed) = timed(|| kernel::build(ctx))?;
     report.seconds("build", format!("kernel build (-j{})", ctx.jobs), elapsed);
-    let (_, elapsed) = timed(|| busybox::build(&configure_ctx))?;
+    let (_, elapsed) = timed(|| busybox::configure(ctx))?;
     report.seconds("build", "configure busybox (checked)", elapsed);
     let (busybox, elapsed) = timed(|| busybox::build(ctx))?;
     report.seconds("build", format!("busybox build (-j{})", ctx.jobs), elapsed);
@@ -199,13 +197,14 @@ fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
 
 /// The environment that makes a child `cargo xtask` select what this bench builds.
 fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
-    let s = &ctx.selection;
+    let s = &ctx.sources;
     let mut env = vec![
-        ("CARGO_TARGET_DIR".to_string(), ctx.target.display().to_string()),
-        ("KARDEL_PROFILE".to_string(), ctx.profile().name().to_string()),
+        ("CARGO_TARGET_DIR".to_string(), ctx.layout.target().display().to_string()),
+        ("KARDEL_ARCH".to_string(), ctx.arch.name.clone()),
+        ("KARDEL_PROFILE".to_string(), ctx.profile_name.clone()),
         ("KARDEL_CACHE_DIR".to_string(), ctx.cache_dir()?.display().to_string()),
-        ("KARDEL_MIRRORS".to_string(), s.mirrors.join(" ")),
-        ("KARDEL_COMPRESS".to_string(), format!("{:?}", ctx.compress()).to_lowercase()),
+        ("KARDEL_MIRRORS".to_string(), ctx.mirrors.join(" ")),
+        ("KARDEL_COMPRESS".to_string(), ctx.compression.to_string()),
         ("KARDEL_IMAGE_SIZE_MIB".to_string(), ctx.image_size_mib.to_string()),
         ("SOURCE_DATE_EPOCH".to_string(), ctx.source_date_epoch.to_string()),
     ];
@@ -223,8 +222,8 @@ fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
     let join = |paths: &[PathBuf]| {
         paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
     };
-    env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&s.kernel_fragments)));
-    env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&s.busybox_fragments)));
+    env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&ctx.kernel_fragments)));
+    env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&ctx.busybox_fragments)));
     Ok(env)
 }
 
@@ -258,15 +257,15 @@ fn whole_process_all(ctx: &Context, extra_env: &[(String, String)]) -> Result<Du
     Ok(elapsed)
 }
 
-fn rebuilds(ctx: &Context, report: &mut Report) -> Result<()> {
+fn rebuilds(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result<()> {
     let noop = median((0..5).map(|_| whole_process_all(ctx, &[])).collect::<Result<_>>()?);
 
     // the kernel's own make with nothing to do, in the same build tree
-    let build = kernel::out_of_tree(ctx, &Source::plan(ctx, Package::Kernel)?)?;
-    let make_noop = build.build("make bzImage (nothing to do)", &["bzImage"])?;
+    let (build, target) = kernel::rebuild_target(ctx)?;
+    let make_noop = build.build(&format!("make {target} (nothing to do)"), &[&target])?;
     let figure = report.seconds("rebuild", "no-op `all` (whole process, median of 5)", noop);
     figure.tutorial_way = Some(make_noop.as_secs_f64());
-    figure.note = "tutorial's way: `make bzImage` with nothing to do".to_string();
+    figure.note = format!("tutorial's way: `make {target}` with nothing to do");
     report.add(
         "rebuild",
         "no-op speed-up over make",
@@ -275,13 +274,15 @@ fn rebuilds(ctx: &Context, report: &mut Report) -> Result<()> {
     );
 
     // A fragment of the user's, touched (same content), then changed.
-    let fragment = ctx.work_dir().join("bench-fragment.config");
+    let fragment = ctx.layout.work().join("bench-fragment.config");
     let write = |text: &str| {
         std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()))
     };
     write("# the bench's own fragment\nCONFIG_LOCALVERSION=\"-bench1\"\n")?;
-    let mut with_fragment = ctx.with_target(ctx.target.clone())?;
-    with_fragment.selection.kernel_fragments.push(fragment.clone());
+    let mut fragment_flags = flags.clone();
+    fragment_flags.kernel_fragments.push(fragment.clone());
+    let with_fragment =
+        Context::with_target(&fragment_flags, ctx.repo.clone(), ctx.layout.target().to_path_buf())?;
     kernel::build(&with_fragment)?;
     let touch = Command::new("touch").arg(&fragment).status()?;
     anyhow::ensure!(touch.success(), "touch {}", fragment.display());
@@ -300,8 +301,8 @@ fn rebuilds(ctx: &Context, report: &mut Report) -> Result<()> {
 
 /// The project's image step against the tutorial's shell pipelines on the same tree.
 fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
-    let tree = rootfs::tutorial_rootfs(&built.busybox.install_dir)?;
-    let out = ctx.work_dir().join("bench-images");
+    let tree = images::rootfs_tree(&built.busybox)?;
+    let out = ctx.layout.work().join("bench-images");
     std::fs::create_dir_all(&out)?;
     let mtime = ctx.source_date_epoch;
 
@@ -316,7 +317,7 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
     for dir in ["etc/init.d", "proc", "sys", "mnt", "dev", "tmp"] {
         std::fs::create_dir_all(staging.join(dir))?;
     }
-    let files = ctx.repo_path("crates/rootfs/files/etc");
+    let files = ctx.repo.join("crates/rootfs/files/etc");
     cmd!(sh, "cp -a {files}/. {staging}/etc/").run()?;
 
     let samples = 3;
@@ -397,46 +398,56 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
 }
 
 /// QEMU start to the console prompt, median of `boots`, per image; TCG always, KVM where it works;
-/// and the initramfs again with zstd.
-fn boots(ctx: &Context, built: &Built, boots: usize, report: &mut Report) -> Result<()> {
-    let boots = boots.max(1);
-    let qemu = Machine::new(&built.kernel.bzimage, &built.images.initramfs, Mode::Initramfs).qemu;
-    let (auto, reason) = qemu::resolve_accel(
-        AccelChoice::Auto,
-        &qemu,
-        &built.kernel.bzimage,
-        &ctx.kvm_probe_cache(),
-    )?;
-    let mut accels = vec![Accel::Tcg];
+/// and the BusyBox images again with zstd. Every boot goes through the one boot path.
+fn boot_times(
+    ctx: &Context,
+    flags: &flags::Build,
+    built: &Built,
+    boots: u32,
+    report: &mut Report,
+) -> Result<()> {
+    let (auto, reason) = if ctx.arch.is_host() {
+        qemu::resolve_accel(
+            AccelChoice::Auto,
+            ctx.arch.qemu.as_ref(),
+            &built.kernel.image,
+            &ctx.arch.console,
+            &ctx.layout.kvm_probe_cache(),
+        )?
+    } else {
+        (Accel::Tcg, format!("kvm: {} is not this host's architecture", ctx.arch.name))
+    };
+    let mut accels = vec![AccelChoice::Tcg];
     if auto == Accel::Kvm {
-        accels.push(Accel::Kvm);
+        accels.push(AccelChoice::Kvm);
     }
-    let zstd = zstd_images(ctx, built)?;
+    let zstd = zstd_built(ctx, flags, built)?;
     let cases = [
-        (Mode::Initrd, built.images.initrd.clone(), ""),
-        (Mode::Initrd, zstd.initrd, " (zstd)"),
-        (Mode::Initramfs, built.images.initramfs.clone(), ""),
-        (Mode::Initramfs, zstd.initramfs, " (zstd)"),
-        (Mode::Hello, built.images.hello.clone(), ""),
+        ("initrd", built, ""),
+        ("initrd", &zstd, " (zstd)"),
+        ("initramfs", built, ""),
+        ("initramfs", &zstd, " (zstd)"),
+        ("hello", built, ""),
     ];
     for accel in accels {
-        for (mode, image, variant) in &cases {
-            let mut machine = Machine::new(&built.kernel.bzimage, image, *mode);
-            machine.accel = accel;
-            let log = ctx.log_path(&format!("bench-boot-{}", mode_name(*mode)));
+        let machine_flags = flags::Machine {
+            cpus: 2,
+            memory: 1024,
+            append: Vec::new(),
+            qemu_args: Vec::new(),
+            accel,
+        };
+        for (name, built, variant) in cases {
+            let boot = boots::by_name(name);
+            let machine = boot::machine(ctx, built, boot, &machine_flags, true)?;
             let samples = (0..boots)
                 .map(|_| {
-                    let mut session = Session::spawn(&machine, &log)?;
-                    if *mode == Mode::Hello {
-                        session.wait_for("Hello world!", Duration::from_secs(120))?;
-                        Ok(session.elapsed())
-                    } else {
-                        session.wait_for_shell(Duration::from_secs(120))
-                    }
+                    let mut session = boot::spawn(ctx, &machine, boot)?;
+                    boot::wait_ready(&mut session, boot)
                 })
                 .collect::<Result<Vec<_>>>()?;
             let name =
-                format!("{}{variant} to prompt, {accel:?} (median of {boots})", mode_name(*mode));
+                format!("{name}{variant} to prompt, {:?} (median of {boots})", machine.accel);
             report.seconds("boot", name.to_lowercase(), median(samples));
         }
     }
@@ -446,38 +457,25 @@ fn boots(ctx: &Context, built: &Built, boots: usize, report: &mut Report) -> Res
     Ok(())
 }
 
-struct ZstdImages {
-    initrd: PathBuf,
-    initramfs: PathBuf,
+/// The same build with zstd images, made by the images stage itself, to say what zstd changes
+/// in size and boot time.
+fn zstd_built(ctx: &Context, flags: &flags::Build, built: &Built) -> Result<Built> {
+    let zstd_flags = flags::Build { compress: Compression::Zstd, ..flags.clone() };
+    let zstd_ctx =
+        Context::with_target(&zstd_flags, ctx.repo.clone(), ctx.layout.target().to_path_buf())?;
+    let (kernel, busybox) = (kernel::build(&zstd_ctx)?.0, busybox::build(&zstd_ctx)?.0);
+    let (images, _) = images::build(&zstd_ctx, &built.busybox)?;
+    Ok(Built { kernel, busybox, images })
 }
 
-/// The two BusyBox images again with zstd, to say what it changes in size and boot time.
-fn zstd_images(ctx: &Context, built: &Built) -> Result<ZstdImages> {
-    let tree = rootfs::tutorial_rootfs(&built.busybox.install_dir)?;
-    let dir = ctx.work_dir().join("bench-images");
-    let images =
-        ZstdImages { initrd: dir.join("rootfs.img.zst"), initramfs: dir.join("rootfs.cpio.zst") };
-    let (mtime, zstd) = (ctx.source_date_epoch, rootfs::Compression::Zstd);
-    rootfs::write_initramfs(&tree, mtime, zstd, &images.initramfs)?;
-    rootfs::write_ext4(
-        &tree,
-        &images.initrd,
-        ctx.image_size_mib << 20,
-        mtime,
-        zstd,
-        &dir.join("ext4-work"),
-    )?;
-    Ok(images)
-}
-
-fn sizes(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
-    report.bytes("bzImage", &built.kernel.bzimage)?;
+fn sizes(ctx: &Context, flags: &flags::Build, built: &Built, report: &mut Report) -> Result<()> {
+    report.bytes(ctx.arch.kernel_image_name(), &built.kernel.image)?;
     report.bytes("busybox (static)", &built.busybox.binary)?;
     report.bytes("rootfs.img.gz (initrd)", &built.images.initrd)?;
     report.bytes("rootfs.cpio.gz (initramfs)", &built.images.initramfs)?;
     report.bytes("hello.cpio.gz", &built.images.hello)?;
-    let zstd = zstd_images(ctx, built)?;
-    report.bytes("rootfs.cpio.zst (initramfs, zstd)", &zstd.initramfs)?;
-    report.bytes("rootfs.img.zst (initrd, zstd)", &zstd.initrd)?;
+    let zstd = zstd_built(ctx, flags, built)?;
+    report.bytes("rootfs.cpio.zst (initramfs, zstd)", &zstd.images.initramfs)?;
+    report.bytes("rootfs.img.zst (initrd, zstd)", &zstd.images.initrd)?;
     Ok(())
 }

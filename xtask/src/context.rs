@@ -1,12 +1,19 @@
-//! What every task needs: a shell, the project's folders, and the build settings that are the
-//! same for every stage.
+//! What every task needs: a shell, the architecture's row, the profile, the output layout, and
+//! the build settings that are the same for every stage. Everything here is checked when the
+//! context is made, before any fetch or build.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
+use arch::Arch;
+use rootfs::Compression;
 use xshell::Shell;
 
-use crate::flags::{Build, Compress, Profile, Selection};
+use crate::{
+    features::{self, Catalog, Profile},
+    flags::{Build, Sources},
+    layout::Layout,
+};
 
 /// `SOURCE_DATE_EPOCH` when the environment sets none: every timestamp the project writes into
 /// an output (kernel build banner, cpio and ext4 times) comes from it, so outputs are
@@ -15,112 +22,146 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_704_067_200;
 
 pub struct Context {
     pub sh: Shell,
-    /// The repository's root (kernel-config/, busybox-config/, crates/rootfs/files/)
+    /// The repository's root (kernel-config/, busybox-config/, features.toml)
     pub repo: PathBuf,
-    /// Cargo's target folder
-    pub target: PathBuf,
-    pub selection: Selection,
-    pub jobs: usize,
+    pub arch: &'static Arch,
+    pub profile_name: String,
+    pub profile: &'static Profile,
+    pub layout: Layout,
+    pub sources: Sources,
+    pub mirrors: Vec<String>,
+    /// the user's own fragments, after the repo's
+    pub kernel_fragments: Vec<PathBuf>,
+    pub busybox_fragments: Vec<PathBuf>,
+    pub compression: Compression,
+    pub jobs: u32,
     pub make_args: Vec<String>,
     pub image_size_mib: u64,
     pub source_date_epoch: u64,
-    pub configure_only: bool,
 }
 
 impl Context {
     pub fn new(build: &Build) -> Result<Context> {
-        let sh = Shell::new()?;
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("xtask is not inside the workspace")?
             .to_path_buf();
         let target = target_dir(&repo)?;
+        Context::with_target(build, repo, target)
+    }
+
+    /// The same settings building into another target folder (the benchmark's own).
+    pub fn with_target(build: &Build, repo: PathBuf, target: PathBuf) -> Result<Context> {
+        let arch = Arch::get(&build.arch)?;
+        let profile = Catalog::builtin().profile(&build.profile)?;
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(text) => text.trim().parse().with_context(|| {
+            Ok(text) if !text.trim().is_empty() => text.trim().parse().with_context(|| {
                 format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds")
             })?,
-            Err(_) => DEFAULT_SOURCE_DATE_EPOCH,
+            _ => DEFAULT_SOURCE_DATE_EPOCH,
         };
-        let jobs = build
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        Ok(Context {
-            sh,
+        let jobs = build.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+        });
+        let ctx = Context {
+            sh: Shell::new()?,
+            layout: Layout::new(target, &arch.name),
             repo,
-            target,
-            selection: build.selection.clone(),
+            arch,
+            profile_name: build.profile.clone(),
+            profile,
+            sources: build.sources.clone(),
+            // `KARDEL_MIRRORS=" a  b "` splits into empty words too
+            mirrors: build
+                .sources
+                .mirrors
+                .iter()
+                .filter(|m| !m.trim().is_empty())
+                .cloned()
+                .collect(),
+            kernel_fragments: build.kernel_fragments.clone(),
+            busybox_fragments: build.busybox_fragments.clone(),
+            compression: build.compress,
             jobs,
-            make_args: build.make_args.clone(),
+            make_args: build.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
             image_size_mib: build.image_size_mib,
             source_date_epoch,
-            configure_only: build.configure_only,
-        })
+        };
+        ctx.check_inputs()?;
+        Ok(ctx)
     }
 
-    /// The same settings building into another target folder (the benchmark's own, so that it
-    /// never disturbs the user's build).
-    pub fn with_target(&self, target: PathBuf) -> Result<Context> {
-        Ok(Context {
-            sh: Shell::new()?,
-            repo: self.repo.clone(),
-            target,
-            selection: self.selection.clone(),
-            jobs: self.jobs,
-            make_args: self.make_args.clone(),
-            image_size_mib: self.image_size_mib,
-            source_date_epoch: self.source_date_epoch,
-            configure_only: false,
-        })
+    /// What can be known wrong before any work: every fragment reads and parses, every local
+    /// source exists.
+    fn check_inputs(&self) -> Result<()> {
+        let fragments = self.kernel_fragments()?.into_iter().chain(self.busybox_fragments()?);
+        crate::kbuild::read_fragments(&fragments.collect::<Vec<_>>())?;
+        fetch::parse_mirror_list(&self.mirrors.join(" ")).context("--mirror (KARDEL_MIRRORS)")?;
+        for (flag, path) in [
+            ("--kernel-source", &self.sources.kernel_source),
+            ("--busybox-source", &self.sources.busybox_source),
+        ] {
+            if let Some(path) = path {
+                if !path.exists() {
+                    bail!("{flag} {}: no such file or folder", path.display());
+                }
+            }
+        }
+        Ok(())
     }
 
-    pub fn profile(&self) -> Profile {
-        self.selection.profile
+    /// The kernel's fragments in the order they apply: the profile's, then the user's.
+    pub fn kernel_fragments(&self) -> Result<Vec<PathBuf>> {
+        let mut files = features::kernel_fragments(&self.repo, &self.arch.name, self.profile)?;
+        files.extend(self.kernel_fragments.iter().cloned());
+        Ok(files)
     }
 
-    pub fn compress(&self) -> Compress {
-        self.selection.compress
+    /// BusyBox's fragments: the profile's features', then the user's.
+    pub fn busybox_fragments(&self) -> Result<Vec<PathBuf>> {
+        let mut files = features::busybox_fragments(&self.repo, &self.arch.name, self.profile)?;
+        files.extend(self.busybox_fragments.iter().cloned());
+        Ok(files)
     }
 
-    /// Build products a user keeps: bzImage, the images. `cargo clean` removes them.
-    pub fn images_dir(&self) -> PathBuf {
-        self.target.join("images")
-    }
-
-    /// The kernel's products for the selected profile: each profile keeps its own.
-    pub fn kernel_images_dir(&self) -> PathBuf {
-        self.images_dir().join(self.profile().name())
-    }
-
-    /// Unpacked sources, build trees, logs and stamps.
-    pub fn work_dir(&self) -> PathBuf {
-        self.target.join("kardel")
-    }
-
-    /// Where the KVM probe's verdict is kept, so that only the first boot pays for the probe.
-    pub fn kvm_probe_cache(&self) -> PathBuf {
-        self.work_dir().join("kvm-probe")
-    }
-
-    pub fn log_path(&self, name: &str) -> PathBuf {
-        self.work_dir().join("logs").join(format!("{name}.log"))
+    /// The base config's make target for the profile: the architecture's defconfig or the
+    /// profile's own.
+    pub fn kernel_base(&self) -> &str {
+        match self.profile.base.as_str() {
+            "defconfig" => &self.arch.defconfig,
+            other => other,
+        }
     }
 
     pub fn cache_dir(&self) -> Result<PathBuf> {
-        match &self.selection.cache_dir {
+        match &self.sources.cache_dir {
             Some(dir) => Ok(dir.clone()),
             None => fetch::default_cache_dir(),
         }
     }
 
-    pub fn repo_path(&self, relative: &str) -> PathBuf {
-        self.repo.join(relative)
+    /// The C compiler for programs that run in the guest: `CC` if set, else the architecture's
+    /// cross gcc (plain gcc on the host's own architecture).
+    pub fn guest_cc(&self) -> String {
+        std::env::var("CC")
+            .ok()
+            .filter(|cc| !cc.trim().is_empty())
+            .unwrap_or_else(|| format!("{}gcc", self.cross_prefix()))
+    }
+
+    /// `CROSS_COMPILE`: the environment's if set, else the architecture's.
+    pub fn cross_prefix(&self) -> String {
+        std::env::var("CROSS_COMPILE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.arch.cross_prefix().to_string())
     }
 }
 
 /// Cargo's target folder. `CARGO_TARGET_DIR` answers without asking cargo; otherwise
 /// cargo_metadata reads it (it knows about `build.target-dir` in config files).
-fn target_dir(repo: &Path) -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+pub fn target_dir(repo: &Path) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         return Ok(if dir.is_absolute() { dir } else { repo.join(dir) });
     }

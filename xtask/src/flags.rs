@@ -1,9 +1,12 @@
 //! Command-line flags. The parsed struct is the command: `main` dispatches on it and each task
-//! module takes its own flags.
+//! module takes its own flags. Every value is checked here, by its parser, before any work: a bad
+//! flag costs nothing.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{builder::PossibleValuesParser, builder::TypedValueParser, Args, Parser, Subcommand};
+use qemu::AccelChoice;
+use rootfs::Compression;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,10 +24,10 @@ pub struct Xtask {
 pub enum Cmd {
     /// Download (or take from a mirror or the cache) and verify the kernel and BusyBox sources
     Fetch(Fetch),
-    /// Configure and build the kernel's bzImage
-    Kernel(Build),
+    /// Configure and build the kernel
+    Kernel(Configurable),
     /// Configure and build a static BusyBox
-    Busybox(Build),
+    Busybox(Configurable),
     /// Make the initrd, the initramfs and the hello initramfs (builds BusyBox first if needed)
     Rootfs(Build),
     /// Everything: sources, kernel, BusyBox and the three images
@@ -37,46 +40,52 @@ pub enum Cmd {
     Bench(Bench),
     /// Check (and with --install, install) the host packages the build needs
     Deps(Deps),
+    /// Run the repository's own checks (README, fragments, tables, formatting)
+    Tidy,
 }
 
-/// What to build from: the same flags, with the same meaning and environment variables, for every
-/// subcommand that builds.
+/// Where the sources come from: the same flags for every subcommand that fetches.
 #[derive(Args, Debug, Clone)]
-pub struct Selection {
+pub struct Sources {
     /// Kernel version from the pin table
-    #[arg(long, env = "KARDEL_KERNEL_VERSION", global = true)]
+    #[arg(long, env = "KARDEL_KERNEL_VERSION")]
     pub kernel_version: Option<String>,
     /// BusyBox version from the pin table
-    #[arg(long, env = "KARDEL_BUSYBOX_VERSION", global = true)]
+    #[arg(long, env = "KARDEL_BUSYBOX_VERSION")]
     pub busybox_version: Option<String>,
     /// A local kernel tarball or unpacked tree to use instead of a pinned download
-    #[arg(long, env = "KARDEL_KERNEL_SOURCE", value_name = "PATH", global = true)]
+    #[arg(long, env = "KARDEL_KERNEL_SOURCE", value_name = "PATH")]
     pub kernel_source: Option<PathBuf>,
     /// A local BusyBox tarball or unpacked tree to use instead of a pinned download
-    #[arg(long, env = "KARDEL_BUSYBOX_SOURCE", value_name = "PATH", global = true)]
+    #[arg(long, env = "KARDEL_BUSYBOX_SOURCE", value_name = "PATH")]
     pub busybox_source: Option<PathBuf>,
     /// A base URL (https:// or file://) tried before upstream; repeatable, tried in order
-    #[arg(
-        long = "mirror",
-        env = "KARDEL_MIRRORS",
-        value_delimiter = ' ',
-        value_name = "URL",
-        global = true
-    )]
+    #[arg(long = "mirror", env = "KARDEL_MIRRORS", value_delimiter = ' ', value_name = "URL")]
     pub mirrors: Vec<String>,
     /// Where downloads are cached (shared by every checkout)
-    #[arg(long, env = "KARDEL_CACHE_DIR", value_name = "DIR", global = true)]
+    #[arg(long, env = "KARDEL_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Kernel profile: `default` (x86_64_defconfig, the tutorial's) or `tiny` (tinyconfig, fast)
-    #[arg(long, env = "KARDEL_PROFILE", value_enum, default_value_t = Profile::Default, global = true)]
-    pub profile: Profile,
+}
+
+/// What to build: the same flags, with the same meaning and environment variables, for every
+/// subcommand that builds.
+#[derive(Args, Debug, Clone)]
+pub struct Build {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// Architecture to build for and boot (a row of crates/arch/arches.toml)
+    #[arg(long, env = "KARDEL_ARCH", default_value = "x86_64", value_parser = arch_parser())]
+    pub arch: String,
+    /// Kernel profile: `default` (the architecture's defconfig, the tutorial's) or `tiny`
+    /// (tinyconfig, fast); profiles are rows of features.toml
+    #[arg(long, env = "KARDEL_PROFILE", default_value = "default", value_parser = profile_parser())]
+    pub profile: String,
     /// An extra kernel config fragment, applied after the repo's; repeatable
     #[arg(
         long = "kernel-fragment",
         env = "KARDEL_KERNEL_FRAGMENTS",
         value_delimiter = ':',
-        value_name = "FILE",
-        global = true
+        value_name = "FILE"
     )]
     pub kernel_fragments: Vec<PathBuf>,
     /// An extra BusyBox config fragment, applied after the repo's; repeatable
@@ -84,34 +93,48 @@ pub struct Selection {
         long = "busybox-fragment",
         env = "KARDEL_BUSYBOX_FRAGMENTS",
         value_delimiter = ':',
-        value_name = "FILE",
-        global = true
+        value_name = "FILE"
     )]
     pub busybox_fragments: Vec<PathBuf>,
     /// Compression of the images
-    #[arg(long, env = "KARDEL_COMPRESS", value_enum, default_value_t = Compress::Gzip, global = true)]
-    pub compress: Compress,
+    #[arg(
+        long,
+        env = "KARDEL_COMPRESS",
+        default_value = "gzip",
+        value_parser = PossibleValuesParser::new(["gzip", "zstd"])
+            .map(|s| s.parse::<Compression>().expect("a possible value"))
+    )]
+    pub compress: Compression,
+    /// Size of the ext4 initrd image in MiB (must fit the kernel's 64 MiB RAM disk)
+    #[arg(
+        long,
+        env = "KARDEL_IMAGE_SIZE_MIB",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u64).range(1..=rootfs::RAMDISK_SIZE_LIMIT >> 20)
+    )]
+    pub image_size_mib: u64,
+    /// Parallel make jobs (default: the number of CPUs)
+    #[arg(long, short = 'j', env = "KARDEL_JOBS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// An extra argument for the kernel's and BusyBox's make (e.g. `V=1`); repeatable
+    #[arg(long = "make-arg", env = "KARDEL_MAKE_ARGS", value_delimiter = ' ')]
+    pub make_args: Vec<String>,
+    /// Install missing host packages first (needs root or sudo)
+    #[arg(long)]
+    pub install_deps: bool,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    Default,
-    Tiny,
+fn arch_parser() -> impl TypedValueParser<Value = String> {
+    PossibleValuesParser::new(arch::names())
 }
 
-impl Profile {
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Default => "default",
-            Profile::Tiny => "tiny",
-        }
-    }
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compress {
-    Gzip,
-    Zstd,
+fn profile_parser() -> impl TypedValueParser<Value = String> {
+    let profiles = &crate::features::Catalog::builtin().profiles;
+    PossibleValuesParser::new(
+        profiles
+            .iter()
+            .map(|(name, p)| clap::builder::PossibleValue::new(name.as_str()).help(&p.about)),
+    )
 }
 
 #[derive(Args, Debug)]
@@ -123,25 +146,13 @@ pub struct Fetch {
     pub packages: Vec<fetch::Package>,
 }
 
-/// Flags of every subcommand that builds.
-#[derive(Args, Debug, Clone)]
-pub struct Build {
+/// The kernel and BusyBox subcommands: a build, or only its checked configuration.
+#[derive(Args, Debug)]
+pub struct Configurable {
     #[command(flatten)]
-    pub selection: Selection,
-    /// Parallel make jobs (default: the number of CPUs)
-    #[arg(long, short = 'j', env = "KARDEL_JOBS", global = true)]
-    pub jobs: Option<usize>,
-    /// An extra argument for the kernel's and BusyBox's make (e.g. `V=1`); repeatable
-    #[arg(long = "make-arg", env = "KARDEL_MAKE_ARGS", value_delimiter = ' ', global = true)]
-    pub make_args: Vec<String>,
-    /// Size of the ext4 initrd image in MiB (must fit the kernel's 64 MiB RAM disk)
-    #[arg(long, env = "KARDEL_IMAGE_SIZE_MIB", default_value_t = 32, global = true)]
-    pub image_size_mib: u64,
-    /// Install missing host packages first (needs root or sudo)
-    #[arg(long, global = true)]
-    pub install_deps: bool,
-    /// kernel, busybox: stop after configuring and checking the .config
-    #[arg(long, global = true)]
+    pub build: Build,
+    /// Stop after configuring and checking the .config (writes no image and no stamp)
+    #[arg(long)]
     pub configure_only: bool,
 }
 
@@ -159,13 +170,32 @@ pub struct ImageChoice {
     pub hello: bool,
 }
 
-#[derive(Args, Debug)]
+impl ImageChoice {
+    /// The name of the chosen row of the boot table, if one was chosen.
+    pub fn boot_name(self) -> Option<&'static str> {
+        match self {
+            ImageChoice { initrd: true, .. } => Some("initrd"),
+            ImageChoice { initramfs: true, .. } => Some("initramfs"),
+            ImageChoice { hello: true, .. } => Some("hello"),
+            _ => None,
+        }
+    }
+}
+
+/// The smallest guest memory offered: below it the tiny kernel and BusyBox do not reach a shell.
+pub const MIN_MEMORY_MIB: u32 = 64;
+
+#[derive(Args, Debug, Clone)]
 pub struct Machine {
     /// Virtual CPUs
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: u32,
-    /// Guest memory in MiB
-    #[arg(long, default_value_t = 1024)]
+    /// Guest memory in MiB (at least 64)
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(i64::from(MIN_MEMORY_MIB)..)
+    )]
     pub memory: u32,
     /// Extra kernel command line arguments; repeatable
     #[arg(long = "append", value_name = "ARG")]
@@ -173,9 +203,16 @@ pub struct Machine {
     /// Extra QEMU arguments; repeatable (use `--qemu-arg=-foo`)
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
-    /// Accelerator: auto picks KVM only where it works, else TCG
-    #[arg(long, env = "KARDEL_ACCEL", default_value = "auto")]
-    pub accel: String,
+    /// Accelerator: auto picks KVM only where it works (and only for the host's architecture),
+    /// else TCG
+    #[arg(
+        long,
+        env = "KARDEL_ACCEL",
+        default_value = "auto",
+        value_parser = PossibleValuesParser::new(["auto", "kvm", "tcg"])
+            .map(|s| s.parse::<AccelChoice>().expect("a possible value"))
+    )]
+    pub accel: AccelChoice,
 }
 
 #[derive(Args, Debug)]
@@ -212,14 +249,14 @@ pub struct Bench {
     #[arg(long, value_enum)]
     pub only: Option<BenchPart>,
     /// Boots per image for the boot-time median
-    #[arg(long, default_value_t = 5)]
-    pub boots: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub boots: u32,
     /// Also write the figures as JSON
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchPart {
     Build,
     Rebuild,
@@ -230,7 +267,80 @@ pub enum BenchPart {
 
 #[derive(Args, Debug)]
 pub struct Deps {
+    /// Architecture whose QEMU and cross compiler to check too
+    #[arg(long, env = "KARDEL_ARCH", default_value = "x86_64", value_parser = arch_parser())]
+    pub arch: String,
     /// Install what is missing with the host's package manager (needs root or sudo)
     #[arg(long)]
     pub install: bool,
+}
+
+/// Parses the command line. An environment variable set to the empty string counts as unset, as
+/// for most tools (`export KARDEL_KERNEL_SOURCE=` to drop one), and an error about a value that
+/// came from a variable names the variable.
+pub fn parse() -> Xtask {
+    use clap::CommandFactory;
+    let command = Xtask::command();
+    let mut variables = Vec::new();
+    collect_env_names(&command, &mut variables);
+    for name in &variables {
+        if std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+            std::env::remove_var(name);
+        }
+    }
+    match Xtask::try_parse() {
+        Ok(flags) => flags,
+        Err(err) => {
+            let from_env = invalid_arg_env(&err, &command);
+            if let Some(name) = from_env {
+                let shown = err.render().to_string();
+                eprint!("{}", shown.trim_end());
+                eprintln!(
+                    "\n(the value came from the environment variable {name}={:?})",
+                    std::env::var(&name).unwrap_or_default()
+                );
+                std::process::exit(2);
+            }
+            err.exit()
+        }
+    }
+}
+
+fn collect_env_names(command: &clap::Command, names: &mut Vec<String>) {
+    for arg in command.get_arguments() {
+        if let Some(env) = arg.get_env() {
+            let env = env.to_string_lossy().into_owned();
+            if !names.contains(&env) {
+                names.push(env);
+            }
+        }
+    }
+    for sub in command.get_subcommands() {
+        collect_env_names(sub, names);
+    }
+}
+
+/// The environment variable that gave the rejected value, when the value was not on the command
+/// line.
+fn invalid_arg_env(err: &clap::Error, command: &clap::Command) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else { return None };
+    let long = arg.split_whitespace().next()?.trim_start_matches('-').split('=').next()?;
+    let mut stack = vec![command];
+    while let Some(cmd) = stack.pop() {
+        if let Some(a) = cmd.get_arguments().find(|a| a.get_long() == Some(long)) {
+            let given = |word: &String| {
+                word == &format!("--{long}")
+                    || word.starts_with(&format!("--{long}="))
+                    || a.get_short().is_some_and(|c| word.starts_with(&format!("-{c}")))
+            };
+            if std::env::args().skip(1).any(|word| given(&word)) {
+                return None;
+            }
+            let env = a.get_env()?.to_string_lossy().into_owned();
+            return std::env::var_os(&env).is_some().then_some(env);
+        }
+        stack.extend(cmd.get_subcommands());
+    }
+    None
 }

@@ -1,153 +1,227 @@
-//! Host packages: what each stage needs from the host, found without running anything when it is
-//! there, and named with the install command for the host's package manager when it is not.
+//! Host packages: what each step needs from the host, found without running anything when it is
+//! there, and named with the install command for the host's package manager when it is not. The
+//! architecture's own needs (its QEMU, a cross compiler) come from its row of the table.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use arch::Arch;
 use xshell::{cmd, Shell};
 
+/// What a step of the chain needs from the host.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Stage {
+pub enum Step {
     Kernel,
     Busybox,
     Images,
     Qemu,
 }
 
-pub const ALL_STAGES: [Stage; 4] = [Stage::Kernel, Stage::Busybox, Stage::Images, Stage::Qemu];
+pub const ALL_STEPS: [Step; 4] = [Step::Kernel, Step::Busybox, Step::Images, Step::Qemu];
 
 enum Probe {
-    Program(&'static str),
+    Program(String),
     /// a header under a system include folder
     Header(&'static str),
-    /// a static library under a system library folder
-    StaticLib(&'static str),
+    /// a static library the given compiler finds
+    StaticLib(&'static str, String),
 }
 
 struct Need {
-    what: &'static str,
+    what: String,
     probe: Probe,
-    stages: &'static [Stage],
+    steps: &'static [Step],
     /// package names: Debian/Ubuntu, Fedora, Arch
     debian: &'static str,
     fedora: &'static str,
     arch: &'static str,
 }
 
-use Stage::*;
+enum StaticProbe {
+    Program(&'static str),
+    Header(&'static str),
+    StaticLib(&'static str),
+}
 
-const NEEDS: &[Need] = &[
-    Need {
+struct StaticNeed {
+    what: &'static str,
+    probe: StaticProbe,
+    steps: &'static [Step],
+    debian: &'static str,
+    fedora: &'static str,
+    arch: &'static str,
+}
+
+use Step::*;
+
+/// What every architecture needs from the host (the build machine's own tools).
+const HOST_NEEDS: &[StaticNeed] = &[
+    StaticNeed {
         what: "C compiler",
-        probe: Probe::Program("gcc"),
-        stages: &[Kernel, Busybox, Images],
+        probe: StaticProbe::Program("gcc"),
+        steps: &[Kernel, Busybox, Images],
         debian: "gcc",
         fedora: "gcc",
         arch: "gcc",
     },
-    Need {
+    StaticNeed {
         what: "make",
-        probe: Probe::Program("make"),
-        stages: &[Kernel, Busybox],
+        probe: StaticProbe::Program("make"),
+        steps: &[Kernel, Busybox],
         debian: "make",
         fedora: "make",
         arch: "make",
     },
-    Need {
+    StaticNeed {
         what: "flex",
-        probe: Probe::Program("flex"),
-        stages: &[Kernel],
+        probe: StaticProbe::Program("flex"),
+        steps: &[Kernel],
         debian: "flex",
         fedora: "flex",
         arch: "flex",
     },
-    Need {
+    StaticNeed {
         what: "bison",
-        probe: Probe::Program("bison"),
-        stages: &[Kernel],
+        probe: StaticProbe::Program("bison"),
+        steps: &[Kernel],
         debian: "bison",
         fedora: "bison",
         arch: "bison",
     },
     // the tiny profile's kernel is LZ4-compressed by the lz4 program
-    Need {
+    StaticNeed {
         what: "lz4",
-        probe: Probe::Program("lz4"),
-        stages: &[Kernel],
+        probe: StaticProbe::Program("lz4"),
+        steps: &[Kernel],
         debian: "lz4",
         fedora: "lz4",
         arch: "lz4",
     },
-    Need {
+    StaticNeed {
         what: "bc",
-        probe: Probe::Program("bc"),
-        stages: &[Kernel],
+        probe: StaticProbe::Program("bc"),
+        steps: &[Kernel],
         debian: "bc",
         fedora: "bc",
         arch: "bc",
     },
-    Need {
+    StaticNeed {
         what: "libelf headers",
-        probe: Probe::Header("libelf.h"),
-        stages: &[Kernel],
+        probe: StaticProbe::Header("libelf.h"),
+        steps: &[Kernel],
         debian: "libelf-dev",
         fedora: "elfutils-libelf-devel",
         arch: "libelf",
     },
-    Need {
+    StaticNeed {
         what: "OpenSSL headers",
-        probe: Probe::Header("openssl/opensslv.h"),
-        stages: &[Kernel],
+        probe: StaticProbe::Header("openssl/opensslv.h"),
+        steps: &[Kernel],
         debian: "libssl-dev",
         fedora: "openssl-devel",
         arch: "openssl",
     },
-    Need {
+    StaticNeed {
         what: "static C library",
-        probe: Probe::StaticLib("libc.a"),
-        stages: &[Busybox, Images],
+        probe: StaticProbe::StaticLib("libc.a"),
+        steps: &[Busybox, Images],
         debian: "libc6-dev",
         fedora: "glibc-static",
         arch: "glibc",
     },
-    Need {
+    StaticNeed {
         what: "mke2fs",
-        probe: Probe::Program("mke2fs"),
-        stages: &[Images],
+        probe: StaticProbe::Program("mke2fs"),
+        steps: &[Images],
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
         arch: "e2fsprogs",
     },
-    Need {
+    StaticNeed {
         what: "debugfs",
-        probe: Probe::Program("debugfs"),
-        stages: &[Images],
+        probe: StaticProbe::Program("debugfs"),
+        steps: &[Images],
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
         arch: "e2fsprogs",
     },
-    Need {
+    StaticNeed {
         what: "e2fsck",
-        probe: Probe::Program("e2fsck"),
-        stages: &[Images],
+        probe: StaticProbe::Program("e2fsck"),
+        steps: &[Images],
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
         arch: "e2fsprogs",
-    },
-    Need {
-        what: "QEMU (x86_64)",
-        probe: Probe::Program("qemu-system-x86_64"),
-        stages: &[Qemu],
-        debian: "qemu-system-x86",
-        fedora: "qemu-system-x86-core",
-        arch: "qemu-system-x86",
     },
 ];
 
-const INCLUDE_DIRS: &[&str] =
-    &["/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/local/include"];
-const LIB_DIRS: &[&str] =
-    &["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64", "/usr/local/lib"];
+/// The host's header folders: the plain ones and Debian's multiarch one for this machine.
+fn include_dirs() -> Vec<PathBuf> {
+    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    ["/usr/include", &multiarch, "/usr/local/include"].iter().map(PathBuf::from).collect()
+}
+
+fn lib_dirs() -> Vec<PathBuf> {
+    let multiarch = format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH);
+    [multiarch.as_str(), "/usr/lib64", "/usr/lib", "/lib64", "/usr/local/lib"]
+        .iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Every need for building for and booting `arch` here: the host's own tools, then the
+/// architecture's QEMU, and its cross compiler and static libc when it is not the host's.
+fn needs(arch: &'static Arch) -> Vec<Need> {
+    let mut needs: Vec<Need> = HOST_NEEDS
+        .iter()
+        .map(|n| Need {
+            what: n.what.to_string(),
+            probe: match n.probe {
+                StaticProbe::Program(p) => Probe::Program(p.to_string()),
+                StaticProbe::Header(h) => Probe::Header(h),
+                StaticProbe::StaticLib(l) => Probe::StaticLib(l, "gcc".to_string()),
+            },
+            steps: n.steps,
+            debian: n.debian,
+            fedora: n.fedora,
+            arch: n.arch,
+        })
+        .collect();
+    let packages =
+        |p: &'static arch::Packages| (p.debian.as_str(), p.fedora.as_str(), p.arch.as_str());
+    let (debian, fedora, arch_pkg) = packages(&arch.qemu_packages);
+    needs.push(Need {
+        what: format!("QEMU ({})", arch.name),
+        probe: Probe::Program(arch.qemu.clone()),
+        steps: &[Qemu],
+        debian,
+        fedora,
+        arch: arch_pkg,
+    });
+    if !arch.is_host() {
+        let cc = format!("{}gcc", arch.cross_compile);
+        let (debian, fedora, arch_pkg) = packages(&arch.cross_packages);
+        needs.push(Need {
+            what: format!("C cross compiler for {} ({cc})", arch.name),
+            probe: Probe::Program(cc.clone()),
+            steps: &[Kernel, Busybox, Images],
+            debian,
+            fedora,
+            arch: arch_pkg,
+        });
+        // the libc package is only "recommended" by the compiler's: an install without
+        // recommends links no static BusyBox
+        needs.push(Need {
+            what: format!("static C library for {}", arch.name),
+            probe: Probe::StaticLib("libc.a", cc),
+            steps: &[Busybox, Images],
+            debian,
+            fedora,
+            arch: arch_pkg,
+        });
+    }
+    needs
+}
 
 /// e2fsprogs lives in sbin, which an ordinary user's PATH often lacks.
 pub fn path_with_sbin() -> std::ffi::OsString {
@@ -176,7 +250,7 @@ fn present(sh: &Shell, probe: &Probe) -> bool {
     match probe {
         Probe::Program(name) => on_path(name),
         Probe::Header(name) => {
-            INCLUDE_DIRS.iter().any(|dir| Path::new(dir).join(name).exists()) || {
+            include_dirs().iter().any(|dir| dir.join(name).exists()) || {
                 // a compiler with other include folders (a cross or custom toolchain)
                 let source = format!("#include <{name}>\n");
                 cmd!(sh, "gcc -E -x c - -o /dev/null")
@@ -187,16 +261,22 @@ fn present(sh: &Shell, probe: &Probe) -> bool {
                     .is_ok()
             }
         }
-        Probe::StaticLib(name) => {
-            LIB_DIRS.iter().any(|dir| Path::new(dir).join(name).exists())
-                || cmd!(sh, "gcc -print-file-name={name}")
-                    .quiet()
-                    .ignore_stderr()
-                    .read()
-                    .map(|path| Path::new(path.trim()).is_absolute())
-                    .unwrap_or(false)
+        Probe::StaticLib(name, cc) if cc == "gcc" => {
+            lib_dirs().iter().any(|dir| dir.join(name).exists()) || compiler_finds(sh, cc, name)
         }
+        // a cross compiler's libc is in its own sysroot, which only it knows
+        Probe::StaticLib(name, cc) => compiler_finds(sh, cc, name),
     }
+}
+
+fn compiler_finds(sh: &Shell, cc: &str, name: &str) -> bool {
+    // gcc prints the bare name back when it does not find the file
+    cmd!(sh, "{cc} -print-file-name={name}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|path| Path::new(path.trim()).is_absolute())
+        .unwrap_or(false)
 }
 
 #[derive(Clone, Copy)]
@@ -243,23 +323,26 @@ impl PackageManager {
 
 /// Fails naming what is missing for `stages`, with the command that installs it; with
 /// `install`, runs that command instead (as root, or through sudo).
-pub fn ensure(sh: &Shell, stages: &[Stage], install: bool) -> Result<()> {
-    let missing: Vec<&Need> = NEEDS
+pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) -> Result<()> {
+    let needs = needs(arch);
+    let missing: Vec<&Need> = needs
         .iter()
-        .filter(|need| need.stages.iter().any(|s| stages.contains(s)))
+        .filter(|need| need.steps.iter().any(|s| steps.contains(s)))
         .filter(|need| !present(sh, &need.probe))
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = missing.iter().map(|n| n.what).collect();
+    let names: Vec<&str> = missing.iter().map(|n| n.what.as_str()).collect();
     let Some(manager) = PackageManager::detect() else {
         bail!(
             "missing host tools: {} (no apt-get, dnf or pacman here to suggest packages)",
             names.join(", ")
         );
     };
-    let mut packages: Vec<&str> = missing.iter().map(|n| manager.package(n)).collect();
+    let mut packages: Vec<&str> =
+        missing.iter().flat_map(|n| manager.package(n).split_whitespace()).collect();
+    packages.sort_unstable();
     packages.dedup();
     let mut argv = manager.install_argv(&packages);
     let is_root = cmd!(sh, "id -u").quiet().read().map(|id| id.trim() == "0").unwrap_or(false);
@@ -276,5 +359,17 @@ pub fn ensure(sh: &Shell, stages: &[Stage], install: bool) -> Result<()> {
     eprintln!("installing: {}", argv.join(" "));
     let (program, args) = argv.split_first().expect("non-empty argv");
     cmd!(sh, "{program} {args...}").run()?;
-    ensure(sh, stages, false)
+    ensure(sh, arch, steps, false)
+}
+
+/// `cargo xtask deps [--install]`.
+pub fn deps_command(flags: crate::flags::Deps) -> Result<()> {
+    let sh = Shell::new()?;
+    let arch = Arch::get(&flags.arch)?;
+    ensure(&sh, arch, &ALL_STEPS, flags.install)?;
+    println!(
+        "host packages: everything the build, the images and QEMU need for {} is installed",
+        arch.name
+    );
+    Ok(())
 }

@@ -1,45 +1,21 @@
 //! The images stage: the tutorial's root filesystem on top of BusyBox's install folder, as the
 //! ext4 initrd, the cpio initramfs, and the hello-world initramfs.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
-use artifact::{Fingerprint, Stamp};
-use rootfs::Compression;
+use artifact::Fingerprint;
+use rootfs::Tree;
 
-use crate::{busybox::Busybox, context::Context, flags::Compress, summary::Outcome};
+use crate::{
+    busybox::Busybox,
+    context::Context,
+    layout::ImagePaths,
+    stage::{Outcome, Stage},
+};
 
-pub struct Images {
-    /// the ext4 initrd: rootfs.img.gz
-    pub initrd: PathBuf,
-    /// the BusyBox initramfs: rootfs.cpio.gz
-    pub initramfs: PathBuf,
-    /// the hello-world initramfs: hello.cpio.gz
-    pub hello: PathBuf,
-}
-
-impl Images {
-    pub fn all(&self) -> Vec<PathBuf> {
-        vec![self.initrd.clone(), self.initramfs.clone(), self.hello.clone()]
-    }
-}
-
-fn compression(ctx: &Context) -> Compression {
-    match ctx.compress() {
-        Compress::Gzip => Compression::Gzip,
-        Compress::Zstd => Compression::Zstd,
-    }
-}
-
-/// Where the images are (or will be), named as in the tutorial.
-pub fn paths(ctx: &Context) -> Images {
-    let ext = compression(ctx).extension();
-    let dir = ctx.images_dir();
-    Images {
-        initrd: dir.join(format!("rootfs.img.{ext}")),
-        initramfs: dir.join(format!("rootfs.cpio.{ext}")),
-        hello: dir.join(format!("hello.cpio.{ext}")),
-    }
+/// The root filesystem every image and the benchmark are made from: one place, so that what is
+/// measured is what is built.
+pub fn rootfs_tree(busybox: &Busybox) -> Result<Tree> {
+    rootfs::tutorial_rootfs(&busybox.install_dir)
 }
 
 /// Every input that reaches the images: BusyBox's build, this tool (with the rootfs files and the
@@ -47,43 +23,39 @@ pub fn paths(ctx: &Context) -> Images {
 fn fingerprint(ctx: &Context, busybox: &Busybox) -> Result<Fingerprint> {
     let mut fp = Fingerprint::new("images");
     fp.add("busybox", &busybox.fingerprint)
-        .add("compression", compression(ctx).to_string())
+        .add("compression", ctx.compression.to_string())
         .add("size-mib", ctx.image_size_mib.to_string())
         .add("epoch", ctx.source_date_epoch.to_string())
-        .add("cc", hello_compiler());
+        .add("cc", ctx.guest_cc());
     // the image code and the rootfs files compiled into it: a rebuilt tool rebuilds the images (a
     // second or two), so a change in the rootfs crate or its files always reaches them
     fp.add_file_identity("tool", &std::env::current_exe()?)?;
     Ok(fp)
 }
 
-fn hello_compiler() -> String {
-    std::env::var("CC").unwrap_or_else(|_| "gcc".to_string())
+pub fn build(ctx: &Context, busybox: &Busybox) -> Result<(ImagePaths, Outcome)> {
+    let images = ctx.layout.image_paths(ctx.compression);
+    let stage = Stage {
+        label: "the images".to_string(),
+        fingerprint: fingerprint(ctx, busybox)?,
+        stamp: ctx.layout.images_stamp(ctx.compression),
+        outputs: images.all(),
+        lock: ctx.layout.lock_for(&ctx.layout.images()),
+        always: false,
+    };
+    let done = stage.run(|| rootfs_tree(busybox), |tree| write_images(ctx, &tree, &images))?;
+    Ok((images, done.outcome))
 }
 
-pub fn build(ctx: &Context, busybox: &Busybox) -> Result<(Images, Outcome)> {
-    let images = paths(ctx);
-    let fp = fingerprint(ctx, busybox)?;
-    let stamp = Stamp::new(
-        ctx.images_dir().join(format!(".images-{}.stamp", compression(ctx).extension())),
-    );
-    let outputs = images.all();
-    let output_refs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
-    if stamp.is_fresh(&fp, &output_refs) {
-        return Ok((images, Outcome::Reused));
-    }
-    stamp.invalidate()?;
+fn write_images(ctx: &Context, tree: &Tree, images: &ImagePaths) -> Result<()> {
     let mtime = ctx.source_date_epoch;
-    let compression = compression(ctx);
-    let work = ctx.work_dir().join("images");
-
-    let tree = rootfs::tutorial_rootfs(&busybox.install_dir)?;
-    rootfs::write_initramfs(&tree, mtime, compression, &images.initramfs)?;
+    let compression = ctx.compression;
+    let work = ctx.layout.images_work();
+    rootfs::write_initramfs(tree, mtime, compression, &images.initramfs)?;
     eprintln!("images: {} ({} entries)", images.initramfs.display(), tree.len());
-    rootfs::write_ext4(&tree, &images.initrd, ctx.image_size_mib << 20, mtime, compression, &work)?;
+    rootfs::write_ext4(tree, &images.initrd, ctx.image_size_mib << 20, mtime, compression, &work)?;
     eprintln!("images: {} ({} MiB ext4)", images.initrd.display(), ctx.image_size_mib);
-    rootfs::build_hello(&ctx.sh, &hello_compiler(), &work, mtime, compression, &images.hello)?;
+    rootfs::build_hello(&ctx.sh, &ctx.guest_cc(), &work, mtime, compression, &images.hello)?;
     eprintln!("images: {}", images.hello.display());
-    stamp.record(&fp)?;
-    Ok((images, Outcome::Built))
+    Ok(())
 }

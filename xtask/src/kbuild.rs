@@ -3,6 +3,7 @@
 //! every requested value must be in the final `.config`.
 
 use std::{
+    collections::BTreeMap,
     io::Write,
     path::{Path, PathBuf},
     time::Duration,
@@ -35,6 +36,9 @@ pub struct OutOfTree<'a> {
     build_args: Vec<String>,
     envs: Vec<(String, String)>,
     log: PathBuf,
+    /// the tree's top Kconfig file and its variables, to explain a request that did not stick
+    kconfig_top: &'static str,
+    kconfig_vars: Vec<(String, String)>,
 }
 
 impl<'a> OutOfTree<'a> {
@@ -47,7 +51,7 @@ impl<'a> OutOfTree<'a> {
         vars: Vec<String>,
         log_name: &str,
     ) -> OutOfTree<'a> {
-        let log = ctx.log_path(log_name);
+        let log = ctx.layout.log(log_name);
         let _ = std::fs::remove_file(&log);
         OutOfTree {
             sh: &ctx.sh,
@@ -60,7 +64,38 @@ impl<'a> OutOfTree<'a> {
                 .collect(),
             envs: reproducible_env(ctx.source_date_epoch),
             log,
+            kconfig_top: "Kconfig",
+            kconfig_vars: Vec::new(),
         }
+    }
+
+    /// Where the tree's Kconfig language starts (`Kconfig` for the kernel, `Config.in` for
+    /// BusyBox) and the variables its `source` lines use (`SRCARCH`).
+    pub fn with_kconfig(mut self, top: &'static str, vars: &[(&str, &str)]) -> Self {
+        self.kconfig_top = top;
+        self.kconfig_vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self
+    }
+
+    /// Each mismatch with why it did not stick, where the tree's Kconfig files tell.
+    fn explain(
+        &self,
+        mismatches: &[kconfig::Mismatch],
+        config: &BTreeMap<String, kconfig::Value>,
+    ) -> Vec<String> {
+        let vars: Vec<(&str, &str)> =
+            self.kconfig_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // BusyBox writes most of its Config.in files into the build folder, so it comes first,
+        // as kconfig itself looks files up
+        let tree =
+            kconfig::KconfigTree::load(&[&self.build_dir, &self.source], self.kconfig_top, &vars);
+        mismatches
+            .iter()
+            .map(|m| {
+                let reason = tree.as_ref().ok().and_then(|t| t.explain(m, config));
+                format!("  {}", m.with_reason(reason.as_deref()))
+            })
+            .collect()
     }
 
     /// `make -C source O=build VARS... ARGS...` with the reproducible environment.
@@ -84,7 +119,9 @@ impl<'a> OutOfTree<'a> {
 
     /// Configures the build folder unless it already holds the config these inputs give:
     /// `base_target`, then the fragments' requests in place of the base's lines, then `settle`,
-    /// then every request checked against the final `.config`. Returns whether it ran.
+    /// then every request checked against the final `.config`. Returns whether it ran. A
+    /// configuration that fails (a request that does not stick) leaves the folder's previous
+    /// `.config` and marker as they were, so the next build with the old fragments does no work.
     pub fn configure(
         &self,
         base_target: &str,
@@ -104,14 +141,48 @@ impl<'a> OutOfTree<'a> {
         if marker.is_fresh(&fp, &[&config_path]) {
             return Ok(false);
         }
-        marker.invalidate()?;
         std::fs::create_dir_all(&self.build_dir)
             .with_context(|| format!("creating {}", self.build_dir.display()))?;
+        // kept aside by renaming, which keeps their times: make compares the .config's
+        let kept: Vec<(PathBuf, PathBuf)> = [&config_path, &marker.path().to_path_buf()]
+            .into_iter()
+            .filter(|path| path.exists())
+            .map(|path| (path.clone(), path.with_extension("kardel-previous")))
+            .collect();
+        for (path, aside) in &kept {
+            std::fs::rename(path, aside)
+                .with_context(|| format!("moving {} aside", path.display()))?;
+        }
+        match self.configure_afresh(base_target, &wanted, settle, &config_path) {
+            Ok(()) => {
+                for (_, aside) in &kept {
+                    let _ = std::fs::remove_file(aside);
+                }
+                marker.record(&fp)?;
+                Ok(true)
+            }
+            Err(err) => {
+                let _ = marker.invalidate();
+                for (path, aside) in &kept {
+                    std::fs::rename(aside, path)
+                        .with_context(|| format!("putting {} back", path.display()))?;
+                }
+                Err(err)
+            }
+        }
+    }
 
+    fn configure_afresh(
+        &self,
+        base_target: &str,
+        wanted: &[Setting],
+        settle: Settle,
+        config_path: &Path,
+    ) -> Result<()> {
         self.run(base_target, &[base_target.to_string()])?;
-        let base = read(&config_path)?;
-        let applied = kconfig::apply_to(&base, &wanted);
-        artifact::write_atomic(&config_path, |f| Ok(f.write_all(applied.as_bytes())?))?;
+        let base = read(config_path)?;
+        let applied = kconfig::apply_to(&base, wanted);
+        artifact::write_atomic(config_path, |f| Ok(f.write_all(applied.as_bytes())?))?;
         match settle {
             Settle::Olddefconfig => {
                 self.run("olddefconfig", &["olddefconfig".to_string()])?;
@@ -127,9 +198,10 @@ impl<'a> OutOfTree<'a> {
             }
         }
 
-        let mismatches = kconfig::verify(&wanted, &kconfig::parse_config(&read(&config_path)?));
+        let final_config = kconfig::parse_config(&read(config_path)?);
+        let mismatches = kconfig::verify(wanted, &final_config);
         if !mismatches.is_empty() {
-            let list: Vec<String> = mismatches.iter().map(|m| format!("  {m}")).collect();
+            let list = self.explain(&mismatches, &final_config);
             bail!(
                 "{}: {} requested config value(s) did not stick in {}:\n{}",
                 self.label,
@@ -138,8 +210,7 @@ impl<'a> OutOfTree<'a> {
                 list.join("\n")
             );
         }
-        marker.record(&fp)?;
-        Ok(true)
+        Ok(())
     }
 
     pub fn announce_configured(&self) {

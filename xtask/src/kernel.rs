@@ -1,34 +1,33 @@
-//! The kernel stage: an unpacked tree to a checked `.config` and a `bzImage`, out of tree, with
-//! a stamp so that a second run with nothing changed starts no `make` at all.
+//! The kernel stage: an unpacked tree to a checked `.config` and the architecture's boot image,
+//! out of tree, through the stage mechanism (a second run with nothing changed starts no `make`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use artifact::Stamp;
 use fetch::Package;
 use xshell::cmd;
 
 use crate::{
     context::Context,
-    flags::Profile,
     kbuild::{self, OutOfTree, Settle},
     sources::Source,
-    summary::Outcome,
+    stage::{Outcome, Stage},
 };
 
-/// What the kernel stage leaves in `images/<profile>/`.
-pub struct KernelImages {
-    pub bzimage: PathBuf,
+/// What the kernel stage leaves in `images/<arch>/<profile>/`.
+pub struct Kernel {
+    /// The boot image QEMU's `-kernel` takes (bzImage, Image)
+    pub image: PathBuf,
     pub vmlinux: PathBuf,
     pub config: PathBuf,
     /// `uname -r` of the built kernel
     pub release: String,
 }
 
-impl KernelImages {
-    pub fn in_dir(dir: &Path) -> KernelImages {
-        KernelImages {
-            bzimage: dir.join("bzImage"),
+impl Kernel {
+    fn in_dir(ctx: &Context, dir: &Path) -> Kernel {
+        Kernel {
+            image: dir.join(ctx.arch.kernel_image_name()),
             vmlinux: dir.join("vmlinux"),
             config: dir.join("config"),
             release: std::fs::read_to_string(dir.join("kernel.release"))
@@ -38,93 +37,139 @@ impl KernelImages {
     }
 }
 
-/// The repo's fragments for a profile, in the order they apply; the user's come after.
-pub fn profile_fragments(ctx: &Context) -> Vec<PathBuf> {
-    let mut names = vec!["boot.config", "ramdisk.config"];
-    if ctx.profile() == Profile::Tiny {
-        names.push("tiny.config");
+/// The kernel's own variables: ARCH from the architecture's row, CROSS_COMPILE (the
+/// environment's or the row's, for a foreign architecture) and CC passed through.
+fn make_variables(ctx: &Context) -> Vec<String> {
+    let mut vars = vec![format!("ARCH={}", ctx.arch.kernel_arch)];
+    let cross = ctx.cross_prefix();
+    if !cross.is_empty() {
+        vars.push(format!("CROSS_COMPILE={cross}"));
     }
-    let mut paths: Vec<PathBuf> =
-        names.iter().map(|name| ctx.repo_path("kernel-config").join(name)).collect();
-    paths.extend(ctx.selection.kernel_fragments.iter().cloned());
-    paths
-}
-
-fn base_target(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Default => "x86_64_defconfig",
-        Profile::Tiny => "tinyconfig",
-    }
-}
-
-/// The kernel's own variables a user may pass through: ARCH (x86 unless set), CROSS_COMPILE, CC.
-fn make_variables() -> Vec<String> {
-    let arch = std::env::var("ARCH").unwrap_or_else(|_| "x86".to_string());
-    let mut vars = vec![format!("ARCH={arch}")];
-    vars.extend(kbuild::pass_through(&["CROSS_COMPILE", "CC"]));
+    vars.extend(kbuild::pass_through(&["CC"]));
     vars
 }
 
-pub fn build(ctx: &Context) -> Result<(KernelImages, Outcome)> {
+struct Plan {
+    source: Source,
+    fragments: Vec<PathBuf>,
+    build_dir: PathBuf,
+}
+
+fn plan(ctx: &Context) -> Result<Plan> {
     let source = Source::plan(ctx, Package::Kernel)?;
-    let fragments = profile_fragments(ctx);
-    let mut fp =
-        kbuild::fingerprint("kernel", ctx, &source.identity, &make_variables(), &fragments)?;
-    fp.add("profile", ctx.profile().name());
-    let out_dir = ctx.kernel_images_dir();
-    let images = KernelImages::in_dir(&out_dir);
-    let stamp = Stamp::new(out_dir.join(".stamp"));
-    if !source.is_mutable_tree() && stamp.is_fresh(&fp, &[&images.bzimage, &images.vmlinux]) {
-        return Ok((images, Outcome::Reused));
-    }
-    stamp.invalidate()?;
+    let build_dir = ctx.layout.build_dir(&format!("kernel-{}-{}", ctx.profile_name, source.slug()));
+    Ok(Plan { fragments: ctx.kernel_fragments()?, source, build_dir })
+}
 
-    let build = out_of_tree(ctx, &source)?;
-    build.configure(
-        base_target(ctx.profile()),
-        &fragments,
-        Settle::Olddefconfig,
-        &source.identity,
+pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
+    let plan = plan(ctx)?;
+    let mut fingerprint = kbuild::fingerprint(
+        "kernel",
+        ctx,
+        &plan.source.identity,
+        &make_variables(ctx),
+        &plan.fragments,
     )?;
-    if ctx.configure_only {
-        build.announce_configured();
-        return Ok((images, Outcome::Configured));
-    }
-    build.build("make bzImage", &["bzImage"])?;
+    fingerprint.add("base", ctx.kernel_base()).add("image", &ctx.arch.kernel_image);
+    let out_dir = ctx.layout.kernel_images(&ctx.profile_name);
+    let kernel = Kernel::in_dir(ctx, &out_dir);
+    let stage = Stage {
+        label: format!("the kernel build ({})", ctx.profile_name),
+        fingerprint,
+        stamp: out_dir.join(".stamp"),
+        outputs: vec![kernel.image.clone(), kernel.vmlinux.clone()],
+        lock: ctx.layout.lock_for(&plan.build_dir),
+        always: plan.source.is_mutable_tree(),
+    };
+    let done = stage.run(
+        || {
+            let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
+            build.configure(
+                ctx.kernel_base(),
+                &plan.fragments,
+                Settle::Olddefconfig,
+                &plan.source.identity,
+            )?;
+            Ok(build)
+        },
+        |build| {
+            build.build(&format!("make {}", ctx.arch.kernel_target), &[&ctx.arch.kernel_target])?;
+            copy_products(ctx, &plan.build_dir, &out_dir, &kernel)
+        },
+    )?;
+    Ok((Kernel::in_dir(ctx, &out_dir), done.outcome))
+}
 
-    let build_dir = &build.build_dir;
+/// `--configure-only`: configures and checks the build folder, and nothing else: no image and no
+/// stamp is written for outputs that were not built.
+pub fn configure(ctx: &Context) -> Result<()> {
+    let plan = plan(ctx)?;
+    let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(&plan.build_dir), "the kernel build")?;
+    let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
+    build.configure(
+        ctx.kernel_base(),
+        &plan.fragments,
+        Settle::Olddefconfig,
+        &plan.source.identity,
+    )?;
+    build.announce_configured();
+    Ok(())
+}
+
+fn copy_products(ctx: &Context, build_dir: &Path, out_dir: &Path, kernel: &Kernel) -> Result<()> {
     let release_file = build_dir.join("include/config/kernel.release");
     let release = std::fs::read_to_string(&release_file)
         .with_context(|| format!("reading {}", release_file.display()))?;
-    artifact::copy_atomic(&build_dir.join("arch/x86/boot/bzImage"), &images.bzimage)?;
-    artifact::copy_atomic(&build_dir.join("vmlinux"), &images.vmlinux)?;
-    artifact::copy_atomic(&build_dir.join(".config"), &images.config)?;
+    artifact::copy_atomic(&build_dir.join(&ctx.arch.kernel_image), &kernel.image)?;
+    artifact::copy_atomic(&build_dir.join("vmlinux"), &kernel.vmlinux)?;
+    artifact::copy_atomic(&build_dir.join(".config"), &kernel.config)?;
     artifact::write_atomic(&out_dir.join("kernel.release"), |f| {
         use std::io::Write;
         Ok(f.write_all(release.as_bytes())?)
-    })?;
-    stamp.record(&fp)?;
-    Ok((KernelImages::in_dir(&out_dir), Outcome::Built))
+    })
 }
 
-/// The kernel's build: `source` unpacked, built in [`build_dir`], logged per profile.
-pub fn out_of_tree<'a>(ctx: &'a Context, source: &Source) -> Result<OutOfTree<'a>> {
+/// The kernel's build: `source` unpacked, built in `build_dir`, logged per profile.
+pub fn out_of_tree<'a>(
+    ctx: &'a Context,
+    source: &Source,
+    build_dir: &Path,
+) -> Result<OutOfTree<'a>> {
     let tree = source.tree(ctx)?;
+    check_is_kernel_tree(&tree, source)?;
     check_compiler(ctx, &tree)?;
     Ok(OutOfTree::new(
         ctx,
-        format!("kernel ({})", ctx.profile().name()),
+        format!("kernel ({})", ctx.profile_name),
         tree,
-        build_dir(ctx, source),
-        make_variables(),
-        &format!("kernel-{}", ctx.profile().name()),
-    ))
+        build_dir.to_path_buf(),
+        make_variables(ctx),
+        &format!("kernel-{}", ctx.profile_name),
+    )
+    .with_kconfig("Kconfig", &kconfig::kernel_vars(&ctx.arch.kernel_arch)))
 }
 
-/// The out-of-tree build folder: one per profile and source, so that switching back and forth
-/// never rebuilds from scratch.
-pub fn build_dir(ctx: &Context, source: &Source) -> PathBuf {
-    ctx.work_dir().join("build").join(format!("kernel-{}-{}", ctx.profile().name(), source.slug()))
+/// The make target the benchmark's no-op rebuild runs, and the build folder it runs in.
+pub fn rebuild_target(ctx: &Context) -> Result<(OutOfTree<'_>, String)> {
+    let plan = plan(ctx)?;
+    let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
+    Ok((build, ctx.arch.kernel_target.clone()))
+}
+
+/// A tree without the kernel's top-level Kconfig and `arch/<ARCH>/` is not a kernel tree: say so
+/// instead of letting make fail with "No rule to make target".
+fn check_is_kernel_tree(tree: &Path, source: &Source) -> Result<()> {
+    if !tree.join("Kconfig").is_file()
+        || !tree.join("arch").is_dir()
+        || !tree.join("Makefile").is_file()
+    {
+        bail!(
+            "{} is not a Linux kernel tree (no Makefile, Kconfig and arch/ at its top): {}",
+            tree.display(),
+            source.describe()
+        );
+    }
+    Ok(())
 }
 
 /// Linux 5.15 does not build with GCC 15 (C23 makes `bool` a keyword): say so before a long build
@@ -143,7 +188,7 @@ fn check_compiler(ctx: &Context, tree: &Path) -> Result<()> {
     if (major, minor) >= (6, 1) {
         return Ok(());
     }
-    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_string());
+    let cc = std::env::var("CC").unwrap_or_else(|_| format!("{}gcc", ctx.cross_prefix()));
     let sh = &ctx.sh;
     let Ok(gcc_major) = cmd!(sh, "{cc} -dumpversion").quiet().ignore_stderr().read() else {
         return Ok(());

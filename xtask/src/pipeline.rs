@@ -1,40 +1,93 @@
-//! `cargo xtask all` and what `run`, `check` and `bench` build first: every stage in order, each
-//! skipped when its stamp is fresh, with a summary of what was built or reused.
+//! The stages in order, each skipped when its stamp is fresh, with a summary of what was built
+//! or reused: `cargo xtask all`, and what `run`, `check` and `bench` build first.
 
 use anyhow::Result;
 
 use crate::{
     busybox::{self, Busybox},
     context::Context,
-    hostdeps::{self, Stage},
-    images::{self, Images},
-    kernel::{self, KernelImages},
+    flags::{Build, Configurable},
+    hostdeps::{self, Step},
+    images,
+    kernel::{self, Kernel},
+    layout::ImagePaths,
     summary::Summary,
 };
 
 pub struct Built {
-    pub kernel: KernelImages,
+    pub kernel: Kernel,
     pub busybox: Busybox,
-    pub images: Images,
+    pub images: ImagePaths,
 }
 
-/// Builds whatever is missing or stale. `extra_stages` are host needs checked up front besides
+/// Builds whatever is missing or stale. `extra_needs` are host needs checked up front besides
 /// the build's own (QEMU for `run` and `check`).
 pub fn build_all(
     ctx: &Context,
     install_deps: bool,
-    extra_stages: &[Stage],
+    extra_needs: &[Step],
     summary: &mut Summary,
 ) -> Result<Built> {
-    anyhow::ensure!(
-        !ctx.configure_only,
-        "--configure-only stops the kernel and busybox subcommands after configuring; it does not apply here"
-    );
-    let mut stages = vec![Stage::Kernel, Stage::Busybox, Stage::Images];
-    stages.extend_from_slice(extra_stages);
-    hostdeps::ensure(&ctx.sh, &stages, install_deps)?;
-    let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.bzimage.clone()])?;
+    let mut needs = vec![Step::Kernel, Step::Busybox, Step::Images];
+    needs.extend_from_slice(extra_needs);
+    hostdeps::ensure(&ctx.sh, ctx.arch, &needs, install_deps)?;
+    let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()])?;
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
-    let images = summary.stage("images", || images::build(ctx, &busybox), Images::all)?;
+    let images = summary.stage("images", || images::build(ctx, &busybox), ImagePaths::all)?;
     Ok(Built { kernel, busybox, images })
+}
+
+/// BusyBox and the images: `cargo xtask rootfs`.
+pub fn build_rootfs(
+    ctx: &Context,
+    install_deps: bool,
+    summary: &mut Summary,
+) -> Result<ImagePaths> {
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
+    let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
+    summary.stage("images", || images::build(ctx, &busybox), ImagePaths::all)
+}
+
+/// `cargo xtask kernel [--configure-only]`.
+pub fn kernel_command(flags: Configurable) -> Result<()> {
+    let ctx = Context::new(&flags.build)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Kernel], flags.build.install_deps)?;
+    if flags.configure_only {
+        return kernel::configure(&ctx);
+    }
+    let mut summary = Summary::default();
+    summary.stage("kernel", || kernel::build(&ctx), |k| vec![k.image.clone()])?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask busybox [--configure-only]`.
+pub fn busybox_command(flags: Configurable) -> Result<()> {
+    let ctx = Context::new(&flags.build)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox], flags.build.install_deps)?;
+    if flags.configure_only {
+        return busybox::configure(&ctx);
+    }
+    let mut summary = Summary::default();
+    summary.stage("busybox", || busybox::build(&ctx), |b| vec![b.binary.clone()])?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask rootfs`.
+pub fn rootfs_command(flags: Build) -> Result<()> {
+    let ctx = Context::new(&flags)?;
+    let mut summary = Summary::default();
+    build_rootfs(&ctx, flags.install_deps, &mut summary)?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask all`.
+pub fn all_command(flags: Build) -> Result<()> {
+    let ctx = Context::new(&flags)?;
+    let mut summary = Summary::default();
+    build_all(&ctx, flags.install_deps, &[], &mut summary)?;
+    eprint!("{}", summary.render());
+    Ok(())
 }

@@ -21,8 +21,8 @@ pub struct Source {
 impl Source {
     pub fn plan(ctx: &Context, package: Package) -> Result<Source> {
         let (version, local) = match package {
-            Package::Kernel => (&ctx.selection.kernel_version, &ctx.selection.kernel_source),
-            Package::Busybox => (&ctx.selection.busybox_version, &ctx.selection.busybox_source),
+            Package::Kernel => (&ctx.sources.kernel_version, &ctx.sources.kernel_source),
+            Package::Busybox => (&ctx.sources.busybox_version, &ctx.sources.busybox_source),
         };
         let (origin, identity) = match local {
             Some(path) => {
@@ -83,30 +83,52 @@ impl Source {
         }
     }
 
-    /// The unpacked source tree, fetching and unpacking it first if needed.
+    /// The unpacked source tree, fetching and unpacking it first if needed. Two runs at once
+    /// take turns: the second finds the tree the first unpacked.
     pub fn tree(&self, ctx: &Context) -> Result<PathBuf> {
-        self.origin.source_tree(&fetcher(ctx)?, &ctx.work_dir().join("src"))
+        let unpack_root = ctx.layout.sources();
+        let _lock =
+            artifact::Lock::acquire(&ctx.layout.lock_for(&unpack_root), "the source trees")?;
+        self.origin.source_tree(&fetcher(ctx)?, &unpack_root)
     }
 }
 
 pub fn fetcher(ctx: &Context) -> Result<fetch::Fetcher> {
     let mut fetcher = fetch::Fetcher::new(ctx.cache_dir()?);
-    fetcher.mirrors = ctx.selection.mirrors.clone();
+    fetcher.mirrors = ctx.mirrors.clone();
     Ok(fetcher)
 }
 
 /// `cargo xtask fetch`: verifies (downloading what is missing) the pinned tarballs at once, then
 /// unpacks them.
-pub fn fetch_and_unpack(ctx: &Context, packages: &[Package]) -> Result<()> {
+pub fn fetch_command(flags: crate::flags::Fetch) -> Result<()> {
+    let ctx = &Context::new(&flags.build)?;
+    let packages = &flags.packages;
     let packages =
         if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
     let sources: Vec<Source> =
         packages.iter().map(|p| Source::plan(ctx, *p)).collect::<Result<_>>()?;
     let pins: Vec<&Pin> = sources.iter().filter_map(Source::pin).collect();
-    fetcher(ctx)?.fetch_all(&pins)?;
+    fetcher(ctx)?.fetch_all(&pins).map_err(with_ways_forward)?;
     for source in &sources {
         let tree = source.tree(ctx)?;
         println!("{}: {}", source.describe(), tree.display());
     }
     Ok(())
+}
+
+/// When no origin could be reached at all (no network, no mirror), the error says what to do.
+fn with_ways_forward(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast_ref::<fetch::FetchFailed>() {
+        Some(failed) if failed.all_unreachable() => err.context(
+            "no source could be reached. Three ways forward:\n  \
+             --mirror file:///folder (or KARDEL_MIRRORS): a folder or server holding the tarballs \
+             under their upstream names\n  \
+             --kernel-source PATH / --busybox-source PATH (or KARDEL_KERNEL_SOURCE, \
+             KARDEL_BUSYBOX_SOURCE): your own tarball or unpacked tree\n  \
+             a machine with network access fills the cache (--cache-dir, KARDEL_CACHE_DIR)\n\
+             (README.md, \"Offline use\")",
+        ),
+        _ => err,
+    }
 }

@@ -6,23 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Built,
-    Reused,
-    /// `--configure-only`: configured and checked, not built
-    Configured,
-}
-
-impl Outcome {
-    pub fn word(self) -> &'static str {
-        match self {
-            Outcome::Built => "built",
-            Outcome::Reused => "up to date",
-            Outcome::Configured => "configured",
-        }
-    }
-}
+use crate::stage::Outcome;
 
 pub struct Row {
     pub stage: String,

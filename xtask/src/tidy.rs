@@ -1,96 +1,211 @@
-//! The repo checks itself: the README documents every subcommand and selection flag, and every
-//! config fragment parses with a comment saying why each request is there.
+//! The repo checks itself, as `cargo xtask tidy` and as tests: the README documents every
+//! subcommand, flag and variable; every config fragment parses with a comment saying why; the
+//! tables parse; no architecture is written into code outside its table; the code is formatted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use anyhow::{bail, ensure, Context as _, Result};
 use clap::CommandFactory;
 
 use crate::flags::Xtask;
 
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace")
 }
 
-fn read(relative: &str) -> String {
-    std::fs::read_to_string(repo().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+fn read(relative: &str) -> Result<String> {
+    std::fs::read_to_string(repo().join(relative)).with_context(|| format!("reading {relative}"))
 }
 
-#[test]
-fn readme_names_every_subcommand_and_build_flag() {
-    let readme = read("README.md");
+/// `cargo xtask tidy`: every check, each failure named.
+pub fn run() -> Result<()> {
+    type Check = (&'static str, fn() -> Result<()>);
+    let checks: [Check; 6] = [
+        ("README names every subcommand, flag and variable", readme_names_everything),
+        ("README starts with the two set-up commands", readme_starts_with_setup),
+        ("every fragment parses and says why", fragments_say_why),
+        ("the architecture and feature tables parse", tables_parse),
+        ("no architecture outside its table", no_arch_outside_the_table),
+        ("code is formatted", code_is_formatted),
+    ];
+    let mut failed = 0;
+    for (name, check) in checks {
+        match check() {
+            Ok(()) => println!("tidy: ok      {name}"),
+            Err(err) => {
+                failed += 1;
+                println!("tidy: FAILED  {name}: {err:#}");
+            }
+        }
+    }
+    ensure!(failed == 0, "{failed} tidy check(s) failed");
+    Ok(())
+}
+
+fn readme_names_everything() -> Result<()> {
+    let readme = read("README.md")?;
     let command = Xtask::command();
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
-        assert!(
+        ensure!(
             readme.contains(&format!("cargo xtask {name}")),
             "README.md does not describe `cargo xtask {name}`"
         );
         for arg in sub.get_arguments() {
             if let Some(long) = arg.get_long() {
-                assert!(
+                ensure!(
                     readme.contains(&format!("--{long}")),
                     "README.md does not mention --{long} (of `{name}`)"
                 );
             }
             if let Some(env) = arg.get_env() {
                 let env = env.to_string_lossy();
-                assert!(readme.contains(env.as_ref()), "README.md does not mention {env}");
+                ensure!(readme.contains(env.as_ref()), "README.md does not mention {env}");
             }
         }
     }
+    Ok(())
 }
 
-#[test]
-fn readme_starts_with_the_two_setup_commands() {
-    let readme = read("README.md");
-    let first_block = readme.split("```").nth(1).expect("a code block in README.md");
-    assert!(first_block.contains("cargo xtask all"), "{first_block}");
-    assert!(first_block.contains("cargo test --workspace"), "{first_block}");
-    let ci = read(".ci/run");
-    assert!(
-        ci.contains("cargo test --workspace"),
+fn readme_starts_with_setup() -> Result<()> {
+    let readme = read("README.md")?;
+    let first_block = readme.split("```").nth(1).context("no code block in README.md")?;
+    ensure!(first_block.contains("cargo xtask all"), "first block: {first_block}");
+    ensure!(first_block.contains("cargo test --workspace"), "first block: {first_block}");
+    ensure!(
+        read(".ci/run")?.contains("cargo test --workspace"),
         ".ci/run does not run the README's test command"
     );
+    Ok(())
 }
 
-#[test]
-fn every_fragment_parses_and_says_why() {
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files_under(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn fragments_say_why() -> Result<()> {
+    let mut files = Vec::new();
     for dir in ["kernel-config", "busybox-config"] {
-        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let settings = kconfig::parse_fragment(&path, &text).unwrap_or_else(|e| panic!("{e}"));
-            assert!(!settings.is_empty(), "{} requests nothing", path.display());
-            let lines: Vec<&str> = text.lines().collect();
-            for setting in settings {
-                let above = lines[..setting.origin.line - 1]
-                    .iter()
-                    .rev()
-                    .take_while(|l| !l.trim().is_empty())
-                    .any(|l| l.starts_with("# ") && !l.ends_with(" is not set"));
-                assert!(above, "{}: {} has no comment saying why", setting.origin, setting.symbol);
+        files_under(&repo().join(dir), &mut files)?;
+    }
+    for path in files {
+        let text = std::fs::read_to_string(&path)?;
+        let settings = kconfig::parse_fragment(&path, &text)?;
+        ensure!(!settings.is_empty(), "{} requests nothing", path.display());
+        let lines: Vec<&str> = text.lines().collect();
+        for setting in settings {
+            let above = lines[..setting.origin.line - 1]
+                .iter()
+                .rev()
+                .take_while(|l| !l.trim().is_empty())
+                .any(|l| l.starts_with("# ") && !l.ends_with(" is not set"));
+            ensure!(above, "{}: {} has no comment saying why", setting.origin, setting.symbol);
+        }
+    }
+    Ok(())
+}
+
+fn tables_parse() -> Result<()> {
+    arch::parse(&read("crates/arch/arches.toml")?)?;
+    crate::features::Catalog::parse(&read("features.toml")?)?;
+    Ok(())
+}
+
+/// Words that name one architecture: outside the table (and tests, fragments of that
+/// architecture and documentation), code reads them from a row.
+const ARCH_WORDS: &[&str] =
+    &["arch/x86", "bzImage\"", "qemu-system-x86_64", "ttyS0", "x86_64_defconfig"];
+
+fn no_arch_outside_the_table() -> Result<()> {
+    let mut files = Vec::new();
+    files_under(&repo().join("xtask/src"), &mut files)?;
+    for krate in std::fs::read_dir(repo().join("crates"))? {
+        let src = krate?.path().join("src");
+        if src.is_dir() {
+            files_under(&src, &mut files)?;
+        }
+    }
+    let is_test =
+        |p: &Path| p.ends_with("tests.rs") || p.components().any(|c| c.as_os_str() == "tests");
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "rs") && !is_test(p)) {
+        let text = std::fs::read_to_string(path)?;
+        // unit tests may name an architecture: they check a row
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        if path.ends_with("tidy.rs") {
+            continue;
+        }
+        for word in ARCH_WORDS {
+            if let Some(line) =
+                code.lines().position(|l| l.contains(word) && !l.trim_start().starts_with("//"))
+            {
+                bail!(
+                    "{}:{}: names {word}; read it from the architecture's row",
+                    path.display(),
+                    line + 1
+                );
             }
         }
     }
+    Ok(())
 }
 
-#[test]
-fn code_is_formatted() {
+fn code_is_formatted() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = std::process::Command::new(&cargo)
         .args(["fmt", "--all", "--", "--check", "-l"])
         .current_dir(repo())
         .output()
-        .expect("run cargo fmt");
+        .context("running cargo fmt")?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if stderr.contains("not installed") || stderr.contains("no such command") {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "skipped: formatting check, rustfmt is not installed");
-        return;
+        eprintln!("skipped: formatting check, rustfmt is not installed");
+        return Ok(());
     }
-    assert!(
+    ensure!(
         output.status.success(),
         "not formatted (run `cargo fmt`):\n{}{stderr}",
         String::from_utf8_lossy(&output.stdout)
     );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn readme_names_every_subcommand_and_build_flag() {
+        super::readme_names_everything().unwrap();
+    }
+
+    #[test]
+    fn readme_starts_with_the_two_setup_commands() {
+        super::readme_starts_with_setup().unwrap();
+    }
+
+    #[test]
+    fn every_fragment_parses_and_says_why() {
+        super::fragments_say_why().unwrap();
+    }
+
+    #[test]
+    fn the_tables_parse() {
+        super::tables_parse().unwrap();
+    }
+
+    #[test]
+    fn no_architecture_is_written_into_code() {
+        super::no_arch_outside_the_table().unwrap();
+    }
+
+    #[test]
+    fn code_is_formatted() {
+        super::code_is_formatted().unwrap();
+    }
 }

@@ -127,6 +127,16 @@ fn whole_chain_from_sources_to_booted_images() {
         "{err}"
     );
     assert!(!err.contains("make bzImage"), "a compile started:\n{err}");
+    // and says why, from the tree's Kconfig files
+    assert!(err.contains("it depends on") && err.contains("ATA"), "{err}");
+
+    // A run killed while it holds a build folder's lock (and its make with it) does not block
+    // the next: the kernel frees a dead process's lock.
+    let mut killed =
+        xtask(&["kernel", "--profile", "default", "--configure-only"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
 
     // The tutorial's profile configures with every requested value in the final .config.
     let default = run(xtask(&["kernel", "--profile", "default", "--configure-only"])).ok();
@@ -134,14 +144,43 @@ fn whole_chain_from_sources_to_booted_images() {
 
     // The tiny kernel builds; a second run right after starts no make and takes under a second.
     run(xtask(&["kernel"])).ok();
-    let log = target_dir().join("kardel/logs/kernel-tiny.log");
-    let log_before = std::fs::metadata(&log).unwrap().modified().unwrap();
-    let again = run(xtask(&["kernel"])).ok();
-    assert!(again.stderr().contains("up to date"), "{}", again.stderr());
-    assert_eq!(std::fs::metadata(&log).unwrap().modified().unwrap(), log_before, "make ran again");
-    assert!(again.elapsed < Duration::from_secs(1), "no-op kernel took {:?}", again.elapsed);
+    let log = target_dir().join("kardel/logs/x86_64/kernel-tiny.log");
+    let assert_noop = |what: &str| {
+        let log_before = std::fs::metadata(&log).unwrap().modified().unwrap();
+        let again = run(xtask(&["kernel"])).ok();
+        assert!(again.stderr().contains("up to date"), "{what}: {}", again.stderr());
+        let log_after = std::fs::metadata(&log).unwrap().modified().unwrap();
+        assert_eq!(log_after, log_before, "{what}: make ran again");
+        assert!(again.elapsed < Duration::from_secs(1), "{what}: no-op took {:?}", again.elapsed);
+    };
+    assert_noop("right after the build");
 
-    // Everything else, then all three images boot and behave as the tutorial shows.
+    // A rejected fragment leaves the build folder as it was: the next plain build is a no-op.
+    run(xtask(&["kernel", "--kernel-fragment", fragment.to_str().unwrap()])).fails();
+    assert_noop("after a rejected fragment");
+
+    // Two runs at once on one checkout: the later waits for the earlier's lock, says so, and
+    // both finish with the same, correct outputs. (BusyBox's stamp is removed so that there is
+    // work to wait for however far an earlier run of this test got.)
+    let busybox_builds = target_dir().join("kardel/build/x86_64");
+    for entry in std::fs::read_dir(&busybox_builds).unwrap() {
+        let stamp = entry.unwrap().path().join(".kardel-installed");
+        let _ = std::fs::remove_file(stamp);
+    }
+    let mut first = xtask(&["all"]);
+    first.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let first = first.spawn().unwrap();
+    let second = run(xtask(&["all"])).ok();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "the first of two `all`s failed:\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let both = format!("{}{}", String::from_utf8_lossy(&first.stderr), second.stderr());
+    assert!(both.contains("blocking: waiting for another run"), "{both}");
+
+    // All three images boot and behave as the tutorial shows.
     let check = run(xtask(&["check", "--all"])).ok();
     let out = check.stdout();
     for mode in ["initrd", "initramfs", "hello"] {
@@ -150,7 +189,7 @@ fn whole_chain_from_sources_to_booted_images() {
     eprintln!("{out}");
 
     // The real images read back: what a user would look for with cpio -t and debugfs.
-    let images = target_dir().join("images");
+    let images = target_dir().join("images/x86_64");
     read_back_initramfs(&images.join("rootfs.cpio.gz"));
     read_back_initrd(&images.join("rootfs.img.gz"), &scratch);
 
@@ -172,9 +211,33 @@ fn whole_chain_from_sources_to_booted_images() {
     let mut rootfs = unprivileged(xtask(&["rootfs"]), &other_target);
     rootfs.env("CARGO_TARGET_DIR", &other_target);
     run(rootfs).ok();
+    let other_images = other_target.join("images/x86_64");
     let elsewhere: Vec<String> =
-        IMAGES.iter().map(|name| sha256(&other_target.join("images").join(name))).collect();
+        IMAGES.iter().map(|name| sha256(&other_images.join(name))).collect();
     assert_eq!(before, elsewhere, "images differ between build folders");
+
+    // `busybox --configure-only` with a new fragment configures and builds nothing else; the
+    // next `rootfs` builds that BusyBox and images that hold it.
+    let no_cal = scratch.join("no-cal.config");
+    std::fs::write(
+        &no_cal,
+        "# a smaller BusyBox, to see it in the images\n# CONFIG_CAL is not set\n",
+    )
+    .unwrap();
+    let busybox_only = |args: &[&str]| {
+        let mut cmd = xtask(args);
+        cmd.env("CARGO_TARGET_DIR", &other_target).env("KARDEL_BUSYBOX_FRAGMENTS", &no_cal);
+        run(cmd).ok()
+    };
+    busybox_only(&["busybox", "--configure-only"]);
+    let stamped: Vec<String> = IMAGES.iter().map(|name| sha256(&other_images.join(name))).collect();
+    assert_eq!(before, stamped, "--configure-only changed the images");
+    busybox_only(&["rootfs"]);
+    let entries = rootfs::read_initramfs(&other_images.join("rootfs.cpio.gz")).unwrap();
+    assert!(entries.iter().any(|e| e.name == "bin/date"), "no BusyBox in the new images");
+    assert!(!entries.iter().any(|e| e.name == "usr/bin/cal"), "the images hold the old BusyBox");
+    let again = busybox_only(&["rootfs"]);
+    assert!(!again.stderr().contains(" built "), "{}", again.stderr());
 }
 
 #[track_caller]

@@ -163,6 +163,43 @@ impl Stamp {
     }
 }
 
+/// An exclusive lock on a file, held until drop: two runs on one checkout take turns on a build
+/// folder instead of running two `make`s in it. The kernel releases it when the holder exits,
+/// however it exits, so a killed run never leaves a lock that blocks the next one.
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    /// Locks `path` (created if needed), waiting for another holder and saying so first,
+    /// naming `what` is locked.
+    pub fn acquire(path: &Path, what: &str) -> Result<Lock> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "blocking: waiting for another run to finish with {what} (lock {})",
+                    path.display()
+                );
+                file.lock().with_context(|| format!("locking {}", path.display()))?;
+            }
+            Err(fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        Ok(Lock { _file: file })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +242,39 @@ mod tests {
         stamp.invalidate().unwrap();
         stamp.invalidate().unwrap();
         assert!(!stamp.path().exists());
+    }
+
+    #[test]
+    fn a_lock_waits_for_its_holder_and_a_dead_holder_frees_it() {
+        let dir = scratch("lock");
+        let path = dir.join("build.lock");
+        let held = Lock::acquire(&path, "the build").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let _lock = Lock::acquire(&path, "the build").unwrap();
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(rx.recv_timeout(std::time::Duration::from_millis(300)).is_err(), "not exclusive");
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("released on drop");
+        waiter.join().unwrap();
+        // a holder killed by SIGKILL: flock(1) takes the lock in another process, then is killed
+        let mut holder = std::process::Command::new("flock")
+            // -o: the lock stays with flock itself, not with the command it starts
+            .arg("-o")
+            .arg(&path)
+            .args(["sleep", "5"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        let start = std::time::Instant::now();
+        let _again = Lock::acquire(&path, "the build").unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

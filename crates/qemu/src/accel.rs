@@ -40,15 +40,17 @@ pub fn resolve_accel(
     choice: AccelChoice,
     qemu: &Path,
     kernel: &Path,
+    console: &str,
     cache: &Path,
 ) -> Result<(Accel, String)> {
-    resolve_accel_on(choice, qemu, kernel, cache, Path::new(KVM_DEVICE))
+    resolve_accel_on(choice, qemu, kernel, console, cache, Path::new(KVM_DEVICE))
 }
 
 pub(crate) fn resolve_accel_on(
     choice: AccelChoice,
     qemu: &Path,
     kernel: &Path,
+    console: &str,
     cache: &Path,
     kvm_device: &Path,
 ) -> Result<(Accel, String)> {
@@ -69,7 +71,7 @@ pub(crate) fn resolve_accel_on(
             if !kernel.is_file() {
                 bail!("cannot probe kvm: kernel {} does not exist", kernel.display());
             }
-            let (accel, reason) = probe_kvm(qemu, kernel, KVM_PROBE_TIMEOUT)?;
+            let (accel, reason) = probe_kvm(qemu, kernel, console, KVM_PROBE_TIMEOUT)?;
             if let Some(key) = key {
                 write_cache(cache, &key, accel, &reason)?;
             }
@@ -100,13 +102,19 @@ fn kvm_device_unusable(device: &Path) -> Option<String> {
 /// Boots `kernel` under KVM with no root filesystem and waits up to `timeout` for its banner.
 /// QEMU is killed and reaped before this returns, whatever happened. An error only when QEMU
 /// cannot be started at all.
-fn probe_kvm(qemu: &Path, kernel: &Path, timeout: Duration) -> Result<(Accel, String)> {
+fn probe_kvm(
+    qemu: &Path,
+    kernel: &Path,
+    console: &str,
+    timeout: Duration,
+) -> Result<(Accel, String)> {
     let mut child = crate::dies_with_parent(&mut Command::new(qemu))
         .args(["-accel", "kvm", "-cpu", "host", "-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel)
         // earlyprintk makes the banner the kernel's first act, before any driver loads
-        .args(["-append", "console=ttyS0 earlyprintk=ttyS0 panic=-1"])
+        .arg("-append")
+        .arg(format!("console={console} earlyprintk={console} panic=-1"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -271,6 +279,7 @@ mod tests {
             AccelChoice::Auto,
             &scratch.fake_qemu(script),
             &scratch.kernel(),
+            "ttyS0",
             &scratch.0.join("cache"),
             &scratch.usable_device(),
         )
@@ -310,6 +319,7 @@ mod tests {
             AccelChoice::Auto,
             &scratch.fake_qemu("exit 99"),
             &scratch.kernel(),
+            "ttyS0",
             &scratch.0.join("cache"),
             &scratch.0.join("no-kvm"),
         )
@@ -325,6 +335,7 @@ mod tests {
             AccelChoice::Kvm,
             &scratch.fake_qemu("exit 99"),
             &scratch.kernel(),
+            "ttyS0",
             &scratch.0.join("cache"),
             &scratch.0.join("no-kvm"),
         )
@@ -341,17 +352,20 @@ mod tests {
         let device = scratch.usable_device();
         let kernel = scratch.kernel();
         let qemu = scratch.fake_qemu("echo 'Linux version 6.1.0'; exec sleep 1000");
-        let first = resolve_accel_on(AccelChoice::Auto, &qemu, &kernel, &cache, &device).unwrap();
+        let first =
+            resolve_accel_on(AccelChoice::Auto, &qemu, &kernel, "ttyS0", &cache, &device).unwrap();
         assert_eq!(first.0, Accel::Kvm);
         // the same program now fails: a cached verdict must not run it
         scratch.fake_qemu("exit 1");
-        let again = resolve_accel_on(AccelChoice::Auto, &qemu, &kernel, &cache, &device).unwrap();
+        let again =
+            resolve_accel_on(AccelChoice::Auto, &qemu, &kernel, "ttyS0", &cache, &device).unwrap();
         assert_eq!(again.0, Accel::Kvm);
         assert!(again.1.contains("(cached in "), "{}", again.1);
         // another program path is probed afresh, and both verdicts are kept
         let other = scratch.0.join("other-qemu");
         fs::copy(&qemu, &other).unwrap();
-        let third = resolve_accel_on(AccelChoice::Auto, &other, &kernel, &cache, &device).unwrap();
+        let third =
+            resolve_accel_on(AccelChoice::Auto, &other, &kernel, "ttyS0", &cache, &device).unwrap();
         assert_eq!(third.0, Accel::Tcg);
         assert_eq!(fs::read_to_string(&cache).unwrap().lines().count(), 2);
     }

@@ -1,32 +1,7 @@
-//! The QEMU command line, as pure data: no process is started here.
+//! The QEMU command line, as pure data: no process is started here. The crate knows QEMU, not
+//! the tutorial: what to boot and with which kernel arguments is the caller's table.
 
 use std::{ffi::OsString, fmt, path::PathBuf, str::FromStr};
-
-/// Which of the tutorial's three boots a [`Machine`] makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// A gzipped ext4 image loaded into a RAM disk and mounted as `/` (tutorial section 6).
-    Initrd,
-    /// A gzipped newc cpio unpacked into the kernel's rootfs, BusyBox init from it (section 8).
-    Initramfs,
-    /// The hello-world initramfs: the kernel runs its `/init` directly (section 7).
-    Hello,
-}
-
-impl Mode {
-    /// The kernel command line the tutorial boots this mode with.
-    pub fn kernel_append(self) -> &'static str {
-        match self {
-            // /dev/ram names the first RAM disk, which the kernel fills from the -initrd image
-            Mode::Initrd => "root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init",
-            // rdinit is the init looked up inside an initramfs; init= would be looked up only
-            // after mounting a root device, which this boot has none of
-            Mode::Initramfs => "rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init",
-            // without rdinit= the kernel runs the initramfs's /init, the hello program
-            Mode::Hello => "rw rootfstype=ramfs console=ttyS0",
-        }
-    }
-}
 
 /// How QEMU runs guest code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,20 +44,27 @@ impl FromStr for AccelChoice {
     }
 }
 
-/// One QEMU virtual machine: everything [`qemu_args`] needs.
+/// One QEMU virtual machine booting a kernel directly: everything [`qemu_args`] needs.
 #[derive(Debug, Clone)]
 pub struct Machine {
     /// The QEMU program, looked up in PATH unless it has a slash.
     pub qemu: PathBuf,
-    pub kernel: PathBuf,
-    /// The image given to `-initrd`: ext4.gz for [`Mode::Initrd`], cpio.gz otherwise.
-    pub image: PathBuf,
-    pub mode: Mode,
+    /// `-M`: none keeps the program's default board (the PC on x86_64, as the tutorial does).
+    pub board: Option<String>,
+    /// `-cpu` under TCG; none keeps the board's default. KVM always passes the host's CPU.
+    pub cpu: Option<String>,
+    /// `-bios`: none keeps the program's default firmware.
+    pub firmware: Option<PathBuf>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub accel: Accel,
-    /// Appended to the kernel command line after the mode's own words.
-    pub extra_append: Vec<String>,
+    pub kernel: PathBuf,
+    /// `-initrd`: an ext4 RAM disk image or a cpio initramfs.
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line, word by word.
+    pub append: Vec<String>,
+    /// Arguments from the [`crate::devices`] functions, in order.
+    pub devices: Vec<OsString>,
     /// Appended to QEMU's arguments last, so they can add devices or override earlier flags.
     pub extra_args: Vec<OsString>,
     /// Automated run: a guest panic or reboot ends QEMU instead of looping or hanging.
@@ -90,32 +72,34 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// The tutorial's machine: 2 CPUs, 1 GiB, TCG (see [`crate::resolve_accel`] for KVM),
-    /// interactive.
-    pub fn new(kernel: impl Into<PathBuf>, image: impl Into<PathBuf>, mode: Mode) -> Machine {
+    /// `qemu` booting `kernel` with the tutorial's sizes: 2 CPUs, 1 GiB, TCG (see
+    /// [`crate::resolve_accel`] for KVM), interactive, nothing else.
+    pub fn new(qemu: impl Into<PathBuf>, kernel: impl Into<PathBuf>) -> Machine {
         Machine {
-            qemu: PathBuf::from("qemu-system-x86_64"),
-            kernel: kernel.into(),
-            image: image.into(),
-            mode,
+            qemu: qemu.into(),
+            board: None,
+            cpu: None,
+            firmware: None,
             cpus: 2,
             memory_mib: 1024,
             accel: Accel::Tcg,
-            extra_append: Vec::new(),
+            kernel: kernel.into(),
+            initrd: None,
+            append: Vec::new(),
+            devices: Vec::new(),
             extra_args: Vec::new(),
             headless: false,
         }
     }
 
-    /// The kernel command line: the mode's words, the headless panic policy, then extras.
+    /// The kernel command line: the caller's words, then the headless panic policy.
     pub fn kernel_append(&self) -> String {
-        let mut words = vec![self.mode.kernel_append().to_string()];
+        let mut words = self.append.clone();
         if self.headless {
             // a negative timeout reboots at once on panic, and -no-reboot turns that reboot
             // into QEMU exiting: a broken guest ends the run instead of hanging it
             words.push("panic=-1".to_string());
         }
-        words.extend(self.extra_append.iter().cloned());
         words.join(" ")
     }
 }
@@ -125,26 +109,40 @@ pub fn qemu_args(machine: &Machine) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     push(&["-name", "kardel"]);
+    if let Some(board) = &machine.board {
+        push(&["-M", board]);
+    }
     push(&["-smp", &machine.cpus.to_string()]);
     push(&["-m", &machine.memory_mib.to_string()]);
-    // no window: the guest's first serial port (ttyS0) and QEMU's monitor share this terminal,
-    // Ctrl-a switching between them
+    // no window: the guest's first serial port and QEMU's monitor share this terminal
+    // (-serial mon:stdio), Ctrl-a switching between them and Ctrl-C reaching the guest
     push(&["-nographic"]);
-    match machine.accel {
-        // KVM can pass the host CPU through unchanged; TCG keeps its default emulated model
-        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
-        Accel::Tcg => push(&["-accel", "tcg"]),
+    match (machine.accel, &machine.cpu) {
+        // KVM can pass the host CPU through unchanged
+        (Accel::Kvm, _) => push(&["-accel", "kvm", "-cpu", "host"]),
+        (Accel::Tcg, Some(cpu)) => push(&["-accel", "tcg", "-cpu", cpu]),
+        (Accel::Tcg, None) => push(&["-accel", "tcg"]),
     }
     if machine.headless {
         // with panic=-1 on the kernel command line, a guest panic becomes QEMU exiting
         push(&["-no-reboot"]);
     }
+    if let Some(firmware) = &machine.firmware {
+        args.push("-bios".into());
+        args.push(firmware.clone().into());
+    }
     args.push("-kernel".into());
     args.push(machine.kernel.clone().into());
-    args.push("-initrd".into());
-    args.push(machine.image.clone().into());
-    args.push("-append".into());
-    args.push(machine.kernel_append().into());
+    if let Some(initrd) = &machine.initrd {
+        args.push("-initrd".into());
+        args.push(initrd.clone().into());
+    }
+    let append = machine.kernel_append();
+    if !append.is_empty() {
+        args.push("-append".into());
+        args.push(append.into());
+    }
+    args.extend(machine.devices.iter().cloned());
     args.extend(machine.extra_args.iter().cloned());
     args
 }
@@ -161,7 +159,8 @@ pub fn shell_line(argv: &[OsString]) -> String {
     argv.iter().map(|word| shell_quote(&word.to_string_lossy())).collect::<Vec<_>>().join(" ")
 }
 
-fn shell_quote(word: &str) -> String {
+/// One word for a POSIX shell, quoted only when it needs to be.
+pub fn shell_quote(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
         word.to_string()
@@ -178,8 +177,11 @@ mod tests {
 
     use super::*;
 
-    fn machine(mode: Mode) -> Machine {
-        Machine::new("out/bzImage", "out/rootfs.img", mode)
+    fn machine(append: &str) -> Machine {
+        let mut m = Machine::new("qemu-system-x86_64", "out/bzImage");
+        m.initrd = Some("out/rootfs.img.gz".into());
+        m.append = append.split_whitespace().map(String::from).collect();
+        m
     }
 
     #[track_caller]
@@ -188,11 +190,9 @@ mod tests {
     }
 
     #[test]
-    fn initrd_is_the_tutorial_command() {
-        let mut m = machine(Mode::Initrd);
-        m.image = "out/rootfs.img.gz".into();
+    fn the_tutorials_command() {
         check(
-            &m,
+            &machine("root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init"),
             expect![[
                 r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init'"#
             ]],
@@ -200,69 +200,75 @@ mod tests {
     }
 
     #[test]
-    fn initramfs_uses_rdinit() {
+    fn board_cpu_and_firmware() {
+        let mut m = Machine::new("qemu-system-aarch64", "out/Image");
+        m.board = Some("virt".into());
+        m.cpu = Some("cortex-a57".into());
+        m.firmware = Some("/usr/share/qemu/qboot.rom".into());
+        m.append = vec!["console=ttyAMA0".into()];
         check(
-            &machine(Mode::Initramfs),
+            &m,
             expect![[
-                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init'"#
-            ]],
-        );
-    }
-
-    #[test]
-    fn hello_runs_slash_init() {
-        check(
-            &machine(Mode::Hello),
-            expect![[
-                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0'"#
+                r#"qemu-system-aarch64 -name kardel -M virt -smp 2 -m 1024 -nographic -accel tcg -cpu cortex-a57 -bios /usr/share/qemu/qboot.rom -kernel out/Image -append console=ttyAMA0"#
             ]],
         );
     }
 
     #[test]
     fn kvm_passes_the_host_cpu() {
-        let mut m = machine(Mode::Initramfs);
+        let mut m = machine("console=ttyS0");
         m.accel = Accel::Kvm;
+        m.cpu = Some("max".into());
         check(
             &m,
             expect![[
-                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel kvm -cpu host -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init'"#
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel kvm -cpu host -kernel out/bzImage -initrd out/rootfs.img.gz -append console=ttyS0"#
             ]],
         );
     }
 
     #[test]
     fn headless_ends_qemu_on_panic() {
-        let mut m = machine(Mode::Initrd);
+        let mut m = machine("console=ttyS0");
         m.headless = true;
         check(
             &m,
             expect![[
-                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init panic=-1'"#
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img.gz -append 'console=ttyS0 panic=-1'"#
             ]],
         );
     }
 
     #[test]
-    fn extras_come_last() {
-        let mut m = machine(Mode::Initramfs);
+    fn devices_then_extras_come_last() {
+        let mut m = machine("rw console=ttyS0");
         m.qemu = "/opt/qemu dir/bin/qemu-system-x86_64".into();
         m.cpus = 1;
         m.memory_mib = 256;
-        m.headless = true;
-        m.extra_append = vec!["quiet".into(), "loglevel=3".into()];
-        m.extra_args = vec!["-gdb".into(), "tcp::9001".into(), "-S".into()];
+        m.devices = crate::devices::no_nic();
+        m.extra_args = vec!["-d".into(), "guest_errors".into()];
         check(
             &m,
             expect![[
-                r#"'/opt/qemu dir/bin/qemu-system-x86_64' -name kardel -smp 1 -m 256 -nographic -accel tcg -no-reboot -kernel out/bzImage -initrd out/rootfs.img -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init panic=-1 quiet loglevel=3' -gdb tcp::9001 -S"#
+                r#"'/opt/qemu dir/bin/qemu-system-x86_64' -name kardel -smp 1 -m 256 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'rw console=ttyS0' -nic none -d guest_errors"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn no_initrd_and_no_append_leave_no_flag() {
+        let m = Machine::new("qemu-system-x86_64", "bzImage");
+        check(
+            &m,
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel bzImage"#
             ]],
         );
     }
 
     #[test]
     fn argv_keeps_the_append_as_one_word() {
-        let args = qemu_args(&machine(Mode::Hello));
+        let args = qemu_args(&machine("rw rootfstype=ramfs console=ttyS0"));
         let append = args.iter().position(|a| a == "-append").unwrap();
         assert_eq!(args[append + 1], "rw rootfstype=ramfs console=ttyS0");
         assert_eq!(args.len(), append + 2);

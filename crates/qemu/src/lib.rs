@@ -2,17 +2,18 @@
 //! session on the serial console, and checks of what the guest shows.
 //!
 //! ```text
-//! // the command line, pure
-//! enum Mode { Initrd, Initramfs, Hello }            Mode::kernel_append(self) -> &str
+//! // the command line, pure: the crate knows QEMU, not the tutorial
 //! enum Accel { Kvm, Tcg }                           enum AccelChoice { Auto, Kvm, Tcg }: FromStr
-//! struct Machine { qemu, kernel, image, mode, cpus, memory_mib, accel,
-//!                  extra_append, extra_args, headless }
-//! Machine::new(kernel, image, mode) -> Machine      the tutorial's defaults
+//! struct Machine { qemu, board, cpu, firmware, cpus, memory_mib, accel, kernel, initrd,
+//!                  append, devices, extra_args, headless }
+//! Machine::new(qemu, kernel) -> Machine             2 CPUs, 1 GiB, TCG, nothing else
 //! fn qemu_args(&Machine) -> Vec<OsString>           fn command_line(&Machine) -> String
-//! fn shell_line(&[OsString]) -> String
+//! fn shell_line(&[OsString]) -> String              fn shell_quote(&str) -> String
+//! mod devices: no_nic() user_net(&[Forward]) share_9p(..) gdb_stub(port) monitor_socket(..)
+//!              public_listeners(&argv)             each returns Vec<OsString>
 //!
 //! // KVM or TCG, probed and cached
-//! fn resolve_accel(AccelChoice, qemu: &Path, kernel: &Path, cache: &Path) -> Result<(Accel, String)>
+//! fn resolve_accel(AccelChoice, qemu, kernel, console, cache: &Path) -> Result<(Accel, String)>
 //!
 //! // the console, pure
 //! struct ConsoleWatcher    new() feed(&[u8]) -> &[Sighting] close() transcript() sightings() failure()
@@ -32,9 +33,6 @@
 //! session.transcript() command_line() log_path() pid() elapsed()
 //! struct BootFailure { kind, waiting_for, report }: the error when the guest shows a FailureKind
 //!
-//! // what the tutorial shows
-//! fn check_mounts(Mode, proc_mounts: &str) -> Result<(), Vec<String>>
-//!
 //! // a person at the console
 //! fn run_interactive(&Machine) -> Result<ExitStatus>
 //! ```
@@ -46,8 +44,8 @@
 
 mod accel;
 mod args;
-mod checks;
 mod console;
+pub mod devices;
 mod interactive;
 mod session;
 
@@ -67,8 +65,7 @@ pub(crate) fn dies_with_parent(command: &mut std::process::Command) -> &mut std:
         })
     }
 }
-pub use args::{command_line, qemu_args, shell_line, Accel, AccelChoice, Machine, Mode};
-pub use checks::check_mounts;
+pub use args::{command_line, qemu_args, shell_line, shell_quote, Accel, AccelChoice, Machine};
 pub use console::{printable, ConsoleEvent, ConsoleWatcher, FailureKind, Sighting};
 pub use interactive::run_interactive;
 pub use session::{BootFailure, GuestOutput, Limits, Session, Until, REPORT_LINES};

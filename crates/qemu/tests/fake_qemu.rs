@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{process_is_gone, Scratch};
-use qemu::{BootFailure, ConsoleEvent, FailureKind, GuestOutput, Limits, Machine, Mode, Session};
+use qemu::{BootFailure, ConsoleEvent, FailureKind, GuestOutput, Limits, Machine, Session};
 
 /// A guest that behaves like BusyBox on a serial console, minus the echo: askfirst, a `/ # `
 /// prompt, commands run by a shell, and `poweroff` printing the kernel's last words and exiting.
@@ -24,7 +24,7 @@ done
 "#;
 
 fn machine(scratch: &Scratch, script: &str) -> Machine {
-    let mut machine = Machine::new("bzImage", "rootfs.cpio.gz", Mode::Initramfs);
+    let mut machine = common::machine("bzImage", "rootfs.cpio.gz", common::INITRAMFS_APPEND);
     machine.qemu = scratch.fake_qemu(script);
     machine
 }

@@ -8,7 +8,6 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::{available, Scratch};
-use qemu::{Machine, Mode};
 
 #[test]
 fn terminal_is_restored_after_qemu_is_killed() {
@@ -42,7 +41,7 @@ fn killed_qemu_in_a_terminal() {
         String::from_utf8(out.stdout).unwrap()
     };
     let scratch = Scratch::new();
-    let mut machine = Machine::new("bzImage", "rootfs.cpio.gz", Mode::Initramfs);
+    let mut machine = common::machine("bzImage", "rootfs.cpio.gz", common::INITRAMFS_APPEND);
     machine.qemu = scratch.fake_qemu("stty raw -echo; kill -KILL $$");
     let before = settings();
     let status = qemu::run_interactive(&machine).unwrap();

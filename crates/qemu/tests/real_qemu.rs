@@ -14,8 +14,8 @@ use common::{
     available, one_boot_at_a_time, process_is_gone, Scratch, DEBIAN_KERNEL, STATIC_BUSYBOX,
 };
 use qemu::{
-    check_mounts, resolve_accel, Accel, AccelChoice, BootFailure, ConsoleEvent, FailureKind,
-    Machine, Mode, Session, KVM_PROBE_TIMEOUT,
+    resolve_accel, Accel, AccelChoice, BootFailure, ConsoleEvent, FailureKind, Machine, Session,
+    KVM_PROBE_TIMEOUT,
 };
 
 const QEMU: &str = "qemu-system-x86_64";
@@ -46,7 +46,8 @@ fn have_busybox() -> bool {
 /// Boots the tutorial's BusyBox initramfs to a shell, checks what the tutorial shows, powers off.
 /// Returns the time from spawn to the first prompt.
 fn boot_busybox(scratch: &Scratch, accel: Accel) -> Duration {
-    let mut machine = Machine::new(DEBIAN_KERNEL, scratch.busybox_initramfs(), Mode::Initramfs);
+    let mut machine =
+        common::machine(DEBIAN_KERNEL, scratch.busybox_initramfs(), common::INITRAMFS_APPEND);
     machine.accel = accel;
     let mut session = Session::spawn(&machine, &scratch.path("console.log")).unwrap();
     let to_prompt = session.wait_for_shell(BOOT).unwrap();
@@ -55,8 +56,8 @@ fn boot_busybox(scratch: &Scratch, accel: Accel) -> Duration {
     let release = session.run("uname -r", COMMAND).unwrap();
     assert!(release.trim().starts_with("6."), "{release:?}");
     let mounts = session.run("cat /proc/mounts", COMMAND).unwrap();
-    if let Err(problems) = check_mounts(Mode::Initramfs, &mounts) {
-        panic!("{problems:#?}\n/proc/mounts:\n{mounts}");
+    for mount in ["rootfs / rootfs", "proc /proc proc", "sysfs /sys sysfs", "tmpfs /tmp tmpfs"] {
+        assert!(mounts.contains(mount), "no `{mount}` in /proc/mounts:\n{mounts}");
     }
     let df = session.run("df -a", COMMAND).unwrap();
     assert!(df.contains("devtmpfs") && df.contains("/tmp"), "{df}");
@@ -96,9 +97,14 @@ fn kvm_auto_picks_only_what_boots() {
     let scratch = Scratch::new();
     let cache = scratch.path("accel-cache");
     let started = Instant::now();
-    let (accel, reason) =
-        resolve_accel(AccelChoice::Auto, Path::new(QEMU), Path::new(DEBIAN_KERNEL), &cache)
-            .unwrap();
+    let (accel, reason) = resolve_accel(
+        AccelChoice::Auto,
+        Path::new(QEMU),
+        Path::new(DEBIAN_KERNEL),
+        "ttyS0",
+        &cache,
+    )
+    .unwrap();
     let probe_time = started.elapsed();
     eprintln!("auto: {accel} in {:.2}s: {reason}", probe_time.as_secs_f64());
     assert!(probe_time < KVM_PROBE_TIMEOUT + Duration::from_secs(2), "probe took {probe_time:?}");
@@ -109,8 +115,14 @@ fn kvm_auto_picks_only_what_boots() {
     }
 
     let started = Instant::now();
-    let again = resolve_accel(AccelChoice::Auto, Path::new(QEMU), Path::new(DEBIAN_KERNEL), &cache)
-        .unwrap();
+    let again = resolve_accel(
+        AccelChoice::Auto,
+        Path::new(QEMU),
+        Path::new(DEBIAN_KERNEL),
+        "ttyS0",
+        &cache,
+    )
+    .unwrap();
     assert_eq!(again.0, accel);
     assert!(started.elapsed() < Duration::from_millis(500), "a cached verdict should be instant");
 
@@ -130,7 +142,7 @@ fn a_missing_init_is_reported_and_qemu_ends_by_itself() {
     let tree = scratch.path("no-init");
     fs::create_dir_all(tree.join("etc")).unwrap();
     let image = scratch.pack_initramfs(&tree, "no-init.cpio.gz");
-    let machine = Machine::new(DEBIAN_KERNEL, image, Mode::Initramfs);
+    let machine = common::machine(DEBIAN_KERNEL, image, common::INITRAMFS_APPEND);
     let mut session = Session::spawn(&machine, &scratch.path("console.log")).unwrap();
     let pid = session.pid();
     let err = session.wait_for_shell(BOOT).unwrap_err();
@@ -151,7 +163,7 @@ fn hello_world_runs_as_init() {
         return;
     };
     let _boot = one_boot_at_a_time();
-    let machine = Machine::new(DEBIAN_KERNEL, image, Mode::Hello);
+    let machine = common::machine(DEBIAN_KERNEL, image, common::HELLO_APPEND);
     let mut session = Session::spawn(&machine, &scratch.path("console.log")).unwrap();
     session.wait_for("Run /init as init process", BOOT).unwrap();
     session.wait_for("Hello world!", COMMAND).unwrap();
@@ -195,14 +207,18 @@ fn record_console_logs() {
     let kernel = DEBIAN_KERNEL;
 
     let busybox = scratch.busybox_initramfs();
-    record("initramfs-busybox.log", &Machine::new(kernel, &busybox, Mode::Initramfs), &|s| {
-        s.wait_for_shell(BOOT).unwrap();
-        s.run("cat /proc/mounts; df -a; uname -r", COMMAND).unwrap();
-        s.poweroff_and_wait(COMMAND).unwrap();
-    });
+    record(
+        "initramfs-busybox.log",
+        &common::machine(kernel, &busybox, common::INITRAMFS_APPEND),
+        &|s| {
+            s.wait_for_shell(BOOT).unwrap();
+            s.run("cat /proc/mounts; df -a; uname -r", COMMAND).unwrap();
+            s.poweroff_and_wait(COMMAND).unwrap();
+        },
+    );
 
     if let Some(hello) = scratch.hello_initramfs() {
-        record("hello.log", &Machine::new(kernel, &hello, Mode::Hello), &|s| {
+        record("hello.log", &common::machine(kernel, &hello, common::HELLO_APPEND), &|s| {
             s.wait_for("Hello world!", BOOT).unwrap();
         });
     }
@@ -219,17 +235,17 @@ fn record_console_logs() {
     let empty = scratch.pack_initramfs(&empty, "empty.cpio.gz");
     record(
         "initramfs-no-init.log",
-        &Machine::new(kernel, &empty, Mode::Initramfs),
+        &common::machine(kernel, &empty, common::INITRAMFS_APPEND),
         &expect_failure(FailureKind::NoWorkingInit),
     );
     // the initrd command line on a kernel whose RAM disk driver is a module
     record(
         "initrd-cannot-mount-root.log",
-        &Machine::new(kernel, &empty, Mode::Initrd),
+        &common::machine(kernel, &empty, common::INITRD_APPEND),
         &expect_failure(FailureKind::CannotMountRoot),
     );
-    let mut requested = Machine::new(kernel, &empty, Mode::Initramfs);
-    requested.extra_append.push("init=/sbin/nope".into());
+    let mut requested = common::machine(kernel, &empty, common::INITRAMFS_APPEND);
+    requested.append.push("init=/sbin/nope".into());
     record(
         "requested-init-failed.log",
         &requested,
@@ -244,7 +260,7 @@ fn record_console_logs() {
     let no_console = scratch.pack_initramfs(&tree, "no-console.cpio.gz");
     record(
         "initramfs-no-console.log",
-        &Machine::new(kernel, &no_console, Mode::Initramfs),
+        &common::machine(kernel, &no_console, common::INITRAMFS_APPEND),
         &expect_failure(FailureKind::NoInitialConsole),
     );
 }

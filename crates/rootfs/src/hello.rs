@@ -60,7 +60,11 @@ fn check_static(path: &Path) -> Result<()> {
     let elf = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     ensure!(elf.starts_with(b"\x7fELF"), "{} is not an ELF file", path.display());
     let (is_64, little) = (elf.get(4) == Some(&2), elf.get(5) == Some(&1));
-    ensure!(little, "{} is a big-endian ELF, not for x86", path.display());
+    ensure!(
+        little,
+        "{} is a big-endian ELF; every architecture this tool builds for is little-endian",
+        path.display()
+    );
     let read = |offset: usize, width: usize| -> Result<u64> {
         let bytes = elf.get(offset..offset + width).context("ELF file is truncated")?;
         Ok(bytes.iter().rev().fold(0, |acc, &b| (acc << 8) | u64::from(b)))

@@ -137,3 +137,19 @@ pub fn one_boot_at_a_time() -> MutexGuard<'static, ()> {
 pub fn process_is_gone(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// The tutorial's boots as plain machines: the crate itself knows no tutorial.
+pub const INITRAMFS_APPEND: &str = "rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init";
+pub const HELLO_APPEND: &str = "rw rootfstype=ramfs console=ttyS0";
+pub const INITRD_APPEND: &str = "root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init";
+
+pub fn machine(
+    kernel: impl AsRef<std::path::Path>,
+    image: impl AsRef<std::path::Path>,
+    append: &str,
+) -> qemu::Machine {
+    let mut machine = qemu::Machine::new("qemu-system-x86_64", kernel.as_ref());
+    machine.initrd = Some(image.as_ref().to_path_buf());
+    machine.append = append.split_whitespace().map(String::from).collect();
+    machine
+}

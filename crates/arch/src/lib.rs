@@ -1,0 +1,181 @@
+//! The architecture table (`arches.toml`): one row per architecture with everything that differs
+//! between them, from the kernel's `make ARCH=` to QEMU's console device. Nothing else in the
+//! project names an architecture: code reads a row.
+
+use std::{collections::BTreeMap, sync::OnceLock};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// Package names on the distributions `deps` knows, each a space-separated list.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Packages {
+    pub debian: String,
+    pub fedora: String,
+    pub arch: String,
+}
+
+/// One architecture: see `arches.toml` for what each field means.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Arch {
+    #[serde(skip)]
+    pub name: String,
+    pub uname: String,
+    pub kernel_arch: String,
+    pub defconfig: String,
+    pub kernel_image: String,
+    pub kernel_target: String,
+    pub cross_compile: String,
+    pub qemu: String,
+    pub board: String,
+    pub cpu: String,
+    pub console: String,
+    pub firmware: String,
+    pub qemu_packages: Packages,
+    pub cross_packages: Packages,
+}
+
+impl Arch {
+    /// The row named `name`, or an error listing the names there are.
+    pub fn get(name: &str) -> Result<&'static Arch> {
+        let table = table();
+        table.get(name).with_context(|| {
+            format!("unknown architecture `{name}`: expected one of {}", names().join(", "))
+        })
+    }
+
+    /// The row for the machine this program runs on, if the table has one.
+    pub fn host() -> Option<&'static Arch> {
+        table().values().find(|arch| arch.uname == std::env::consts::ARCH)
+    }
+
+    /// Whether this architecture's code runs natively here: KVM is only considered then, and no
+    /// cross compiler is needed.
+    pub fn is_host(&self) -> bool {
+        self.uname == std::env::consts::ARCH
+    }
+
+    /// `CROSS_COMPILE` for make: empty on the host's own architecture.
+    pub fn cross_prefix(&self) -> &str {
+        if self.is_host() {
+            ""
+        } else {
+            &self.cross_compile
+        }
+    }
+
+    /// The boot image's file name (`bzImage`, `Image`): the name it keeps in the images folder.
+    pub fn kernel_image_name(&self) -> &str {
+        self.kernel_image.rsplit('/').next().unwrap_or(&self.kernel_image)
+    }
+
+    fn optional(value: &str) -> Option<&str> {
+        (!value.is_empty()).then_some(value)
+    }
+
+    pub fn board(&self) -> Option<&str> {
+        Arch::optional(&self.board)
+    }
+
+    pub fn cpu(&self) -> Option<&str> {
+        Arch::optional(&self.cpu)
+    }
+
+    pub fn firmware(&self) -> Option<&str> {
+        Arch::optional(&self.firmware)
+    }
+}
+
+/// Every architecture's name, sorted.
+pub fn names() -> Vec<&'static str> {
+    table().keys().map(String::as_str).collect()
+}
+
+/// Every row, sorted by name.
+pub fn all() -> impl Iterator<Item = &'static Arch> {
+    table().values()
+}
+
+fn table() -> &'static BTreeMap<String, Arch> {
+    static TABLE: OnceLock<BTreeMap<String, Arch>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        parse(include_str!("../arches.toml")).expect("arches.toml is checked by its tests")
+    })
+}
+
+/// Parses and checks a table in `arches.toml`'s format.
+pub fn parse(text: &str) -> Result<BTreeMap<String, Arch>> {
+    let mut table: BTreeMap<String, Arch> = toml::from_str(text).context("parsing arches.toml")?;
+    for (name, arch) in &mut table {
+        arch.name = name.clone();
+        let required = [
+            ("uname", &arch.uname),
+            ("kernel_arch", &arch.kernel_arch),
+            ("defconfig", &arch.defconfig),
+            ("kernel_image", &arch.kernel_image),
+            ("kernel_target", &arch.kernel_target),
+            ("cross_compile", &arch.cross_compile),
+            ("qemu", &arch.qemu),
+            ("console", &arch.console),
+        ];
+        for (field, value) in required {
+            if value.trim().is_empty() {
+                bail!("arches.toml: [{name}] has an empty {field}");
+            }
+        }
+        if !arch.kernel_image.starts_with(&format!("arch/{}/", arch.kernel_arch)) {
+            bail!(
+                "arches.toml: [{name}] kernel_image {} is not under arch/{}/",
+                arch.kernel_image,
+                arch.kernel_arch
+            );
+        }
+        if !arch.cross_compile.ends_with('-') {
+            bail!("arches.toml: [{name}] cross_compile {} must end with '-'", arch.cross_compile);
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_parses_and_every_row_is_complete() {
+        let table = parse(include_str!("../arches.toml")).unwrap();
+        assert!(table.contains_key("x86_64"));
+        for arch in table.values() {
+            assert!(arch.qemu.starts_with("qemu-system-"), "{}", arch.name);
+            assert!(!arch.qemu_packages.debian.is_empty(), "{}", arch.name);
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let err = Arch::get("sparc").unwrap_err().to_string();
+        assert!(err.starts_with("unknown architecture `sparc`: expected one of "), "{err}");
+        assert!(err.contains("x86_64"), "{err}");
+    }
+
+    #[test]
+    fn rows_are_checked() {
+        let row = include_str!("../arches.toml")
+            .replace("kernel_image = \"arch/x86/", "kernel_image = \"arch/arm/");
+        let err = parse(&row).unwrap_err().to_string();
+        assert!(err.contains("is not under arch/x86/"), "{err}");
+        let row = include_str!("../arches.toml").replace("console = \"ttyS0\"", "console = \"\"");
+        assert!(parse(&row).unwrap_err().to_string().contains("empty console"));
+    }
+
+    #[test]
+    fn a_host_row_needs_no_cross_compiler() {
+        if let Some(host) = Arch::host() {
+            assert!(host.is_host());
+            assert_eq!(host.cross_prefix(), "");
+        }
+        assert_eq!(Arch::get("x86_64").unwrap().kernel_image_name(), "bzImage");
+    }
+}

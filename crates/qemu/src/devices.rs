@@ -1,0 +1,177 @@
+//! Devices as argument lists: each function returns the QEMU arguments for one device, to put in
+//! [`crate::Machine::devices`]. Pure, so that every one is snapshot-tested.
+//!
+//! Nothing listens beyond 127.0.0.1 or a Unix socket: a gdb stub or a forwarded port on every
+//! interface hands the guest to anyone on the network.
+
+use std::{ffi::OsString, path::Path};
+
+fn words(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
+}
+
+/// No network card. Without this QEMU adds a default NIC with user networking: outbound network
+/// nobody asked for, and an option ROM (iPXE) that the firmware spends boot time on.
+pub fn no_nic() -> Vec<OsString> {
+    words(&["-nic", "none"])
+}
+
+/// A TCP port forwarded from the host's loopback to the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    pub host: u16,
+    pub guest: u16,
+}
+
+/// User-mode networking (slirp: the guest is 10.0.2.15 by DHCP, the host 10.0.2.2) on a
+/// virtio NIC, which every architecture's PCI bus takes; each forward listens on 127.0.0.1 only.
+pub fn user_net(forwards: &[Forward]) -> Vec<OsString> {
+    let mut netdev = "user,id=net0".to_string();
+    for f in forwards {
+        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{}-:{}", f.host, f.guest));
+    }
+    words(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=net0"])
+}
+
+/// A host folder over virtio 9p, mounted in the guest by `tag`. `security_model=none`: the
+/// guest sees the host's owners and modes and writes as the user running QEMU, as the tutorial's
+/// author does.
+pub fn share_9p(index: usize, folder: &Path, tag: &str, read_only: bool) -> Vec<OsString> {
+    let mut fsdev = OsString::from(format!("local,security_model=none,id=fsdev{index},path="));
+    fsdev.push(folder.as_os_str());
+    if read_only {
+        fsdev.push(",readonly=on");
+    }
+    let device = format!("virtio-9p-pci,fsdev=fsdev{index},mount_tag={tag}");
+    vec!["-fsdev".into(), fsdev, "-device".into(), device.into()]
+}
+
+/// A gdb stub on 127.0.0.1:`port`, with the CPUs stopped before the first instruction (`-S`)
+/// so that a debugger can set breakpoints in early boot.
+pub fn gdb_stub(port: u16) -> Vec<OsString> {
+    words(&["-gdb", &format!("tcp:127.0.0.1:{port}"), "-S"])
+}
+
+/// Which protocol a monitor socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorKind {
+    /// The human monitor (`info registers`, `quit`), for `socat - UNIX-CONNECT:PATH`.
+    Human,
+    /// QMP, JSON for programs.
+    Qmp,
+}
+
+/// A monitor on a Unix socket (never TCP): QEMU creates the socket and does not wait for a
+/// client to connect.
+pub fn monitor_socket(path: &Path, kind: MonitorKind) -> Vec<OsString> {
+    let flag = match kind {
+        MonitorKind::Human => "-monitor",
+        MonitorKind::Qmp => "-qmp",
+    };
+    let mut spec = OsString::from("unix:");
+    spec.push(path.as_os_str());
+    spec.push(",server=on,wait=off");
+    vec![flag.into(), spec]
+}
+
+/// Every address in `argv` that QEMU would listen on which is neither 127.0.0.1 nor a Unix
+/// socket: what a test asserts is empty.
+pub fn public_listeners(argv: &[OsString]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, word) in argv.iter().enumerate() {
+        let word = word.to_string_lossy();
+        let flag = if i > 0 { argv[i - 1].to_string_lossy() } else { "".into() };
+        if flag == "-gdb" || flag == "-monitor" || flag == "-qmp" || flag == "-serial" {
+            if let Some(rest) = word.strip_prefix("tcp:") {
+                if !rest.starts_with("127.0.0.1:") {
+                    found.push(format!("{flag} {word}"));
+                }
+            }
+        }
+        for forward in word.split(',').filter_map(|part| part.strip_prefix("hostfwd=")) {
+            // tcp:ADDR:PORT-GUEST; an empty ADDR means every interface
+            let addr = forward.split(':').nth(1).unwrap_or("");
+            if addr != "127.0.0.1" {
+                found.push(format!("hostfwd={forward}"));
+            }
+        }
+        if flag == "-s" || word == "-s" {
+            // -s is -gdb tcp::1234: every interface
+            found.push("-s".to_string());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{expect, Expect};
+
+    use super::*;
+    use crate::shell_line;
+
+    #[track_caller]
+    fn check(argv: Vec<OsString>, expected: Expect) {
+        assert!(public_listeners(&argv).is_empty(), "{:?}", public_listeners(&argv));
+        expected.assert_eq(&shell_line(&argv));
+    }
+
+    #[test]
+    fn no_nic_stops_the_default_one() {
+        check(no_nic(), expect!["-nic none"]);
+    }
+
+    #[test]
+    fn user_net_forwards_from_loopback_only() {
+        check(
+            user_net(&[Forward { host: 2222, guest: 22 }, Forward { host: 8080, guest: 80 }]),
+            expect![[
+                r#"-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-pci,netdev=net0"#
+            ]],
+        );
+        check(user_net(&[]), expect!["-netdev user,id=net0 -device virtio-net-pci,netdev=net0"]);
+    }
+
+    #[test]
+    fn shares_over_9p() {
+        check(
+            share_9p(0, Path::new("/home/me/work dir"), "hostshare", false),
+            expect![[
+                r#"-fsdev 'local,security_model=none,id=fsdev0,path=/home/me/work dir' -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare"#
+            ]],
+        );
+        check(
+            share_9p(1, Path::new("/srv/data"), "data", true),
+            expect![[
+                r#"-fsdev local,security_model=none,id=fsdev1,path=/srv/data,readonly=on -device virtio-9p-pci,fsdev=fsdev1,mount_tag=data"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn gdb_stub_listens_on_loopback_and_waits() {
+        check(gdb_stub(1234), expect!["-gdb tcp:127.0.0.1:1234 -S"]);
+    }
+
+    #[test]
+    fn monitors_are_unix_sockets() {
+        check(
+            monitor_socket(Path::new("/tmp/k/monitor.sock"), MonitorKind::Human),
+            expect!["-monitor unix:/tmp/k/monitor.sock,server=on,wait=off"],
+        );
+        check(
+            monitor_socket(Path::new("/tmp/k/qmp.sock"), MonitorKind::Qmp),
+            expect!["-qmp unix:/tmp/k/qmp.sock,server=on,wait=off"],
+        );
+    }
+
+    #[test]
+    fn public_listeners_are_found() {
+        let argv: Vec<OsString> =
+            ["-gdb", "tcp::9001", "-netdev", "user,id=n,hostfwd=tcp::2222-:22", "-s"]
+                .iter()
+                .map(OsString::from)
+                .collect();
+        assert_eq!(public_listeners(&argv), ["-gdb tcp::9001", "hostfwd=tcp::2222-:22", "-s"]);
+    }
+}

@@ -1,0 +1,109 @@
+//! The one boot path, shared by `run`, `check` and `bench`: a row of the boot table, the built
+//! kernel and images, the architecture's row and the user's flags become one QEMU machine; a
+//! headless session waits for it to be ready.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use qemu::{Accel, AccelChoice, Machine, Session};
+
+use crate::{
+    boots::{Boot, Ready},
+    context::Context,
+    features, flags,
+    pipeline::Built,
+};
+
+/// How long a boot may take to be ready under TCG before it is called hung.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The machine for `boot` on the context's architecture. The kernel is checked first for the
+/// symbols the boot's features need. `resolve_accel` false (a dry run) starts no QEMU: `auto`
+/// is then shown as TCG, and said so.
+pub fn machine(
+    ctx: &Context,
+    built: &Built,
+    boot: &Boot,
+    flags: &flags::Machine,
+    resolve_accel: bool,
+) -> Result<Machine> {
+    check_kernel_has(ctx, built, boot)?;
+    let arch = ctx.arch;
+    let mut machine = Machine::new(&arch.qemu, &built.kernel.image);
+    machine.board = arch.board().map(String::from);
+    machine.cpu = arch.cpu().map(String::from);
+    machine.firmware = arch.firmware().map(Into::into);
+    machine.initrd = Some(boot.image.path(&built.images).to_path_buf());
+    machine.append = boot.append(&arch.console);
+    machine.append.extend(flags.append.iter().cloned());
+    machine.cpus = flags.cpus;
+    machine.memory_mib = flags.memory;
+    machine.extra_args = flags.qemu_args.iter().map(Into::into).collect();
+    machine.accel = accel(ctx, built, flags.accel, resolve_accel)?;
+    Ok(machine)
+}
+
+fn accel(ctx: &Context, built: &Built, choice: AccelChoice, resolve: bool) -> Result<Accel> {
+    let arch = ctx.arch;
+    if !arch.is_host() {
+        // KVM runs only the host's own instruction set
+        if choice == AccelChoice::Kvm {
+            bail!(
+                "--accel kvm: KVM cannot run {} code on this {} host",
+                arch.name,
+                std::env::consts::ARCH
+            );
+        }
+        return Ok(Accel::Tcg);
+    }
+    if !resolve {
+        if choice == AccelChoice::Auto {
+            eprintln!("accelerator: auto is not probed in a dry run; shown as tcg");
+        }
+        return Ok(if choice == AccelChoice::Kvm { Accel::Kvm } else { Accel::Tcg });
+    }
+    let (accel, reason) = qemu::resolve_accel(
+        choice,
+        arch.qemu.as_ref(),
+        &built.kernel.image,
+        &arch.console,
+        &ctx.layout.kvm_probe_cache(),
+    )?;
+    eprintln!("accelerator: {reason}");
+    Ok(accel)
+}
+
+/// Fails before QEMU starts when the built kernel lacks a symbol the boot's features need (a
+/// user's fragment turned it off), naming each and what to do.
+fn check_kernel_has(ctx: &Context, built: &Built, boot: &Boot) -> Result<()> {
+    let config = std::fs::read_to_string(&built.kernel.config)
+        .with_context(|| format!("reading {}", built.kernel.config.display()))?;
+    let missing = features::missing_in_kernel(&ctx.repo, &ctx.arch.name, boot.needs, &config)?;
+    if !missing.is_empty() {
+        bail!(
+            "the {} boot needs what the kernel {} lacks:\n  {}\nbuild a kernel that has it: drop \
+             the fragment that turns it off, or use another --profile",
+            boot.name,
+            built.kernel.image.display(),
+            missing.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Starts `machine` headless, its console logged under the boot's name.
+pub fn spawn(ctx: &Context, machine: &Machine, boot: &Boot) -> Result<Session> {
+    Session::spawn(machine, &ctx.layout.log(&format!("boot-{}", boot.name)))
+}
+
+/// Waits until the guest is ready as its row says (answering askfirst's "Please press Enter"
+/// like a person); returns the time from QEMU's start to that moment.
+pub fn wait_ready(session: &mut Session, boot: &Boot) -> Result<Duration> {
+    match boot.ready {
+        Ready::Shell => session.wait_for_shell(BOOT_TIMEOUT),
+        Ready::Prints(text) => {
+            session.wait_for(text, BOOT_TIMEOUT)?;
+            Ok(session.elapsed())
+        }
+    }
+}

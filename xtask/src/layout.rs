@@ -1,0 +1,156 @@
+//! Every output path, in one place: the README's "Where things go", as code. Each architecture
+//! has its own build folders and images, so switching never rebuilds another's.
+//!
+//! ```text
+//! target/images/<arch>/<profile>/{bzImage|Image, vmlinux, config, kernel.release}
+//! target/images/<arch>/{busybox, rootfs.img.gz, rootfs.cpio.gz, hello.cpio.gz}
+//! target/kardel/src/                          unpacked sources (shared by every architecture)
+//! target/kardel/build/<arch>/kernel-<profile>-<source>/, busybox-<source>/
+//! target/kardel/logs/<arch>/<name>.log        every make's and every boot's whole output
+//! target/kardel/locks/                        one lock per build folder, source tree, image set
+//! target/kardel/kvm-probe                     the KVM probe's cached verdict
+//! target/bench/<arch>/<profile>/              the benchmark's own target folder (the same layout)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use rootfs::Compression;
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    target: PathBuf,
+    arch: String,
+}
+
+/// The three images a root filesystem becomes.
+#[derive(Debug, Clone)]
+pub struct ImagePaths {
+    /// the ext4 initrd: rootfs.img.gz
+    pub initrd: PathBuf,
+    /// the BusyBox initramfs: rootfs.cpio.gz
+    pub initramfs: PathBuf,
+    /// the hello-world initramfs: hello.cpio.gz
+    pub hello: PathBuf,
+}
+
+impl ImagePaths {
+    pub fn all(&self) -> Vec<PathBuf> {
+        vec![self.initrd.clone(), self.initramfs.clone(), self.hello.clone()]
+    }
+}
+
+impl Layout {
+    pub fn new(target: impl Into<PathBuf>, arch: &str) -> Layout {
+        Layout { target: target.into(), arch: arch.to_string() }
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// What a user keeps, per architecture: kernels and images. `cargo clean` removes them.
+    pub fn images(&self) -> PathBuf {
+        self.target.join("images").join(&self.arch)
+    }
+
+    /// One profile's kernel: boot image, vmlinux, config, release.
+    pub fn kernel_images(&self, profile: &str) -> PathBuf {
+        self.images().join(profile)
+    }
+
+    pub fn busybox_binary(&self) -> PathBuf {
+        self.images().join("busybox")
+    }
+
+    pub fn image_paths(&self, compression: Compression) -> ImagePaths {
+        let ext = compression.extension();
+        let dir = self.images();
+        ImagePaths {
+            initrd: dir.join(format!("rootfs.img.{ext}")),
+            initramfs: dir.join(format!("rootfs.cpio.{ext}")),
+            hello: dir.join(format!("hello.cpio.{ext}")),
+        }
+    }
+
+    pub fn images_stamp(&self, compression: Compression) -> PathBuf {
+        self.images().join(format!(".images-{}.stamp", compression.extension()))
+    }
+
+    /// Unpacked sources, build trees, logs, locks and stamps.
+    pub fn work(&self) -> PathBuf {
+        self.target.join("kardel")
+    }
+
+    pub fn sources(&self) -> PathBuf {
+        self.work().join("src")
+    }
+
+    /// An out-of-tree build folder of this architecture (`kernel-tiny-6.1`, `busybox-1.36.1`).
+    pub fn build_dir(&self, name: &str) -> PathBuf {
+        self.work().join("build").join(&self.arch).join(name)
+    }
+
+    /// Scratch space of the images stage (the hello program, ext4 staging).
+    pub fn images_work(&self) -> PathBuf {
+        self.work().join("images").join(&self.arch)
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.work().join("logs").join(&self.arch).join(format!("{name}.log"))
+    }
+
+    /// The lock file guarding `guarded` (a build folder, a source tree, an image set).
+    pub fn lock_for(&self, guarded: &Path) -> PathBuf {
+        let relative = guarded.strip_prefix(&self.target).unwrap_or(guarded);
+        let name: String = relative
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        self.work().join("locks").join(format!("{name}.lock"))
+    }
+
+    /// Where the KVM probe's verdict is kept, so that only the first boot pays for the probe.
+    pub fn kvm_probe_cache(&self) -> PathBuf {
+        self.work().join("kvm-probe")
+    }
+
+    /// The benchmark's own target folder: it never disturbs the user's build.
+    pub fn bench_target(&self, profile: &str) -> PathBuf {
+        self.target.join("bench").join(&self.arch).join(profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn the_layout_is_the_readmes() {
+        let layout = Layout::new("/t", "x86_64");
+        let shown = [
+            layout.kernel_images("tiny"),
+            layout.busybox_binary(),
+            layout.image_paths(Compression::Gzip).initrd,
+            layout.image_paths(Compression::Zstd).initramfs,
+            layout.build_dir("kernel-tiny-6.1"),
+            layout.log("kernel-tiny"),
+            layout.lock_for(&layout.build_dir("busybox-1.36.1")),
+            layout.bench_target("tiny"),
+        ]
+        .map(|p| p.display().to_string())
+        .join("\n");
+        expect![[r#"
+            /t/images/x86_64/tiny
+            /t/images/x86_64/busybox
+            /t/images/x86_64/rootfs.img.gz
+            /t/images/x86_64/rootfs.cpio.zst
+            /t/kardel/build/x86_64/kernel-tiny-6.1
+            /t/kardel/logs/x86_64/kernel-tiny.log
+            /t/kardel/locks/kardel_build_x86_64_busybox-1.36.1.lock
+            /t/bench/x86_64/tiny"#]]
+        .assert_eq(&shown);
+    }
+}
