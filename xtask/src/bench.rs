@@ -18,7 +18,8 @@ use serde::Serialize;
 use xshell::cmd;
 
 use crate::{
-    boot, boots, busybox,
+    boot::{self, Speed},
+    boots, busybox,
     context::Context,
     flags::{self, BenchPart},
     hostdeps::{self, Step},
@@ -257,6 +258,27 @@ fn whole_process_all(ctx: &Context, extra_env: &[(String, String)]) -> Result<Du
     Ok(elapsed)
 }
 
+/// `run -- ARGS` as a user runs it: the whole process, from start to exit.
+fn whole_process_run(ctx: &Context, accel: &str, args: &[&str]) -> Result<Duration> {
+    let exe = std::env::current_exe()?;
+    let mut command = Command::new(&exe);
+    command.args(["run", "--accel", accel, "--"]).args(args);
+    with_selection(&mut command, &selection_env(ctx)?);
+    command.stdin(std::process::Stdio::null());
+    let start = Instant::now();
+    let output = command.output().with_context(|| format!("running {}", exe.display()))?;
+    let elapsed = start.elapsed();
+    if !output.status.success() {
+        bail!(
+            "`{} run -- {}` failed:\n{}",
+            exe.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(elapsed)
+}
+
 fn rebuilds(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result<()> {
     let noop = median((0..5).map(|_| whole_process_all(ctx, &[])).collect::<Result<_>>()?);
 
@@ -431,25 +453,50 @@ fn boot_times(
     ];
     for accel in accels {
         let machine_flags = flags::Machine {
-            cpus: 2,
+            cpus: None,
             memory: 1024,
             append: Vec::new(),
             qemu_args: Vec::new(),
             accel,
         };
-        for (name, built, variant) in cases {
-            let boot = boots::by_name(name);
-            let machine = boot::machine(ctx, built, boot, &machine_flags, true)?;
+        let to_ready = |boot: &boots::Boot, built: &Built, speed: Speed| -> Result<Duration> {
+            let machine = boot::machine(ctx, built, boot, &machine_flags, speed, true)?;
             let samples = (0..boots)
                 .map(|_| {
                     let mut session = boot::spawn(ctx, &machine, boot)?;
                     boot::wait_ready(&mut session, boot)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let name =
-                format!("{name}{variant} to prompt, {:?} (median of {boots})", machine.accel);
-            report.seconds("boot", name.to_lowercase(), median(samples));
+            Ok(median(samples))
+        };
+        let accel_name = format!("{accel:?}").to_lowercase();
+        for (name, built, variant) in cases {
+            let tutorial = to_ready(boots::by_name(name), built, Speed::Tutorial)?;
+            let name = format!("{name}{variant} to prompt, {accel_name} (median of {boots})");
+            report.seconds("boot", name, tutorial);
         }
+
+        // the same kernel and image: the tutorial's command line, the fast machine, and a
+        // command run from start to exit, each as the median of `boots`
+        let initramfs = boots::by_name("initramfs");
+        let tutorial = to_ready(initramfs, built, Speed::Tutorial)?.as_secs_f64();
+        let fast = to_ready(initramfs, built, Speed::Fast)?.as_secs_f64();
+        let figure = report.add("boot", format!("fast machine to prompt, {accel_name}"), fast, "s");
+        figure.tutorial_way = Some(tutorial);
+        figure.note = format!("initramfs; ratio {:.2} (target at most 0.6)", fast / tutorial);
+        let command = median(
+            (0..boots)
+                .map(|_| whole_process_run(ctx, &accel_name, &["true"]))
+                .collect::<Result<_>>()?,
+        )
+        .as_secs_f64();
+        let figure =
+            report.add("boot", format!("`run -- true`, start to exit, {accel_name}"), command, "s");
+        figure.tutorial_way = Some(tutorial);
+        figure.note = format!(
+            "whole process; ratio {:.2} to the tutorial's prompt (target at most 0.7)",
+            command / tutorial
+        );
     }
     if auto != Accel::Kvm {
         report.add("boot", "kvm", f64::NAN, "n/a").note = format!("not measured: {reason}");

@@ -17,6 +17,16 @@ use crate::{
 /// How long a boot may take to be ready under TCG before it is called hung.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Which machine boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speed {
+    /// the tutorial's command line, as a person types it
+    Tutorial,
+    /// as fast as an emulated boot goes, for the boots nobody watches (check, commands, bench):
+    /// each choice kept for what the bench measured (README, "Boot times")
+    Fast,
+}
+
 /// The machine for `boot` on the context's architecture. The kernel is checked first for the
 /// symbols the boot's features need. `resolve_accel` false (a dry run) starts no QEMU: `auto`
 /// is then shown as TCG, and said so.
@@ -25,6 +35,20 @@ pub fn machine(
     built: &Built,
     boot: &Boot,
     flags: &flags::Machine,
+    speed: Speed,
+    resolve_accel: bool,
+) -> Result<Machine> {
+    machine_with_init(ctx, built, boot, flags, speed, None, resolve_accel)
+}
+
+/// [`machine`] with another init than the tutorial's (the command runner's).
+pub fn machine_with_init(
+    ctx: &Context,
+    built: &Built,
+    boot: &Boot,
+    flags: &flags::Machine,
+    speed: Speed,
+    init: Option<&str>,
     resolve_accel: bool,
 ) -> Result<Machine> {
     check_kernel_has(ctx, built, boot)?;
@@ -32,11 +56,26 @@ pub fn machine(
     let mut machine = Machine::new(&arch.qemu, &built.kernel.image);
     machine.board = arch.board().map(String::from);
     machine.cpu = arch.cpu().map(String::from);
-    machine.firmware = arch.firmware().map(Into::into);
     machine.initrd = Some(boot.image.path(&built.images).to_path_buf());
-    machine.append = boot.append(&arch.console);
+    machine.append = boot.append(&arch.console, init);
+    match speed {
+        Speed::Tutorial => {
+            machine.firmware = arch.firmware().map(Into::into);
+            machine.cpus = flags.cpus.unwrap_or(2);
+        }
+        Speed::Fast => {
+            // qboot: the kernel starts in milliseconds, SeaBIOS spends a tenth of a second
+            machine.firmware = arch.fast_firmware().map(Into::into);
+            // no default NIC: no network nobody asked for, no option ROM for the firmware
+            machine.devices.extend(qemu::devices::no_nic());
+            // one CPU: under TCG a second one costs its bring-up and buys nothing for one
+            // command
+            machine.cpus = flags.cpus.unwrap_or(1);
+            // the kernel's log at warnings and above: each line on an emulated UART costs time
+            machine.append.push("quiet".to_string());
+        }
+    }
     machine.append.extend(flags.append.iter().cloned());
-    machine.cpus = flags.cpus;
     machine.memory_mib = flags.memory;
     machine.extra_args = flags.qemu_args.iter().map(Into::into).collect();
     machine.accel = accel(ctx, built, flags.accel, resolve_accel)?;

@@ -45,6 +45,9 @@ pub struct Boot {
     pub image: Image,
     /// kernel arguments; `{console}` is the architecture's console device
     pub append: &'static str,
+    /// the parameter naming init (`init` on a root device, `rdinit` in an initramfs) and the
+    /// tutorial's init; none where the kernel runs the image's own `/init`
+    pub init: Option<(&'static str, &'static str)>,
     /// rows of features.toml whose kernel symbols this boot needs
     pub needs: &'static [&'static str],
     pub ready: Ready,
@@ -64,7 +67,8 @@ pub const BOOTS: &[Boot] = &[
         name: "initrd",
         image: Image::Initrd,
         // /dev/ram names the first RAM disk, which the kernel fills from the -initrd image
-        append: "root=/dev/ram rw rootfstype=ext4 console={console} init=/sbin/init",
+        append: "root=/dev/ram rw rootfstype=ext4 console={console}",
+        init: Some(("init", "/sbin/init")),
         needs: &["boot", "ramdisk"],
         ready: Ready::Shell,
         root: Root::Device("ext4"),
@@ -77,7 +81,8 @@ pub const BOOTS: &[Boot] = &[
         image: Image::Initramfs,
         // rdinit is the init looked up inside an initramfs; init= would be looked up only after
         // mounting a root device, which this boot has none of
-        append: "rw rootfstype=ramfs console={console} rdinit=/sbin/init",
+        append: "rw rootfstype=ramfs console={console}",
+        init: Some(("rdinit", "/sbin/init")),
         needs: &["boot"],
         ready: Ready::Shell,
         root: Root::Ramfs,
@@ -89,6 +94,7 @@ pub const BOOTS: &[Boot] = &[
         image: Image::Hello,
         // without rdinit= the kernel runs the initramfs's /init, the hello program
         append: "rw rootfstype=ramfs console={console}",
+        init: None,
         needs: &["boot"],
         ready: Ready::Prints("Hello world!"),
         root: Root::Ramfs,
@@ -102,9 +108,19 @@ pub fn by_name(name: &str) -> &'static Boot {
 }
 
 impl Boot {
-    /// The kernel arguments for an architecture whose console is `console`, word by word.
-    pub fn append(&self, console: &str) -> Vec<String> {
-        self.append.replace("{console}", console).split_whitespace().map(String::from).collect()
+    /// The kernel arguments for an architecture whose console is `console`, word by word, with
+    /// `init` in place of the tutorial's init where given.
+    pub fn append(&self, console: &str, init: Option<&str>) -> Vec<String> {
+        let mut words: Vec<String> = self
+            .append
+            .replace("{console}", console)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if let Some((param, tutorial_init)) = self.init {
+            words.push(format!("{param}={}", init.unwrap_or(tutorial_init)));
+        }
+        words
     }
 
     /// Checks the guest's `/proc/mounts` against what the tutorial shows, listing every
@@ -287,8 +303,12 @@ sysfs /sys sysfs rw,relatime 0 0
     #[test]
     fn the_console_comes_from_the_architecture() {
         assert_eq!(
-            by_name("initramfs").append("ttyAMA0"),
+            by_name("initramfs").append("ttyAMA0", None),
             ["rw", "rootfstype=ramfs", "console=ttyAMA0", "rdinit=/sbin/init"]
+        );
+        assert_eq!(
+            by_name("initrd").append("ttyS0", Some("/sbin/kardel-run")).join(" "),
+            "root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/kardel-run"
         );
         for boot in BOOTS {
             for feature in boot.needs {

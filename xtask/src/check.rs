@@ -7,7 +7,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 use qemu::Session;
 
 use crate::{
-    boot,
+    boot::{self, Speed},
     boots::{self, Boot, Ready},
     context::Context,
     flags,
@@ -28,7 +28,8 @@ pub fn run(flags: flags::Check) -> Result<()> {
     let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
     eprint!("{}", summary.render());
     for boot in chosen {
-        let machine = boot::machine(&ctx, &built, boot, &flags.machine, true)?;
+        let speed = if flags.tutorial_machine { Speed::Tutorial } else { Speed::Fast };
+        let machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
         let mut session = boot::spawn(&ctx, &machine, boot)?;
         let (to_ready, notes) = guest_checks(&mut session, &built, boot)
             // a failure names the image and the command line; the console report is in the error

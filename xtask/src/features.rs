@@ -179,6 +179,7 @@ mod tests {
                 "boot.config",
                 "x86_64/boot.config",
                 "ramdisk.config",
+                "command.config",
                 "tiny.config",
                 "x86_64/tiny.config"
             ]

@@ -187,9 +187,9 @@ pub const MIN_MEMORY_MIB: u32 = 64;
 
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
-    /// Virtual CPUs
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub cpus: u32,
+    /// Virtual CPUs [default: 2, the tutorial's; 1 on the fast machine]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: Option<u32>,
     /// Guest memory in MiB (at least 64)
     #[arg(
         long,
@@ -226,6 +226,20 @@ pub struct Run {
     /// Print the exact QEMU command line and stop
     #[arg(long)]
     pub dry_run: bool,
+    /// The fast machine (qboot, no NIC, one CPU, a quiet kernel) instead of the tutorial's
+    /// command line; always used for a command
+    #[arg(long)]
+    pub fast: bool,
+    /// With a command: the whole run's limit in seconds, boot included
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// With a command: show the guest's console (kernel log) on stderr
+    #[arg(long)]
+    pub verbose: bool,
+    /// A command to run in the guest instead of a shell: its output is the run's output and its
+    /// exit code the run's exit code (the initramfs unless --initrd)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -239,6 +253,9 @@ pub struct Check {
     pub all: bool,
     #[command(flatten)]
     pub machine: Machine,
+    /// Boot with the tutorial's command line instead of the fast machine
+    #[arg(long)]
+    pub tutorial_machine: bool,
 }
 
 #[derive(Args, Debug)]

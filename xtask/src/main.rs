@@ -16,39 +16,46 @@ mod kernel;
 mod layout;
 mod pipeline;
 mod run;
+mod runner;
 mod sources;
 mod stage;
 mod summary;
 mod tidy;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 
 use crate::flags::Cmd;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     // e2fsprogs lives in sbin, which an ordinary user's PATH often lacks.
     std::env::set_var("PATH", hostdeps::path_with_sbin());
     let flags = flags::parse();
     match dispatch(flags.cmd) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn dispatch(cmd: Cmd) -> Result<()> {
+fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
-        Cmd::Fetch(flags) => sources::fetch_command(flags),
-        Cmd::Kernel(flags) => pipeline::kernel_command(flags),
-        Cmd::Busybox(flags) => pipeline::busybox_command(flags),
-        Cmd::Rootfs(flags) => pipeline::rootfs_command(flags),
-        Cmd::All(flags) => pipeline::all_command(flags),
+        Cmd::Fetch(flags) => done(sources::fetch_command(flags)),
+        Cmd::Kernel(flags) => done(pipeline::kernel_command(flags)),
+        Cmd::Busybox(flags) => done(pipeline::busybox_command(flags)),
+        Cmd::Rootfs(flags) => done(pipeline::rootfs_command(flags)),
+        Cmd::All(flags) => done(pipeline::all_command(flags)),
         Cmd::Run(flags) => run::run(flags),
-        Cmd::Check(flags) => check::run(flags),
-        Cmd::Bench(flags) => bench::run(flags),
-        Cmd::Deps(flags) => hostdeps::deps_command(flags),
-        Cmd::Tidy => tidy::run(),
+        Cmd::Check(flags) => done(check::run(flags)),
+        Cmd::Bench(flags) => done(bench::run(flags)),
+        Cmd::Deps(flags) => done(hostdeps::deps_command(flags)),
+        Cmd::Tidy => done(tidy::run()),
     }
+}
+
+fn done(result: Result<()>) -> Result<ExitCode> {
+    result.map(|()| ExitCode::SUCCESS)
 }

@@ -33,6 +33,8 @@ pub struct Arch {
     pub cpu: String,
     pub console: String,
     pub firmware: String,
+    pub fast_firmware: String,
+    pub virtio: String,
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
 }
@@ -86,6 +88,14 @@ impl Arch {
     pub fn firmware(&self) -> Option<&str> {
         Arch::optional(&self.firmware)
     }
+
+    /// The fast machine's firmware, where it is installed; else the usual one.
+    pub fn fast_firmware(&self) -> Option<&str> {
+        match Arch::optional(&self.fast_firmware) {
+            Some(path) if std::path::Path::new(path).is_file() => Some(path),
+            _ => self.firmware(),
+        }
+    }
 }
 
 /// Every architecture's name, sorted.
@@ -119,6 +129,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Arch>> {
             ("cross_compile", &arch.cross_compile),
             ("qemu", &arch.qemu),
             ("console", &arch.console),
+            ("virtio", &arch.virtio),
         ];
         for (field, value) in required {
             if value.trim().is_empty() {

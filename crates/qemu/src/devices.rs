@@ -74,6 +74,38 @@ pub fn monitor_socket(path: &Path, kind: MonitorKind) -> Vec<OsString> {
     vec![flag.into(), spec]
 }
 
+/// A virtio serial bus for [`virtio_port`]s: `-device virtio-serial-pci` on boards with PCI
+/// (the transport is the architecture's: `pci`, or `device` for virtio-mmio boards).
+pub fn virtio_serial(transport: &str) -> Vec<OsString> {
+    words(&["-device", &format!("virtio-serial-{transport},id=vser0")])
+}
+
+/// Where a virtio port's host side goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortBackend<'a> {
+    /// what the guest writes is appended to this file
+    File(&'a Path),
+    /// two FIFOs, `BASE.in` (host to guest) and `BASE.out`, which must exist
+    Pipe(&'a Path),
+}
+
+/// A named virtio serial port (the guest finds it by `/sys/class/virtio-ports/*/name`): a
+/// channel beside the console, which nothing the guest prints to its console can reach.
+pub fn virtio_port(id: &str, name: &str, backend: PortBackend) -> Vec<OsString> {
+    let (kind, path) = match backend {
+        PortBackend::File(path) => ("file", path),
+        PortBackend::Pipe(path) => ("pipe", path),
+    };
+    let mut chardev = OsString::from(format!("{kind},id={id},path="));
+    chardev.push(path.as_os_str());
+    vec![
+        "-chardev".into(),
+        chardev,
+        "-device".into(),
+        format!("virtserialport,bus=vser0.0,chardev={id},name={name}").into(),
+    ]
+}
+
 /// Every address in `argv` that QEMU would listen on which is neither 127.0.0.1 nor a Unix
 /// socket: what a test asserts is empty.
 pub fn public_listeners(argv: &[OsString]) -> Vec<String> {
@@ -162,6 +194,19 @@ mod tests {
         check(
             monitor_socket(Path::new("/tmp/k/qmp.sock"), MonitorKind::Qmp),
             expect!["-qmp unix:/tmp/k/qmp.sock,server=on,wait=off"],
+        );
+    }
+
+    #[test]
+    fn virtio_ports_are_named_channels() {
+        let mut argv = virtio_serial("pci");
+        argv.extend(virtio_port("out", "kardel.stdout", PortBackend::File(Path::new("/r/stdout"))));
+        argv.extend(virtio_port("in", "kardel.stdin", PortBackend::Pipe(Path::new("/r/stdin"))));
+        check(
+            argv,
+            expect![[
+                r#"-device virtio-serial-pci,id=vser0 -chardev file,id=out,path=/r/stdout -device virtserialport,bus=vser0.0,chardev=out,name=kardel.stdout -chardev pipe,id=in,path=/r/stdin -device virtserialport,bus=vser0.0,chardev=in,name=kardel.stdin"#
+            ]],
         );
     }
 

@@ -354,6 +354,35 @@ impl Session {
         }
     }
 
+    /// Waits for QEMU to exit by itself (a guest that powers off), however quiet its console is
+    /// meanwhile: for a guest running a command that prints elsewhere. A guest failure on the
+    /// console (a panic) or the timeout kills QEMU and is an error.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let waiting_for = "qemu to exit";
+        let give_up = Instant::now() + timeout;
+        // a year: silence is not a failure here, and the sum with an Instant must not overflow
+        self.limits.silence = Duration::from_secs(365 * 24 * 3600);
+        self.deadline = self.deadline.max(give_up);
+        let closed = self.poll(waiting_for, give_up, |state, cursor| {
+            (state.open_streams == 0).then_some(((), cursor))
+        })?;
+        if closed.is_none() {
+            return Err(self.fail_timed_out(waiting_for, timeout));
+        }
+        match self.reap(Duration::from_secs(5)) {
+            Some(status) => {
+                self.ended = Some(format!("qemu exited ({status})"));
+                Ok(status)
+            }
+            None => Err(self.fail("qemu closed its output but did not exit")),
+        }
+    }
+
+    /// The last lines of the console and where the whole log is, as errors show them.
+    pub fn console_report(&self) -> String {
+        self.report()
+    }
+
     /// The core of every wait: returns `Ok(Some)` once `found` finds something after the cursor
     /// (moving the cursor past it), `Ok(None)` at `give_up`, and an error (QEMU killed) on a
     /// guest failure, QEMU exiting, silence, or the session's deadline.

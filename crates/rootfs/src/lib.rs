@@ -36,10 +36,13 @@ const TUTORIAL_FILES: &[(&str, &[u8], u32)] = &[
     ("etc/inittab", include_bytes!("../files/etc/inittab"), 0o644),
     ("etc/fstab", include_bytes!("../files/etc/fstab"), 0o644),
     ("etc/init.d/rcS", include_bytes!("../files/etc/init.d/rcS"), 0o755),
+    // not the tutorial's: init for a command run in the guest (`cargo xtask run -- CMD`)
+    ("sbin/kardel-run", include_bytes!("../files/sbin/kardel-run"), 0o755),
 ];
 
 /// The tutorial's root filesystem: the BusyBox install folder, the folders
-/// `etc proc sys mnt dev tmp`, `etc/inittab`, `etc/fstab`, `etc/init.d/rcS`, and the two device
+/// `etc proc sys mnt dev tmp`, `etc/inittab`, `etc/fstab`, `etc/init.d/rcS`, the command runner
+/// `sbin/kardel-run` (an init used only when asked for), and the two device
 /// nodes a console needs before devtmpfs is mounted, `dev/console` (5,1) and `dev/null` (1,3).
 pub fn tutorial_rootfs(busybox_install: &Path) -> Result<Tree> {
     let mut tree = Tree::from_dir(busybox_install)?;
