@@ -191,7 +191,7 @@ fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
     report.seconds("build", "configure busybox (checked)", elapsed);
     let (busybox, elapsed) = timed(|| busybox::build(ctx))?;
     report.seconds("build", format!("busybox build (-j{})", ctx.jobs), elapsed);
-    let (_, elapsed) = timed(|| images::build(ctx, &busybox.0))?;
+    let (_, elapsed) = timed(|| images::build(ctx, &busybox.0, None))?;
     report.seconds("build", "all three images", elapsed);
     Ok(())
 }
@@ -213,6 +213,7 @@ fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
         ("KARDEL_JOBS", Some(ctx.jobs.to_string())),
         ("KARDEL_MAKE_ARGS", Some(ctx.make_args.join(" "))),
         ("KARDEL_KERNEL_VERSION", s.kernel_version.clone()),
+        ("KARDEL_KERNEL_SHA256", s.kernel_sha256.clone()),
         ("KARDEL_BUSYBOX_VERSION", s.busybox_version.clone()),
         ("KARDEL_KERNEL_SOURCE", s.kernel_source.as_ref().map(|p| p.display().to_string())),
         ("KARDEL_BUSYBOX_SOURCE", s.busybox_source.as_ref().map(|p| p.display().to_string())),
@@ -323,7 +324,7 @@ fn rebuilds(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result<
 
 /// The project's image step against the tutorial's shell pipelines on the same tree.
 fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> {
-    let tree = images::rootfs_tree(&built.busybox)?;
+    let tree = images::rootfs_tree(ctx, &built.busybox, None)?;
     let out = ctx.layout.work().join("bench-images");
     std::fs::create_dir_all(&out)?;
     let mtime = ctx.source_date_epoch;
@@ -457,6 +458,12 @@ fn boot_times(
             memory: 1024,
             append: Vec::new(),
             qemu_args: Vec::new(),
+            shares: Vec::new(),
+            shares_ro: Vec::new(),
+            net: false,
+            forwards: Vec::new(),
+            monitor: None,
+            qmp: None,
             accel,
         };
         let to_ready = |boot: &boots::Boot, built: &Built, speed: Speed| -> Result<Duration> {
@@ -511,7 +518,7 @@ fn zstd_built(ctx: &Context, flags: &flags::Build, built: &Built) -> Result<Buil
     let zstd_ctx =
         Context::with_target(&zstd_flags, ctx.repo.clone(), ctx.layout.target().to_path_buf())?;
     let (kernel, busybox) = (kernel::build(&zstd_ctx)?.0, busybox::build(&zstd_ctx)?.0);
-    let (images, _) = images::build(&zstd_ctx, &built.busybox)?;
+    let (images, _) = images::build(&zstd_ctx, &built.busybox, None)?;
     Ok(Built { kernel, busybox, images })
 }
 

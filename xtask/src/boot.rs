@@ -58,6 +58,35 @@ pub fn machine_with_init(
     machine.cpu = arch.cpu().map(String::from);
     machine.initrd = Some(boot.image.path(&built.images).to_path_buf());
     machine.append = boot.append(&arch.console, init);
+    // no network card unless asked for (QEMU adds one by default): no network nobody asked for,
+    // and no option ROM for the firmware to run
+    if flags.net || !flags.forwards.is_empty() {
+        machine.devices.extend(qemu::devices::user_net(&flags.forwards));
+        // the kernel asks QEMU's DHCP server itself before init runs
+        machine.append.push("ip=dhcp".to_string());
+        machine.append.push("KARDEL_NET=1".to_string());
+    } else {
+        machine.devices.extend(qemu::devices::no_nic());
+    }
+    let shares = shares(flags);
+    for (index, (tag, _, share, read_only)) in shares.iter().enumerate() {
+        machine.devices.extend(qemu::devices::share_9p(index, &share.dir, tag, *read_only));
+    }
+    if !shares.is_empty() {
+        let list: Vec<String> =
+            shares.iter().map(|(tag, mount_point, _, _)| format!("{tag}:{mount_point}")).collect();
+        machine.append.push(format!("KARDEL_SHARES={}", list.join(",")));
+    }
+    if let Some(path) = &flags.monitor {
+        machine
+            .devices
+            .extend(qemu::devices::monitor_socket(path, qemu::devices::MonitorKind::Human));
+    }
+    if let Some(path) = &flags.qmp {
+        machine
+            .devices
+            .extend(qemu::devices::monitor_socket(path, qemu::devices::MonitorKind::Qmp));
+    }
     match speed {
         Speed::Tutorial => {
             machine.firmware = arch.firmware().map(Into::into);
@@ -66,8 +95,6 @@ pub fn machine_with_init(
         Speed::Fast => {
             // qboot: the kernel starts in milliseconds, SeaBIOS spends a tenth of a second
             machine.firmware = arch.fast_firmware().map(Into::into);
-            // no default NIC: no network nobody asked for, no option ROM for the firmware
-            machine.devices.extend(qemu::devices::no_nic());
             // one CPU: under TCG a second one costs its bring-up and buys nothing for one
             // command
             machine.cpus = flags.cpus.unwrap_or(1);
@@ -110,6 +137,36 @@ fn accel(ctx: &Context, built: &Built, choice: AccelChoice, resolve: bool) -> Re
     )?;
     eprintln!("accelerator: {reason}");
     Ok(accel)
+}
+
+/// The shares with their 9p tags and mount points: the first untagged one is the author's
+/// `hostshare` on /mnt, the others `/mnt/TAG` (an untagged one beyond the first is tagged with
+/// its folder's name).
+fn shares(flags: &flags::Machine) -> Vec<(String, String, &flags::Share, bool)> {
+    let all =
+        flags.shares.iter().map(|s| (s, false)).chain(flags.shares_ro.iter().map(|s| (s, true)));
+    let mut out = Vec::new();
+    let mut first_untagged = true;
+    for (share, read_only) in all {
+        let (tag, mount_point) = match &share.tag {
+            Some(tag) => (tag.clone(), format!("/mnt/{tag}")),
+            None if first_untagged => {
+                first_untagged = false;
+                ("hostshare".to_string(), "/mnt".to_string())
+            }
+            None => {
+                let name = share.dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                let tag: String = name
+                    .unwrap_or_else(|| "share".into())
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                (tag.clone(), format!("/mnt/{tag}"))
+            }
+        };
+        out.push((tag, mount_point, share, read_only));
+    }
+    out
 }
 
 /// Fails before QEMU starts when the built kernel lacks a symbol the boot's features need (a

@@ -19,7 +19,8 @@ use crate::{
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(flags: flags::Check) -> Result<()> {
-    let ctx = Context::new(&flags.build)?;
+    let mut ctx = Context::new(&flags.build)?;
+    ctx.add_features(&flags.machine.needed_features());
     let chosen: Vec<&Boot> = match flags.image.boot_name() {
         Some(name) if !flags.all => vec![boots::by_name(name)],
         _ => boots::BOOTS.iter().collect(),

@@ -30,6 +30,11 @@ pub struct Context {
     pub layout: Layout,
     pub sources: Sources,
     pub mirrors: Vec<String>,
+    /// features the user's flags need that the profile lacks (`modules` for --module)
+    pub extra_features: Vec<String>,
+    /// your module folders and overlay folders, absolute
+    pub modules: Vec<PathBuf>,
+    pub overlays: Vec<PathBuf>,
     /// the user's own fragments, after the repo's
     pub kernel_fragments: Vec<PathBuf>,
     pub busybox_fragments: Vec<PathBuf>,
@@ -63,7 +68,25 @@ impl Context {
         let jobs = build.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
         });
+        let mut extra_features = Vec::new();
+        if !build.modules.is_empty() && !profile.features.iter().any(|f| f == "modules") {
+            extra_features.push("modules".to_string());
+        }
+        let absolute = |flag: &str, dirs: &[PathBuf]| -> Result<Vec<PathBuf>> {
+            dirs.iter()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(|dir| {
+                    if !dir.is_dir() {
+                        bail!("{flag} {}: not a folder", dir.display());
+                    }
+                    Ok(std::path::absolute(dir)?)
+                })
+                .collect()
+        };
         let ctx = Context {
+            extra_features,
+            modules: absolute("--module", &build.modules)?,
+            overlays: absolute("--overlay", &build.overlays)?,
             sh: Shell::new()?,
             layout: Layout::new(target, &arch.name),
             repo,
@@ -112,7 +135,12 @@ impl Context {
 
     /// The kernel's fragments in the order they apply: the profile's, then the user's.
     pub fn kernel_fragments(&self) -> Result<Vec<PathBuf>> {
-        let mut files = features::kernel_fragments(&self.repo, &self.arch.name, self.profile)?;
+        let mut files = features::kernel_fragments(
+            &self.repo,
+            &self.arch.name,
+            self.profile,
+            &self.extra_features,
+        )?;
         files.extend(self.kernel_fragments.iter().cloned());
         Ok(files)
     }
@@ -122,6 +150,27 @@ impl Context {
         let mut files = features::busybox_fragments(&self.repo, &self.arch.name, self.profile)?;
         files.extend(self.busybox_fragments.iter().cloned());
         Ok(files)
+    }
+
+    /// Adds features the boot's flags need (a share needs 9p) to the kernel, where the profile
+    /// lacks them.
+    pub fn add_features(&mut self, features: &[&str]) {
+        for feature in features {
+            let has = |f: &String| f == feature;
+            if !self.profile.features.iter().any(has) && !self.extra_features.iter().any(has) {
+                self.extra_features.push(feature.to_string());
+            }
+        }
+        self.extra_features.sort();
+    }
+
+    /// The kernel's name in folders: the profile, plus each feature added to it
+    /// (`tiny+modules`), so that the plain profile's kernel stays as it is.
+    pub fn kernel_flavour(&self) -> String {
+        std::iter::once(self.profile_name.as_str())
+            .chain(self.extra_features.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("+")
     }
 
     /// The base config's make target for the profile: the architecture's defconfig or the

@@ -33,6 +33,9 @@ pub struct Feature {
     /// fragment names under busybox-config/
     #[serde(default)]
     pub busybox: Vec<String>,
+    /// make targets the kernel build adds
+    #[serde(default)]
+    pub make: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,24 +82,56 @@ impl Catalog {
     }
 }
 
-/// A fragment name's files for `arch`: the shared one, then the architecture's own where it
-/// exists. At least one must exist.
+/// A fragment name's files for `arch`: the shared one, then the architecture's own, then those of
+/// `before-X.Y/` folders (for kernels older than X.Y: see [`for_version`]), where they exist. At
+/// least one must exist.
 pub fn fragment_files(dir: &Path, arch: &str, name: &str) -> Result<Vec<PathBuf>> {
-    let files: Vec<PathBuf> =
+    let mut files: Vec<PathBuf> =
         [dir.join(name), dir.join(arch).join(name)].into_iter().filter(|p| p.is_file()).collect();
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| before(p).is_some())
+                .map(|p| p.join(name))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    versioned.sort();
+    files.extend(versioned);
     if files.is_empty() {
         bail!("no config fragment {name} in {} (nor in its {arch}/ folder)", dir.display());
     }
     Ok(files)
 }
 
-/// The kernel's fragments for `profile` on `arch`, in the order they apply: the profile's
-/// features', then the profile's own. The user's come after these.
-pub fn kernel_fragments(repo: &Path, arch: &str, profile: &Profile) -> Result<Vec<PathBuf>> {
+/// The version a `before-X.Y` folder (a fragment's, or a fragment in it) applies below.
+fn before(path: &Path) -> Option<(u32, u32)> {
+    let folder = if path.is_dir() { path } else { path.parent()? };
+    let (major, minor) = folder.file_name()?.to_str()?.strip_prefix("before-")?.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The fragments that apply to a kernel of `version` (major, minor): those in a `before-X.Y`
+/// folder only below X.Y. Every candidate is in the fingerprint whatever the version, so the
+/// choice can wait until the tree is unpacked.
+pub fn for_version(fragments: &[PathBuf], version: (u32, u32)) -> Vec<PathBuf> {
+    fragments.iter().filter(|f| before(f).is_none_or(|bound| version < bound)).cloned().collect()
+}
+
+/// The kernel's fragments for `profile` plus `extra` features on `arch`, in the order they apply:
+/// the features', then the profile's own. The user's come after these.
+pub fn kernel_fragments(
+    repo: &Path,
+    arch: &str,
+    profile: &Profile,
+    extra: &[String],
+) -> Result<Vec<PathBuf>> {
     let catalog = Catalog::builtin();
     let dir = repo.join("kernel-config");
     let mut names: Vec<&String> = Vec::new();
-    for feature in &profile.features {
+    for feature in profile.features.iter().chain(extra) {
         names.extend(&catalog.feature(feature)?.kernel);
     }
     names.extend(&profile.kernel);
@@ -105,6 +140,16 @@ pub fn kernel_fragments(repo: &Path, arch: &str, profile: &Profile) -> Result<Ve
         files.extend(fragment_files(&dir, arch, name)?);
     }
     Ok(files)
+}
+
+/// The make targets `profile`'s features and `extra` add to the kernel build.
+pub fn kernel_make_targets(profile: &Profile, extra: &[String]) -> Result<Vec<String>> {
+    let catalog = Catalog::builtin();
+    let mut targets = Vec::new();
+    for feature in profile.features.iter().chain(extra) {
+        targets.extend(catalog.feature(feature)?.make.iter().cloned());
+    }
+    Ok(targets)
 }
 
 /// BusyBox's fragments for `profile`'s features, in order.
@@ -135,7 +180,9 @@ pub fn missing_in_kernel(
         let feature = catalog.feature(name)?;
         let mut files = Vec::new();
         for fragment in &feature.kernel {
-            files.extend(fragment_files(&repo.join("kernel-config"), arch, fragment)?);
+            // what every version must have: the versioned parts only add to it
+            let all = fragment_files(&repo.join("kernel-config"), arch, fragment)?;
+            files.extend(all.into_iter().filter(|f| before(f).is_none()));
         }
         let parsed = crate::kbuild::read_fragments(&files)?;
         let wanted = kconfig::merge(parsed.iter().map(Vec::as_slice));
@@ -159,7 +206,7 @@ mod tests {
         let catalog = Catalog::parse(include_str!("../../features.toml")).unwrap();
         for arch in arch::names() {
             for profile in catalog.profiles.values() {
-                kernel_fragments(repo(), arch, profile).unwrap();
+                kernel_fragments(repo(), arch, profile, &[]).unwrap();
                 busybox_fragments(repo(), arch, profile).unwrap();
             }
         }
@@ -168,7 +215,8 @@ mod tests {
     #[test]
     fn profiles_apply_features_then_their_own_fragments() {
         let catalog = Catalog::builtin();
-        let files = kernel_fragments(repo(), "x86_64", catalog.profile("tiny").unwrap()).unwrap();
+        let files =
+            kernel_fragments(repo(), "x86_64", catalog.profile("tiny").unwrap(), &[]).unwrap();
         let names: Vec<String> = files
             .iter()
             .map(|p| p.strip_prefix(repo().join("kernel-config")).unwrap().display().to_string())
@@ -184,6 +232,26 @@ mod tests {
                 "x86_64/tiny.config"
             ]
         );
+    }
+
+    #[test]
+    fn versioned_fragments_apply_below_their_version() {
+        let files =
+            fragment_files(&repo().join("kernel-config"), "x86_64", "debug.config").unwrap();
+        let names = |files: Vec<PathBuf>| -> Vec<String> {
+            files
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(repo().join("kernel-config")).unwrap().display().to_string()
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(for_version(&files, (5, 15))),
+            ["debug.config", "before-5.18/debug.config"]
+        );
+        assert_eq!(names(for_version(&files, (6, 1))), ["debug.config"]);
+        assert_eq!(names(for_version(&files, (5, 18))), ["debug.config"]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub enum Cmd {
     Bench(Bench),
     /// Check (and with --install, install) the host packages the build needs
     Deps(Deps),
+    /// Start gdb on the debug kernel's vmlinux, connected to a `run --gdb` guest, with the
+    /// kernel's gdb scripts (lx-dmesg, lx-symbols)
+    Gdb(Gdb),
     /// Run the repository's own checks (README, fragments, tables, formatting)
     Tidy,
 }
@@ -50,6 +53,10 @@ pub struct Sources {
     /// Kernel version from the pin table
     #[arg(long, env = "KARDEL_KERNEL_VERSION")]
     pub kernel_version: Option<String>,
+    /// The sha256 of linux-VERSION.tar.xz for a kernel.org release missing from the pin table
+    /// (with --kernel-version): your pin, not the project's
+    #[arg(long, env = "KARDEL_KERNEL_SHA256", value_name = "HEX", requires = "kernel_version", value_parser = parse_sha256)]
+    pub kernel_sha256: Option<String>,
     /// BusyBox version from the pin table
     #[arg(long, env = "KARDEL_BUSYBOX_VERSION")]
     pub busybox_version: Option<String>,
@@ -113,6 +120,13 @@ pub struct Build {
         value_parser = clap::value_parser!(u64).range(1..=rootfs::RAMDISK_SIZE_LIMIT >> 20)
     )]
     pub image_size_mib: u64,
+    /// An out-of-tree kernel module folder (a Kbuild or Makefile with obj-m), built against the
+    /// kernel and installed in the images; repeatable
+    #[arg(long = "module", env = "KARDEL_MODULES", value_delimiter = ':', value_name = "DIR")]
+    pub modules: Vec<PathBuf>,
+    /// A folder whose files are added to the images over the tutorial's tree; repeatable
+    #[arg(long = "overlay", env = "KARDEL_OVERLAYS", value_delimiter = ':', value_name = "DIR")]
+    pub overlays: Vec<PathBuf>,
     /// Parallel make jobs (default: the number of CPUs)
     #[arg(long, short = 'j', env = "KARDEL_JOBS", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
@@ -203,6 +217,25 @@ pub struct Machine {
     /// Extra QEMU arguments; repeatable (use `--qemu-arg=-foo`)
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+    /// A host folder in the guest over virtio 9p: `DIR` (the first at /mnt) or `TAG=DIR` (at
+    /// /mnt/TAG); repeatable
+    #[arg(long = "share", value_name = "[TAG=]DIR", value_parser = parse_share)]
+    pub shares: Vec<Share>,
+    /// As --share, read-only in the guest
+    #[arg(long = "share-ro", value_name = "[TAG=]DIR", value_parser = parse_share)]
+    pub shares_ro: Vec<Share>,
+    /// User-mode networking: the guest is 10.0.2.15 (set up by the kernel), the host 10.0.2.2
+    #[arg(long)]
+    pub net: bool,
+    /// Forward a TCP port of 127.0.0.1 to the guest (implies --net); repeatable
+    #[arg(long = "forward", value_name = "HOST:GUEST", value_parser = parse_forward)]
+    pub forwards: Vec<qemu::devices::Forward>,
+    /// QEMU's human monitor on a Unix socket (`socat - UNIX-CONNECT:PATH`)
+    #[arg(long, value_name = "PATH")]
+    pub monitor: Option<PathBuf>,
+    /// QMP, QEMU's JSON monitor, on a Unix socket
+    #[arg(long, value_name = "PATH")]
+    pub qmp: Option<PathBuf>,
     /// Accelerator: auto picks KVM only where it works (and only for the host's architecture),
     /// else TCG
     #[arg(
@@ -230,6 +263,10 @@ pub struct Run {
     /// command line; always used for a command
     #[arg(long)]
     pub fast: bool,
+    /// Wait for gdb before the first instruction, its stub on 127.0.0.1:PORT (default 1234); the
+    /// kernel is the profile's debug build (feature `debug`, its own folder), booted with nokaslr
+    #[arg(long, value_name = "PORT", num_args = 0..=1, require_equals = true, default_missing_value = "1234")]
+    pub gdb: Option<u16>,
     /// With a command: the whole run's limit in seconds, boot included
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -283,6 +320,18 @@ pub enum BenchPart {
 }
 
 #[derive(Args, Debug)]
+pub struct Gdb {
+    #[command(flatten)]
+    pub build: Build,
+    /// The port `run --gdb` listens on, on 127.0.0.1
+    #[arg(long, default_value_t = 1234)]
+    pub port: u16,
+    /// More arguments for gdb (e.g. `-batch -ex 'bt'`)
+    #[arg(last = true, value_name = "GDB_ARGS")]
+    pub gdb_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct Deps {
     /// Architecture whose QEMU and cross compiler to check too
     #[arg(long, env = "KARDEL_ARCH", default_value = "x86_64", value_parser = arch_parser())]
@@ -290,6 +339,71 @@ pub struct Deps {
     /// Install what is missing with the host's package manager (needs root or sudo)
     #[arg(long)]
     pub install: bool,
+}
+
+fn parse_sha256(text: &str) -> Result<String, String> {
+    let hex = text.trim().to_ascii_lowercase();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{text:?} is not a sha256 (64 hexadecimal digits)"));
+    }
+    Ok(hex)
+}
+
+/// A host folder shared with the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// the 9p mount tag; none for the first untagged share (`hostshare`, at /mnt)
+    pub tag: Option<String>,
+    pub dir: PathBuf,
+}
+
+fn parse_share(text: &str) -> Result<Share, String> {
+    let (tag, dir) = match text.split_once('=') {
+        Some((tag, dir)) => {
+            let plain = !tag.is_empty()
+                && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !plain {
+                return Err(format!("the tag {tag:?} must be letters, digits, - or _"));
+            }
+            (Some(tag.to_string()), dir)
+        }
+        None => (None, text),
+    };
+    let dir = PathBuf::from(dir);
+    if !dir.is_dir() {
+        return Err(format!("{} is not a folder", dir.display()));
+    }
+    let dir = std::path::absolute(&dir).map_err(|e| e.to_string())?;
+    if dir.to_string_lossy().contains(',') {
+        // QEMU's option syntax would split the path at the comma
+        return Err(format!("{}: QEMU cannot share a path with a comma", dir.display()));
+    }
+    Ok(Share { tag, dir })
+}
+
+fn parse_forward(text: &str) -> Result<qemu::devices::Forward, String> {
+    let (host, guest) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected HOST:GUEST, e.g. 8080:80"))?;
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{p:?} is not a TCP port (1-65535)")),
+        Ok(n) => Ok(n),
+    };
+    Ok(qemu::devices::Forward { host: port(host)?, guest: port(guest)? })
+}
+
+impl Machine {
+    /// The features of features.toml the kernel needs for these flags.
+    pub fn needed_features(&self) -> Vec<&'static str> {
+        let mut needs = Vec::new();
+        if !self.shares.is_empty() || !self.shares_ro.is_empty() {
+            needs.push("share");
+        }
+        if self.net || !self.forwards.is_empty() {
+            needs.push("net");
+        }
+        needs
+    }
 }
 
 /// Parses the command line. An environment variable set to the empty string counts as unset, as

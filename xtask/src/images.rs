@@ -9,19 +9,49 @@ use crate::{
     busybox::Busybox,
     context::Context,
     layout::ImagePaths,
+    modules::Modules,
     stage::{Outcome, Stage},
 };
 
 /// The root filesystem every image and the benchmark are made from: one place, so that what is
-/// measured is what is built.
-pub fn rootfs_tree(busybox: &Busybox) -> Result<Tree> {
-    rootfs::tutorial_rootfs(&busybox.install_dir)
+/// measured is what is built. Your modules and overlays come over the tutorial's tree, overlays
+/// last.
+pub fn rootfs_tree(ctx: &Context, busybox: &Busybox, modules: Option<&Modules>) -> Result<Tree> {
+    let mut tree = rootfs::tutorial_rootfs(&busybox.install_dir)?;
+    for (path, host, mode) in modules.map(|m| m.files.as_slice()).unwrap_or_default() {
+        tree.add_file_host(path, host, *mode)?;
+    }
+    for overlay in &ctx.overlays {
+        tree.overlay_user_dir(overlay)?;
+    }
+    Ok(tree)
+}
+
+/// Every file of every overlay, its path, mode and contents.
+fn overlays_fingerprint(ctx: &Context, fp: &mut Fingerprint) -> Result<()> {
+    for overlay in &ctx.overlays {
+        fp.add("overlay", overlay.to_string_lossy().as_bytes());
+        for (path, entry) in Tree::from_dir(overlay)?.iter() {
+            fp.add("path", path.to_string_lossy().as_bytes()).add("mode", entry.mode.to_string());
+            match &entry.kind {
+                rootfs::Kind::File(rootfs::Contents::Host(host)) => {
+                    fp.add_file("contents", host)?;
+                }
+                kind => {
+                    fp.add("kind", format!("{kind:?}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every input that reaches the images: BusyBox's build, this tool (with the rootfs files and the
 /// hello program compiled in), the compiler for hello, sizes and times.
-fn fingerprint(ctx: &Context, busybox: &Busybox) -> Result<Fingerprint> {
+fn fingerprint(ctx: &Context, busybox: &Busybox, modules: Option<&Modules>) -> Result<Fingerprint> {
     let mut fp = Fingerprint::new("images");
+    fp.add("modules", modules.map(|m| m.fingerprint.as_str()).unwrap_or("none"));
+    overlays_fingerprint(ctx, &mut fp)?;
     fp.add("busybox", &busybox.fingerprint)
         .add("compression", ctx.compression.to_string())
         .add("size-mib", ctx.image_size_mib.to_string())
@@ -33,17 +63,22 @@ fn fingerprint(ctx: &Context, busybox: &Busybox) -> Result<Fingerprint> {
     Ok(fp)
 }
 
-pub fn build(ctx: &Context, busybox: &Busybox) -> Result<(ImagePaths, Outcome)> {
+pub fn build(
+    ctx: &Context,
+    busybox: &Busybox,
+    modules: Option<&Modules>,
+) -> Result<(ImagePaths, Outcome)> {
     let images = ctx.layout.image_paths(ctx.compression);
     let stage = Stage {
         label: "the images".to_string(),
-        fingerprint: fingerprint(ctx, busybox)?,
+        fingerprint: fingerprint(ctx, busybox, modules)?,
         stamp: ctx.layout.images_stamp(ctx.compression),
         outputs: images.all(),
         lock: ctx.layout.lock_for(&ctx.layout.images()),
         always: false,
     };
-    let done = stage.run(|| rootfs_tree(busybox), |tree| write_images(ctx, &tree, &images))?;
+    let done = stage
+        .run(|| rootfs_tree(ctx, busybox, modules), |tree| write_images(ctx, &tree, &images))?;
     Ok((images, done.outcome))
 }
 

@@ -213,6 +213,18 @@ impl<'a> OutOfTree<'a> {
         Ok(())
     }
 
+    /// The tree's VERSION and PATCHLEVEL, from its top Makefile.
+    pub fn version(&self) -> Result<(u32, u32)> {
+        let makefile = read(&self.source.join("Makefile"))?;
+        let field = |key: &str| {
+            makefile.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
+        };
+        match (field("VERSION = "), field("PATCHLEVEL = ")) {
+            (Some(major), Some(minor)) => Ok((major, minor)),
+            _ => bail!("{}: no VERSION and PATCHLEVEL in its Makefile", self.source.display()),
+        }
+    }
+
     pub fn announce_configured(&self) {
         eprintln!(
             "{}: configured, every requested value is in {}",

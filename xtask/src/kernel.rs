@@ -9,6 +9,7 @@ use xshell::cmd;
 
 use crate::{
     context::Context,
+    features,
     kbuild::{self, OutOfTree, Settle},
     sources::Source,
     stage::{Outcome, Stage},
@@ -22,10 +23,14 @@ pub struct Kernel {
     pub config: PathBuf,
     /// `uname -r` of the built kernel
     pub release: String,
+    /// The kernel's out-of-tree build folder: modules are built against it
+    pub build_dir: PathBuf,
+    /// The stage's fingerprint: modules depend on it
+    pub fingerprint: String,
 }
 
 impl Kernel {
-    fn in_dir(ctx: &Context, dir: &Path) -> Kernel {
+    fn in_dir(ctx: &Context, dir: &Path, build_dir: &Path, fingerprint: String) -> Kernel {
         Kernel {
             image: dir.join(ctx.arch.kernel_image_name()),
             vmlinux: dir.join("vmlinux"),
@@ -33,6 +38,8 @@ impl Kernel {
             release: std::fs::read_to_string(dir.join("kernel.release"))
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
+            build_dir: build_dir.to_path_buf(),
+            fingerprint,
         }
     }
 }
@@ -57,7 +64,8 @@ struct Plan {
 
 fn plan(ctx: &Context) -> Result<Plan> {
     let source = Source::plan(ctx, Package::Kernel)?;
-    let build_dir = ctx.layout.build_dir(&format!("kernel-{}-{}", ctx.profile_name, source.slug()));
+    let build_dir =
+        ctx.layout.build_dir(&format!("kernel-{}-{}", ctx.kernel_flavour(), source.slug()));
     Ok(Plan { fragments: ctx.kernel_fragments()?, source, build_dir })
 }
 
@@ -68,13 +76,17 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
         ctx,
         &plan.source.identity,
         &make_variables(ctx),
+        // every candidate: which apply is known once the tree is unpacked
         &plan.fragments,
     )?;
     fingerprint.add("base", ctx.kernel_base()).add("image", &ctx.arch.kernel_image);
-    let out_dir = ctx.layout.kernel_images(&ctx.profile_name);
-    let kernel = Kernel::in_dir(ctx, &out_dir);
+    let out_dir = ctx.layout.kernel_images(&ctx.kernel_flavour());
+    let mut targets = vec![ctx.arch.kernel_target.clone()];
+    targets.extend(features::kernel_make_targets(ctx.profile, &ctx.extra_features)?);
+    fingerprint.add("targets", targets.join(" "));
+    let kernel = Kernel::in_dir(ctx, &out_dir, &plan.build_dir, String::new());
     let stage = Stage {
-        label: format!("the kernel build ({})", ctx.profile_name),
+        label: format!("the kernel build ({})", ctx.kernel_flavour()),
         fingerprint,
         stamp: out_dir.join(".stamp"),
         outputs: vec![kernel.image.clone(), kernel.vmlinux.clone()],
@@ -86,18 +98,24 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
             let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
             build.configure(
                 ctx.kernel_base(),
-                &plan.fragments,
+                &features::for_version(&plan.fragments, build.version()?),
                 Settle::Olddefconfig,
                 &plan.source.identity,
             )?;
             Ok(build)
         },
         |build| {
-            build.build(&format!("make {}", ctx.arch.kernel_target), &[&ctx.arch.kernel_target])?;
+            let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+            build.build(&format!("make {}", targets.join(" ")), &targets)?;
             copy_products(ctx, &plan.build_dir, &out_dir, &kernel)
         },
     )?;
-    Ok((Kernel::in_dir(ctx, &out_dir), done.outcome))
+    Ok((Kernel::in_dir(ctx, &out_dir, &plan.build_dir, done.fingerprint), done.outcome))
+}
+
+/// The kernel's out-of-tree build folder for this selection.
+pub fn build_dir(ctx: &Context) -> Result<PathBuf> {
+    Ok(plan(ctx)?.build_dir)
 }
 
 /// `--configure-only`: configures and checks the build folder, and nothing else: no image and no
@@ -108,7 +126,7 @@ pub fn configure(ctx: &Context) -> Result<()> {
     let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
     build.configure(
         ctx.kernel_base(),
-        &plan.fragments,
+        &features::for_version(&plan.fragments, build.version()?),
         Settle::Olddefconfig,
         &plan.source.identity,
     )?;
@@ -140,11 +158,11 @@ pub fn out_of_tree<'a>(
     check_compiler(ctx, &tree)?;
     Ok(OutOfTree::new(
         ctx,
-        format!("kernel ({})", ctx.profile_name),
+        format!("kernel ({})", ctx.kernel_flavour()),
         tree,
         build_dir.to_path_buf(),
         make_variables(ctx),
-        &format!("kernel-{}", ctx.profile_name),
+        &format!("kernel-{}", ctx.kernel_flavour()),
     )
     .with_kconfig("Kconfig", &kconfig::kernel_vars(&ctx.arch.kernel_arch)))
 }

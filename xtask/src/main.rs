@@ -14,6 +14,7 @@ mod images;
 mod kbuild;
 mod kernel;
 mod layout;
+mod modules;
 mod pipeline;
 mod run;
 mod runner;
@@ -52,6 +53,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Check(flags) => done(check::run(flags)),
         Cmd::Bench(flags) => done(bench::run(flags)),
         Cmd::Deps(flags) => done(hostdeps::deps_command(flags)),
+        Cmd::Gdb(flags) => done(run::gdb(flags)),
         Cmd::Tidy => done(tidy::run()),
     }
 }

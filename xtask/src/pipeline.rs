@@ -11,6 +11,7 @@ use crate::{
     images,
     kernel::{self, Kernel},
     layout::ImagePaths,
+    modules,
     summary::Summary,
 };
 
@@ -32,8 +33,21 @@ pub fn build_all(
     needs.extend_from_slice(extra_needs);
     hostdeps::ensure(&ctx.sh, ctx.arch, &needs, install_deps)?;
     let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()])?;
+    let modules = if ctx.modules.is_empty() {
+        None
+    } else {
+        Some(summary.stage(
+            "modules",
+            || modules::build(ctx, &kernel),
+            |m| m.files.iter().map(|(_, host, _)| host.clone()).collect(),
+        )?)
+    };
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
-    let images = summary.stage("images", || images::build(ctx, &busybox), ImagePaths::all)?;
+    let images = summary.stage(
+        "images",
+        || images::build(ctx, &busybox, modules.as_ref()),
+        ImagePaths::all,
+    )?;
     Ok(Built { kernel, busybox, images })
 }
 
@@ -44,8 +58,12 @@ pub fn build_rootfs(
     summary: &mut Summary,
 ) -> Result<ImagePaths> {
     hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
+    anyhow::ensure!(
+        ctx.modules.is_empty(),
+        "--module builds against the kernel: use `cargo xtask all` (or run, check), not rootfs"
+    );
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
-    summary.stage("images", || images::build(ctx, &busybox), ImagePaths::all)
+    summary.stage("images", || images::build(ctx, &busybox, None), ImagePaths::all)
 }
 
 /// `cargo xtask kernel [--configure-only]`.

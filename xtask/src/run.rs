@@ -35,7 +35,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("choose an image to boot: --initrd, --initramfs or --hello (or give a command after --)");
     };
     let boot = boots::by_name(name);
-    let ctx = Context::new(&flags.build)?;
+    let ctx = context(&flags)?;
     let built = pipeline::build_all(
         &ctx,
         flags.build.install_deps,
@@ -44,7 +44,8 @@ fn interactive(flags: flags::Run) -> Result<()> {
     )?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
-    let machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, !flags.dry_run)?;
+    let mut machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, !flags.dry_run)?;
+    with_gdb(&ctx, &built, &mut machine, flags.gdb);
     if flags.dry_run {
         println!("{}", qemu::command_line(&machine));
         return Ok(());
@@ -61,14 +62,14 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     if boot.init.is_none() {
         bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);
     }
-    let ctx = Context::new(&flags.build)?;
+    let ctx = context(&flags)?;
     let built = pipeline::build_all(
         &ctx,
         flags.build.install_deps,
         &[Step::Qemu],
         &mut Summary::default(),
     )?;
-    let machine = boot::machine_with_init(
+    let mut machine = boot::machine_with_init(
         &ctx,
         &built,
         boot,
@@ -77,6 +78,7 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
         Some(runner::RUNNER_INIT),
         !flags.dry_run,
     )?;
+    with_gdb(&ctx, &built, &mut machine, flags.gdb);
     if flags.dry_run {
         println!("{}", qemu::command_line(&machine));
         return Ok(ExitCode::SUCCESS);
@@ -84,4 +86,71 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     let options =
         runner::Options { timeout: Duration::from_secs(flags.timeout), verbose: flags.verbose };
     runner::run(&ctx, machine, &flags.command, &options)
+}
+
+/// The context with the features the flags need: a share needs 9p, --gdb the debug kernel.
+fn context(flags: &flags::Run) -> Result<Context> {
+    let mut ctx = Context::new(&flags.build)?;
+    ctx.add_features(&flags.machine.needed_features());
+    if flags.gdb.is_some() {
+        ctx.add_features(&["debug"]);
+    }
+    Ok(ctx)
+}
+
+/// `--gdb`: the stub on 127.0.0.1 with the CPUs stopped, a kernel at the addresses in vmlinux
+/// (nokaslr), and the gdb command to attach printed.
+fn with_gdb(
+    ctx: &Context,
+    built: &pipeline::Built,
+    machine: &mut qemu::Machine,
+    port: Option<u16>,
+) {
+    let Some(port) = port else { return };
+    machine.devices.extend(qemu::devices::gdb_stub(port));
+    // KASLR would move the kernel away from the addresses gdb reads in vmlinux
+    machine.append.push("nokaslr".to_string());
+    let build = &built.kernel.build_dir;
+    eprintln!(
+        "gdb: the guest waits for a debugger on 127.0.0.1:{port}; attach with\n  cargo xtask gdb \
+         --arch {} --profile {} --port {port}\nor\n  {}",
+        ctx.arch.name,
+        ctx.profile_name,
+        qemu::shell_line(&gdb_argv(build, port, &[])),
+    );
+}
+
+fn gdb_argv(build: &std::path::Path, port: u16, extra: &[String]) -> Vec<std::ffi::OsString> {
+    let ex = |command: String| ["-ex".into(), command.into()];
+    let mut argv: Vec<std::ffi::OsString> = vec!["gdb".into(), "-q".into()];
+    // gdb loads vmlinux-gdb.py (lx-dmesg, lx-symbols) beside vmlinux only from a safe path
+    argv.extend(["-iex".into(), format!("add-auto-load-safe-path {}", build.display()).into()]);
+    argv.extend(ex(format!("file {}", build.join("vmlinux").display())));
+    argv.extend(ex(format!("target remote 127.0.0.1:{port}")));
+    argv.extend(extra.iter().map(Into::into));
+    argv
+}
+
+/// `cargo xtask gdb`: gdb on the debug kernel of the same selection, attached to the guest.
+pub fn gdb(flags: flags::Gdb) -> Result<()> {
+    let mut ctx = Context::new(&flags.build)?;
+    ctx.add_features(&["debug"]);
+    let build = crate::kernel::build_dir(&ctx)?;
+    let vmlinux = build.join("vmlinux");
+    if !vmlinux.is_file() {
+        bail!(
+            "no debug kernel at {}: start the guest with `cargo xtask run --gdb` first",
+            vmlinux.display()
+        );
+    }
+    let argv = gdb_argv(&build, flags.port, &flags.gdb_args);
+    eprintln!("$ {}", qemu::shell_line(&argv));
+    let status = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot start gdb ({e}): install it (apt-get install gdb)"))?;
+    if !status.success() {
+        bail!("gdb exited with {status}");
+    }
+    Ok(())
 }

@@ -43,7 +43,10 @@ impl Source {
                 (origin, identity)
             }
             None => {
-                let pin = PinTable::builtin().lookup(package, version.as_deref())?;
+                let pin = match (package, &ctx.sources.kernel_sha256, version) {
+                    (Package::Kernel, Some(sha256), Some(version)) => user_pin(version, sha256)?,
+                    _ => PinTable::builtin().lookup(package, version.as_deref())?,
+                };
                 let digests: Vec<&str> = pin.files.iter().map(|f| f.sha256.as_str()).collect();
                 (
                     fetch::Source::Pinned(pin),
@@ -91,6 +94,41 @@ impl Source {
             artifact::Lock::acquire(&ctx.layout.lock_for(&unpack_root), "the source trees")?;
         self.origin.source_tree(&fetcher(ctx)?, &unpack_root)
     }
+}
+
+/// A kernel.org release pinned by the user's own digest (`--kernel-sha256`): fetched and checked
+/// like a pin of the table, and said to be the user's. A version the table pins keeps the
+/// table's digest, and a different one is refused.
+fn user_pin(version: &str, sha256: &str) -> Result<&'static Pin> {
+    if let Ok(pin) = PinTable::builtin().lookup(Package::Kernel, Some(version)) {
+        if pin.files.iter().any(|f| f.sha256 == sha256) {
+            return Ok(pin);
+        }
+        anyhow::bail!(
+            "--kernel-sha256 {sha256} for Linux {version}, which the pin table pins as {}: the \
+             table's digest stands",
+            pin.files.iter().map(|f| f.sha256.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let major = version.split('.').next().filter(|m| m.chars().all(|c| c.is_ascii_digit()));
+    let Some(major) = major.filter(|m| !m.is_empty()) else {
+        anyhow::bail!("--kernel-version {version}: expected a release number such as 6.6.110");
+    };
+    let name = format!("linux-{version}.tar.xz");
+    eprintln!("kernel {version}: pinned by your --kernel-sha256 {sha256}, not by the project");
+    let pin = fetch::Pin {
+        package: Package::Kernel,
+        version: version.to_string(),
+        default: false,
+        files: vec![fetch::PinnedFile {
+            urls: vec![format!("https://cdn.kernel.org/pub/linux/kernel/v{major}.x/{name}")],
+            name,
+            sha256: sha256.to_string(),
+            published: Some("your --kernel-sha256".to_string()),
+        }],
+    };
+    // one per run: the pin lives as long as the program, as the table's do
+    Ok(Box::leak(Box::new(pin)))
 }
 
 pub fn fetcher(ctx: &Context) -> Result<fetch::Fetcher> {

@@ -221,6 +221,8 @@ fn whole_chain_from_sources_to_booted_images() {
         assert!(broken.elapsed < Duration::from_secs(20), "{args:?} took {:?}", broken.elapsed);
     }
 
+    workbench_and_your_code(&scratch);
+
     // The real images read back: what a user would look for with cpio -t and debugfs.
     let images = target_dir().join("images/x86_64");
     read_back_initramfs(&images.join("rootfs.cpio.gz"));
@@ -397,4 +399,195 @@ fn tempdir(name: &str) -> PathBuf {
     // the unprivileged phase walks into it
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     dir
+}
+
+/// The author's workbench and your code in the guest, each on the kernel flavour it needs (the
+/// tiny profile gets modules, 9p and networking, and debug info, in folders of their own).
+fn workbench_and_your_code(scratch: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+
+    // your modules: built against the booted kernel, loaded and unloaded, the test program passes
+    let hello = repo.join("examples/modules/hello");
+    let echodev = repo.join("examples/modules/echodev");
+    let script = "modprobe hello who=e2e && rmmod hello && dmesg | grep 'hello: ' && \
+                  modprobe echodev && echodev-test";
+    let loaded = run(xtask(&[
+        "run",
+        "--module",
+        hello.to_str().unwrap(),
+        "--module",
+        echodev.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]))
+    .ok();
+    let out = loaded.stdout();
+    for line in ["hello: hello, e2e", "hello: goodbye, e2e", "echodev-test: ok"] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}\n{}", loaded.stderr());
+    }
+    // a module that does not compile names your file and line
+    let broken = scratch.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("Kbuild"), "obj-m := broken.o\n").unwrap();
+    std::fs::write(
+        broken.join("broken.c"),
+        "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\nstatic int x = ;\n",
+    )
+    .unwrap();
+    let failed = run(xtask(&["all", "--module", broken.to_str().unwrap()])).fails();
+    let shown = format!("{}:3", broken.join("broken.c").display());
+    assert!(failed.stderr().contains(&shown), "no {shown} in:\n{}", failed.stderr());
+
+    // an overlay: in both images with its modes, the images the same bytes from two folders
+    let overlay = scratch.join("overlay");
+    std::fs::create_dir_all(overlay.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(overlay.join("etc")).unwrap();
+    std::fs::write(overlay.join("etc/motd"), "from the overlay\n").unwrap();
+    std::fs::write(overlay.join("usr/bin/greet"), "#!/bin/sh\necho greetings\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(overlay.join("usr/bin/greet"), std::fs::Permissions::from_mode(0o755))
+        .unwrap();
+    std::os::unix::fs::symlink("motd", overlay.join("etc/motd.link")).unwrap();
+    for image in ["--initramfs", "--initrd"] {
+        let args = ["run", image, "--overlay", overlay.to_str().unwrap(), "--"];
+        let seen = run(xtask(
+            &[
+                &args[..],
+                &["sh", "-c", "cat /etc/motd.link; greet; stat -c %a:%u:%g /usr/bin/greet"],
+            ]
+            .concat(),
+        ))
+        .ok();
+        assert_eq!(seen.stdout(), "from the overlay\ngreetings\n755:0:0\n", "{image}");
+    }
+    let images = target_dir().join("images/x86_64");
+    let with_overlay: Vec<String> = IMAGES.iter().map(|name| sha256(&images.join(name))).collect();
+    let copy = scratch.join("overlay-copy");
+    let cp = Command::new("cp").arg("-r").arg(&overlay).arg(&copy).status().unwrap();
+    assert!(cp.success());
+    let other = scratch.join("overlay-target");
+    let mut rootfs = xtask(&["rootfs", "--overlay", copy.to_str().unwrap()]);
+    rootfs.env("CARGO_TARGET_DIR", &other);
+    run(rootfs).ok();
+    let elsewhere: Vec<String> =
+        IMAGES.iter().map(|name| sha256(&other.join("images/x86_64").join(name))).collect();
+    assert_eq!(with_overlay, elsewhere, "an overlay's images differ between folders");
+
+    // a host folder both ways, networking both ways: the guest serves a page through a forward
+    // on 127.0.0.1 and fetches one from a server on the host's loopback through 10.0.2.2
+    let share = scratch.join("share");
+    std::fs::create_dir_all(share.join("www")).unwrap();
+    std::fs::write(share.join("note"), "written by the host\n").unwrap();
+    std::fs::write(share.join("www/index.html"), "served by the guest\n").unwrap();
+    let host_server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host_server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in host_server.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 1024];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 16\r\n\r\nserved by host!\n\n");
+        }
+    });
+    let forward_port = free_port();
+    let guest = format!(
+        "cat /mnt/note; echo from-guest > /mnt/written; wget -q -O - http://10.0.2.2:{host_port}/; \
+         httpd -p 80 -h /mnt/www; while [ ! -e /mnt/done ]; do sleep 0.2; done"
+    );
+    let mut serving = xtask(&[
+        "run",
+        "--share",
+        share.to_str().unwrap(),
+        "--forward",
+        &format!("{forward_port}:80"),
+        "--",
+        "sh",
+        "-c",
+        &guest,
+    ]);
+    serving.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let serving = serving.spawn().unwrap();
+    let page = fetch_when_up(forward_port, Duration::from_secs(900));
+    std::fs::write(share.join("done"), "").unwrap();
+    let served = serving.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&served.stdout);
+    assert!(served.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&served.stderr));
+    assert!(page.ends_with("served by the guest\n"), "{page}");
+    assert!(stdout.starts_with("written by the host\nserved by host!\n"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(share.join("written")).unwrap(), "from-guest\n");
+    let read_only = run(xtask(&[
+        "run",
+        "--share-ro",
+        share.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cat /mnt/note && echo no > /mnt/refused",
+    ]));
+    assert_eq!(read_only.output.status.code(), Some(1), "{}", read_only.stderr());
+    assert!(read_only.stderr().contains("Read-only file system"), "{}", read_only.stderr());
+    assert!(!share.join("refused").exists());
+
+    // gdb: a paused guest, a breakpoint in start_kernel, the banner of the kernel that was built
+    let port = free_port();
+    let mut paused = xtask(&["run", &format!("--gdb={port}"), "--", "true"]);
+    paused.stderr(std::process::Stdio::piped());
+    let paused = paused.spawn().unwrap();
+    wait_for_listener(port, Duration::from_secs(1200));
+    let session = run(xtask(&[
+        "gdb",
+        "--port",
+        &port.to_string(),
+        "--",
+        "-batch",
+        "-ex",
+        "hbreak start_kernel",
+        "-ex",
+        "continue",
+        "-ex",
+        "print linux_banner",
+        "-ex",
+        "detach",
+    ]))
+    .ok();
+    let release =
+        std::fs::read_to_string(target_dir().join("images/x86_64/tiny+debug/kernel.release"))
+            .unwrap();
+    let gdb_out = session.stdout();
+    assert!(gdb_out.contains("start_kernel"), "{gdb_out}");
+    assert!(gdb_out.contains(&format!("Linux version {}", release.trim())), "{gdb_out}");
+    let paused = paused.wait_with_output().unwrap();
+    assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_listener(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < limit, "nothing listens on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// GET / from 127.0.0.1:`port` once something answers there (the first run builds a kernel).
+fn fetch_when_up(port: u16, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut page = String::new();
+            if std::io::Read::read_to_string(&mut stream, &mut page).is_ok() && page.contains("200")
+            {
+                return page;
+            }
+        }
+        assert!(start.elapsed() < limit, "no page on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

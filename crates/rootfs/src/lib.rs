@@ -38,6 +38,8 @@ const TUTORIAL_FILES: &[(&str, &[u8], u32)] = &[
     ("etc/init.d/rcS", include_bytes!("../files/etc/init.d/rcS"), 0o755),
     // not the tutorial's: init for a command run in the guest (`cargo xtask run -- CMD`)
     ("sbin/kardel-run", include_bytes!("../files/sbin/kardel-run"), 0o755),
+    // not the tutorial's: host shares and networking for rcS and kardel-run, when asked for
+    ("sbin/kardel-setup", include_bytes!("../files/sbin/kardel-setup"), 0o755),
 ];
 
 /// The tutorial's root filesystem: the BusyBox install folder, the folders

@@ -114,6 +114,26 @@ impl Tree {
         Ok(())
     }
 
+    /// Adds a user's overlay folder (Buildroot's rootfs overlay) on top of this tree: its files,
+    /// folders and symlinks, owned by 0:0 in the images like everything else. Device nodes are
+    /// refused: the tool makes `/dev/console` and `/dev/null`, devtmpfs the rest, and a node
+    /// copied from a host would carry the host's numbers.
+    pub fn overlay_user_dir(&mut self, dir: &Path) -> Result<()> {
+        let overlay = Tree::from_dir(dir)?;
+        if let Some((path, entry)) =
+            overlay.iter().find(|(_, e)| matches!(e.kind, Kind::CharDev { .. }))
+        {
+            bail!(
+                "overlay {}: {} is a {}; device nodes cannot come from an overlay (devtmpfs \
+                 makes them in the guest)",
+                dir.display(),
+                path.display(),
+                entry.kind_name()
+            );
+        }
+        self.overlay_dir(dir)
+    }
+
     /// Adds `entry` at `path`, creating missing parent directories (0755, 0:0). A leading `/` is
     /// ignored; `..` is refused. An existing directory can be replaced by another directory (its
     /// contents stay) or, when empty, by anything.

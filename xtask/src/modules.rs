@@ -1,0 +1,247 @@
+//! The modules stage: your out-of-tree kernel modules (`--module DIR`), built against the kernel
+//! that boots (`make -C <kernel build> M=<dir> modules`, the same ARCH and CROSS_COMPILE), with
+//! the folder's `*-test.c` programs built static for the guest. What it leaves goes into the
+//! images under `/lib/modules/<release>/extra/` with a `modules.dep` for BusyBox's modprobe, and
+//! the test programs under `/usr/bin/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use artifact::Fingerprint;
+use xshell::cmd;
+
+use crate::{
+    context::Context,
+    kernel::Kernel,
+    stage::{Outcome, Stage},
+};
+
+/// What the modules stage adds to the images.
+pub struct Modules {
+    /// (path in the image, file on the host, mode)
+    pub files: Vec<(String, PathBuf, u32)>,
+    pub fingerprint: String,
+}
+
+/// Build products kbuild leaves in a module folder: never copied, never fingerprinted.
+fn is_build_product(name: &str) -> bool {
+    name.starts_with('.')
+        || [".o", ".ko", ".mod", ".mod.c", ".mod.o", ".symvers", ".order", ".a"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        || name == "Module.symvers"
+        || name == "modules.order"
+}
+
+fn sources_of(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let here = dir.join(rel);
+    let mut entries: Vec<_> = std::fs::read_dir(&here)
+        .with_context(|| format!("reading {}", here.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_build_product(&name) {
+            continue;
+        }
+        let rel = rel.join(&name);
+        if entry.file_type()?.is_dir() {
+            sources_of(dir, &rel, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+fn module_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
+}
+
+pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
+    let mut fingerprint = Fingerprint::new("modules");
+    fingerprint.add("kernel", &kernel.fingerprint).add("cc", ctx.guest_cc());
+    let mut names = Vec::new();
+    for dir in &ctx.modules {
+        let name = module_name(dir);
+        if names.contains(&name) {
+            bail!("two --module folders are named {name}: their modules would collide");
+        }
+        if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+            bail!("--module {}: no Kbuild or Makefile with obj-m in it", dir.display());
+        }
+        let mut files = Vec::new();
+        sources_of(dir, Path::new(""), &mut files)?;
+        fingerprint.add("module", &name);
+        for file in files {
+            fingerprint.add("file", file.to_string_lossy().as_bytes());
+            fingerprint.add_file("contents", &dir.join(&file))?;
+        }
+        names.push(name);
+    }
+    let out = ctx.layout.kernel_images(&ctx.kernel_flavour()).join("modules");
+    let stage = Stage {
+        label: "the modules".to_string(),
+        fingerprint,
+        stamp: out.join(".stamp"),
+        outputs: vec![out.join("modules.dep")],
+        lock: ctx.layout.lock_for(&out),
+        always: false,
+    };
+    let done = stage.run(|| Ok(()), |()| build_all(ctx, kernel, &out))?;
+    Ok((
+        Modules { files: listing(&out, &kernel.release)?, fingerprint: done.fingerprint },
+        done.outcome,
+    ))
+}
+
+fn build_all(ctx: &Context, kernel: &Kernel, out: &Path) -> Result<()> {
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out.join("extra"))?;
+    std::fs::create_dir_all(out.join("bin"))?;
+    let work = ctx.layout.work().join("modules").join(ctx.arch.name.as_str());
+    let sh = &ctx.sh;
+    let build_dir = &kernel.build_dir;
+    let mut vars = vec![format!("ARCH={}", ctx.arch.kernel_arch)];
+    let cross = ctx.cross_prefix();
+    if !cross.is_empty() {
+        vars.push(format!("CROSS_COMPILE={cross}"));
+    }
+    let jobs = format!("-j{}", ctx.jobs);
+    for dir in &ctx.modules {
+        let name = module_name(dir);
+        // a copy, so that kbuild's objects never land in your folder
+        let copy = work.join(&name);
+        if copy.exists() {
+            std::fs::remove_dir_all(&copy)?;
+        }
+        let mut files = Vec::new();
+        sources_of(dir, Path::new(""), &mut files)?;
+        for file in &files {
+            let to = copy.join(file);
+            std::fs::create_dir_all(to.parent().expect("a file has a folder"))?;
+            std::fs::copy(dir.join(file), &to)
+                .with_context(|| format!("copying {}", dir.join(file).display()))?;
+        }
+        let vars = &vars;
+        let make = cmd!(sh, "make -C {build_dir} M={copy} {vars...} {jobs} modules");
+        exec::run_logged(
+            make,
+            &ctx.layout.log(&format!("module-{name}")),
+            &format!("module {name}"),
+        )
+        // the compiler names the copy's files: name yours
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "{}",
+                format!("{err:#}").replace(&copy.display().to_string(), &dir.display().to_string())
+            )
+        })?;
+        let mut built = 0;
+        for entry in std::fs::read_dir(&copy)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "ko") {
+                std::fs::copy(&path, out.join("extra").join(path.file_name().expect("a file")))?;
+                built += 1;
+            }
+        }
+        if built == 0 {
+            bail!("--module {}: make built no .ko (is obj-m set in its Kbuild?)", dir.display());
+        }
+        for file in files.iter().filter(|f| f.to_string_lossy().ends_with("-test.c")) {
+            let program = file.file_stem().expect("a name").to_string_lossy().into_owned();
+            let source = dir.join(file);
+            let binary = out.join("bin").join(&program);
+            let cc: Vec<String> = ctx.guest_cc().split_whitespace().map(String::from).collect();
+            let (compiler, args) = cc.split_first().context("no C compiler")?;
+            cmd!(
+                sh,
+                "{compiler} {args...} -static -O2 -s -Wl,--build-id=none -o {binary} {source}"
+            )
+            .run()
+            .with_context(|| format!("building the test program {}", source.display()))?;
+        }
+    }
+    let dep = modules_dep(&out.join("extra"))?;
+    std::fs::write(out.join("modules.dep"), dep)?;
+    Ok(())
+}
+
+/// `modules.dep` for BusyBox's modprobe: each module with the modules its `depends=` names.
+fn modules_dep(extra: &Path) -> Result<String> {
+    let mut kos: Vec<PathBuf> =
+        std::fs::read_dir(extra)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
+    kos.sort();
+    let mut lines = String::new();
+    for ko in &kos {
+        let bytes = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+        let file = ko.file_name().expect("a file").to_string_lossy();
+        let deps: Vec<String> = modinfo_field(&bytes, "depends")
+            .map(|list| {
+                list.split(',').filter(|d| !d.is_empty()).map(|d| format!("extra/{d}.ko")).collect()
+            })
+            .unwrap_or_default();
+        lines.push_str(&format!("extra/{file}: {}\n", deps.join(" ")).replace(": \n", ":\n"));
+    }
+    Ok(lines)
+}
+
+/// A `key=value` string of a module's .modinfo section, found by its `key=` prefix.
+pub fn modinfo_field<'a>(ko: &'a [u8], key: &str) -> Option<&'a str> {
+    let needle = format!("\0{key}=");
+    let start = ko.windows(needle.len()).position(|w| w == needle.as_bytes())? + needle.len();
+    let end = ko[start..].iter().position(|&b| b == 0)? + start;
+    std::str::from_utf8(&ko[start..end]).ok()
+}
+
+/// What the stage left, as image entries.
+fn listing(out: &Path, release: &str) -> Result<Vec<(String, PathBuf, u32)>> {
+    let mut files =
+        vec![(format!("lib/modules/{release}/modules.dep"), out.join("modules.dep"), 0o644)];
+    for (sub, into, mode) in [
+        ("extra", format!("lib/modules/{release}/extra"), 0o644),
+        ("bin", "usr/bin".to_string(), 0o755),
+    ] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(out.join(sub))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()?;
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().expect("a file").to_string_lossy().into_owned();
+            files.push((format!("{into}/{name}"), path, mode));
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modinfo_fields_are_read_from_the_section_bytes() {
+        let ko = b"\x7fELF...\0license=GPL\0depends=foo,bar\0vermagic=6.1.0 SMP\0";
+        assert_eq!(modinfo_field(ko, "depends"), Some("foo,bar"));
+        assert_eq!(modinfo_field(ko, "license"), Some("GPL"));
+        assert_eq!(modinfo_field(ko, "alias"), None);
+    }
+
+    #[test]
+    fn build_products_are_not_sources() {
+        for name in [
+            "hello.o",
+            "hello.ko",
+            "hello.mod.c",
+            ".hello.o.cmd",
+            "Module.symvers",
+            "modules.order",
+        ] {
+            assert!(is_build_product(name), "{name}");
+        }
+        for name in ["hello.c", "Kbuild", "Makefile", "echodev-test.c", "README.md"] {
+            assert!(!is_build_product(name), "{name}");
+        }
+    }
+}
