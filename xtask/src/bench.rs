@@ -27,6 +27,7 @@ use crate::{
     pipeline::{self, Built},
     sources::Source,
     summary::{human_size, Summary},
+    timeline,
 };
 
 #[derive(Serialize)]
@@ -466,15 +467,24 @@ fn boot_times(
             qmp: None,
             accel,
         };
-        let to_ready = |boot: &boots::Boot, built: &Built, speed: Speed| -> Result<Duration> {
+        // the median boot, with its phases
+        let boot_phases = |boot: &boots::Boot,
+                           built: &Built,
+                           speed: Speed|
+         -> Result<(Duration, Vec<timeline::Phase>)> {
             let machine = boot::machine(ctx, built, boot, &machine_flags, speed, true)?;
-            let samples = (0..boots)
+            let mut samples = (0..boots)
                 .map(|_| {
                     let mut session = boot::spawn(ctx, &machine, boot)?;
-                    boot::wait_ready(&mut session, boot)
+                    let ready = boot::wait_ready(&mut session, boot)?;
+                    Ok((ready, timeline::phases(&session, ready)))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok(median(samples))
+            samples.sort_by_key(|(ready, _)| *ready);
+            Ok(samples.swap_remove(samples.len() / 2))
+        };
+        let to_ready = |boot: &boots::Boot, built: &Built, speed: Speed| -> Result<Duration> {
+            Ok(boot_phases(boot, built, speed)?.0)
         };
         let accel_name = format!("{accel:?}").to_lowercase();
         for (name, built, variant) in cases {
@@ -486,8 +496,16 @@ fn boot_times(
         // the same kernel and image: the tutorial's command line, the fast machine, and a
         // command run from start to exit, each as the median of `boots`
         let initramfs = boots::by_name("initramfs");
-        let tutorial = to_ready(initramfs, built, Speed::Tutorial)?.as_secs_f64();
-        let fast = to_ready(initramfs, built, Speed::Fast)?.as_secs_f64();
+        let (tutorial, tutorial_phases) = boot_phases(initramfs, built, Speed::Tutorial)?;
+        let (fast, fast_phases) = boot_phases(initramfs, built, Speed::Fast)?;
+        for phase in &tutorial_phases {
+            report.seconds(
+                "boot",
+                format!("tutorial's line: {}, {accel_name}", phase.name),
+                phase.end - phase.start,
+            );
+        }
+        let (tutorial, fast) = (tutorial.as_secs_f64(), fast.as_secs_f64());
         let figure = report.add("boot", format!("fast machine to prompt, {accel_name}"), fast, "s");
         figure.tutorial_way = Some(tutorial);
         figure.note = format!("initramfs; ratio {:.2} (target at most 0.6)", fast / tutorial);
@@ -504,6 +522,25 @@ fn boot_times(
             "whole process; ratio {:.2} to the tutorial's prompt (target at most 0.7)",
             command / tutorial
         );
+        let picture = timeline::render(
+            &format!("{} initramfs boot, {accel_name}, medians of {boots}", ctx.arch.name),
+            &[
+                timeline::Boot { label: "tutorial's command line".into(), phases: tutorial_phases },
+                timeline::Boot { label: "fast machine".into(), phases: fast_phases },
+                timeline::Boot {
+                    label: "run -- true (whole process)".into(),
+                    phases: vec![timeline::Phase {
+                        name: "command run, start to exit",
+                        start: Duration::ZERO,
+                        end: Duration::from_secs_f64(command),
+                    }],
+                },
+            ],
+        );
+        let svg = ctx.layout.target().join(format!("boot-timeline-{accel_name}.svg"));
+        artifact::write_atomic(&svg, |f| Ok(std::io::Write::write_all(f, picture.as_bytes())?))?;
+        report.add("boot", format!("timeline picture, {accel_name}"), f64::NAN, "n/a").note =
+            svg.display().to_string();
     }
     if auto != Accel::Kvm {
         report.add("boot", "kvm", f64::NAN, "n/a").note = format!("not measured: {reason}");

@@ -14,6 +14,7 @@ use crate::{
     hostdeps::Step,
     pipeline::{self, Built},
     summary::Summary,
+    timeline,
 };
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,11 +29,12 @@ pub fn run(flags: flags::Check) -> Result<()> {
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
     eprint!("{}", summary.render());
+    let mut pictured = Vec::new();
     for boot in chosen {
         let speed = if flags.tutorial_machine { Speed::Tutorial } else { Speed::Fast };
         let machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
         let mut session = boot::spawn(&ctx, &machine, boot)?;
-        let (to_ready, notes) = guest_checks(&mut session, &built, boot)
+        let (to_ready, notes) = guest_checks(&mut session, &built, boot, &mut pictured)
             // a failure names the image and the command line; the console report is in the error
             .with_context(|| format!("check {} failed: {}", boot.name, session.command_line()))?;
         println!(
@@ -44,6 +46,12 @@ pub fn run(flags: flags::Check) -> Result<()> {
             println!("    {note}");
         }
     }
+    if let Some(path) = &flags.timeline {
+        let picture =
+            timeline::render(&format!("{} boots, time to the prompt", ctx.arch.name), &pictured);
+        artifact::write_atomic(path, |f| Ok(std::io::Write::write_all(f, picture.as_bytes())?))?;
+        println!("timeline: {}", path.display());
+    }
     Ok(())
 }
 
@@ -51,9 +59,14 @@ fn guest_checks(
     session: &mut Session,
     built: &Built,
     boot: &Boot,
+    pictured: &mut Vec<timeline::Boot>,
 ) -> Result<(Duration, Vec<String>)> {
     let mut notes = Vec::new();
     let to_ready = boot::wait_ready(session, boot)?;
+    pictured.push(timeline::Boot {
+        label: boot.name.to_string(),
+        phases: timeline::phases(session, to_ready),
+    });
     if let Ready::Prints(text) = boot.ready {
         // nothing to type to (the hello program sleeps forever by design); dropping the
         // session stops QEMU

@@ -293,6 +293,9 @@ pub struct Check {
     /// Boot with the tutorial's command line instead of the fast machine
     #[arg(long)]
     pub tutorial_machine: bool,
+    /// Also draw where each boot's time went, as an SVG picture
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -22,6 +22,7 @@ mod sources;
 mod stage;
 mod summary;
 mod tidy;
+mod timeline;
 
 use std::process::ExitCode;
 

@@ -83,8 +83,11 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
         println!("{}", qemu::command_line(&machine));
         return Ok(ExitCode::SUCCESS);
     }
-    let options =
-        runner::Options { timeout: Duration::from_secs(flags.timeout), verbose: flags.verbose };
+    let options = runner::Options {
+        timeout: Duration::from_secs(flags.timeout),
+        verbose: flags.verbose,
+        waits_for_debugger: flags.gdb.is_some(),
+    };
     runner::run(&ctx, machine, &flags.command, &options)
 }
 

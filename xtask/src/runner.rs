@@ -60,6 +60,9 @@ pub fn parse_status(text: &str) -> Option<u8> {
 pub struct Options {
     pub timeout: Duration,
     pub verbose: bool,
+    /// a guest stopped for a debugger is silent for as long as the person at gdb likes: only
+    /// the timeout bounds it
+    pub waits_for_debugger: bool,
 }
 
 /// Boots `machine` (whose init is [`RUNNER_INIT`]) with `argv` as its command, streams the
@@ -116,7 +119,8 @@ pub fn run(
     machine.append.push(format!("KARDEL_CMD={encoded}"));
 
     let started = Instant::now();
-    let limits = Limits { whole_session: options.timeout, silence: BOOT_SILENCE };
+    let silence = if options.waits_for_debugger { options.timeout } else { BOOT_SILENCE };
+    let limits = Limits { whole_session: options.timeout, silence };
     let log = ctx.layout.log("command");
     let mut session = Session::spawn_with_limits(&machine, &log, limits)?;
     let done = Arc::new(AtomicBool::new(false));

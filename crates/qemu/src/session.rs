@@ -114,6 +114,8 @@ struct ConsoleState {
     watcher: ConsoleWatcher,
     /// When each of the watcher's sightings arrived, index for index.
     seen_at: Vec<Instant>,
+    /// (transcript length after a chunk, when the chunk arrived), chunk by chunk
+    arrivals: Vec<(usize, Instant)>,
     last_output: Instant,
     /// stdout and stderr: both closed means QEMU is gone.
     open_streams: usize,
@@ -159,6 +161,7 @@ impl Session {
             state: Mutex::new(ConsoleState {
                 watcher: ConsoleWatcher::new(),
                 seen_at: Vec::new(),
+                arrivals: Vec::new(),
                 last_output: started,
                 open_streams: 2,
                 log: Some(log),
@@ -207,6 +210,15 @@ impl Session {
     /// Time since QEMU was started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// When `text` first reached the console, counted from QEMU's start: for splitting a boot
+    /// into its phases.
+    pub fn arrived(&self, text: &str) -> Option<Duration> {
+        let state = self.lock();
+        let at = find(state.watcher.transcript(), 0, text.as_bytes())? + text.len();
+        let (_, when) = state.arrivals.iter().find(|(length, _)| *length >= at)?;
+        Some(when.duration_since(self.started))
     }
 
     /// The whole console so far, terminal controls removed.
@@ -550,6 +562,8 @@ fn pump(mut stream: impl Read, console: &Console, log_path: &Path) {
         let now = Instant::now();
         let new = state.watcher.feed(&buf[..n]).len();
         state.seen_at.extend(std::iter::repeat_n(now, new));
+        let length = state.watcher.transcript().len();
+        state.arrivals.push((length, now));
         state.last_output = now;
         if let Some(log) = state.log.as_mut() {
             if let Err(err) = log.write_all(&buf[..n]) {
