@@ -158,8 +158,8 @@ pub fn fetch_command(flags: crate::flags::Fetch) -> Result<()> {
 /// When no origin could be reached at all (no network, no mirror), the error says what to do.
 fn with_ways_forward(err: anyhow::Error) -> anyhow::Error {
     match err.downcast_ref::<fetch::FetchFailed>() {
-        Some(failed) if failed.all_unreachable() => err.context(
-            "no source could be reached. Three ways forward:\n  \
+        Some(failed) if failed.all_unreachable() => anyhow::anyhow!(
+            "{err:#}\nno source could be reached. Three ways forward:\n  \
              --mirror file:///folder (or KARDEL_MIRRORS): a folder or server holding the tarballs \
              under their upstream names\n  \
              --kernel-source PATH / --busybox-source PATH (or KARDEL_KERNEL_SOURCE, \
