@@ -223,6 +223,22 @@ fn whole_chain_from_sources_to_booted_images() {
 
     workbench_and_your_code(&scratch);
 
+    // the same micro Linux on the other rows of the architecture table: all three boots, and a
+    // command that says where it runs
+    for arch in ["aarch64", "riscv64"] {
+        let check = run(xtask(&["check", "--all", "--arch", arch])).ok();
+        for boot in ["initrd", "initramfs", "hello"] {
+            assert!(
+                check.stdout().contains(&format!("check {boot}: ok")),
+                "{arch}: {}",
+                check.stdout()
+            );
+        }
+        eprintln!("{arch}:\n{}", check.stdout());
+        let uname = run(xtask(&["run", "--arch", arch, "--", "uname", "-m"])).ok();
+        assert_eq!(uname.stdout(), format!("{arch}\n"));
+    }
+
     // The real images read back: what a user would look for with cpio -t and debugfs.
     let images = target_dir().join("images/x86_64");
     read_back_initramfs(&images.join("rootfs.cpio.gz"));
@@ -550,6 +566,9 @@ fn workbench_and_your_code(scratch: &Path) {
         "-ex",
         "print linux_banner",
         "-ex",
+        // the kernel's own gdb scripts are loaded
+        "lx-version",
+        "-ex",
         "detach",
     ]))
     .ok();
@@ -558,7 +577,8 @@ fn workbench_and_your_code(scratch: &Path) {
             .unwrap();
     let gdb_out = session.stdout();
     assert!(gdb_out.contains("start_kernel"), "{gdb_out}");
-    assert!(gdb_out.contains(&format!("Linux version {}", release.trim())), "{gdb_out}");
+    let banner = format!("Linux version {}", release.trim());
+    assert_eq!(gdb_out.matches(&banner).count(), 2, "print and lx-version: {gdb_out}");
     let paused = paused.wait_with_output().unwrap();
     assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
 }
