@@ -2,9 +2,10 @@
 //! kernel and images, the architecture's row and the user's flags become one QEMU machine; a
 //! headless session waits for it to be ready.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
+use arch::Arch;
 use qemu::{Accel, AccelChoice, Machine, Session};
 
 use crate::{
@@ -53,9 +54,7 @@ pub fn machine_with_init(
 ) -> Result<Machine> {
     check_kernel_has(ctx, built, boot)?;
     let arch = ctx.arch;
-    let mut machine = Machine::new(&arch.qemu, &built.kernel.image);
-    machine.board = arch.board().map(String::from);
-    machine.cpu = arch.cpu().map(String::from);
+    let mut machine = arch_machine(arch, &built.kernel.image, speed);
     machine.initrd = Some(boot.image.path(&built.images).to_path_buf());
     machine.append = boot.append(&arch.console, init);
     // no network card unless asked for (QEMU adds one by default): no network nobody asked for,
@@ -89,12 +88,9 @@ pub fn machine_with_init(
     }
     match speed {
         Speed::Tutorial => {
-            machine.firmware = arch.firmware().map(Into::into);
             machine.cpus = flags.cpus.unwrap_or(2);
         }
         Speed::Fast => {
-            // qboot: the kernel starts in milliseconds, SeaBIOS spends a tenth of a second
-            machine.firmware = arch.fast_firmware().map(Into::into);
             // one CPU: under TCG a second one costs its bring-up and buys nothing for one
             // command
             machine.cpus = flags.cpus.unwrap_or(1);
@@ -103,10 +99,30 @@ pub fn machine_with_init(
         }
     }
     machine.append.extend(flags.append.iter().cloned());
+    if let Some(rom) = &flags.uboot_rom {
+        // U-Boot is the firmware and passes the kernel its arguments itself (bootargs); QEMU
+        // hands it the kernel and the image over fw_cfg, as the author's `run.sh -u` does
+        machine.firmware = Some(rom.clone());
+    }
     machine.memory_mib = flags.memory;
     machine.extra_args = flags.qemu_args.iter().map(Into::into).collect();
     machine.accel = accel(ctx, built, flags.accel, resolve_accel)?;
     Ok(machine)
+}
+
+/// What the architecture's row gives a machine booting `kernel`: QEMU, board, CPU and firmware.
+/// Pure, so that every row's command line is snapshot-tested.
+pub fn arch_machine(arch: &Arch, kernel: &Path, speed: Speed) -> Machine {
+    let mut machine = Machine::new(&arch.qemu, kernel);
+    machine.board = arch.board().map(String::from);
+    machine.cpu = arch.cpu().map(String::from);
+    machine.firmware = match speed {
+        Speed::Tutorial => arch.firmware(),
+        // qboot: the kernel starts in milliseconds, SeaBIOS spends a tenth of a second
+        Speed::Fast => arch.fast_firmware(),
+    }
+    .map(Into::into);
+    machine
 }
 
 fn accel(ctx: &Context, built: &Built, choice: AccelChoice, resolve: bool) -> Result<Accel> {
@@ -187,6 +203,42 @@ fn check_kernel_has(ctx: &Context, built: &Built, boot: &Boot) -> Result<()> {
     Ok(())
 }
 
+/// U-Boot's commands that boot `machine`'s kernel and image with its kernel arguments: the
+/// author's CONFIG_BOOTCOMMAND, typed by hand.
+pub fn uboot_commands(machine: &Machine) -> Vec<String> {
+    vec![
+        format!("setenv bootargs '{}'", Machine { headless: true, ..machine.clone() }.kernel_append()),
+        "qfw load ${kernel_addr_r} ${ramdisk_addr_r}".to_string(),
+        "zboot ${kernel_addr_r} - ${ramdisk_addr_r} ${filesize}".to_string(),
+    ]
+}
+
+/// The machine QEMU runs: through U-Boot (a firmware that is a ROM file the user gave), with no
+/// `-append` and no kernel arguments of QEMU's, as the author's `run.sh -u`; else `machine`.
+pub fn as_booted(machine: &Machine) -> Machine {
+    let mut booted = machine.clone();
+    if booted.firmware.as_ref().is_some_and(|f| f.to_string_lossy().contains("u-boot")) {
+        booted.append.clear();
+    }
+    booted
+}
+
+/// Through U-Boot at the console: stops the autoboot countdown, types [`uboot_commands`] at its
+/// `=>` prompt, and waits for the kernel's first line. A U-Boot that resets or stays at its
+/// prompt fails within seconds, with the console's tail.
+pub fn through_uboot(session: &mut Session, machine: &Machine) -> Result<()> {
+    let step = Duration::from_secs(30);
+    session.wait_for("Hit any key to stop autoboot", step).context("no U-Boot autoboot prompt")?;
+    session.send_line("")?;
+    for command in uboot_commands(machine) {
+        session.wait_for("=>", step).context("no U-Boot prompt")?;
+        session.send_line(&command)?;
+    }
+    session
+        .wait_for("Linux version", step)
+        .context("U-Boot's zboot did not start the kernel (a 64-bit U-Boot 2023.01 resets here)")
+}
+
 /// Starts `machine` headless, its console logged under the boot's name.
 pub fn spawn(ctx: &Context, machine: &Machine, boot: &Boot) -> Result<Session> {
     Session::spawn(machine, &ctx.layout.log(&format!("boot-{}", boot.name)))
@@ -200,6 +252,74 @@ pub fn wait_ready(session: &mut Session, boot: &Boot) -> Result<Duration> {
         Ready::Prints(text) => {
             session.wait_for(text, BOOT_TIMEOUT)?;
             Ok(session.elapsed())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{expect, Expect};
+
+    use super::*;
+
+    /// What each row of the architecture table gives QEMU: the tutorial's initrd boot, then the
+    /// fast machine (check, command runs) with the command runner's virtio serial bus.
+    fn rendered(arch: &Arch, speed: Speed) -> String {
+        let kernel = Path::new("out").join(arch.kernel_image_name());
+        let mut machine = arch_machine(arch, &kernel, speed);
+        machine.initrd = Some("out/rootfs.img.gz".into());
+        machine.append = crate::boots::by_name("initrd").append(&arch.console, None);
+        if speed == Speed::Fast {
+            machine.devices.extend(qemu::devices::virtio_serial(&arch.virtio));
+        }
+        qemu::command_line(&machine)
+    }
+
+    #[test]
+    fn every_row_gives_its_machine() {
+        let snapshots: &[(&str, Expect, Expect)] = &[
+            (
+                "aarch64",
+                expect![[
+                    r#"qemu-system-aarch64 -name kardel -M virt -smp 2 -m 1024 -nographic -accel tcg -cpu cortex-a57 -kernel out/Image -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyAMA0 init=/sbin/init'"#
+                ]],
+                expect![[
+                    r#"qemu-system-aarch64 -name kardel -M virt -smp 2 -m 1024 -nographic -accel tcg -cpu cortex-a57 -kernel out/Image -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyAMA0 init=/sbin/init' -device virtio-serial-pci,id=vser0"#
+                ]],
+            ),
+            (
+                "riscv64",
+                expect![[
+                    r#"qemu-system-riscv64 -name kardel -M virt -smp 2 -m 1024 -nographic -accel tcg -bios default -kernel out/Image -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init'"#
+                ]],
+                expect![[
+                    r#"qemu-system-riscv64 -name kardel -M virt -smp 2 -m 1024 -nographic -accel tcg -bios default -kernel out/Image -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init' -device virtio-serial-pci,id=vser0"#
+                ]],
+            ),
+            (
+                "x86_64",
+                expect![[
+                    r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init'"#
+                ]],
+                expect![[
+                    r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -bios /usr/share/qemu/qboot.rom -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init' -device virtio-serial-pci,id=vser0"#
+                ]],
+            ),
+        ];
+        let names: Vec<&str> = snapshots.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(names, arch::names(), "every row of arches.toml has its snapshots here");
+        for (name, tutorial, fast) in snapshots {
+            let arch = Arch::get(name).unwrap();
+            tutorial.assert_eq(&rendered(arch, Speed::Tutorial));
+            // the fast firmware is used only where it is installed (qboot, qemu-system-data)
+            if arch.fast_firmware.is_empty() || Path::new(&arch.fast_firmware).is_file() {
+                fast.assert_eq(&rendered(arch, Speed::Fast));
+            } else {
+                eprintln!(
+                    "skipped: {name}'s fast machine, {} is not installed",
+                    arch.fast_firmware
+                );
+            }
         }
     }
 }

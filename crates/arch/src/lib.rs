@@ -161,7 +161,16 @@ mod tests {
         for arch in table.values() {
             assert!(arch.qemu.starts_with("qemu-system-"), "{}", arch.name);
             assert!(!arch.qemu_packages.debian.is_empty(), "{}", arch.name);
+            // the make target builds the image the row boots
+            assert!(
+                arch.kernel_image.ends_with(&format!("/{}", arch.kernel_target)),
+                "{}",
+                arch.name
+            );
+            assert!(["pci", "device"].contains(&arch.virtio.as_str()), "{}", arch.name);
         }
+        let names: Vec<&str> = table.keys().map(String::as_str).collect();
+        assert_eq!(names, ["aarch64", "riscv64", "x86_64"]);
     }
 
     #[test]
@@ -188,5 +197,7 @@ mod tests {
             assert_eq!(host.cross_prefix(), "");
         }
         assert_eq!(Arch::get("x86_64").unwrap().kernel_image_name(), "bzImage");
+        assert_eq!(Arch::get("aarch64").unwrap().kernel_image_name(), "Image");
+        assert_eq!(Arch::get("riscv64").unwrap().kernel_image_name(), "Image");
     }
 }
