@@ -465,6 +465,7 @@ fn boot_times(
             forwards: Vec::new(),
             monitor: None,
             qmp: None,
+            uboot_rom: None,
             accel,
         };
         // the median boot, with its phases

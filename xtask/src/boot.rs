@@ -103,6 +103,7 @@ pub fn machine_with_init(
         // U-Boot is the firmware and passes the kernel its arguments itself (bootargs); QEMU
         // hands it the kernel and the image over fw_cfg, as the author's `run.sh -u` does
         machine.firmware = Some(rom.clone());
+        machine.bootloader_passes_append = true;
     }
     machine.memory_mib = flags.memory;
     machine.extra_args = flags.qemu_args.iter().map(Into::into).collect();
@@ -207,26 +208,18 @@ fn check_kernel_has(ctx: &Context, built: &Built, boot: &Boot) -> Result<()> {
 /// author's CONFIG_BOOTCOMMAND, typed by hand.
 pub fn uboot_commands(machine: &Machine) -> Vec<String> {
     vec![
-        format!("setenv bootargs '{}'", Machine { headless: true, ..machine.clone() }.kernel_append()),
+        format!("setenv bootargs '{}'", machine.kernel_append()),
         "qfw load ${kernel_addr_r} ${ramdisk_addr_r}".to_string(),
         "zboot ${kernel_addr_r} - ${ramdisk_addr_r} ${filesize}".to_string(),
     ]
-}
-
-/// The machine QEMU runs: through U-Boot (a firmware that is a ROM file the user gave), with no
-/// `-append` and no kernel arguments of QEMU's, as the author's `run.sh -u`; else `machine`.
-pub fn as_booted(machine: &Machine) -> Machine {
-    let mut booted = machine.clone();
-    if booted.firmware.as_ref().is_some_and(|f| f.to_string_lossy().contains("u-boot")) {
-        booted.append.clear();
-    }
-    booted
 }
 
 /// Through U-Boot at the console: stops the autoboot countdown, types [`uboot_commands`] at its
 /// `=>` prompt, and waits for the kernel's first line. A U-Boot that resets or stays at its
 /// prompt fails within seconds, with the console's tail.
 pub fn through_uboot(session: &mut Session, machine: &Machine) -> Result<()> {
+    // a session runs headless: the arguments carry its panic policy
+    let machine = &Machine { headless: true, ..machine.clone() };
     let step = Duration::from_secs(30);
     session.wait_for("Hit any key to stop autoboot", step).context("no U-Boot autoboot prompt")?;
     session.send_line("")?;

@@ -31,10 +31,17 @@ pub fn run(flags: flags::Check) -> Result<()> {
     eprint!("{}", summary.render());
     let mut pictured = Vec::new();
     for boot in chosen {
-        let speed = if flags.tutorial_machine { Speed::Tutorial } else { Speed::Fast };
+        // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
+        let tutorial = flags.tutorial_machine || flags.machine.uboot_rom.is_some();
+        let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
         let machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
         let mut session = boot::spawn(&ctx, &machine, boot)?;
-        let (to_ready, notes) = guest_checks(&mut session, &built, boot, &mut pictured)
+        let through_uboot = match flags.machine.uboot_rom {
+            Some(_) => boot::through_uboot(&mut session, &machine),
+            None => Ok(()),
+        };
+        let (to_ready, notes) = through_uboot
+            .and_then(|()| guest_checks(&mut session, &built, boot, &mut pictured))
             // a failure names the image and the command line; the console report is in the error
             .with_context(|| format!("check {} failed: {}", boot.name, session.command_line()))?;
         println!(

@@ -236,6 +236,11 @@ pub struct Machine {
     /// QMP, QEMU's JSON monitor, on a Unix socket
     #[arg(long, value_name = "PATH")]
     pub qmp: Option<PathBuf>,
+    /// Boot through U-Boot: this prebuilt ROM (e.g. Debian's u-boot-qemu:
+    /// /usr/lib/u-boot/qemu-x86/u-boot.rom) as the firmware; `check` stops its autoboot and types
+    /// the tutorial's boot at its prompt (setenv bootargs, qfw load, zboot), `run` shows what to type
+    #[arg(long, value_name = "PATH", value_parser = parse_file)]
+    pub uboot_rom: Option<PathBuf>,
     /// Accelerator: auto picks KVM only where it works (and only for the host's architecture),
     /// else TCG
     #[arg(
@@ -382,6 +387,14 @@ fn parse_share(text: &str) -> Result<Share, String> {
         return Err(format!("{}: QEMU cannot share a path with a comma", dir.display()));
     }
     Ok(Share { tag, dir })
+}
+
+fn parse_file(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if !path.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    std::path::absolute(&path).map_err(|e| e.to_string())
 }
 
 fn parse_forward(text: &str) -> Result<qemu::devices::Forward, String> {

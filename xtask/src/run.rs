@@ -50,6 +50,12 @@ fn interactive(flags: flags::Run) -> Result<()> {
         println!("{}", qemu::command_line(&machine));
         return Ok(());
     }
+    if flags.machine.uboot_rom.is_some() {
+        eprintln!(
+            "U-Boot: press Enter at \"Hit any key to stop autoboot\", then type at its => prompt:\n  {}",
+            boot::uboot_commands(&machine).join("\n  ")
+        );
+    }
     let status = qemu::run_interactive(&machine)?;
     if !status.success() {
         bail!("qemu exited with {status}");
@@ -61,6 +67,9 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     let boot = boots::by_name(flags.image.boot_name().unwrap_or("initramfs"));
     if boot.init.is_none() {
         bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);
+    }
+    if flags.machine.uboot_rom.is_some() {
+        bail!("--uboot-rom boots to a shell (run, check), not to a command");
     }
     let ctx = context(&flags)?;
     let built = pipeline::build_all(

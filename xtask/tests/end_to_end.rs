@@ -223,6 +223,14 @@ fn whole_chain_from_sources_to_booted_images() {
 
     workbench_and_your_code(&scratch);
 
+    // through U-Boot: Debian's prebuilt 32-bit ROM, its autoboot stopped and the tutorial's boot
+    // typed at its prompt
+    let rom = "/usr/lib/u-boot/qemu-x86/u-boot.rom";
+    let uboot = run(xtask(&["check", "--all", "--uboot-rom", rom])).ok();
+    for boot in ["initrd", "initramfs", "hello"] {
+        assert!(uboot.stdout().contains(&format!("check {boot}: ok")), "{}", uboot.stdout());
+    }
+
     // the same micro Linux on the other rows of the architecture table: all three boots, and a
     // command that says where it runs
     for arch in ["aarch64", "riscv64"] {

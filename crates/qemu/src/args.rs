@@ -69,6 +69,9 @@ pub struct Machine {
     pub extra_args: Vec<OsString>,
     /// Automated run: a guest panic or reboot ends QEMU instead of looping or hanging.
     pub headless: bool,
+    /// A bootloader firmware (U-Boot) gives the kernel its arguments: no `-append`, and
+    /// [`Machine::kernel_append`] is what to hand the bootloader.
+    pub bootloader_passes_append: bool,
 }
 
 impl Machine {
@@ -89,6 +92,7 @@ impl Machine {
             devices: Vec::new(),
             extra_args: Vec::new(),
             headless: false,
+            bootloader_passes_append: false,
         }
     }
 
@@ -138,7 +142,7 @@ pub fn qemu_args(machine: &Machine) -> Vec<OsString> {
         args.push(initrd.clone().into());
     }
     let append = machine.kernel_append();
-    if !append.is_empty() {
+    if !append.is_empty() && !machine.bootloader_passes_append {
         args.push("-append".into());
         args.push(append.into());
     }
@@ -212,6 +216,21 @@ mod tests {
                 r#"qemu-system-aarch64 -name kardel -M virt -smp 2 -m 1024 -nographic -accel tcg -cpu cortex-a57 -bios /usr/share/qemu/qboot.rom -kernel out/Image -append console=ttyAMA0"#
             ]],
         );
+    }
+
+    #[test]
+    fn a_bootloader_gets_the_arguments_instead_of_qemu() {
+        let mut m = machine("root=/dev/ram rw console=ttyS0");
+        m.firmware = Some("/usr/lib/u-boot/qemu-x86/u-boot.rom".into());
+        m.bootloader_passes_append = true;
+        m.headless = true;
+        check(
+            &m,
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -no-reboot -bios /usr/lib/u-boot/qemu-x86/u-boot.rom -kernel out/bzImage -initrd out/rootfs.img.gz"#
+            ]],
+        );
+        assert_eq!(m.kernel_append(), "root=/dev/ram rw console=ttyS0 panic=-1");
     }
 
     #[test]
