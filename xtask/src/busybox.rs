@@ -22,17 +22,6 @@ pub struct Busybox {
     pub fingerprint: String,
 }
 
-/// BusyBox's own variables: CROSS_COMPILE for a foreign architecture, CC passed through.
-fn make_variables(ctx: &Context) -> Vec<String> {
-    let mut vars = Vec::new();
-    let cross = ctx.cross_prefix();
-    if !cross.is_empty() {
-        vars.push(format!("CROSS_COMPILE={cross}"));
-    }
-    vars.extend(kbuild::pass_through(&["CC"]));
-    vars
-}
-
 struct Plan {
     source: Source,
     fragments: Vec<PathBuf>,
@@ -51,7 +40,7 @@ fn out_of_tree<'a>(ctx: &'a Context, plan: &Plan) -> Result<OutOfTree<'a>> {
         "busybox".to_string(),
         plan.source.tree(ctx)?,
         plan.build_dir.clone(),
-        make_variables(ctx),
+        kbuild::toolchain_variables(ctx),
         "busybox",
     )
     .with_kconfig("Config.in", &[]))
@@ -63,7 +52,7 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
         "busybox",
         ctx,
         &plan.source.identity,
-        &make_variables(ctx),
+        &kbuild::toolchain_variables(ctx),
         &plan.fragments,
     )?;
     let install_dir = plan.build_dir.join("_install");
@@ -77,16 +66,7 @@ pub fn build(ctx: &Context) -> Result<(Busybox, Outcome)> {
         always: plan.source.is_mutable_tree(),
     };
     let done = stage.run(
-        || {
-            let build = out_of_tree(ctx, &plan)?;
-            build.configure(
-                "defconfig",
-                &plan.fragments,
-                Settle::OldconfigAcceptingDefaults,
-                &plan.source.identity,
-            )?;
-            Ok(build)
-        },
+        || configured(ctx, &plan),
         |build| {
             // Static glibc links print "Using 'getpwnam' in statically linked applications..."
             // warnings: expected, and kept in the log only.
@@ -110,13 +90,18 @@ pub fn configure(ctx: &Context) -> Result<()> {
     let plan = plan(ctx)?;
     let _lock =
         artifact::Lock::acquire(&ctx.layout.lock_for(&plan.build_dir), "the busybox build")?;
-    let build = out_of_tree(ctx, &plan)?;
+    configured(ctx, &plan)?.announce_configured();
+    Ok(())
+}
+
+/// The build folder configured and checked: defconfig, then the fragments.
+fn configured<'a>(ctx: &'a Context, plan: &Plan) -> Result<OutOfTree<'a>> {
+    let build = out_of_tree(ctx, plan)?;
     build.configure(
         "defconfig",
         &plan.fragments,
         Settle::OldconfigAcceptingDefaults,
         &plan.source.identity,
     )?;
-    build.announce_configured();
-    Ok(())
+    Ok(build)
 }

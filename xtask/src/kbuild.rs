@@ -271,6 +271,18 @@ pub fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Vec<Setting>>> {
         .collect()
 }
 
+/// The toolchain's make variables: CROSS_COMPILE (the environment's, or the architecture's row
+/// for a foreign architecture) and CC passed through, for the kernel, BusyBox and modules alike.
+pub fn toolchain_variables(ctx: &Context) -> Vec<String> {
+    let mut vars = Vec::new();
+    let cross = ctx.cross_prefix();
+    if !cross.is_empty() {
+        vars.push(format!("CROSS_COMPILE={cross}"));
+    }
+    vars.extend(pass_through(&["CC"]));
+    vars
+}
+
 /// `VAR=value` make arguments for those of `names` set in the environment: the kernel's and
 /// BusyBox's own pass-through variables.
 pub fn pass_through(names: &[&str]) -> Vec<String> {

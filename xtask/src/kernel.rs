@@ -44,15 +44,11 @@ impl Kernel {
     }
 }
 
-/// The kernel's own variables: ARCH from the architecture's row, CROSS_COMPILE (the
-/// environment's or the row's, for a foreign architecture) and CC passed through.
-fn make_variables(ctx: &Context) -> Vec<String> {
+/// The kernel's own variables: ARCH from the architecture's row, and the toolchain's: the same
+/// for its out-of-tree modules.
+pub fn make_variables(ctx: &Context) -> Vec<String> {
     let mut vars = vec![format!("ARCH={}", ctx.arch.kernel_arch)];
-    let cross = ctx.cross_prefix();
-    if !cross.is_empty() {
-        vars.push(format!("CROSS_COMPILE={cross}"));
-    }
-    vars.extend(kbuild::pass_through(&["CC"]));
+    vars.extend(kbuild::toolchain_variables(ctx));
     vars
 }
 
@@ -94,16 +90,7 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
         always: plan.source.is_mutable_tree(),
     };
     let done = stage.run(
-        || {
-            let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
-            build.configure(
-                ctx.kernel_base(),
-                &features::for_version(&plan.fragments, build.version()?),
-                Settle::Olddefconfig,
-                &plan.source.identity,
-            )?;
-            Ok(build)
-        },
+        || configured(ctx, &plan),
         |build| {
             let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
             build.build(&format!("make {}", targets.join(" ")), &targets)?;
@@ -123,6 +110,13 @@ pub fn build_dir(ctx: &Context) -> Result<PathBuf> {
 pub fn configure(ctx: &Context) -> Result<()> {
     let plan = plan(ctx)?;
     let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(&plan.build_dir), "the kernel build")?;
+    configured(ctx, &plan)?.announce_configured();
+    Ok(())
+}
+
+/// The build folder configured and checked: the base, then the fragments that apply to the
+/// tree's version.
+fn configured<'a>(ctx: &'a Context, plan: &Plan) -> Result<OutOfTree<'a>> {
     let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
     build.configure(
         ctx.kernel_base(),
@@ -130,8 +124,7 @@ pub fn configure(ctx: &Context) -> Result<()> {
         Settle::Olddefconfig,
         &plan.source.identity,
     )?;
-    build.announce_configured();
-    Ok(())
+    Ok(build)
 }
 
 fn copy_products(ctx: &Context, build_dir: &Path, out_dir: &Path, kernel: &Kernel) -> Result<()> {

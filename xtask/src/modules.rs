@@ -104,11 +104,8 @@ fn build_all(ctx: &Context, kernel: &Kernel, out: &Path) -> Result<()> {
     let work = ctx.layout.work().join("modules").join(ctx.arch.name.as_str());
     let sh = &ctx.sh;
     let build_dir = &kernel.build_dir;
-    let mut vars = vec![format!("ARCH={}", ctx.arch.kernel_arch)];
-    let cross = ctx.cross_prefix();
-    if !cross.is_empty() {
-        vars.push(format!("CROSS_COMPILE={cross}"));
-    }
+    // the kernel's own toolchain and flags
+    let vars = crate::kernel::make_variables(ctx);
     let jobs = format!("-j{}", ctx.jobs);
     for dir in &ctx.modules {
         let name = module_name(dir);

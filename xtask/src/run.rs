@@ -35,13 +35,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("choose an image to boot: --initrd, --initramfs or --hello (or give a command after --)");
     };
     let boot = boots::by_name(name);
-    let ctx = context(&flags)?;
-    let built = pipeline::build_all(
-        &ctx,
-        flags.build.install_deps,
-        &[Step::Qemu],
-        &mut Summary::default(),
-    )?;
+    let (ctx, built) = built(&flags)?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
     let mut machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, !flags.dry_run)?;
@@ -71,13 +65,7 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     if flags.machine.uboot_rom.is_some() {
         bail!("--uboot-rom boots to a shell (run, check), not to a command");
     }
-    let ctx = context(&flags)?;
-    let built = pipeline::build_all(
-        &ctx,
-        flags.build.install_deps,
-        &[Step::Qemu],
-        &mut Summary::default(),
-    )?;
+    let (ctx, built) = built(&flags)?;
     let mut machine = boot::machine_with_init(
         &ctx,
         &built,
@@ -100,14 +88,21 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     runner::run(&ctx, machine, &flags.command, &options)
 }
 
-/// The context with the features the flags need: a share needs 9p, --gdb the debug kernel.
-fn context(flags: &flags::Run) -> Result<Context> {
+/// What the run boots, built: the kernel with the features the flags need (a share needs 9p,
+/// --gdb the debug kernel).
+fn built(flags: &flags::Run) -> Result<(Context, pipeline::Built)> {
     let mut ctx = Context::new(&flags.build)?;
     ctx.add_features(&flags.machine.needed_features());
     if flags.gdb.is_some() {
         ctx.add_features(&["debug"]);
     }
-    Ok(ctx)
+    let built = pipeline::build_all(
+        &ctx,
+        flags.build.install_deps,
+        &[Step::Qemu],
+        &mut Summary::default(),
+    )?;
+    Ok((ctx, built))
 }
 
 /// `--gdb`: the stub on 127.0.0.1 with the CPUs stopped, a kernel at the addresses in vmlinux
@@ -128,13 +123,20 @@ fn with_gdb(
          --arch {} --profile {} --port {port}\nor\n  {}",
         ctx.arch.name,
         ctx.profile_name,
-        qemu::shell_line(&gdb_argv(build, port, &[])),
+        qemu::shell_line(&gdb_argv(ctx, build, port, &[])),
     );
 }
 
-fn gdb_argv(build: &std::path::Path, port: u16, extra: &[String]) -> Vec<std::ffi::OsString> {
+fn gdb_argv(
+    ctx: &Context,
+    build: &std::path::Path,
+    port: u16,
+    extra: &[String],
+) -> Vec<std::ffi::OsString> {
     let ex = |command: String| ["-ex".into(), command.into()];
-    let mut argv: Vec<std::ffi::OsString> = vec!["gdb".into(), "-q".into()];
+    // the host's gdb reads only the host's instruction set
+    let program = if ctx.arch.is_host() { "gdb" } else { "gdb-multiarch" };
+    let mut argv: Vec<std::ffi::OsString> = vec![program.into(), "-q".into()];
     // gdb loads vmlinux-gdb.py (lx-dmesg, lx-symbols) beside vmlinux only from a safe path
     argv.extend(["-iex".into(), format!("add-auto-load-safe-path {}", build.display()).into()]);
     argv.extend(ex(format!("file {}", build.join("vmlinux").display())));
@@ -155,12 +157,15 @@ pub fn gdb(flags: flags::Gdb) -> Result<()> {
             vmlinux.display()
         );
     }
-    let argv = gdb_argv(&build, flags.port, &flags.gdb_args);
+    let argv = gdb_argv(&ctx, &build, flags.port, &flags.gdb_args);
     eprintln!("$ {}", qemu::shell_line(&argv));
-    let status = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .status()
-        .map_err(|e| anyhow::anyhow!("cannot start gdb ({e}): install it (apt-get install gdb)"))?;
+    let status = std::process::Command::new(&argv[0]).args(&argv[1..]).status().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot start {} ({e}): install it (Debian: gdb, or gdb-multiarch for another \
+                 architecture's kernel)",
+            argv[0].to_string_lossy()
+        )
+    })?;
     if !status.success() {
         bail!("gdb exited with {status}");
     }
