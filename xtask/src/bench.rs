@@ -227,6 +227,8 @@ fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
     };
     env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&ctx.kernel_fragments)));
     env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&ctx.busybox_fragments)));
+    env.push(("KARDEL_MODULES".to_string(), join(&ctx.modules)));
+    env.push(("KARDEL_OVERLAYS".to_string(), join(&ctx.overlays)));
     Ok(env)
 }
 
