@@ -544,6 +544,8 @@ fn workbench_and_your_code(scratch: &Path) {
     assert_eq!(std::fs::read_to_string(share.join("written")).unwrap(), "from-guest\n");
     let read_only = run(xtask(&[
         "run",
+        // --net only to boot the kernel flavour just built (tiny+net+share), not build another
+        "--net",
         "--share-ro",
         share.to_str().unwrap(),
         "--",
