@@ -96,7 +96,6 @@ pub fn machine_with_init(
             machine.cpus = flags.cpus.unwrap_or(1);
             // the kernel's log at warnings and above: each line on an emulated UART costs time
             machine.append.push("quiet".to_string());
-            machine.append.extend(arch.fast_append.split_whitespace().map(String::from));
         }
     }
     machine.append.extend(flags.append.iter().cloned());

@@ -533,8 +533,8 @@ fn workbench_and_your_code(scratch: &Path) {
         &guest,
     ]);
     serving.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let serving = serving.spawn().unwrap();
-    let page = fetch_when_up(forward_port, Duration::from_secs(900));
+    let mut serving = serving.spawn().unwrap();
+    let page = fetch_when_up(forward_port, Duration::from_secs(900), &mut serving);
     std::fs::write(share.join("done"), "").unwrap();
     let served = serving.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&served.stdout);
@@ -561,8 +561,8 @@ fn workbench_and_your_code(scratch: &Path) {
     let port = free_port();
     let mut paused = xtask(&["run", &format!("--gdb={port}"), "--", "true"]);
     paused.stderr(std::process::Stdio::piped());
-    let paused = paused.spawn().unwrap();
-    wait_for_listener(port, Duration::from_secs(1200));
+    let mut paused = paused.spawn().unwrap();
+    wait_for_listener(port, Duration::from_secs(1200), &mut paused);
     let session = run(xtask(&[
         "gdb",
         "--port",
@@ -597,18 +597,29 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_for_listener(port: u16, limit: Duration) {
+fn wait_for_listener(port: u16, limit: Duration, server: &mut std::process::Child) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("the run ended ({status}) before anything listened on 127.0.0.1:{port}");
+        }
         assert!(start.elapsed() < limit, "nothing listens on 127.0.0.1:{port}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-/// GET / from 127.0.0.1:`port` once something answers there (the first run builds a kernel).
-fn fetch_when_up(port: u16, limit: Duration) -> String {
+/// GET / from 127.0.0.1:`port` once something answers there (the first run builds a kernel),
+/// failing at once if the run that should serve it has ended.
+fn fetch_when_up(port: u16, limit: Duration, server: &mut std::process::Child) -> String {
     let start = Instant::now();
     loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = server.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            panic!("the serving run ended ({status}) before its page was fetched:\n{stderr}");
+        }
         if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
             let mut page = String::new();

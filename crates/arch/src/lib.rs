@@ -34,9 +34,6 @@ pub struct Arch {
     pub console: String,
     pub firmware: String,
     pub fast_firmware: String,
-    /// kernel arguments of the fast machine, space-separated
-    #[serde(default)]
-    pub fast_append: String,
     pub virtio: String,
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
