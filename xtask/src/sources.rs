@@ -170,3 +170,32 @@ fn with_ways_forward(err: anyhow::Error) -> anyhow::Error {
         _ => err,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_release_the_table_lacks_is_pinned_as_the_users() {
+        let pin = user_pin("6.6.110", DIGEST).unwrap();
+        assert_eq!(pin.version, "6.6.110");
+        assert_eq!(pin.files[0].name, "linux-6.6.110.tar.xz");
+        assert_eq!(pin.files[0].sha256, DIGEST);
+        assert_eq!(
+            pin.files[0].urls,
+            ["https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.6.110.tar.xz"]
+        );
+        assert_eq!(pin.files[0].published.as_deref(), Some("your --kernel-sha256"));
+    }
+
+    #[test]
+    fn the_tables_digest_stands() {
+        let err = user_pin("6.6.108", DIGEST).unwrap_err().to_string();
+        assert!(err.contains("the table's digest stands"), "{err}");
+        let table = "601cd332aa695d16607b353feff369b4a0b36d111be077e8af54bdd41e1968a6";
+        assert_eq!(user_pin("6.6.108", table).unwrap().version, "6.6.108");
+        assert!(user_pin("next", DIGEST).is_err());
+    }
+}
