@@ -225,8 +225,8 @@ fn selection_env(ctx: &Context) -> Result<Vec<(String, String)>> {
     let join = |paths: &[PathBuf]| {
         paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
     };
-    env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&ctx.kernel_fragments)));
-    env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&ctx.busybox_fragments)));
+    env.push(("KARDEL_KERNEL_FRAGMENTS".to_string(), join(&ctx.user_kernel_fragments)));
+    env.push(("KARDEL_BUSYBOX_FRAGMENTS".to_string(), join(&ctx.user_busybox_fragments)));
     env.push(("KARDEL_MODULES".to_string(), join(&ctx.modules)));
     env.push(("KARDEL_OVERLAYS".to_string(), join(&ctx.overlays)));
     Ok(env)
@@ -432,17 +432,7 @@ fn boot_times(
     boots: u32,
     report: &mut Report,
 ) -> Result<()> {
-    let (auto, reason) = if ctx.arch.is_host() {
-        qemu::resolve_accel(
-            AccelChoice::Auto,
-            ctx.arch.qemu.as_ref(),
-            &built.kernel.image,
-            &ctx.arch.console,
-            &ctx.layout.kvm_probe_cache(),
-        )?
-    } else {
-        (Accel::Tcg, format!("kvm: {} is not this host's architecture", ctx.arch.name))
-    };
+    let (auto, reason) = boot::resolve(ctx, built, AccelChoice::Auto)?;
     let mut accels = vec![AccelChoice::Tcg];
     if auto == Accel::Kvm {
         accels.push(AccelChoice::Kvm);
@@ -456,20 +446,7 @@ fn boot_times(
         ("hello", built, ""),
     ];
     for accel in accels {
-        let machine_flags = flags::Machine {
-            cpus: None,
-            memory: 1024,
-            append: Vec::new(),
-            qemu_args: Vec::new(),
-            shares: Vec::new(),
-            shares_ro: Vec::new(),
-            net: false,
-            forwards: Vec::new(),
-            monitor: None,
-            qmp: None,
-            uboot_rom: None,
-            accel,
-        };
+        let machine_flags = flags::Machine::plain(accel);
         // the median boot, with its phases
         let boot_phases = |boot: &boots::Boot,
                            built: &Built,
@@ -486,21 +463,22 @@ fn boot_times(
             samples.sort_by_key(|(ready, _)| *ready);
             Ok(samples.swap_remove(samples.len() / 2))
         };
-        let to_ready = |boot: &boots::Boot, built: &Built, speed: Speed| -> Result<Duration> {
-            Ok(boot_phases(boot, built, speed)?.0)
-        };
         let accel_name = format!("{accel:?}").to_lowercase();
+        let mut initramfs_tutorial = None;
         for (name, built, variant) in cases {
-            let tutorial = to_ready(boots::by_name(name), built, Speed::Tutorial)?;
-            let name = format!("{name}{variant} to prompt, {accel_name} (median of {boots})");
-            report.seconds("boot", name, tutorial);
+            let measured = boot_phases(boots::by_name(name), built, Speed::Tutorial)?;
+            let figure = format!("{name}{variant} to prompt, {accel_name} (median of {boots})");
+            report.seconds("boot", figure, measured.0);
+            if name == "initramfs" && variant.is_empty() {
+                initramfs_tutorial = Some(measured);
+            }
         }
 
-        // the same kernel and image: the tutorial's command line, the fast machine, and a
-        // command run from start to exit, each as the median of `boots`
-        let initramfs = boots::by_name("initramfs");
-        let (tutorial, tutorial_phases) = boot_phases(initramfs, built, Speed::Tutorial)?;
-        let (fast, fast_phases) = boot_phases(initramfs, built, Speed::Fast)?;
+        // the same kernel and image: the tutorial's command line (measured above), the fast
+        // machine, and a command run from start to exit, each as the median of `boots`
+        let (tutorial, tutorial_phases) =
+            initramfs_tutorial.expect("the initramfs is one of the cases");
+        let (fast, fast_phases) = boot_phases(boots::by_name("initramfs"), built, Speed::Fast)?;
         for phase in &tutorial_phases {
             report.seconds(
                 "boot",

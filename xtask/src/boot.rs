@@ -59,7 +59,7 @@ pub fn machine_with_init(
     machine.append = boot.append(&arch.console, init);
     // no network card unless asked for (QEMU adds one by default): no network nobody asked for,
     // and no option ROM for the firmware to run
-    if flags.net || !flags.forwards.is_empty() {
+    if flags.wants_net() {
         machine.devices.extend(qemu::devices::user_net(&flags.forwards));
         // the kernel asks QEMU's DHCP server itself before init runs
         machine.append.push("ip=dhcp".to_string());
@@ -126,7 +126,7 @@ pub fn arch_machine(arch: &Arch, kernel: &Path, speed: Speed) -> Machine {
     machine
 }
 
-fn accel(ctx: &Context, built: &Built, choice: AccelChoice, resolve: bool) -> Result<Accel> {
+fn accel(ctx: &Context, built: &Built, choice: AccelChoice, probe: bool) -> Result<Accel> {
     let arch = ctx.arch;
     if !arch.is_host() {
         // KVM runs only the host's own instruction set
@@ -139,21 +139,31 @@ fn accel(ctx: &Context, built: &Built, choice: AccelChoice, resolve: bool) -> Re
         }
         return Ok(Accel::Tcg);
     }
-    if !resolve {
+    if !probe {
         if choice == AccelChoice::Auto {
             eprintln!("accelerator: auto is not probed in a dry run; shown as tcg");
         }
         return Ok(if choice == AccelChoice::Kvm { Accel::Kvm } else { Accel::Tcg });
     }
-    let (accel, reason) = qemu::resolve_accel(
+    let (accel, reason) = resolve(ctx, built, choice)?;
+    eprintln!("accelerator: {reason}");
+    Ok(accel)
+}
+
+/// The accelerator `choice` gives on this host for the built kernel, and why: KVM only for the
+/// host's own architecture, and then only where the probe boots it.
+pub fn resolve(ctx: &Context, built: &Built, choice: AccelChoice) -> Result<(Accel, String)> {
+    let arch = ctx.arch;
+    if !arch.is_host() {
+        return Ok((Accel::Tcg, format!("kvm: {} is not this host's architecture", arch.name)));
+    }
+    qemu::resolve_accel(
         choice,
         arch.qemu.as_ref(),
         &built.kernel.image,
         &arch.console,
         &ctx.layout.kvm_probe_cache(),
-    )?;
-    eprintln!("accelerator: {reason}");
-    Ok(accel)
+    )
 }
 
 /// The shares with their 9p tags and mount points: the first untagged one is the author's

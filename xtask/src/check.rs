@@ -29,11 +29,11 @@ pub fn run(flags: flags::Check) -> Result<()> {
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
     eprint!("{}", summary.render());
+    // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
+    let tutorial = flags.tutorial_machine || flags.machine.uboot_rom.is_some();
+    let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
     let mut pictured = Vec::new();
     for boot in chosen {
-        // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
-        let tutorial = flags.tutorial_machine || flags.machine.uboot_rom.is_some();
-        let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
         let machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
         let mut session = boot::spawn(&ctx, &machine, boot)?;
         let through_uboot = match flags.machine.uboot_rom {

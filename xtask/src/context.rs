@@ -36,8 +36,8 @@ pub struct Context {
     pub modules: Vec<PathBuf>,
     pub overlays: Vec<PathBuf>,
     /// the user's own fragments, after the repo's
-    pub kernel_fragments: Vec<PathBuf>,
-    pub busybox_fragments: Vec<PathBuf>,
+    pub user_kernel_fragments: Vec<PathBuf>,
+    pub user_busybox_fragments: Vec<PathBuf>,
     pub compression: Compression,
     pub jobs: u32,
     pub make_args: Vec<String>,
@@ -68,10 +68,6 @@ impl Context {
         let jobs = build.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
         });
-        let mut extra_features = Vec::new();
-        if !build.modules.is_empty() && !profile.features.iter().any(|f| f == "modules") {
-            extra_features.push("modules".to_string());
-        }
         let absolute = |flag: &str, dirs: &[PathBuf]| -> Result<Vec<PathBuf>> {
             dirs.iter()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -83,8 +79,8 @@ impl Context {
                 })
                 .collect()
         };
-        let ctx = Context {
-            extra_features,
+        let mut ctx = Context {
+            extra_features: Vec::new(),
             modules: absolute("--module", &build.modules)?,
             overlays: absolute("--overlay", &build.overlays)?,
             sh: Shell::new()?,
@@ -94,32 +90,40 @@ impl Context {
             profile_name: build.profile.clone(),
             profile,
             sources: build.sources.clone(),
-            // `KARDEL_MIRRORS=" a  b "` splits into empty words too
-            mirrors: build
-                .sources
-                .mirrors
-                .iter()
-                .filter(|m| !m.trim().is_empty())
-                .cloned()
-                .collect(),
-            kernel_fragments: build.kernel_fragments.clone(),
-            busybox_fragments: build.busybox_fragments.clone(),
+            // `KARDEL_MIRRORS=" a  b "` splits into empty words too, which this drops
+            mirrors: fetch::parse_mirror_list(&build.sources.mirrors.join(" "))
+                .context("--mirror (KARDEL_MIRRORS)")?,
+            user_kernel_fragments: build.kernel_fragments.clone(),
+            user_busybox_fragments: build.busybox_fragments.clone(),
             compression: build.compress,
             jobs,
             make_args: build.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
             image_size_mib: build.image_size_mib,
             source_date_epoch,
         };
+        if !ctx.modules.is_empty() {
+            ctx.add_features(&["modules"]);
+        }
         ctx.check_inputs()?;
         Ok(ctx)
     }
 
     /// What can be known wrong before any work: every fragment reads and parses, every local
-    /// source exists.
+    /// source exists, every module folder is one kbuild can build and has a name of its own.
     fn check_inputs(&self) -> Result<()> {
         let fragments = self.kernel_fragments()?.into_iter().chain(self.busybox_fragments()?);
         crate::kbuild::read_fragments(&fragments.collect::<Vec<_>>())?;
-        fetch::parse_mirror_list(&self.mirrors.join(" ")).context("--mirror (KARDEL_MIRRORS)")?;
+        let mut names = Vec::new();
+        for dir in &self.modules {
+            let name = crate::modules::module_name(dir);
+            if names.contains(&name) {
+                bail!("two --module folders are named {name}: their modules would collide");
+            }
+            if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+                bail!("--module {}: no Kbuild or Makefile with obj-m in it", dir.display());
+            }
+            names.push(name);
+        }
         for (flag, path) in [
             ("--kernel-source", &self.sources.kernel_source),
             ("--busybox-source", &self.sources.busybox_source),
@@ -141,14 +145,14 @@ impl Context {
             self.profile,
             &self.extra_features,
         )?;
-        files.extend(self.kernel_fragments.iter().cloned());
+        files.extend(self.user_kernel_fragments.iter().cloned());
         Ok(files)
     }
 
     /// BusyBox's fragments: the profile's features', then the user's.
     pub fn busybox_fragments(&self) -> Result<Vec<PathBuf>> {
         let mut files = features::busybox_fragments(&self.repo, &self.arch.name, self.profile)?;
-        files.extend(self.busybox_fragments.iter().cloned());
+        files.extend(self.user_busybox_fragments.iter().cloned());
         Ok(files)
     }
 

@@ -199,6 +199,9 @@ impl ImageChoice {
 /// The smallest guest memory offered: below it the tiny kernel and BusyBox do not reach a shell.
 pub const MIN_MEMORY_MIB: u32 = 64;
 
+/// The tutorial's guest memory.
+pub const DEFAULT_MEMORY_MIB: u32 = 1024;
+
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
     /// Virtual CPUs [default: 2, the tutorial's; 1 on the fast machine]
@@ -207,7 +210,7 @@ pub struct Machine {
     /// Guest memory in MiB (at least 64)
     #[arg(
         long,
-        default_value_t = 1024,
+        default_value_t = DEFAULT_MEMORY_MIB,
         value_parser = clap::value_parser!(u32).range(i64::from(MIN_MEMORY_MIB)..)
     )]
     pub memory: u32,
@@ -409,13 +412,36 @@ fn parse_forward(text: &str) -> Result<qemu::devices::Forward, String> {
 }
 
 impl Machine {
+    /// The machine of a boot with no flags given: the tutorial's sizes, no devices.
+    pub fn plain(accel: AccelChoice) -> Machine {
+        Machine {
+            cpus: None,
+            memory: DEFAULT_MEMORY_MIB,
+            append: Vec::new(),
+            qemu_args: Vec::new(),
+            shares: Vec::new(),
+            shares_ro: Vec::new(),
+            net: false,
+            forwards: Vec::new(),
+            monitor: None,
+            qmp: None,
+            uboot_rom: None,
+            accel,
+        }
+    }
+
+    /// A network: asked for, or implied by a forward.
+    pub fn wants_net(&self) -> bool {
+        self.net || !self.forwards.is_empty()
+    }
+
     /// The features of features.toml the kernel needs for these flags.
     pub fn needed_features(&self) -> Vec<&'static str> {
         let mut needs = Vec::new();
         if !self.shares.is_empty() || !self.shares_ro.is_empty() {
             needs.push("share");
         }
-        if self.net || !self.forwards.is_empty() {
+        if self.wants_net() {
             needs.push("net");
         }
         needs

@@ -2,7 +2,10 @@
 //! there, and named with the install command for the host's package manager when it is not. The
 //! architecture's own needs (its QEMU, a cross compiler) come from its row of the table.
 
-use std::path::{Path, PathBuf};
+use std::{
+    borrow::Cow,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Result};
 use arch::Arch;
@@ -19,16 +22,20 @@ pub enum Step {
 
 pub const ALL_STEPS: [Step; 4] = [Step::Kernel, Step::Busybox, Step::Images, Step::Qemu];
 
+#[derive(Clone)]
 enum Probe {
-    Program(String),
+    Program(Cow<'static, str>),
     /// a header under a system include folder
     Header(&'static str),
     /// a static library the given compiler finds
-    StaticLib(&'static str, String),
+    StaticLib(&'static str, Cow<'static, str>),
 }
 
+/// One thing a step needs: the host's own tools are a table, an architecture's are made from its
+/// row, so the texts are borrowed or owned.
+#[derive(Clone)]
 struct Need {
-    what: String,
+    what: Cow<'static, str>,
     probe: Probe,
     steps: &'static [Step],
     /// package names: Debian/Ubuntu, Fedora, Arch
@@ -37,117 +44,102 @@ struct Need {
     arch: &'static str,
 }
 
-enum StaticProbe {
-    Program(&'static str),
-    Header(&'static str),
-    StaticLib(&'static str),
-}
-
-struct StaticNeed {
-    what: &'static str,
-    probe: StaticProbe,
-    steps: &'static [Step],
-    debian: &'static str,
-    fedora: &'static str,
-    arch: &'static str,
-}
-
 use Step::*;
 
 /// What every architecture needs from the host (the build machine's own tools).
-const HOST_NEEDS: &[StaticNeed] = &[
-    StaticNeed {
-        what: "C compiler",
-        probe: StaticProbe::Program("gcc"),
+const HOST_NEEDS: &[Need] = &[
+    Need {
+        what: Cow::Borrowed("C compiler"),
+        probe: Probe::Program(Cow::Borrowed("gcc")),
         steps: &[Kernel, Busybox, Images],
         debian: "gcc",
         fedora: "gcc",
         arch: "gcc",
     },
-    StaticNeed {
-        what: "make",
-        probe: StaticProbe::Program("make"),
+    Need {
+        what: Cow::Borrowed("make"),
+        probe: Probe::Program(Cow::Borrowed("make")),
         steps: &[Kernel, Busybox],
         debian: "make",
         fedora: "make",
         arch: "make",
     },
-    StaticNeed {
-        what: "flex",
-        probe: StaticProbe::Program("flex"),
+    Need {
+        what: Cow::Borrowed("flex"),
+        probe: Probe::Program(Cow::Borrowed("flex")),
         steps: &[Kernel],
         debian: "flex",
         fedora: "flex",
         arch: "flex",
     },
-    StaticNeed {
-        what: "bison",
-        probe: StaticProbe::Program("bison"),
+    Need {
+        what: Cow::Borrowed("bison"),
+        probe: Probe::Program(Cow::Borrowed("bison")),
         steps: &[Kernel],
         debian: "bison",
         fedora: "bison",
         arch: "bison",
     },
     // the tiny profile's kernel is LZ4-compressed by the lz4 program
-    StaticNeed {
-        what: "lz4",
-        probe: StaticProbe::Program("lz4"),
+    Need {
+        what: Cow::Borrowed("lz4"),
+        probe: Probe::Program(Cow::Borrowed("lz4")),
         steps: &[Kernel],
         debian: "lz4",
         fedora: "lz4",
         arch: "lz4",
     },
-    StaticNeed {
-        what: "bc",
-        probe: StaticProbe::Program("bc"),
+    Need {
+        what: Cow::Borrowed("bc"),
+        probe: Probe::Program(Cow::Borrowed("bc")),
         steps: &[Kernel],
         debian: "bc",
         fedora: "bc",
         arch: "bc",
     },
-    StaticNeed {
-        what: "libelf headers",
-        probe: StaticProbe::Header("libelf.h"),
+    Need {
+        what: Cow::Borrowed("libelf headers"),
+        probe: Probe::Header("libelf.h"),
         steps: &[Kernel],
         debian: "libelf-dev",
         fedora: "elfutils-libelf-devel",
         arch: "libelf",
     },
-    StaticNeed {
-        what: "OpenSSL headers",
-        probe: StaticProbe::Header("openssl/opensslv.h"),
+    Need {
+        what: Cow::Borrowed("OpenSSL headers"),
+        probe: Probe::Header("openssl/opensslv.h"),
         steps: &[Kernel],
         debian: "libssl-dev",
         fedora: "openssl-devel",
         arch: "openssl",
     },
-    StaticNeed {
-        what: "static C library",
-        probe: StaticProbe::StaticLib("libc.a"),
+    Need {
+        what: Cow::Borrowed("static C library"),
+        probe: Probe::StaticLib("libc.a", Cow::Borrowed("gcc")),
         steps: &[Busybox, Images],
         debian: "libc6-dev",
         fedora: "glibc-static",
         arch: "glibc",
     },
-    StaticNeed {
-        what: "mke2fs",
-        probe: StaticProbe::Program("mke2fs"),
+    Need {
+        what: Cow::Borrowed("mke2fs"),
+        probe: Probe::Program(Cow::Borrowed("mke2fs")),
         steps: &[Images],
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
         arch: "e2fsprogs",
     },
-    StaticNeed {
-        what: "debugfs",
-        probe: StaticProbe::Program("debugfs"),
+    Need {
+        what: Cow::Borrowed("debugfs"),
+        probe: Probe::Program(Cow::Borrowed("debugfs")),
         steps: &[Images],
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
         arch: "e2fsprogs",
     },
-    StaticNeed {
-        what: "e2fsck",
-        probe: StaticProbe::Program("e2fsck"),
+    Need {
+        what: Cow::Borrowed("e2fsck"),
+        probe: Probe::Program(Cow::Borrowed("e2fsck")),
         steps: &[Images],
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
@@ -172,27 +164,13 @@ fn lib_dirs() -> Vec<PathBuf> {
 /// Every need for building for and booting `arch` here: the host's own tools, then the
 /// architecture's QEMU, and its cross compiler and static libc when it is not the host's.
 fn needs(arch: &'static Arch) -> Vec<Need> {
-    let mut needs: Vec<Need> = HOST_NEEDS
-        .iter()
-        .map(|n| Need {
-            what: n.what.to_string(),
-            probe: match n.probe {
-                StaticProbe::Program(p) => Probe::Program(p.to_string()),
-                StaticProbe::Header(h) => Probe::Header(h),
-                StaticProbe::StaticLib(l) => Probe::StaticLib(l, "gcc".to_string()),
-            },
-            steps: n.steps,
-            debian: n.debian,
-            fedora: n.fedora,
-            arch: n.arch,
-        })
-        .collect();
+    let mut needs = HOST_NEEDS.to_vec();
     let packages =
         |p: &'static arch::Packages| (p.debian.as_str(), p.fedora.as_str(), p.arch.as_str());
     let (debian, fedora, arch_pkg) = packages(&arch.qemu_packages);
     needs.push(Need {
-        what: format!("QEMU ({})", arch.name),
-        probe: Probe::Program(arch.qemu.clone()),
+        what: format!("QEMU ({})", arch.name).into(),
+        probe: Probe::Program(arch.qemu.as_str().into()),
         steps: &[Qemu],
         debian,
         fedora,
@@ -202,8 +180,8 @@ fn needs(arch: &'static Arch) -> Vec<Need> {
         let cc = format!("{}gcc", arch.cross_compile);
         let (debian, fedora, arch_pkg) = packages(&arch.cross_packages);
         needs.push(Need {
-            what: format!("C cross compiler for {} ({cc})", arch.name),
-            probe: Probe::Program(cc.clone()),
+            what: format!("C cross compiler for {} ({cc})", arch.name).into(),
+            probe: Probe::Program(cc.clone().into()),
             steps: &[Kernel, Busybox, Images],
             debian,
             fedora,
@@ -212,8 +190,8 @@ fn needs(arch: &'static Arch) -> Vec<Need> {
         // the libc package is only "recommended" by the compiler's: an install without
         // recommends links no static BusyBox
         needs.push(Need {
-            what: format!("static C library for {}", arch.name),
-            probe: Probe::StaticLib("libc.a", cc),
+            what: format!("static C library for {}", arch.name).into(),
+            probe: Probe::StaticLib("libc.a", cc.into()),
             steps: &[Busybox, Images],
             debian,
             fedora,
@@ -333,7 +311,7 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
     if missing.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = missing.iter().map(|n| n.what.as_str()).collect();
+    let names: Vec<&str> = missing.iter().map(|n| n.what.as_ref()).collect();
     let Some(manager) = PackageManager::detect() else {
         bail!(
             "missing host tools: {} (no apt-get, dnf or pacman here to suggest packages)",

@@ -215,14 +215,7 @@ impl<'a> OutOfTree<'a> {
 
     /// The tree's VERSION and PATCHLEVEL, from its top Makefile.
     pub fn version(&self) -> Result<(u32, u32)> {
-        let makefile = read(&self.source.join("Makefile"))?;
-        let field = |key: &str| {
-            makefile.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
-        };
-        match (field("VERSION = "), field("PATCHLEVEL = ")) {
-            (Some(major), Some(minor)) => Ok((major, minor)),
-            _ => bail!("{}: no VERSION and PATCHLEVEL in its Makefile", self.source.display()),
-        }
+        tree_version(&self.source)
     }
 
     pub fn announce_configured(&self) {
@@ -253,6 +246,18 @@ pub fn fingerprint(
         fp.add_file("fragment", fragment)?;
     }
     Ok(fp)
+}
+
+/// A kernel tree's VERSION and PATCHLEVEL, from its top Makefile.
+pub fn tree_version(tree: &Path) -> Result<(u32, u32)> {
+    let makefile = read(&tree.join("Makefile"))?;
+    let field = |key: &str| {
+        makefile.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
+    };
+    match (field("VERSION = "), field("PATCHLEVEL = ")) {
+        (Some(major), Some(minor)) => Ok((major, minor)),
+        _ => bail!("{}: no VERSION and PATCHLEVEL in its Makefile", tree.display()),
+    }
 }
 
 fn read(path: &Path) -> Result<String> {

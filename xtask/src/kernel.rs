@@ -186,16 +186,7 @@ fn check_is_kernel_tree(tree: &Path, source: &Source) -> Result<()> {
 /// Linux 5.15 does not build with GCC 15 (C23 makes `bool` a keyword): say so before a long build
 /// fails in its first minute with a wall of errors.
 fn check_compiler(ctx: &Context, tree: &Path) -> Result<()> {
-    let Ok(makefile) = std::fs::read_to_string(tree.join("Makefile")) else { return Ok(()) };
-    let version_of = |key: &str| {
-        makefile
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse::<u32>().ok())
-    };
-    let (Some(major), Some(minor)) = (version_of("VERSION = "), version_of("PATCHLEVEL = ")) else {
-        return Ok(());
-    };
+    let Ok((major, minor)) = kbuild::tree_version(tree) else { return Ok(()) };
     if (major, minor) >= (6, 1) {
         return Ok(());
     }

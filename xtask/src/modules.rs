@@ -54,30 +54,32 @@ fn sources_of(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn module_name(dir: &Path) -> String {
+pub fn module_name(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
 }
 
+/// One module folder and its source files, relative to it (build products left out).
+struct Folder<'a> {
+    dir: &'a Path,
+    name: String,
+    files: Vec<PathBuf>,
+}
+
 pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
-    let mut fingerprint = Fingerprint::new("modules");
-    fingerprint.add("kernel", &kernel.fingerprint).add("cc", ctx.guest_cc());
-    let mut names = Vec::new();
+    let mut folders = Vec::new();
     for dir in &ctx.modules {
-        let name = module_name(dir);
-        if names.contains(&name) {
-            bail!("two --module folders are named {name}: their modules would collide");
-        }
-        if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
-            bail!("--module {}: no Kbuild or Makefile with obj-m in it", dir.display());
-        }
         let mut files = Vec::new();
         sources_of(dir, Path::new(""), &mut files)?;
-        fingerprint.add("module", &name);
-        for file in files {
+        folders.push(Folder { dir, name: module_name(dir), files });
+    }
+    let mut fingerprint = Fingerprint::new("modules");
+    fingerprint.add("kernel", &kernel.fingerprint).add("cc", ctx.guest_cc());
+    for folder in &folders {
+        fingerprint.add("module", &folder.name);
+        for file in &folder.files {
             fingerprint.add("file", file.to_string_lossy().as_bytes());
-            fingerprint.add_file("contents", &dir.join(&file))?;
+            fingerprint.add_file("contents", &folder.dir.join(file))?;
         }
-        names.push(name);
     }
     let out = ctx.layout.kernel_images(&ctx.kernel_flavour()).join("modules");
     let stage = Stage {
@@ -88,14 +90,14 @@ pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
         lock: ctx.layout.lock_for(&out),
         always: false,
     };
-    let done = stage.run(|| Ok(()), |()| build_all(ctx, kernel, &out))?;
+    let done = stage.run(|| Ok(()), |()| build_all(ctx, kernel, &folders, &out))?;
     Ok((
         Modules { files: listing(&out, &kernel.release)?, fingerprint: done.fingerprint },
         done.outcome,
     ))
 }
 
-fn build_all(ctx: &Context, kernel: &Kernel, out: &Path) -> Result<()> {
+fn build_all(ctx: &Context, kernel: &Kernel, folders: &[Folder], out: &Path) -> Result<()> {
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
@@ -105,24 +107,20 @@ fn build_all(ctx: &Context, kernel: &Kernel, out: &Path) -> Result<()> {
     let sh = &ctx.sh;
     let build_dir = &kernel.build_dir;
     // the kernel's own toolchain and flags
-    let vars = crate::kernel::make_variables(ctx);
+    let vars = &crate::kernel::make_variables(ctx);
     let jobs = format!("-j{}", ctx.jobs);
-    for dir in &ctx.modules {
-        let name = module_name(dir);
+    for Folder { dir, name, files } in folders {
         // a copy, so that kbuild's objects never land in your folder
-        let copy = work.join(&name);
+        let copy = work.join(name);
         if copy.exists() {
             std::fs::remove_dir_all(&copy)?;
         }
-        let mut files = Vec::new();
-        sources_of(dir, Path::new(""), &mut files)?;
-        for file in &files {
+        for file in files {
             let to = copy.join(file);
             std::fs::create_dir_all(to.parent().expect("a file has a folder"))?;
             std::fs::copy(dir.join(file), &to)
                 .with_context(|| format!("copying {}", dir.join(file).display()))?;
         }
-        let vars = &vars;
         let make = cmd!(sh, "make -C {build_dir} M={copy} {vars...} {jobs} modules");
         exec::run_logged(
             make,
@@ -150,15 +148,8 @@ fn build_all(ctx: &Context, kernel: &Kernel, out: &Path) -> Result<()> {
         for file in files.iter().filter(|f| f.to_string_lossy().ends_with("-test.c")) {
             let program = file.file_stem().expect("a name").to_string_lossy().into_owned();
             let source = dir.join(file);
-            let binary = out.join("bin").join(&program);
-            let cc: Vec<String> = ctx.guest_cc().split_whitespace().map(String::from).collect();
-            let (compiler, args) = cc.split_first().context("no C compiler")?;
-            cmd!(
-                sh,
-                "{compiler} {args...} -static -O2 -s -Wl,--build-id=none -o {binary} {source}"
-            )
-            .run()
-            .with_context(|| format!("building the test program {}", source.display()))?;
+            rootfs::compile_static(sh, &ctx.guest_cc(), &source, &out.join("bin").join(&program))
+                .with_context(|| format!("building the test program {}", source.display()))?;
         }
     }
     let dep = modules_dep(&out.join("extra"))?;

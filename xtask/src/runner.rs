@@ -88,21 +88,14 @@ pub fn run(
         File::create(file).with_context(|| format!("creating {}", file.display()))?;
     }
     machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
-    machine.devices.extend(devices::virtio_port(
-        "kout",
-        "kardel.stdout",
-        PortBackend::File(&stdout_file),
-    ));
-    machine.devices.extend(devices::virtio_port(
-        "kerr",
-        "kardel.stderr",
-        PortBackend::File(&stderr_file),
-    ));
-    machine.devices.extend(devices::virtio_port(
-        "kstatus",
-        "kardel.status",
-        PortBackend::File(&status_file),
-    ));
+    // the names /sbin/kardel-run looks the ports up by
+    for (id, name, file) in [
+        ("kout", "kardel.stdout", &stdout_file),
+        ("kerr", "kardel.stderr", &stderr_file),
+        ("kstatus", "kardel.status", &status_file),
+    ] {
+        machine.devices.extend(devices::virtio_port(id, name, PortBackend::File(file)));
+    }
     let input = read_stdin()?;
     let fifo = dir.join("stdin");
     if !input.is_empty() {

@@ -36,19 +36,20 @@ pub fn run_logged_with_input(
     run_command_logged(&mut command, &cmdline, input, log, label)
 }
 
-/// Makes the kernel send SIGTERM to the command when the thread that started it dies: a `make`
-/// must not go on in a build folder after this program was killed and let go of the folder's
-/// lock, or the next run would race it. make passes the signal on to its jobs.
-fn ends_with_this_thread(command: &mut Command) {
+/// Makes the kernel send `signal` to the command when the thread that started it dies, so that
+/// not even a `kill -9` of this program leaves it running: a `make` must not go on in a build
+/// folder whose lock was let go (SIGTERM, which make passes on to its jobs), nor a QEMU outlive
+/// its session (SIGKILL). Spawn from a thread that outlives the command.
+pub fn ends_with_this_thread(command: &mut Command, signal: i32) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
-        });
+        })
     }
 }
 
@@ -73,7 +74,7 @@ fn run_command_logged(
     let (reader, writer) = std::io::pipe().context("creating a pipe")?;
     let stdin = if input.is_empty() { Stdio::null() } else { Stdio::piped() };
     command.stdout(writer.try_clone()?).stderr(writer).stdin(stdin);
-    ends_with_this_thread(command);
+    ends_with_this_thread(command, libc::SIGTERM);
     let start = Instant::now();
     let mut child = command.spawn().with_context(|| format!("cannot start `{cmdline}`"))?;
     // Drop our copies of the write end so that EOF arrives when the child exits.

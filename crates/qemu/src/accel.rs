@@ -108,7 +108,7 @@ fn probe_kvm(
     console: &str,
     timeout: Duration,
 ) -> Result<(Accel, String)> {
-    let mut child = crate::dies_with_parent(&mut Command::new(qemu))
+    let mut child = exec::ends_with_this_thread(&mut Command::new(qemu), libc::SIGKILL)
         .args(["-accel", "kvm", "-cpu", "host", "-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel)

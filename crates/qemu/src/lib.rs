@@ -51,20 +51,6 @@ mod session;
 
 pub use accel::{resolve_accel, KVM_PROBE_TIMEOUT};
 
-/// Makes the kernel kill QEMU (SIGKILL) when the thread that started it dies, so that not even a
-/// `kill -9` of this program leaves a QEMU running. Spawn from a thread that outlives the QEMU.
-pub(crate) fn dies_with_parent(command: &mut std::process::Command) -> &mut std::process::Command {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    }
-}
 pub use args::{command_line, qemu_args, shell_line, shell_quote, Accel, AccelChoice, Machine};
 pub use console::{printable, ConsoleEvent, ConsoleWatcher, FailureKind, Sighting};
 pub use interactive::run_interactive;

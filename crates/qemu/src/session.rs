@@ -149,13 +149,14 @@ impl Session {
         writeln!(log, "$ {command_line}")
             .with_context(|| format!("writing {}", log_path.display()))?;
 
-        let mut child = crate::dies_with_parent(&mut Command::new(&machine.qemu))
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start `{command_line}`"))?;
+        let mut child =
+            exec::ends_with_this_thread(&mut Command::new(&machine.qemu), libc::SIGKILL)
+                .args(&args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot start `{command_line}`"))?;
         let started = Instant::now();
         let console = Arc::new(Console {
             state: Mutex::new(ConsoleState {

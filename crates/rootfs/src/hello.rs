@@ -24,8 +24,6 @@ pub fn build_hello(
     compression: Compression,
     out: &Path,
 ) -> Result<()> {
-    let cc: Vec<&str> = cc.split_whitespace().collect();
-    let Some((compiler, compiler_args)) = cc.split_first() else { bail!("no C compiler given") };
     // absolute, since `sh` may sit in another folder than this process
     let work_dir = &std::path::absolute(work_dir)
         .with_context(|| format!("resolving {}", work_dir.display()))?;
@@ -33,9 +31,23 @@ pub fn build_hello(
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let source = dir.join("hello.c");
     fs::write(&source, HELLO_C).with_context(|| format!("writing {}", source.display()))?;
-
     let init = dir.join("init");
-    let tmp = artifact::temp_path(&init);
+    compile_static(sh, cc, &source, &init).context("building the hello-world init")?;
+
+    let mut tree = Tree::new();
+    tree.add_file_host("init", &init, 0o755)?;
+    tree.add_char_device("dev/console", 5, 1, 0o600)?;
+    write_initramfs(&tree, mtime, compression, out)
+}
+
+/// Compiles the C program `source` with `cc` (a compiler command, split at spaces, such as "gcc"
+/// or "ccache gcc") into `out`: static, stripped, with no build id, so that the same compiler
+/// gives the same bytes from any folder, and checked to have no program interpreter. `out` is
+/// written whole or not at all.
+pub fn compile_static(sh: &Shell, cc: &str, source: &Path, out: &Path) -> Result<()> {
+    let cc: Vec<&str> = cc.split_whitespace().collect();
+    let Some((compiler, compiler_args)) = cc.split_first() else { bail!("no C compiler given") };
+    let tmp = artifact::temp_path(out);
     let compile = cmd!(
         sh,
         "{compiler} {compiler_args...} -static -O2 -s -Wl,--build-id=none -o {tmp} {source}"
@@ -44,14 +56,9 @@ pub fn build_hello(
     let compiled = compile.run().map_err(anyhow::Error::from).and_then(|()| check_static(&tmp));
     if let Err(err) = compiled {
         let _ = fs::remove_file(&tmp);
-        return Err(err.context(format!("building the hello-world init with `{compile}`")));
+        return Err(err.context(format!("compiling `{compile}`")));
     }
-    artifact::commit(&tmp, &init)?;
-
-    let mut tree = Tree::new();
-    tree.add_file_host("init", &init, 0o755)?;
-    tree.add_char_device("dev/console", 5, 1, 0o600)?;
-    write_initramfs(&tree, mtime, compression, out)
+    artifact::commit(&tmp, out)
 }
 
 /// Fails unless `path` is an ELF executable without a program interpreter: the initramfs holds

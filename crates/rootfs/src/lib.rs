@@ -9,7 +9,8 @@
 //! - [`Tree`]: [`Tree::from_dir`], [`Tree::overlay_dir`], [`Tree::insert`] and `add_*`, [`Tree::iter`].
 //! - [`write_initramfs`]`(tree, mtime, Compression, out)`: newc cpio, gzip or zstd (the initramfs).
 //! - [`write_ext4`]`(tree, out, size_bytes, mtime, Compression, work_dir)`: compressed ext4 image (the initrd).
-//! - [`build_hello`]`(sh, cc, work_dir, mtime, Compression, out)`: the hello-world initramfs.
+//! - [`build_hello`]`(sh, cc, work_dir, mtime, Compression, out)`: the hello-world initramfs;
+//!   [`compile_static`]`(sh, cc, source, out)`: a static program for the guest (hello, tests).
 //! - [`write_cpio`] / [`list_cpio`] / [`read_initramfs`]: the archive format and its read-back.
 //!
 //! `mtime` is always the caller's SOURCE_DATE_EPOCH: every entry in every image carries it.
@@ -27,7 +28,7 @@ use anyhow::{bail, Result};
 pub use compress::{read_initramfs, write_initramfs, Compression, ZSTD_LEVEL};
 pub use cpio::{list_cpio, write_cpio, CpioEntryListing};
 pub use ext4::{write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
-pub use hello::build_hello;
+pub use hello::{build_hello, compile_static};
 pub use tree::{Contents, Entry, Kind, Tree};
 
 /// The tutorial's files, with their modes here rather than taken from the checkout (a clone or
