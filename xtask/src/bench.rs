@@ -27,7 +27,7 @@ use crate::{
     pipeline::{self, Built},
     sources::Source,
     summary::{human_size, Summary},
-    timeline,
+    timeline, uboot,
 };
 
 #[derive(Serialize)]
@@ -139,6 +139,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Rebuild,
             BenchPart::Images,
             BenchPart::Boot,
+            BenchPart::Uboot,
             BenchPart::Sizes,
         ],
     };
@@ -154,6 +155,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Rebuild => rebuilds(&ctx, &flags.build, &mut report)?,
             BenchPart::Images => image_steps(&ctx, &built, &mut report)?,
             BenchPart::Boot => boot_times(&ctx, &flags.build, &built, flags.boots, &mut report)?,
+            BenchPart::Uboot => uboot_boots(&ctx, &flags.uboot, &built, flags.boots, &mut report)?,
             BenchPart::Sizes => sizes(&ctx, &flags.build, &built, &mut report)?,
         }
     }
@@ -526,6 +528,90 @@ fn boot_times(
     if auto != Accel::Kvm {
         report.add("boot", "kvm", f64::NAN, "n/a").note = format!("not measured: {reason}");
     }
+    Ok(())
+}
+
+/// The initrd boot through U-Boot built from source beside the direct `-kernel` boot: the same
+/// kernel, image and tutorial's machine, TCG, median of `boots`. Where the architecture has no
+/// U-Boot board, or no U-Boot source is at hand and none was asked for, it says so and measures
+/// nothing.
+fn uboot_boots(
+    ctx: &Context,
+    flags: &flags::UbootSource,
+    built: &Built,
+    boots: u32,
+    report: &mut Report,
+) -> Result<()> {
+    if ctx.arch.uboot_boards.is_empty() {
+        report.add("uboot", "U-Boot", f64::NAN, "n/a").note =
+            format!("not measured: no U-Boot board for {}", ctx.arch.name);
+        return Ok(());
+    }
+    let asked = flags.uboot_source.is_some() || flags.uboot_version.is_some();
+    let build = timed(|| uboot::build(ctx, flags));
+    let ((uboot, outcome), elapsed) = match build {
+        Ok(done) => done,
+        Err(err) if !asked && err.downcast_ref::<fetch::FetchFailed>().is_some() => {
+            eprintln!("bench: uboot: skipped, no U-Boot source: {err:#}");
+            report.add("uboot", "U-Boot", f64::NAN, "n/a").note =
+                "not measured: no U-Boot source (--uboot-source, or a mirror with the pin)".into();
+            return Ok(());
+        }
+        Err(err) => return Err(err),
+    };
+    report
+        .seconds("uboot", format!("U-Boot build ({}, -j{})", uboot.board, ctx.jobs), elapsed)
+        .note = format!("{}; the build folder was kept", outcome.word());
+    let rom = boot::UbootRom { bootargs: uboot.bootargs()?, rom: uboot.rom.clone() };
+    let boot = boots::by_name("initrd");
+    let direct = boot::machine(
+        ctx,
+        built,
+        boot,
+        &flags::Machine::plain(AccelChoice::Tcg),
+        Speed::Tutorial,
+        true,
+    )?;
+    let mut through = direct.clone();
+    boot::through(&mut through, &rom);
+    anyhow::ensure!(
+        rom.boots_by_itself(&through),
+        "{}: its CONFIG_BOOTARGS are not the initrd boot's kernel arguments",
+        uboot.config.display()
+    );
+    // (to the kernel's first line, to the prompt), the median boot by the prompt
+    let measure = |machine: &qemu::Machine, via_uboot: bool| -> Result<(Duration, Duration)> {
+        let mut samples = (0..boots)
+            .map(|_| {
+                let mut session = boot::spawn(ctx, machine, boot)?;
+                if via_uboot {
+                    boot::through_uboot(&mut session, machine, &rom)?;
+                }
+                let ready = boot::wait_ready(&mut session, boot)?;
+                let kernel = session.arrived("Linux version").unwrap_or(ready);
+                Ok((ready, kernel))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        samples.sort();
+        let (ready, kernel) = samples[samples.len() / 2];
+        Ok((kernel, ready))
+    };
+    let (direct_kernel, direct_ready) = measure(&direct, false)?;
+    let (uboot_kernel, uboot_ready) = measure(&through, true)?;
+    let figure = report.seconds(
+        "uboot",
+        format!("initrd to prompt through U-Boot, tcg (median of {boots})"),
+        uboot_ready,
+    );
+    figure.tutorial_way = Some(direct_ready.as_secs_f64());
+    figure.note = format!(
+        "tutorial's way: -kernel; ratio {:.2}",
+        uboot_ready.as_secs_f64() / direct_ready.as_secs_f64()
+    );
+    let figure = report.seconds("uboot", "kernel's first line through U-Boot, tcg", uboot_kernel);
+    figure.tutorial_way = Some(direct_kernel.as_secs_f64());
+    figure.note =
+        "U-Boot's part: start, autoboot countdown (CONFIG_BOOTDELAY), qfw load, zboot".into();
     Ok(())
 }
 

@@ -2,7 +2,10 @@
 //! kernel and images, the architecture's row and the user's flags become one QEMU machine; a
 //! headless session waits for it to be ready.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{bail, Context as _, Result};
 use arch::Arch;
@@ -99,12 +102,6 @@ pub fn machine_with_init(
         }
     }
     machine.append.extend(flags.append.iter().cloned());
-    if let Some(rom) = &flags.uboot_rom {
-        // U-Boot is the firmware and passes the kernel its arguments itself (bootargs); QEMU
-        // hands it the kernel and the image over fw_cfg, as the author's `run.sh -u` does
-        machine.firmware = Some(rom.clone());
-        machine.bootloader_passes_append = true;
-    }
     machine.memory_mib = flags.memory;
     machine.extra_args = flags.qemu_args.iter().map(Into::into).collect();
     machine.accel = accel(ctx, built, flags.accel, resolve_accel)?;
@@ -214,6 +211,30 @@ fn check_kernel_has(ctx: &Context, built: &Built, boot: &Boot) -> Result<()> {
     Ok(())
 }
 
+/// U-Boot as a machine's firmware.
+pub struct UbootRom {
+    pub rom: PathBuf,
+    /// the kernel arguments it passes when it boots by itself: known for a ROM built here (its
+    /// CONFIG_BOOTARGS), not for a prebuilt one
+    pub bootargs: Option<String>,
+}
+
+impl UbootRom {
+    /// Whether the ROM boots `machine` by itself: its built-in arguments are the machine's (a
+    /// headless session's panic policy aside: its console watcher sees a panic anyway).
+    pub fn boots_by_itself(&self, machine: &Machine) -> bool {
+        self.bootargs.as_deref() == Some(machine.append.join(" ").as_str())
+    }
+}
+
+/// Puts U-Boot in front of the kernel, as the author's `run.sh -u` does: the ROM is the firmware,
+/// QEMU hands it the kernel and the image over fw_cfg, and U-Boot passes the kernel its
+/// arguments itself (QEMU's -append would not reach a kernel that firmware starts).
+pub fn through(machine: &mut Machine, uboot: &UbootRom) {
+    machine.firmware = Some(uboot.rom.clone());
+    machine.bootloader_passes_append = true;
+}
+
 /// U-Boot's commands that boot `machine`'s kernel and image with its kernel arguments: the
 /// author's CONFIG_BOOTCOMMAND, typed by hand.
 pub fn uboot_commands(machine: &Machine) -> Vec<String> {
@@ -224,23 +245,42 @@ pub fn uboot_commands(machine: &Machine) -> Vec<String> {
     ]
 }
 
-/// Through U-Boot at the console: stops the autoboot countdown, types [`uboot_commands`] at its
-/// `=>` prompt, and waits for the kernel's first line. A U-Boot that resets or stays at its
-/// prompt fails within seconds, with the console's tail.
-pub fn through_uboot(session: &mut Session, machine: &Machine) -> Result<()> {
-    // a session runs headless: the arguments carry its panic policy
-    let machine = &Machine { headless: true, ..machine.clone() };
+/// Through U-Boot at the console, until the kernel's first line. A ROM that boots `machine` by
+/// itself is left to its countdown; otherwise the countdown is stopped and [`uboot_commands`]
+/// are typed at its `=>` prompt. A U-Boot that resets (its banner again) or stops at its prompt
+/// fails at once, with the console's tail.
+pub fn through_uboot(session: &mut Session, machine: &Machine, uboot: &UbootRom) -> Result<()> {
     let step = Duration::from_secs(30);
-    session.wait_for("Hit any key to stop autoboot", step).context("no U-Boot autoboot prompt")?;
-    session.send_line("")?;
-    for command in uboot_commands(machine) {
-        session.wait_for("=>", step).context("no U-Boot prompt")?;
-        session.send_line(&command)?;
+    session.wait_for(UBOOT_BANNER, step).context("U-Boot did not start")?;
+    if !uboot.boots_by_itself(machine) {
+        // a session runs headless: the arguments typed carry its panic policy
+        let machine = &Machine { headless: true, ..machine.clone() };
+        session
+            .wait_for("Hit any key to stop autoboot", step)
+            .context("no U-Boot autoboot prompt")?;
+        session.send_line("")?;
+        for command in uboot_commands(machine) {
+            session.wait_for("=>", step).context("no U-Boot prompt")?;
+            session.send_line(&command)?;
+        }
     }
-    session
-        .wait_for("Linux version", step)
-        .context("U-Boot's zboot did not start the kernel (a 64-bit U-Boot 2023.01 resets here)")
+    let outcomes = ["Linux version", UBOOT_BANNER, "\n=> "];
+    let outcome = session
+        .wait_for_first(&outcomes, step)
+        .context("U-Boot did not start the kernel (a 64-bit U-Boot 2023.01 resets at zboot)")?;
+    let why = match outcome {
+        0 => return Ok(()),
+        1 => {
+            "U-Boot reset the machine instead of starting the kernel (a 64-bit U-Boot 2023.01 \
+              does at zboot: README, \"Through U-Boot\")"
+        }
+        _ => "U-Boot stopped at its prompt: its boot command failed",
+    };
+    Err(anyhow::anyhow!("{why}\n{}", session.console_report()))
 }
+
+/// The start of U-Boot proper's banner (`U-Boot 2024.04 (...)`), not its SPL's.
+const UBOOT_BANNER: &str = "U-Boot 20";
 
 /// Starts `machine` headless, its console logged under the boot's name.
 pub fn spawn(ctx: &Context, machine: &Machine, boot: &Boot) -> Result<Session> {

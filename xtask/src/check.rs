@@ -26,18 +26,23 @@ pub fn run(flags: flags::Check) -> Result<()> {
         Some(name) if !flags.all => vec![boots::by_name(name)],
         _ => boots::BOOTS.iter().collect(),
     };
+    pipeline::check_uboot_flags(&ctx, &flags.uboot, flags.build.install_deps)?;
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
+    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, flags.build.install_deps, &mut summary)?;
     eprint!("{}", summary.render());
     // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
-    let tutorial = flags.tutorial_machine || flags.machine.uboot_rom.is_some();
+    let tutorial = flags.tutorial_machine || uboot.is_some();
     let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
     let mut pictured = Vec::new();
     for boot in chosen {
-        let machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
+        let mut machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
+        if let Some(uboot) = &uboot {
+            boot::through(&mut machine, uboot);
+        }
         let mut session = boot::spawn(&ctx, &machine, boot)?;
-        let through_uboot = match flags.machine.uboot_rom {
-            Some(_) => boot::through_uboot(&mut session, &machine),
+        let through_uboot = match &uboot {
+            Some(uboot) => boot::through_uboot(&mut session, &machine, uboot),
             None => Ok(()),
         };
         let (to_ready, notes) = through_uboot

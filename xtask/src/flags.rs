@@ -28,6 +28,8 @@ pub enum Cmd {
     Kernel(Configurable),
     /// Configure and build a static BusyBox
     Busybox(Configurable),
+    /// Configure and build U-Boot's ROM for booting through U-Boot (`run --uboot`)
+    Uboot(UbootBuild),
     /// Make the initrd, the initramfs and the hello initramfs (builds BusyBox first if needed)
     Rootfs(Build),
     /// Everything: sources, kernel, BusyBox and the three images
@@ -142,6 +144,14 @@ fn arch_parser() -> impl TypedValueParser<Value = String> {
     PossibleValuesParser::new(arch::names())
 }
 
+fn uboot_board_parser() -> impl TypedValueParser<Value = String> {
+    let mut boards: Vec<&str> =
+        arch::all().flat_map(|a| a.uboot_boards.iter().map(String::as_str)).collect();
+    boards.sort_unstable();
+    boards.dedup();
+    PossibleValuesParser::new(boards)
+}
+
 fn profile_parser() -> impl TypedValueParser<Value = String> {
     let profiles = &crate::features::Catalog::builtin().profiles;
     PossibleValuesParser::new(
@@ -155,9 +165,70 @@ fn profile_parser() -> impl TypedValueParser<Value = String> {
 pub struct Fetch {
     #[command(flatten)]
     pub build: Build,
-    /// What to fetch: kernel, busybox (default: both)
+    #[command(flatten)]
+    pub uboot: UbootSource,
+    /// What to fetch: kernel, busybox, u-boot (default: kernel and busybox)
     #[arg(value_name = "PACKAGE")]
     pub packages: Vec<fetch::Package>,
+}
+
+/// Which U-Boot to build: the same flags for `uboot`, `fetch u-boot` and the boots through it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct UbootSource {
+    /// U-Boot version from the pin table
+    #[arg(long, env = "KARDEL_UBOOT_VERSION")]
+    pub uboot_version: Option<String>,
+    /// A local U-Boot tarball or unpacked tree instead of a pinned download (e.g. Debian's
+    /// `apt-get source u-boot`)
+    #[arg(long, env = "KARDEL_UBOOT_SOURCE", value_name = "PATH")]
+    pub uboot_source: Option<PathBuf>,
+    /// The board whose defconfig U-Boot is built from (the architecture's row lists them; default
+    /// the author's, qemu-x86_64)
+    #[arg(long, env = "KARDEL_UBOOT_BOARD", value_name = "BOARD", value_parser = uboot_board_parser())]
+    pub uboot_board: Option<String>,
+    /// An extra U-Boot config fragment, applied after the repo's; repeatable
+    #[arg(
+        long = "uboot-fragment",
+        env = "KARDEL_UBOOT_FRAGMENTS",
+        value_delimiter = ':',
+        value_name = "FILE"
+    )]
+    pub uboot_fragments: Vec<PathBuf>,
+}
+
+/// `cargo xtask uboot`.
+#[derive(Args, Debug)]
+pub struct UbootBuild {
+    #[command(flatten)]
+    pub build: Build,
+    #[command(flatten)]
+    pub uboot: UbootSource,
+    /// Stop after configuring and checking the .config (writes no ROM and no stamp)
+    #[arg(long)]
+    pub configure_only: bool,
+}
+
+/// Booting through U-Boot, as the author's `run.sh -u` does: U-Boot is QEMU's firmware and starts
+/// the kernel.
+#[derive(Args, Debug, Clone, Default)]
+pub struct UbootBoot {
+    /// Boot through U-Boot built from source (`cargo xtask uboot`, built first if needed), which
+    /// boots the initrd by itself
+    #[arg(long, conflicts_with = "uboot_rom")]
+    pub uboot: bool,
+    /// Boot through this prebuilt ROM instead (e.g. Debian's u-boot-qemu:
+    /// /usr/lib/u-boot/qemu-x86/u-boot.rom): `check` stops its autoboot and types the tutorial's
+    /// boot at its prompt (setenv bootargs, qfw load, zboot), `run` shows what to type
+    #[arg(long, value_name = "PATH", value_parser = parse_file)]
+    pub uboot_rom: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: UbootSource,
+}
+
+impl UbootBoot {
+    pub fn wanted(&self) -> bool {
+        self.uboot || self.uboot_rom.is_some()
+    }
 }
 
 /// The kernel and BusyBox subcommands: a build, or only its checked configuration.
@@ -239,11 +310,6 @@ pub struct Machine {
     /// QMP, QEMU's JSON monitor, on a Unix socket
     #[arg(long, value_name = "PATH")]
     pub qmp: Option<PathBuf>,
-    /// Boot through U-Boot: this prebuilt ROM (e.g. Debian's u-boot-qemu:
-    /// /usr/lib/u-boot/qemu-x86/u-boot.rom) as the firmware; `check` stops its autoboot and types
-    /// the tutorial's boot at its prompt (setenv bootargs, qfw load, zboot), `run` shows what to type
-    #[arg(long, value_name = "PATH", value_parser = parse_file)]
-    pub uboot_rom: Option<PathBuf>,
     /// Accelerator: auto picks KVM only where it works (and only for the host's architecture),
     /// else TCG
     #[arg(
@@ -264,6 +330,8 @@ pub struct Run {
     pub image: ImageChoice,
     #[command(flatten)]
     pub machine: Machine,
+    #[command(flatten)]
+    pub uboot: UbootBoot,
     /// Print the exact QEMU command line and stop
     #[arg(long)]
     pub dry_run: bool,
@@ -298,6 +366,8 @@ pub struct Check {
     pub all: bool,
     #[command(flatten)]
     pub machine: Machine,
+    #[command(flatten)]
+    pub uboot: UbootBoot,
     /// Boot with the tutorial's command line instead of the fast machine
     #[arg(long)]
     pub tutorial_machine: bool,
@@ -310,6 +380,8 @@ pub struct Check {
 pub struct Bench {
     #[command(flatten)]
     pub build: Build,
+    #[command(flatten)]
+    pub uboot: UbootSource,
     /// Run one part alone
     #[arg(long, value_enum)]
     pub only: Option<BenchPart>,
@@ -327,6 +399,7 @@ pub enum BenchPart {
     Rebuild,
     Images,
     Boot,
+    Uboot,
     Sizes,
 }
 
@@ -425,7 +498,6 @@ impl Machine {
             forwards: Vec::new(),
             monitor: None,
             qmp: None,
-            uboot_rom: None,
             accel,
         }
     }

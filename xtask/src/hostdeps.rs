@@ -18,8 +18,12 @@ pub enum Step {
     Busybox,
     Images,
     Qemu,
+    /// U-Boot from source (`cargo xtask uboot`): its tools and the Python binding its device
+    /// tree compiler builds
+    Uboot,
 }
 
+/// What `deps` checks: the whole chain. U-Boot's own needs are checked when it is built.
 pub const ALL_STEPS: [Step; 4] = [Step::Kernel, Step::Busybox, Step::Images, Step::Qemu];
 
 #[derive(Clone)]
@@ -29,6 +33,8 @@ enum Probe {
     Header(&'static str),
     /// a static library the given compiler finds
     StaticLib(&'static str, Cow<'static, str>),
+    /// a module the host's python3 imports
+    PythonModule(&'static str),
 }
 
 /// One thing a step needs: the host's own tools are a table, an architecture's are made from its
@@ -51,7 +57,7 @@ const HOST_NEEDS: &[Need] = &[
     Need {
         what: Cow::Borrowed("C compiler"),
         probe: Probe::Program(Cow::Borrowed("gcc")),
-        steps: &[Kernel, Busybox, Images],
+        steps: &[Kernel, Busybox, Images, Uboot],
         debian: "gcc",
         fedora: "gcc",
         arch: "gcc",
@@ -59,7 +65,7 @@ const HOST_NEEDS: &[Need] = &[
     Need {
         what: Cow::Borrowed("make"),
         probe: Probe::Program(Cow::Borrowed("make")),
-        steps: &[Kernel, Busybox],
+        steps: &[Kernel, Busybox, Uboot],
         debian: "make",
         fedora: "make",
         arch: "make",
@@ -67,7 +73,7 @@ const HOST_NEEDS: &[Need] = &[
     Need {
         what: Cow::Borrowed("flex"),
         probe: Probe::Program(Cow::Borrowed("flex")),
-        steps: &[Kernel],
+        steps: &[Kernel, Uboot],
         debian: "flex",
         fedora: "flex",
         arch: "flex",
@@ -75,7 +81,7 @@ const HOST_NEEDS: &[Need] = &[
     Need {
         what: Cow::Borrowed("bison"),
         probe: Probe::Program(Cow::Borrowed("bison")),
-        steps: &[Kernel],
+        steps: &[Kernel, Uboot],
         debian: "bison",
         fedora: "bison",
         arch: "bison",
@@ -108,7 +114,7 @@ const HOST_NEEDS: &[Need] = &[
     Need {
         what: Cow::Borrowed("OpenSSL headers"),
         probe: Probe::Header("openssl/opensslv.h"),
-        steps: &[Kernel],
+        steps: &[Kernel, Uboot],
         debian: "libssl-dev",
         fedora: "openssl-devel",
         arch: "openssl",
@@ -144,6 +150,49 @@ const HOST_NEEDS: &[Need] = &[
         debian: "e2fsprogs",
         fedora: "e2fsprogs",
         arch: "e2fsprogs",
+    },
+    // U-Boot's build makes pylibfdt, a Python binding of its device tree library, with swig:
+    // without swig or Python's headers it stops in scripts/dtc/pylibfdt
+    Need {
+        what: Cow::Borrowed("swig"),
+        probe: Probe::Program(Cow::Borrowed("swig")),
+        steps: &[Uboot],
+        debian: "swig",
+        fedora: "swig",
+        arch: "swig",
+    },
+    Need {
+        what: Cow::Borrowed("Python headers"),
+        probe: Probe::Program(Cow::Borrowed("python3-config")),
+        steps: &[Uboot],
+        debian: "python3-dev",
+        fedora: "python3-devel",
+        arch: "python",
+    },
+    Need {
+        what: Cow::Borrowed("Python setuptools"),
+        probe: Probe::PythonModule("setuptools"),
+        steps: &[Uboot],
+        debian: "python3-setuptools",
+        fedora: "python3-setuptools",
+        arch: "python-setuptools",
+    },
+    // mkimage and mkeficapsule, U-Boot's host tools
+    Need {
+        what: Cow::Borrowed("GnuTLS headers"),
+        probe: Probe::Header("gnutls/gnutls.h"),
+        steps: &[Uboot],
+        debian: "libgnutls28-dev",
+        fedora: "gnutls-devel",
+        arch: "gnutls",
+    },
+    Need {
+        what: Cow::Borrowed("libuuid headers"),
+        probe: Probe::Header("uuid/uuid.h"),
+        steps: &[Uboot],
+        debian: "uuid-dev",
+        fedora: "libuuid-devel",
+        arch: "util-linux-libs",
     },
 ];
 
@@ -182,7 +231,7 @@ fn needs(arch: &'static Arch) -> Vec<Need> {
         needs.push(Need {
             what: format!("C cross compiler for {} ({cc})", arch.name).into(),
             probe: Probe::Program(cc.clone().into()),
-            steps: &[Kernel, Busybox, Images],
+            steps: &[Kernel, Busybox, Images, Uboot],
             debian,
             fedora,
             arch: arch_pkg,
@@ -244,6 +293,10 @@ fn present(sh: &Shell, probe: &Probe) -> bool {
         }
         // a cross compiler's libc is in its own sysroot, which only it knows
         Probe::StaticLib(name, cc) => compiler_finds(sh, cc, name),
+        Probe::PythonModule(name) => {
+            let import = format!("import {name}");
+            cmd!(sh, "python3 -c {import}").quiet().ignore_stderr().run().is_ok()
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! ```text
 //! target/images/<arch>/<profile>/{bzImage|Image, vmlinux, config, kernel.release}
 //! target/images/<arch>/{busybox, rootfs.img.gz, rootfs.cpio.gz, hello.cpio.gz}
+//! target/images/<arch>/u-boot/<board>/{u-boot.rom, config}
 //! target/kardel/src/                          unpacked sources (shared by every architecture)
 //! target/kardel/build/<arch>/kernel-<profile>-<source>/, busybox-<source>/
 //! target/kardel/logs/<arch>/<name>.log        every make's and every boot's whole output
@@ -56,6 +57,11 @@ impl Layout {
     /// One profile's kernel: boot image, vmlinux, config, release.
     pub fn kernel_images(&self, profile: &str) -> PathBuf {
         self.images().join(profile)
+    }
+
+    /// One U-Boot board's ROM and config.
+    pub fn uboot_images(&self, board: &str) -> PathBuf {
+        self.images().join("u-boot").join(board)
     }
 
     pub fn busybox_binary(&self) -> PathBuf {
@@ -133,6 +139,7 @@ mod tests {
         let shown = [
             layout.kernel_images("tiny"),
             layout.busybox_binary(),
+            layout.uboot_images("qemu-x86"),
             layout.image_paths(Compression::Gzip).initrd,
             layout.image_paths(Compression::Zstd).initramfs,
             layout.build_dir("kernel-tiny-6.1"),
@@ -145,6 +152,7 @@ mod tests {
         expect![[r#"
             /t/images/x86_64/tiny
             /t/images/x86_64/busybox
+            /t/images/x86_64/u-boot/qemu-x86
             /t/images/x86_64/rootfs.img.gz
             /t/images/x86_64/rootfs.cpio.zst
             /t/kardel/build/x86_64/kernel-tiny-6.1

@@ -23,6 +23,7 @@ mod stage;
 mod summary;
 mod tidy;
 mod timeline;
+mod uboot;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Fetch(flags) => done(sources::fetch_command(flags)),
         Cmd::Kernel(flags) => done(pipeline::kernel_command(flags)),
         Cmd::Busybox(flags) => done(pipeline::busybox_command(flags)),
+        Cmd::Uboot(flags) => done(pipeline::uboot_command(flags)),
         Cmd::Rootfs(flags) => done(pipeline::rootfs_command(flags)),
         Cmd::All(flags) => done(pipeline::all_command(flags)),
         Cmd::Run(flags) => run::run(flags),

@@ -4,15 +4,17 @@
 use anyhow::Result;
 
 use crate::{
+    boot::UbootRom,
     busybox::{self, Busybox},
     context::Context,
-    flags::{Build, Configurable},
+    flags::{Build, Configurable, UbootBoot, UbootBuild},
     hostdeps::{self, Step},
     images,
     kernel::{self, Kernel},
     layout::ImagePaths,
     modules,
     summary::Summary,
+    uboot,
 };
 
 pub struct Built {
@@ -107,5 +109,51 @@ pub fn all_command(flags: Build) -> Result<()> {
     let mut summary = Summary::default();
     build_all(&ctx, flags.install_deps, &[], &mut summary)?;
     eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// The U-Boot a boot goes through: none, the user's prebuilt ROM, or one built from source
+/// (whose boot arguments are known from its config).
+pub fn uboot_rom(
+    ctx: &Context,
+    flags: &UbootBoot,
+    install_deps: bool,
+    summary: &mut Summary,
+) -> Result<Option<UbootRom>> {
+    if let Some(rom) = &flags.uboot_rom {
+        return Ok(Some(UbootRom { rom: rom.clone(), bootargs: None }));
+    }
+    if !flags.uboot {
+        return Ok(None);
+    }
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], install_deps)?;
+    let built =
+        summary.stage("u-boot", || uboot::build(ctx, &flags.source), |u| vec![u.rom.clone()])?;
+    Ok(Some(UbootRom { bootargs: built.bootargs()?, rom: built.rom }))
+}
+
+/// What a boot through U-Boot can know wrong before any build: the board, the source, the
+/// fragments, the host's packages.
+pub fn check_uboot_flags(ctx: &Context, flags: &UbootBoot, install_deps: bool) -> Result<()> {
+    if flags.uboot {
+        uboot::check_flags(ctx, &flags.source)?;
+        hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], install_deps)?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask uboot [--configure-only]`.
+pub fn uboot_command(flags: UbootBuild) -> Result<()> {
+    let ctx = Context::new(&flags.build)?;
+    uboot::check_flags(&ctx, &flags.uboot)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], flags.build.install_deps)?;
+    if flags.configure_only {
+        return uboot::configure(&ctx, &flags.uboot);
+    }
+    let mut summary = Summary::default();
+    let built =
+        summary.stage("u-boot", || uboot::build(&ctx, &flags.uboot), |u| vec![u.rom.clone()])?;
+    eprint!("{}", summary.render());
+    println!("{}", built.rom.display());
     Ok(())
 }

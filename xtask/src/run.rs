@@ -35,20 +35,31 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("choose an image to boot: --initrd, --initramfs or --hello (or give a command after --)");
     };
     let boot = boots::by_name(name);
-    let (ctx, built) = built(&flags)?;
+    if flags.uboot.wanted() && flags.fast {
+        bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
+    }
+    let (ctx, built, uboot) = built(&flags)?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
     let mut machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, !flags.dry_run)?;
     with_gdb(&ctx, &built, &mut machine, flags.gdb);
+    if let Some(uboot) = &uboot {
+        boot::through(&mut machine, uboot);
+    }
     if flags.dry_run {
         println!("{}", qemu::command_line(&machine));
         return Ok(());
     }
-    if flags.machine.uboot_rom.is_some() {
-        eprintln!(
+    match &uboot {
+        Some(uboot) if !uboot.boots_by_itself(&machine) => eprintln!(
             "U-Boot: press Enter at \"Hit any key to stop autoboot\", then type at its => prompt:\n  {}",
             boot::uboot_commands(&machine).join("\n  ")
-        );
+        ),
+        Some(_) => eprintln!(
+            "U-Boot boots by itself when its countdown ends (qfw load, zboot: README, \"Through \
+             U-Boot\")"
+        ),
+        None => {}
     }
     let status = qemu::run_interactive(&machine)?;
     if !status.success() {
@@ -62,10 +73,10 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     if boot.init.is_none() {
         bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);
     }
-    if flags.machine.uboot_rom.is_some() {
-        bail!("--uboot-rom boots to a shell (run, check), not to a command");
+    if flags.uboot.wanted() {
+        bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
-    let (ctx, built) = built(&flags)?;
+    let (ctx, built, _) = built(&flags)?;
     let mut machine = boot::machine_with_init(
         &ctx,
         &built,
@@ -90,19 +101,18 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
 
 /// What the run boots, built: the kernel with the features the flags need (a share needs 9p,
 /// --gdb the debug kernel).
-fn built(flags: &flags::Run) -> Result<(Context, pipeline::Built)> {
+fn built(flags: &flags::Run) -> Result<(Context, pipeline::Built, Option<boot::UbootRom>)> {
     let mut ctx = Context::new(&flags.build)?;
     ctx.add_features(&flags.machine.needed_features());
     if flags.gdb.is_some() {
         ctx.add_features(&["debug"]);
     }
-    let built = pipeline::build_all(
-        &ctx,
-        flags.build.install_deps,
-        &[Step::Qemu],
-        &mut Summary::default(),
-    )?;
-    Ok((ctx, built))
+    let install_deps = flags.build.install_deps;
+    pipeline::check_uboot_flags(&ctx, &flags.uboot, install_deps)?;
+    let mut summary = Summary::default();
+    let built = pipeline::build_all(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
+    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, install_deps, &mut summary)?;
+    Ok((ctx, built, uboot))
 }
 
 /// `--gdb`: the stub on 127.0.0.1 with the CPUs stopped, a kernel at the addresses in vmlinux

@@ -19,11 +19,23 @@ pub struct Source {
 }
 
 impl Source {
+    /// The kernel's or BusyBox's source, as the build flags choose it.
     pub fn plan(ctx: &Context, package: Package) -> Result<Source> {
         let (version, local) = match package {
             Package::Kernel => (&ctx.sources.kernel_version, &ctx.sources.kernel_source),
             Package::Busybox => (&ctx.sources.busybox_version, &ctx.sources.busybox_source),
+            Package::Uboot => anyhow::bail!("U-Boot's source is chosen by its own flags"),
         };
+        Source::plan_for(ctx, package, version.as_deref(), local.as_deref())
+    }
+
+    /// `package` from the pin table (`version`, or its default), or from a local tarball or tree.
+    pub fn plan_for(
+        ctx: &Context,
+        package: Package,
+        version: Option<&str>,
+        local: Option<&std::path::Path>,
+    ) -> Result<Source> {
         let (origin, identity) = match local {
             Some(path) => {
                 let origin = fetch::Source::local(std::path::absolute(path)?)?;
@@ -45,7 +57,7 @@ impl Source {
             None => {
                 let pin = match (package, &ctx.sources.kernel_sha256, version) {
                     (Package::Kernel, Some(sha256), Some(version)) => user_pin(version, sha256)?,
-                    _ => PinTable::builtin().lookup(package, version.as_deref())?,
+                    _ => PinTable::builtin().lookup(package, version)?,
                 };
                 let digests: Vec<&str> = pin.files.iter().map(|f| f.sha256.as_str()).collect();
                 (
@@ -144,8 +156,17 @@ pub fn fetch_command(flags: crate::flags::Fetch) -> Result<()> {
     let packages = &flags.packages;
     let packages =
         if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
-    let sources: Vec<Source> =
-        packages.iter().map(|p| Source::plan(ctx, *p)).collect::<Result<_>>()?;
+    let uboot = &flags.uboot;
+    let plan = |package: &Package| match package {
+        Package::Uboot => Source::plan_for(
+            ctx,
+            *package,
+            uboot.uboot_version.as_deref(),
+            uboot.uboot_source.as_deref(),
+        ),
+        _ => Source::plan(ctx, *package),
+    };
+    let sources: Vec<Source> = packages.iter().map(plan).collect::<Result<_>>()?;
     let pins: Vec<&Pin> = sources.iter().filter_map(Source::pin).collect();
     fetcher(ctx)?.fetch_all(&pins).map_err(with_ways_forward)?;
     for source in &sources {

@@ -93,7 +93,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 fn fragments_say_why() -> Result<()> {
     let mut files = Vec::new();
-    for dir in ["kernel-config", "busybox-config"] {
+    for dir in ["kernel-config", "busybox-config", "uboot-config"] {
         files_under(&repo().join(dir), &mut files)?;
     }
     for path in files {

@@ -79,6 +79,35 @@ fn bad_flags_are_refused_before_any_work() {
 }
 
 #[test]
+fn a_boot_through_uboot_is_refused_where_it_cannot_work() {
+    let fresh = Fresh::new("uboot");
+    fresh.refuses(&["check", "--uboot", "--arch", "riscv64"], &[], &["not set up for riscv64"]);
+    fresh.refuses(&["uboot", "--uboot-board", "sandbox"], &[], &["--uboot-board", "qemu-x86"]);
+    fresh.refuses(
+        &["uboot", "--uboot-version", "1999.01"],
+        &[],
+        &["no pinned u-boot version 1999.01", "2024.04 (default)"],
+    );
+    fresh.refuses(
+        &["check", "--uboot", "--uboot-source", "/nonexistent/u-boot.tar.bz2"],
+        &[],
+        &["--uboot-source /nonexistent/u-boot.tar.bz2: no such file"],
+    );
+    fresh.refuses(
+        &["uboot", "--uboot-fragment", "/nonexistent.config"],
+        &[],
+        &["/nonexistent.config"],
+    );
+    fresh.refuses(&["run", "--uboot", "--", "true"], &[], &["not to a command"]);
+    fresh.refuses(&["run", "--uboot", "--initrd", "--fast"], &[], &["--fast", "U-Boot"]);
+    fresh.refuses(
+        &["check", "--uboot", "--uboot-rom", "/usr/bin/env"],
+        &[],
+        &["--uboot-rom", "cannot be used with"],
+    );
+}
+
+#[test]
 fn a_bad_value_from_the_environment_names_the_variable() {
     let fresh = Fresh::new("env");
     fresh.refuses(&["all"], &[("KARDEL_JOBS", "abc")], &["--jobs", "KARDEL_JOBS=\"abc\""]);

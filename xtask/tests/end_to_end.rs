@@ -40,6 +40,10 @@ fn selection_env() -> Vec<(String, String)> {
         var("KARDEL_MIRRORS", "file:///var/cache/offline-mirror"),
         var("KARDEL_PROFILE", "tiny"),
         var("KARDEL_ACCEL", "auto"),
+        // Debian's U-Boot 2023.01, whose 32-bit board boots the 64-bit kernel (its 64-bit one
+        // resets at zboot: README, "Through U-Boot")
+        var("KARDEL_UBOOT_SOURCE", "/var/cache/offline-mirror/debian-u-boot-2023.01.tar.xz"),
+        var("KARDEL_UBOOT_BOARD", "qemu-x86"),
     ]
 }
 
@@ -230,6 +234,37 @@ fn whole_chain_from_sources_to_booted_images() {
     for boot in ["initrd", "initramfs", "hello"] {
         assert!(uboot.stdout().contains(&format!("check {boot}: ok")), "{}", uboot.stdout());
     }
+
+    // U-Boot built from source with the tutorial's boot: a fragment that does not stick is
+    // refused by name; the ROM boots the initrd by itself, and the other images with their own
+    // arguments typed at its prompt; a second build is a no-op; `run --uboot` is the author's line
+    let bad = scratch.join("bad-uboot.config");
+    std::fs::write(&bad, "# no such option\nCONFIG_KARDEL_NO_SUCH_OPTION=y\n").unwrap();
+    let refused = run(xtask(
+        &["uboot", "--configure-only", "--uboot-fragment"]
+            .iter()
+            .copied()
+            .chain([bad.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    ))
+    .fails();
+    assert!(refused.stderr().contains("CONFIG_KARDEL_NO_SUCH_OPTION"), "{}", refused.stderr());
+    let built = run(xtask(&["uboot"])).ok();
+    let rom = PathBuf::from(built.stdout().trim());
+    assert!(rom.ends_with("u-boot.rom") && rom.is_file(), "{}", built.stdout());
+    let again = run(xtask(&["uboot"])).ok();
+    assert!(again.stderr().contains("up to date"), "{}", again.stderr());
+    let uboot = run(xtask(&["check", "--all", "--uboot"])).ok();
+    for boot in ["initrd", "initramfs", "hello"] {
+        assert!(uboot.stdout().contains(&format!("check {boot}: ok")), "{}", uboot.stdout());
+    }
+    let console =
+        std::fs::read_to_string(target_dir().join("kardel/logs/x86_64/boot-initrd.log")).unwrap();
+    assert!(console.contains("Starting kernel"), "{console}");
+    assert!(!console.contains("setenv bootargs"), "the initrd boot was typed:\n{console}");
+    let line = run(xtask(&["run", "--uboot", "--initrd", "--dry-run"])).ok().stdout();
+    assert!(line.contains(&format!("-bios {} -kernel ", rom.display())), "{line}");
+    assert!(!line.contains("-append"), "{line}");
 
     // the same micro Linux on the other rows of the architecture table: all three boots, and a
     // command that says where it runs

@@ -37,6 +37,8 @@ pub struct Arch {
     pub virtio: String,
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
+    pub uboot_boards: Vec<String>,
+    pub uboot_image: String,
 }
 
 impl Arch {
@@ -71,6 +73,28 @@ impl Arch {
     /// The boot image's file name (`bzImage`, `Image`): the name it keeps in the images folder.
     pub fn kernel_image_name(&self) -> &str {
         self.kernel_image.rsplit('/').next().unwrap_or(&self.kernel_image)
+    }
+
+    /// The U-Boot board to build: `chosen` if the row lists it, else the row's first (the
+    /// author's). An architecture without boards boots without U-Boot here.
+    pub fn uboot_board(&self, chosen: Option<&str>) -> Result<&str> {
+        let Some(first) = self.uboot_boards.first() else {
+            bail!(
+                "U-Boot boots are not set up for {} (arches.toml lists no U-Boot board)",
+                self.name
+            );
+        };
+        match chosen {
+            None => Ok(first),
+            Some(board) => match self.uboot_boards.iter().find(|b| *b == board) {
+                Some(board) => Ok(board),
+                None => bail!(
+                    "--uboot-board {board}: not a U-Boot board for {}; expected one of: {}",
+                    self.name,
+                    self.uboot_boards.join(", ")
+                ),
+            },
+        }
     }
 
     fn optional(value: &str) -> Option<&str> {
@@ -143,6 +167,9 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Arch>> {
                 arch.kernel_arch
             );
         }
+        if arch.uboot_boards.is_empty() != arch.uboot_image.is_empty() {
+            bail!("arches.toml: [{name}] has U-Boot boards without an image, or the reverse");
+        }
         if !arch.cross_compile.ends_with('-') {
             bail!("arches.toml: [{name}] cross_compile {} must end with '-'", arch.cross_compile);
         }
@@ -188,6 +215,21 @@ mod tests {
         assert!(err.contains("is not under arch/x86/"), "{err}");
         let row = include_str!("../arches.toml").replace("console = \"ttyS0\"", "console = \"\"");
         assert!(parse(&row).unwrap_err().to_string().contains("empty console"));
+    }
+
+    #[test]
+    fn uboot_boards_default_to_the_authors_and_others_are_refused() {
+        let x86 = Arch::get("x86_64").unwrap();
+        assert_eq!(x86.uboot_board(None).unwrap(), "qemu-x86_64");
+        assert_eq!(x86.uboot_board(Some("qemu-x86")).unwrap(), "qemu-x86");
+        let err = x86.uboot_board(Some("sandbox")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--uboot-board sandbox: not a U-Boot board for x86_64; expected one of: qemu-x86_64, \
+             qemu-x86"
+        );
+        let err = Arch::get("riscv64").unwrap().uboot_board(None).unwrap_err().to_string();
+        assert!(err.contains("not set up for riscv64"), "{err}");
     }
 
     #[test]

@@ -12,15 +12,18 @@ use serde::Deserialize;
 pub enum Package {
     Kernel,
     Busybox,
+    #[serde(rename = "u-boot")]
+    Uboot,
 }
 
 impl Package {
-    pub const ALL: [Package; 2] = [Package::Kernel, Package::Busybox];
+    pub const ALL: [Package; 3] = [Package::Kernel, Package::Busybox, Package::Uboot];
 
     pub fn name(self) -> &'static str {
         match self {
             Package::Kernel => "kernel",
             Package::Busybox => "busybox",
+            Package::Uboot => "u-boot",
         }
     }
 }
@@ -37,7 +40,10 @@ impl FromStr for Package {
     fn from_str(text: &str) -> Result<Package> {
         match Package::ALL.into_iter().find(|package| package.name() == text) {
             Some(package) => Ok(package),
-            None => bail!("unknown package `{text}`, expected one of: kernel, busybox"),
+            None => {
+                let names: Vec<&str> = Package::ALL.iter().map(|p| p.name()).collect();
+                bail!("unknown package `{text}`, expected one of: {}", names.join(", "))
+            }
         }
     }
 }

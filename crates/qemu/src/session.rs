@@ -243,6 +243,25 @@ impl Session {
         found.ok_or_else(|| self.fail_timed_out(&waiting_for, timeout))
     }
 
+    /// Waits for whichever of `texts` appears first after everything earlier waits consumed, and
+    /// returns its index: for telling a boot that goes on from one that stops or starts over.
+    pub fn wait_for_first(&mut self, texts: &[&str], timeout: Duration) -> Result<usize> {
+        let waiting_for = texts.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(" or ");
+        let give_up = Instant::now() + timeout;
+        let found = self.poll(&waiting_for, give_up, |state, cursor| {
+            let transcript = state.watcher.transcript();
+            texts
+                .iter()
+                .enumerate()
+                .filter_map(|(index, text)| {
+                    find(transcript, cursor, text.as_bytes()).map(|at| (at, index, text.len()))
+                })
+                .min()
+                .map(|(at, index, length)| (index, at + length))
+        })?;
+        found.ok_or_else(|| self.fail_timed_out(&waiting_for, timeout))
+    }
+
     /// Waits until a shell reads commands, pressing Enter for BusyBox's askfirst when asked,
     /// and returns the time from spawning QEMU to the first prompt (askfirst's or the shell's).
     ///
