@@ -140,6 +140,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Images,
             BenchPart::Boot,
             BenchPart::Uboot,
+            BenchPart::Arches,
             BenchPart::Sizes,
         ],
     };
@@ -156,6 +157,8 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Images => image_steps(&ctx, &built, &mut report)?,
             BenchPart::Boot => boot_times(&ctx, &flags.build, &built, flags.boots, &mut report)?,
             BenchPart::Uboot => uboot_boots(&ctx, &flags.uboot, &built, flags.boots, &mut report)?,
+            BenchPart::Arches => other_arches(&ctx, &flags.build, flags.boots, &mut report)?,
+            BenchPart::Peers => peers(&ctx, &mut report)?,
             BenchPart::Sizes => sizes(&ctx, &flags.build, &built, &mut report)?,
         }
     }
@@ -600,7 +603,7 @@ fn uboot_boots(
     let (uboot_kernel, uboot_ready) = measure(&through, true)?;
     let figure = report.seconds(
         "uboot",
-        format!("initrd to prompt through U-Boot, tcg (median of {boots})"),
+        format!("initrd to prompt via U-Boot, tcg (median of {boots})"),
         uboot_ready,
     );
     figure.tutorial_way = Some(direct_ready.as_secs_f64());
@@ -608,10 +611,193 @@ fn uboot_boots(
         "tutorial's way: -kernel; ratio {:.2}",
         uboot_ready.as_secs_f64() / direct_ready.as_secs_f64()
     );
-    let figure = report.seconds("uboot", "kernel's first line through U-Boot, tcg", uboot_kernel);
+    let figure = report.seconds("uboot", "kernel's first line via U-Boot, tcg", uboot_kernel);
     figure.tutorial_way = Some(direct_kernel.as_secs_f64());
     figure.note =
         "U-Boot's part: start, autoboot countdown (CONFIG_BOOTDELAY), qfw load, zboot".into();
+    Ok(())
+}
+
+/// Every other row of the architecture table, in this run: its kernel built from an empty build
+/// folder (the same profile and sources) and its initramfs boot to the prompt on the tutorial's
+/// machine, TCG. A row whose QEMU or cross compiler is not installed is said so, not measured.
+fn other_arches(
+    ctx: &Context,
+    flags: &flags::Build,
+    boots: u32,
+    report: &mut Report,
+) -> Result<()> {
+    for arch in arch::all().filter(|a| a.name != ctx.arch.name) {
+        let arch_flags = flags::Build { arch: arch.name.clone(), ..flags.clone() };
+        let user = Context::new(&arch_flags)?;
+        if let Err(err) = hostdeps::ensure(&user.sh, arch, &hostdeps::ALL_STEPS, false) {
+            report.add("arches", &arch.name, f64::NAN, "n/a").note =
+                format!("not measured: {}", err.to_string().lines().next().unwrap_or_default());
+            continue;
+        }
+        let target = user.layout.bench_target(&user.profile_name);
+        let actx = Context::with_target(&arch_flags, ctx.repo.clone(), target)?;
+        for dir in [kernel::build_dir(&actx)?, actx.layout.kernel_images(&actx.kernel_flavour())] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+            }
+        }
+        let (_, elapsed) = timed(|| kernel::build(&actx))?;
+        report.seconds(
+            "arches",
+            format!("{} {} kernel build (-j{})", arch.name, actx.profile_name, actx.jobs),
+            elapsed,
+        );
+        let built = pipeline::build_all(&actx, false, &[Step::Qemu], &mut Summary::default())?;
+        let boot = boots::by_name("initramfs");
+        let machine = boot::machine(
+            &actx,
+            &built,
+            boot,
+            &flags::Machine::plain(AccelChoice::Tcg),
+            Speed::Tutorial,
+            true,
+        )?;
+        let ready = median(
+            (0..boots)
+                .map(|_| {
+                    let mut session = boot::spawn(&actx, &machine, boot)?;
+                    boot::wait_ready(&mut session, boot)
+                })
+                .collect::<Result<_>>()?,
+        );
+        report.seconds(
+            "arches",
+            format!("{} initramfs to prompt, tcg (median of {boots})", arch.name),
+            ready,
+        );
+    }
+    Ok(())
+}
+
+/// virtme-ng (`vng`, PyPI `virtme-ng`) beside this tool, from the same kernel source: its own
+/// config (`vng --kconfig`: the defconfig plus what it needs) built by `vng --build` in a copy of
+/// the tree, and `vng -r bzImage -- uname -r` under TCG, against `run -- uname -r` on this
+/// profile: the boot to the result (median of 3) and the tree to the result (configure, build,
+/// boot; ours from empty build folders). Not in the default run: vng's kernel is a defconfig
+/// build, about 12 minutes on two cores here.
+fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
+    let sh = &ctx.sh;
+    for (program, why) in [
+        ("vng", "virtme-ng: `pip install virtme-ng`"),
+        ("busybox", "virtme-ng's initramfs: Debian's busybox-static"),
+        ("udevadm", "virtme-ng's guest runs the host's udev to find its virtio ports: udev"),
+    ] {
+        if !hostdeps::on_path(program) {
+            bail!("bench --only peers: no {program} on PATH ({why})");
+        }
+    }
+    let version = cmd!(sh, "vng --version").quiet().read().unwrap_or_default();
+    let source = Source::plan(ctx, Package::Kernel)?;
+    let tree = source.tree(ctx)?;
+    let peer_tree = ctx.layout.work().join("peers/linux");
+    if peer_tree.exists() {
+        std::fs::remove_dir_all(&peer_tree)?;
+    }
+    std::fs::create_dir_all(peer_tree.parent().expect("has a parent"))?;
+    cmd!(sh, "cp -a {tree} {peer_tree}").run()?;
+    let vng_log = ctx.layout.log("peers-vng");
+    // vng works on the kernel tree it is started in
+    let in_tree = xshell::Shell::new()?;
+    in_tree.change_dir(&peer_tree);
+    let vng = |what: &str, args: &[&str]| -> Result<Duration> {
+        let command = cmd!(in_tree, "vng {args...}");
+        exec::run_logged(command, &vng_log, &format!("virtme-ng: {what}"))
+    };
+    let configure = vng("vng --kconfig", &["--kconfig"])?;
+    let jobs = ctx.jobs.to_string();
+    let build = vng("vng --build", &["--build", "--jobs", &jobs])?;
+    let image = peer_tree.join(&ctx.arch.kernel_image);
+    let image_arg = image.display().to_string();
+    // TCG (KVM hangs here), and 9p: virtiofsd's failed start costs seconds before vng falls
+    // back to it anyway
+    let vng_run = ["--disable-kvm", "--force-9p", "--run", image_arg.as_str(), "--", "uname", "-r"];
+    let vng_boots = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            // through pipes: vng's QEMU reopens its standard output, truncating a file
+            let output = Command::new("vng")
+                .args(vng_run)
+                .current_dir(&peer_tree)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .context("running vng")?;
+            let elapsed = start.elapsed();
+            if !output.status.success() || output.stdout.is_empty() {
+                bail!(
+                    "`vng {}` failed ({}):\n{}",
+                    vng_run.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(elapsed)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let vng_boot = median(vng_boots);
+
+    let ours = median(
+        (0..3).map(|_| whole_process_run(ctx, "tcg", &["uname", "-r"])).collect::<Result<_>>()?,
+    );
+    let figure =
+        report.seconds("peers", "`run -- uname -r`, boot to result, tcg (median of 3)", ours);
+    figure.note = format!("virtme-ng {}: {:.2} s", version.trim(), vng_boot.as_secs_f64());
+    report.add(
+        "peers",
+        "boot to result: virtme-ng's time over ours",
+        vng_boot.as_secs_f64() / ours.as_secs_f64(),
+        "x",
+    );
+
+    // ours from the same unpacked tree, every build folder empty: configure, build, images, boot
+    let fresh = ctx.layout.work().join("peers/ours");
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh)?;
+    }
+    let exe = std::env::current_exe()?;
+    let mut command = Command::new(&exe);
+    command.args(["run", "--accel", "tcg", "--", "uname", "-r"]);
+    with_selection(&mut command, &selection_env(ctx)?);
+    command
+        .env("CARGO_TARGET_DIR", &fresh)
+        .env("KARDEL_KERNEL_SOURCE", &tree)
+        .stdin(std::process::Stdio::null());
+    let start = Instant::now();
+    let output = command.output().with_context(|| format!("running {}", exe.display()))?;
+    let ours_tree = start.elapsed();
+    if !output.status.success() {
+        bail!(
+            "`{} run -- uname -r` from an empty target folder failed:\n{}",
+            exe.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let vng_tree = configure + build + vng_boot;
+    let figure = report.seconds(
+        "peers",
+        format!("tree to result, {} profile (configure, build, boot)", ctx.profile_name),
+        ours_tree,
+    );
+    figure.note = format!(
+        "virtme-ng: {:.0} s (vng --kconfig {:.0} s, vng --build -j{} {:.0} s, boot {:.2} s)",
+        vng_tree.as_secs_f64(),
+        configure.as_secs_f64(),
+        ctx.jobs,
+        build.as_secs_f64(),
+        vng_boot.as_secs_f64()
+    );
+    report.add(
+        "peers",
+        "tree to result: virtme-ng's time over ours",
+        vng_tree.as_secs_f64() / ours_tree.as_secs_f64(),
+        "x",
+    );
     Ok(())
 }
 

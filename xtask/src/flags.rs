@@ -400,7 +400,11 @@ pub enum BenchPart {
     Images,
     Boot,
     Uboot,
+    /// every other row of the architecture table: its kernel build and boot
+    Arches,
     Sizes,
+    /// virtme-ng beside this tool (not in the default run: its kernel is a defconfig build)
+    Peers,
 }
 
 #[derive(Args, Debug)]

@@ -262,7 +262,7 @@ pub fn path_with_sbin() -> std::ffi::OsString {
     std::env::join_paths(dirs).unwrap_or_default()
 }
 
-fn on_path(program: &str) -> bool {
+pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|dir| is_executable(&dir.join(program))))
         .unwrap_or(false)
