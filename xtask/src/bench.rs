@@ -747,7 +747,8 @@ fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
     );
     let figure =
         report.seconds("peers", "`run -- uname -r`, boot to result, tcg (median of 3)", ours);
-    figure.note = format!("virtme-ng {}: {:.2} s", version.trim(), vng_boot.as_secs_f64());
+    // `vng --version` says its own name
+    figure.note = format!("{}: {:.2} s", version.trim(), vng_boot.as_secs_f64());
     report.add(
         "peers",
         "boot to result: virtme-ng's time over ours",
