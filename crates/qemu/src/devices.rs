@@ -24,25 +24,31 @@ pub struct Forward {
 }
 
 /// User-mode networking (slirp: the guest is 10.0.2.15 by DHCP, the host 10.0.2.2) on a
-/// virtio NIC, which every architecture's PCI bus takes; each forward listens on 127.0.0.1 only.
-pub fn user_net(forwards: &[Forward]) -> Vec<OsString> {
+/// virtio NIC (`transport` as for [`virtio_serial`]); each forward listens on 127.0.0.1 only.
+pub fn user_net(transport: &str, forwards: &[Forward]) -> Vec<OsString> {
     let mut netdev = "user,id=net0".to_string();
     for f in forwards {
         netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{}-:{}", f.host, f.guest));
     }
-    words(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=net0"])
+    words(&["-netdev", &netdev, "-device", &format!("virtio-net-{transport},netdev=net0")])
 }
 
 /// A host folder over virtio 9p, mounted in the guest by `tag`. `security_model=none`: the
 /// guest sees the host's owners and modes and writes as the user running QEMU, as the tutorial's
-/// author does.
-pub fn share_9p(index: usize, folder: &Path, tag: &str, read_only: bool) -> Vec<OsString> {
+/// author does. `transport` as for [`virtio_serial`].
+pub fn share_9p(
+    transport: &str,
+    index: usize,
+    folder: &Path,
+    tag: &str,
+    read_only: bool,
+) -> Vec<OsString> {
     let mut fsdev = OsString::from(format!("local,security_model=none,id=fsdev{index},path="));
     fsdev.push(folder.as_os_str());
     if read_only {
         fsdev.push(",readonly=on");
     }
-    let device = format!("virtio-9p-pci,fsdev=fsdev{index},mount_tag={tag}");
+    let device = format!("virtio-9p-{transport},fsdev=fsdev{index},mount_tag={tag}");
     vec!["-fsdev".into(), fsdev, "-device".into(), device.into()]
 }
 
@@ -156,26 +162,32 @@ mod tests {
     #[test]
     fn user_net_forwards_from_loopback_only() {
         check(
-            user_net(&[Forward { host: 2222, guest: 22 }, Forward { host: 8080, guest: 80 }]),
+            user_net(
+                "pci",
+                &[Forward { host: 2222, guest: 22 }, Forward { host: 8080, guest: 80 }],
+            ),
             expect![[
                 r#"-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-pci,netdev=net0"#
             ]],
         );
-        check(user_net(&[]), expect!["-netdev user,id=net0 -device virtio-net-pci,netdev=net0"]);
+        check(
+            user_net("device", &[]),
+            expect!["-netdev user,id=net0 -device virtio-net-device,netdev=net0"],
+        );
     }
 
     #[test]
     fn shares_over_9p() {
         check(
-            share_9p(0, Path::new("/home/me/work dir"), "hostshare", false),
+            share_9p("pci", 0, Path::new("/home/me/work dir"), "hostshare", false),
             expect![[
                 r#"-fsdev 'local,security_model=none,id=fsdev0,path=/home/me/work dir' -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare"#
             ]],
         );
         check(
-            share_9p(1, Path::new("/srv/data"), "data", true),
+            share_9p("device", 1, Path::new("/srv/data"), "data", true),
             expect![[
-                r#"-fsdev local,security_model=none,id=fsdev1,path=/srv/data,readonly=on -device virtio-9p-pci,fsdev=fsdev1,mount_tag=data"#
+                r#"-fsdev local,security_model=none,id=fsdev1,path=/srv/data,readonly=on -device virtio-9p-device,fsdev=fsdev1,mount_tag=data"#
             ]],
         );
     }
