@@ -355,7 +355,7 @@ mod tests {
                 expect![[
                     r#"qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init'"#
                 ]],
-                expect!["qemu-system-x86_64 -name kardel -M microvm,pit=on,pic=on,rtc=on -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init' -device virtio-serial-device,id=vser0"],
+                expect!["qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -bios /usr/share/qemu/qboot.rom -kernel out/bzImage -initrd out/rootfs.img.gz -append 'root=/dev/ram rw rootfstype=ext4 console=ttyS0 init=/sbin/init' -device virtio-serial-pci,id=vser0"],
             ),
         ];
         let names: Vec<&str> = snapshots.iter().map(|(name, _, _)| *name).collect();

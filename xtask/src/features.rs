@@ -228,7 +228,6 @@ mod tests {
                 "x86_64/boot.config",
                 "ramdisk.config",
                 "command.config",
-                "x86_64/command.config",
                 "tiny.config",
                 "x86_64/tiny.config"
             ]
