@@ -159,6 +159,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Uboot => uboot_boots(&ctx, &flags.uboot, &built, flags.boots, &mut report)?,
             BenchPart::Arches => other_arches(&ctx, &flags.build, flags.boots, &mut report)?,
             BenchPart::Peers => peers(&ctx, &mut report)?,
+            BenchPart::Edit => edit_loop(&ctx, &flags.build, &mut report)?,
             BenchPart::Sizes => sizes(&ctx, &flags.build, &built, &mut report)?,
         }
     }
@@ -798,6 +799,69 @@ fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
         "tree to result: virtme-ng's time over ours",
         vng_tree.as_secs_f64() / ours_tree.as_secs_f64(),
         "x",
+    );
+    Ok(())
+}
+
+/// The kernel hacker's edit loop, with the unpacked tree as a developer's own
+/// (`--kernel-source DIR`): one `.c` file touched, then `run -- true` from start to exit (make
+/// finds the change, the boot runs the command), against the tutorial's way on the same build
+/// folder: `make bzImage`, then its QEMU command line to the prompt. Medians of 3.
+fn edit_loop(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result<()> {
+    const EDITED: &str = "kernel/sys.c";
+    let tree = Source::plan(ctx, Package::Kernel)?.tree(ctx)?;
+    let mut tree_flags = flags.clone();
+    tree_flags.sources.kernel_source = Some(tree.clone());
+    tree_flags.sources.kernel_version = None;
+    let tree_ctx =
+        Context::with_target(&tree_flags, ctx.repo.clone(), ctx.layout.target().to_path_buf())?;
+    // the tree's own build folder, built once before the loop is timed
+    whole_process_run(&tree_ctx, "tcg", &["true"])?;
+    let edited = tree.join(EDITED);
+    let touch = || -> Result<()> {
+        let status = Command::new("touch").arg(&edited).status()?;
+        anyhow::ensure!(status.success(), "touch {}", edited.display());
+        Ok(())
+    };
+    let ours = median(
+        (0..3)
+            .map(|_| {
+                touch()?;
+                whole_process_run(&tree_ctx, "tcg", &["true"])
+            })
+            .collect::<Result<_>>()?,
+    );
+    let built = pipeline::build_all(&tree_ctx, false, &[Step::Qemu], &mut Summary::default())?;
+    let (build, target) = kernel::rebuild_target(&tree_ctx)?;
+    let boot = boots::by_name("initramfs");
+    let machine = boot::machine(
+        &tree_ctx,
+        &built,
+        boot,
+        &flags::Machine::plain(AccelChoice::Tcg),
+        Speed::Tutorial,
+        true,
+    )?;
+    let tutorial = median(
+        (0..3)
+            .map(|_| {
+                touch()?;
+                let make =
+                    build.build(&format!("make {target} after touching {EDITED}"), &[&target])?;
+                let mut session = boot::spawn(&tree_ctx, &machine, boot)?;
+                Ok(make + boot::wait_ready(&mut session, boot)?)
+            })
+            .collect::<Result<_>>()?,
+    );
+    let figure = report.seconds(
+        "edit",
+        format!("touch {EDITED}, then `run -- true` to exit (median of 3)"),
+        ours,
+    );
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = format!(
+        "tutorial's way: make {target}, then its command line to the prompt; ratio {:.2}",
+        ours.as_secs_f64() / tutorial.as_secs_f64()
     );
     Ok(())
 }

@@ -86,6 +86,9 @@ fn guest_checks(
         return Ok((to_ready, notes));
     }
 
+    // the kernel's late messages (the TSC's refined calibration, a second or so in) would land
+    // in the middle of a command's output on the tutorial's machine, which is not quiet
+    session.run("dmesg -n 1", COMMAND_TIMEOUT)?;
     let release = session.run("uname -r", COMMAND_TIMEOUT)?;
     ensure!(
         release.trim() == built.kernel.release,

@@ -405,6 +405,9 @@ pub enum BenchPart {
     Sizes,
     /// virtme-ng beside this tool (not in the default run: its kernel is a defconfig build)
     Peers,
+    /// the edit loop: one kernel `.c` file touched, then a command's result (not in the default
+    /// run: the first pass builds the kernel from the unpacked tree)
+    Edit,
 }
 
 #[derive(Args, Debug)]
