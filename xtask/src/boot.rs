@@ -12,7 +12,7 @@ use arch::Arch;
 use qemu::{Accel, AccelChoice, Machine, Session};
 
 use crate::{
-    boots::{Boot, Ready},
+    boots::{Boot, Image, Ready},
     context::Context,
     features, flags,
     pipeline::Built,
@@ -58,7 +58,11 @@ pub fn machine_with_init(
     check_kernel_has(ctx, built, boot)?;
     let arch = ctx.arch;
     let mut machine = arch_machine(arch, &built.kernel.image, speed);
-    machine.initrd = Some(boot.image.path(&built.images).to_path_buf());
+    machine.initrd = Some(match (speed, boot.image) {
+        // the fast machine skips the kernel's gzip unpacking (README, "Boot times")
+        (Speed::Fast, Image::Initramfs) => built.images.initramfs_uncompressed.clone(),
+        _ => boot.image.path(&built.images).to_path_buf(),
+    });
     machine.append = boot.append(&arch.console, init);
     // no network card unless asked for (QEMU adds one by default): no network nobody asked for,
     // and no option ROM for the firmware to run
@@ -244,6 +248,8 @@ impl UbootRom {
 pub fn through(machine: &mut Machine, uboot: &UbootRom) {
     machine.firmware = Some(uboot.rom.clone());
     machine.bootloader_passes_append = true;
+    // its console is the serial port: no video for it to start
+    machine.devices.extend(qemu::devices::no_vga());
 }
 
 /// U-Boot's commands that boot `machine`'s kernel and image with its kernel arguments: the

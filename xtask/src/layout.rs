@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! target/images/<arch>/<profile>/{bzImage|Image, vmlinux, config, kernel.release}
-//! target/images/<arch>/{busybox, rootfs.img.gz, rootfs.cpio.gz, hello.cpio.gz}
+//! target/images/<arch>/{busybox, rootfs.img.gz, rootfs.cpio.gz, rootfs.cpio, hello.cpio.gz}
 //! target/images/<arch>/u-boot/<board>/{u-boot.rom, config}
 //! target/kardel/src/                          unpacked sources (shared by every architecture)
 //! target/kardel/build/<arch>/kernel-<profile>-<source>/, busybox-<source>/
@@ -30,13 +30,20 @@ pub struct ImagePaths {
     pub initrd: PathBuf,
     /// the BusyBox initramfs: rootfs.cpio.gz
     pub initramfs: PathBuf,
+    /// the same, uncompressed, for the fast machine: rootfs.cpio
+    pub initramfs_uncompressed: PathBuf,
     /// the hello-world initramfs: hello.cpio.gz
     pub hello: PathBuf,
 }
 
 impl ImagePaths {
     pub fn all(&self) -> Vec<PathBuf> {
-        vec![self.initrd.clone(), self.initramfs.clone(), self.hello.clone()]
+        vec![
+            self.initrd.clone(),
+            self.initramfs.clone(),
+            self.initramfs_uncompressed.clone(),
+            self.hello.clone(),
+        ]
     }
 }
 
@@ -74,6 +81,7 @@ impl Layout {
         ImagePaths {
             initrd: dir.join(format!("rootfs.img.{ext}")),
             initramfs: dir.join(format!("rootfs.cpio.{ext}")),
+            initramfs_uncompressed: dir.join("rootfs.cpio"),
             hello: dir.join(format!("hello.cpio.{ext}")),
         }
     }

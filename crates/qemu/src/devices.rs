@@ -16,6 +16,12 @@ pub fn no_nic() -> Vec<OsString> {
     words(&["-nic", "none"])
 }
 
+/// No graphics card. A firmware that finds one initialises it, running the card's option ROM:
+/// under TCG, U-Boot's video start once held a boot for more than 30 s with nothing printed.
+pub fn no_vga() -> Vec<OsString> {
+    words(&["-vga", "none"])
+}
+
 /// A TCP port forwarded from the host's loopback to the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Forward {
@@ -157,6 +163,7 @@ mod tests {
     #[test]
     fn no_nic_stops_the_default_one() {
         check(no_nic(), expect!["-nic none"]);
+        check(no_vga(), expect!["-vga none"]);
     }
 
     #[test]

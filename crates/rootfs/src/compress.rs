@@ -59,24 +59,40 @@ impl fmt::Display for Compression {
 /// kernel.
 pub const ZSTD_LEVEL: i32 = 19;
 
-/// Writes `tree` as a compressed newc archive to `out`, atomically. The archive is built in
-/// memory first (a BusyBox rootfs is a few MiB) and read back to check it lists every entry.
+/// Writes `tree` as a compressed newc archive to `out`, atomically.
 pub fn write_initramfs(
     tree: &Tree,
     mtime: u64,
     compression: Compression,
     out: &Path,
 ) -> Result<()> {
+    let archive = checked_archive(tree, mtime)?;
+    artifact::write_atomic(out, |file| {
+        compress(compression, &archive[..], file)
+            .with_context(|| format!("writing {}", out.display()))
+    })
+}
+
+/// [`write_initramfs`] without compression: under TCG the kernel's gzip unpacking is a tenth of
+/// a second of a boot, and QEMU loads the larger file in no time.
+pub fn write_initramfs_uncompressed(tree: &Tree, mtime: u64, out: &Path) -> Result<()> {
+    let archive = checked_archive(tree, mtime)?;
+    artifact::write_atomic(out, |file| {
+        std::io::Write::write_all(file, &archive)
+            .with_context(|| format!("writing {}", out.display()))
+    })
+}
+
+/// `tree` as a newc archive in memory (a BusyBox rootfs is a few MiB), read back to check it
+/// lists every entry.
+fn checked_archive(tree: &Tree, mtime: u64) -> Result<Vec<u8>> {
     let mut archive = Vec::new();
     cpio::write_cpio(tree, mtime, &mut archive)?;
     let listed = cpio::list_cpio(&archive).context("reading back the archive just written")?;
     if listed.len() != tree.len() {
         bail!("archive lists {} entries, the tree has {}", listed.len(), tree.len());
     }
-    artifact::write_atomic(out, |file| {
-        compress(compression, &archive[..], file)
-            .with_context(|| format!("writing {}", out.display()))
-    })
+    Ok(archive)
 }
 
 /// Compresses everything `input` yields into `out`, deterministically: gzip at level 9 with no

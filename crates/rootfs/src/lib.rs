@@ -25,7 +25,9 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-pub use compress::{read_initramfs, write_initramfs, Compression, ZSTD_LEVEL};
+pub use compress::{
+    read_initramfs, write_initramfs, write_initramfs_uncompressed, Compression, ZSTD_LEVEL,
+};
 pub use cpio::{list_cpio, write_cpio, CpioEntryListing};
 pub use ext4::{write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
 pub use hello::{build_hello, compile_static};
