@@ -122,6 +122,19 @@ fn timed<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
     Ok((value, start.elapsed()))
 }
 
+/// The tutorial's command line on TCG, for `boot` on the built kernel and images.
+fn tutorial_machine(ctx: &Context, built: &Built, boot: &boots::Boot) -> Result<qemu::Machine> {
+    boot::machine(ctx, built, boot, &flags::Machine::plain(AccelChoice::Tcg), Speed::Tutorial, true)
+}
+
+/// A folder the bench starts afresh.
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -176,14 +189,9 @@ pub fn run(flags: flags::Bench) -> Result<()> {
 /// Every stage from an empty work folder: unpack, configure, build, images.
 fn build_from_nothing(ctx: &Context, report: &mut Report) -> Result<()> {
     let work = ctx.layout.work();
-    if work.exists() {
-        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
-    }
+    remove_dir_if_present(&work)?;
     let images_dir = ctx.layout.images();
-    if images_dir.exists() {
-        std::fs::remove_dir_all(&images_dir)
-            .with_context(|| format!("removing {}", images_dir.display()))?;
-    }
+    remove_dir_if_present(&images_dir)?;
     for package in [Package::Kernel, Package::Busybox] {
         let source = Source::plan(ctx, package)?;
         let (_, elapsed) = timed(|| source.tree(ctx))?;
@@ -340,9 +348,7 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
 
     // the same tree as a folder, for the tutorial's commands
     let staging = out.join("staging");
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
-    }
+    remove_dir_if_present(&staging)?;
     let sh = &ctx.sh;
     let install = &built.busybox.install_dir;
     cmd!(sh, "cp -a {install} {staging}").run()?;
@@ -568,14 +574,7 @@ fn uboot_boots(
         .note = format!("{}; the build folder was kept", outcome.word());
     let rom = boot::UbootRom { bootargs: uboot.bootargs()?, rom: uboot.rom.clone() };
     let boot = boots::by_name("initrd");
-    let direct = boot::machine(
-        ctx,
-        built,
-        boot,
-        &flags::Machine::plain(AccelChoice::Tcg),
-        Speed::Tutorial,
-        true,
-    )?;
+    let direct = tutorial_machine(ctx, built, boot)?;
     let mut through = direct.clone();
     boot::through(&mut through, &rom);
     anyhow::ensure!(
@@ -639,10 +638,7 @@ fn other_arches(
         let target = user.layout.bench_target(&user.profile_name);
         let actx = Context::with_target(&arch_flags, ctx.repo.clone(), target)?;
         for dir in [kernel::build_dir(&actx)?, actx.layout.kernel_images(&actx.kernel_flavour())] {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("removing {}", dir.display()))?;
-            }
+            remove_dir_if_present(&dir)?;
         }
         let (_, elapsed) = timed(|| kernel::build(&actx))?;
         report.seconds(
@@ -652,14 +648,7 @@ fn other_arches(
         );
         let built = pipeline::build_all(&actx, false, &[Step::Qemu], &mut Summary::default())?;
         let boot = boots::by_name("initramfs");
-        let machine = boot::machine(
-            &actx,
-            &built,
-            boot,
-            &flags::Machine::plain(AccelChoice::Tcg),
-            Speed::Tutorial,
-            true,
-        )?;
+        let machine = tutorial_machine(&actx, &built, boot)?;
         let ready = median(
             (0..boots)
                 .map(|_| {
@@ -698,9 +687,7 @@ fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
     let source = Source::plan(ctx, Package::Kernel)?;
     let tree = source.tree(ctx)?;
     let peer_tree = ctx.layout.work().join("peers/linux");
-    if peer_tree.exists() {
-        std::fs::remove_dir_all(&peer_tree)?;
-    }
+    remove_dir_if_present(&peer_tree)?;
     std::fs::create_dir_all(peer_tree.parent().expect("has a parent"))?;
     cmd!(sh, "cp -a {tree} {peer_tree}").run()?;
     let vng_log = ctx.layout.log("peers-vng");
@@ -759,9 +746,7 @@ fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
 
     // ours from the same unpacked tree, every build folder empty: configure, build, images, boot
     let fresh = ctx.layout.work().join("peers/ours");
-    if fresh.exists() {
-        std::fs::remove_dir_all(&fresh)?;
-    }
+    remove_dir_if_present(&fresh)?;
     let exe = std::env::current_exe()?;
     let mut command = Command::new(&exe);
     command.args(["run", "--accel", "tcg", "--", "uname", "-r"]);
@@ -834,14 +819,7 @@ fn edit_loop(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result
     let built = pipeline::build_all(&tree_ctx, false, &[Step::Qemu], &mut Summary::default())?;
     let (build, target) = kernel::rebuild_target(&tree_ctx)?;
     let boot = boots::by_name("initramfs");
-    let machine = boot::machine(
-        &tree_ctx,
-        &built,
-        boot,
-        &flags::Machine::plain(AccelChoice::Tcg),
-        Speed::Tutorial,
-        true,
-    )?;
+    let machine = tutorial_machine(&tree_ctx, &built, boot)?;
     let tutorial = median(
         (0..3)
             .map(|_| {
