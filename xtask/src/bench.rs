@@ -154,6 +154,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Boot,
             BenchPart::Uboot,
             BenchPart::Arches,
+            BenchPart::Features,
             BenchPart::Sizes,
         ],
     };
@@ -171,6 +172,9 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Boot => boot_times(&ctx, &flags.build, &built, flags.boots, &mut report)?,
             BenchPart::Uboot => uboot_boots(&ctx, &flags.uboot, &built, flags.boots, &mut report)?,
             BenchPart::Arches => other_arches(&ctx, &flags.build, flags.boots, &mut report)?,
+            BenchPart::Features => {
+                feature_costs(&user_ctx, &flags.build, flags.boots, &mut report)?
+            }
             BenchPart::Peers => peers(&ctx, &mut report)?,
             BenchPart::Edit => edit_loop(&ctx, &flags.build, &mut report)?,
             BenchPart::Sizes => sizes(&ctx, &flags.build, &built, &mut report)?,
@@ -278,9 +282,19 @@ fn whole_process_all(ctx: &Context, extra_env: &[(String, String)]) -> Result<Du
 
 /// `run -- ARGS` as a user runs it: the whole process, from start to exit.
 fn whole_process_run(ctx: &Context, accel: &str, args: &[&str]) -> Result<Duration> {
+    whole_process_run_with(ctx, accel, &[], args)
+}
+
+/// [`whole_process_run`] with `run`'s own flags before the command.
+fn whole_process_run_with(
+    ctx: &Context,
+    accel: &str,
+    run_flags: &[String],
+    args: &[&str],
+) -> Result<Duration> {
     let exe = std::env::current_exe()?;
     let mut command = Command::new(&exe);
-    command.args(["run", "--accel", accel, "--"]).args(args);
+    command.args(["run", "--accel", accel]).args(run_flags).arg("--").args(args);
     with_selection(&mut command, &selection_env(ctx)?);
     command.stdin(std::process::Stdio::null());
     let start = Instant::now();
@@ -785,6 +799,59 @@ fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
         vng_tree.as_secs_f64() / ours_tree.as_secs_f64(),
         "x",
     );
+    Ok(())
+}
+
+/// What each workbench feature adds to a command run: `run -- true` from start to exit, plain,
+/// with a share, with the network and a share, and with a module (median of `boots`, after one
+/// run that builds what is missing); and the debug kernel's size beside the plain one. It uses the
+/// kernel flavours in the user's own target folder, as `run` does (the end-to-end test leaves them
+/// built there), so that it builds nothing twice.
+fn feature_costs(
+    user_ctx: &Context,
+    flags: &flags::Build,
+    boots: u32,
+    report: &mut Report,
+) -> Result<()> {
+    let share = user_ctx.layout.work().join("bench-share");
+    std::fs::create_dir_all(&share)?;
+    let share = share.display().to_string();
+    let module = user_ctx.repo.join("examples/modules/hello").display().to_string();
+    let cases: [(&str, Vec<String>); 4] = [
+        ("", vec![]),
+        (" --share DIR", vec!["--share".into(), share.clone()]),
+        (" --net --share DIR", vec!["--net".into(), "--share".into(), share]),
+        (" --module hello", vec!["--module".into(), module]),
+    ];
+    let mut plain = None;
+    for (name, run_flags) in cases {
+        whole_process_run_with(user_ctx, "tcg", &run_flags, &["true"])?;
+        let elapsed = median(
+            (0..boots)
+                .map(|_| whole_process_run_with(user_ctx, "tcg", &run_flags, &["true"]))
+                .collect::<Result<_>>()?,
+        );
+        let figure = report.seconds(
+            "features",
+            format!("`run{name} -- true`, tcg (median of {boots})"),
+            elapsed,
+        );
+        match plain {
+            None => plain = Some(elapsed),
+            Some(plain) => {
+                let added = elapsed.as_secs_f64() - plain.as_secs_f64();
+                figure.note = format!("{:+.0} ms over the plain run", added * 1000.0);
+            }
+        }
+    }
+    let mut debug_ctx = Context::new(flags)?;
+    debug_ctx.add_features(&["debug"]);
+    let (debug, _) = kernel::build(&debug_ctx)?;
+    let (plain_kernel, _) = kernel::build(user_ctx)?;
+    let name = user_ctx.arch.kernel_image_name();
+    report.bytes(format!("vmlinux ({})", user_ctx.kernel_flavour()), &plain_kernel.vmlinux)?;
+    report.bytes(format!("vmlinux ({})", debug_ctx.kernel_flavour()), &debug.vmlinux)?;
+    report.bytes(format!("{name} ({})", debug_ctx.kernel_flavour()), &debug.image)?;
     Ok(())
 }
 

@@ -402,6 +402,8 @@ pub enum BenchPart {
     Uboot,
     /// every other row of the architecture table: its kernel build and boot
     Arches,
+    /// what a share, the network and a module add to a command run; the debug kernel's size
+    Features,
     Sizes,
     /// virtme-ng beside this tool (not in the default run: its kernel is a defconfig build)
     Peers,
