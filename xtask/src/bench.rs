@@ -571,6 +571,11 @@ fn uboot_boots(
             format!("not measured: no U-Boot board for {}", ctx.arch.name);
         return Ok(());
     }
+    if let Err(err) = hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], false) {
+        report.add("uboot", "U-Boot", f64::NAN, "n/a").note =
+            format!("not measured: {}", err.to_string().lines().next().unwrap_or_default());
+        return Ok(());
+    }
     let asked = flags.uboot_source.is_some() || flags.uboot_version.is_some();
     let build = timed(|| uboot::build(ctx, flags));
     let ((uboot, outcome), elapsed) = match build {
