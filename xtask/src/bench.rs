@@ -171,7 +171,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Images => image_steps(&ctx, &built, &mut report)?,
             BenchPart::Boot => boot_times(&ctx, &flags.build, &built, flags.boots, &mut report)?,
             BenchPart::Uboot => uboot_boots(&ctx, &flags.uboot, &built, flags.boots, &mut report)?,
-            BenchPart::Arches => other_arches(&ctx, &flags.build, flags.boots, &mut report)?,
+            BenchPart::Arches => other_arches(&user_ctx, &flags.build, flags.boots, &mut report)?,
             BenchPart::Features => {
                 feature_costs(&user_ctx, &flags.build, flags.boots, &mut report)?
             }
@@ -641,21 +641,21 @@ fn uboot_boots(
 /// folder (the same profile and sources) and its initramfs boot to the prompt on the tutorial's
 /// machine, TCG. A row whose QEMU or cross compiler is not installed is said so, not measured.
 fn other_arches(
-    ctx: &Context,
+    user_ctx: &Context,
     flags: &flags::Build,
     boots: u32,
     report: &mut Report,
 ) -> Result<()> {
-    for arch in arch::all().filter(|a| a.name != ctx.arch.name) {
-        let arch_flags = flags::Build { arch: arch.name.clone(), ..flags.clone() };
-        let user = Context::new(&arch_flags)?;
-        if let Err(err) = hostdeps::ensure(&user.sh, arch, &hostdeps::ALL_STEPS, false) {
+    for arch in arch::all().filter(|a| a.name != user_ctx.arch.name) {
+        if let Err(err) = hostdeps::ensure(&user_ctx.sh, arch, &hostdeps::ALL_STEPS, false) {
             report.add("arches", &arch.name, f64::NAN, "n/a").note =
                 format!("not measured: {}", err.to_string().lines().next().unwrap_or_default());
             continue;
         }
-        let target = user.layout.bench_target(&user.profile_name);
-        let actx = Context::with_target(&arch_flags, ctx.repo.clone(), target)?;
+        let arch_flags = flags::Build { arch: arch.name.clone(), ..flags.clone() };
+        let target = crate::layout::Layout::new(user_ctx.layout.target(), &arch.name)
+            .bench_target(&user_ctx.profile_name);
+        let actx = Context::with_target(&arch_flags, user_ctx.repo.clone(), target)?;
         for dir in [kernel::build_dir(&actx)?, actx.layout.kernel_images(&actx.kernel_flavour())] {
             remove_dir_if_present(&dir)?;
         }
@@ -849,7 +849,8 @@ fn feature_costs(
             }
         }
     }
-    let mut debug_ctx = Context::new(flags)?;
+    let mut debug_ctx =
+        Context::with_target(flags, user_ctx.repo.clone(), user_ctx.layout.target().to_path_buf())?;
     debug_ctx.add_features(&["debug"]);
     let (debug, _) = kernel::build(&debug_ctx)?;
     let (plain_kernel, _) = kernel::build(user_ctx)?;

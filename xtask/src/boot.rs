@@ -66,7 +66,7 @@ pub fn machine_with_init(
     machine.append = boot.append(&arch.console, init);
     // no network card unless asked for (QEMU adds one by default): no network nobody asked for,
     // and no option ROM for the firmware to run
-    let transport = virtio_transport(arch, speed);
+    let transport = &arch.virtio;
     if flags.wants_net() {
         machine.devices.extend(qemu::devices::user_net(transport, &flags.forwards));
         // the kernel asks QEMU's DHCP server itself before init runs
@@ -119,23 +119,15 @@ pub fn machine_with_init(
 /// Pure, so that every row's command line is snapshot-tested.
 pub fn arch_machine(arch: &Arch, kernel: &Path, speed: Speed) -> Machine {
     let mut machine = Machine::new(&arch.qemu, kernel);
-    let (board, firmware) = match speed {
-        Speed::Tutorial => (arch.board(), arch.firmware()),
-        // the row says why each is faster (arches.toml)
-        Speed::Fast => (arch.fast_board(), arch.fast_firmware()),
-    };
-    machine.board = board.map(String::from);
-    machine.firmware = firmware.map(Into::into);
+    machine.board = arch.board().map(String::from);
     machine.cpu = arch.cpu().map(String::from);
-    machine
-}
-
-/// How virtio devices attach on the machine `speed` boots: `pci`, or `device` (virtio-mmio).
-pub fn virtio_transport(arch: &Arch, speed: Speed) -> &str {
-    match speed {
-        Speed::Tutorial => &arch.virtio,
-        Speed::Fast => arch.fast_virtio(),
+    machine.firmware = match speed {
+        Speed::Tutorial => arch.firmware(),
+        // the row says why it is faster (arches.toml)
+        Speed::Fast => arch.fast_firmware(),
     }
+    .map(Into::into);
+    machine
 }
 
 fn accel(ctx: &Context, built: &Built, choice: AccelChoice, probe: bool) -> Result<Accel> {
@@ -330,7 +322,7 @@ mod tests {
         machine.initrd = Some("out/rootfs.img.gz".into());
         machine.append = crate::boots::by_name("initrd").append(&arch.console, None);
         if speed == Speed::Fast {
-            machine.devices.extend(qemu::devices::virtio_serial(virtio_transport(arch, speed)));
+            machine.devices.extend(qemu::devices::virtio_serial(&arch.virtio));
         }
         qemu::command_line(&machine)
     }

@@ -29,7 +29,7 @@ pub fn run(flags: flags::Check) -> Result<()> {
     pipeline::check_uboot_flags(&ctx, &flags.uboot, flags.build.install_deps)?;
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, flags.build.install_deps, &mut summary)?;
+    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, &mut summary)?;
     eprint!("{}", summary.render());
     // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
     let tutorial = flags.tutorial_machine || uboot.is_some();

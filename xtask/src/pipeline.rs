@@ -113,11 +113,10 @@ pub fn all_command(flags: Build) -> Result<()> {
 }
 
 /// The U-Boot a boot goes through: none, the user's prebuilt ROM, or one built from source
-/// (whose boot arguments are known from its config).
+/// (whose boot arguments are known from its config). [`check_uboot_flags`] comes first.
 pub fn uboot_rom(
     ctx: &Context,
     flags: &UbootBoot,
-    install_deps: bool,
     summary: &mut Summary,
 ) -> Result<Option<UbootRom>> {
     if let Some(rom) = &flags.uboot_rom {
@@ -126,7 +125,6 @@ pub fn uboot_rom(
     if !flags.uboot {
         return Ok(None);
     }
-    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], install_deps)?;
     let built =
         summary.stage("u-boot", || uboot::build(ctx, &flags.source), |u| vec![u.rom.clone()])?;
     Ok(Some(UbootRom { bootargs: built.bootargs()?, rom: built.rom }))

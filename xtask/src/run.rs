@@ -111,7 +111,7 @@ fn built(flags: &flags::Run) -> Result<(Context, pipeline::Built, Option<boot::U
     pipeline::check_uboot_flags(&ctx, &flags.uboot, install_deps)?;
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, install_deps, &mut summary)?;
+    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, &mut summary)?;
     Ok((ctx, built, uboot))
 }
 

@@ -87,11 +87,7 @@ pub fn run(
     for file in [&stdout_file, &stderr_file, &status_file] {
         File::create(file).with_context(|| format!("creating {}", file.display()))?;
     }
-    // a command always runs on the fast machine
-    machine.devices.extend(devices::virtio_serial(crate::boot::virtio_transport(
-        ctx.arch,
-        crate::boot::Speed::Fast,
-    )));
+    machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
     // the names /sbin/kardel-run looks the ports up by
     for (id, name, file) in [
         ("kout", "kardel.stdout", &stdout_file),

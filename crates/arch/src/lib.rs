@@ -33,9 +33,7 @@ pub struct Arch {
     pub cpu: String,
     pub console: String,
     pub firmware: String,
-    pub fast_board: String,
     pub fast_firmware: String,
-    pub fast_virtio: String,
     pub virtio: String,
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
@@ -113,16 +111,6 @@ impl Arch {
 
     pub fn firmware(&self) -> Option<&str> {
         Arch::optional(&self.firmware)
-    }
-
-    /// The fast machine's board, else the usual one.
-    pub fn fast_board(&self) -> Option<&str> {
-        Arch::optional(&self.fast_board).or(self.board())
-    }
-
-    /// The fast machine's virtio transport, else the usual one.
-    pub fn fast_virtio(&self) -> &str {
-        Arch::optional(&self.fast_virtio).unwrap_or(&self.virtio)
     }
 
     /// The fast machine's firmware, where it is installed; else the usual one.
@@ -207,7 +195,6 @@ mod tests {
                 arch.name
             );
             assert!(["pci", "device"].contains(&arch.virtio.as_str()), "{}", arch.name);
-            assert!(["pci", "device"].contains(&arch.fast_virtio()), "{}", arch.name);
         }
         let names: Vec<&str> = table.keys().map(String::as_str).collect();
         assert_eq!(names, ["aarch64", "riscv64", "x86_64"]);
