@@ -335,8 +335,9 @@ pub struct Run {
     /// Print the exact QEMU command line and stop
     #[arg(long)]
     pub dry_run: bool,
-    /// The fast machine (qboot, no NIC, one CPU, a quiet kernel) instead of the tutorial's
-    /// command line; always used for a command
+    /// The fast machine (qboot, no NIC or video, one CPU, a quiet kernel with arches.toml's
+    /// `fast_append`, vmlinux through PVH where built) instead of the tutorial's command line;
+    /// always used for a command
     #[arg(long)]
     pub fast: bool,
     /// Wait for gdb before the first instruction, its stub on 127.0.0.1:PORT (default 1234); the

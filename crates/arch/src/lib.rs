@@ -34,6 +34,9 @@ pub struct Arch {
     pub console: String,
     pub firmware: String,
     pub fast_firmware: String,
+    pub fast_append: Vec<String>,
+    pub fast_append_if: BTreeMap<String, String>,
+    pub fast_vmlinux_if: String,
     pub virtio: String,
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
@@ -111,6 +114,21 @@ impl Arch {
 
     pub fn firmware(&self) -> Option<&str> {
         Arch::optional(&self.firmware)
+    }
+
+    /// The kernel symbol (without `CONFIG_`) under which the fast machine boots `vmlinux`
+    /// instead of the boot image, if the row names one.
+    pub fn fast_vmlinux_if(&self) -> Option<&str> {
+        Arch::optional(&self.fast_vmlinux_if)
+    }
+
+    /// The fast machine's own kernel arguments for a kernel whose `.config` holds the symbols
+    /// `has` answers yes to: the row's unconditional ones, then each conditional one whose
+    /// symbol the kernel has.
+    pub fn fast_append(&self, has: impl Fn(&str) -> bool) -> Vec<String> {
+        let conditional =
+            self.fast_append_if.iter().filter(|(symbol, _)| has(symbol)).map(|(_, arg)| arg);
+        self.fast_append.iter().chain(conditional).cloned().collect()
     }
 
     /// The fast machine's firmware, where it is installed; else the usual one.
@@ -198,6 +216,18 @@ mod tests {
         }
         let names: Vec<&str> = table.keys().map(String::as_str).collect();
         assert_eq!(names, ["aarch64", "riscv64", "x86_64"]);
+    }
+
+    #[test]
+    fn a_conditional_fast_argument_needs_its_symbol() {
+        let x86 = Arch::get("x86_64").unwrap();
+        assert_eq!(x86.fast_append(|_| false), ["noapictimer", "no_timer_check"]);
+        assert_eq!(
+            x86.fast_append(|symbol| symbol == "PCI_MSI"),
+            ["noapictimer", "no_timer_check", "pci=noacpi"]
+        );
+        assert_eq!(x86.fast_vmlinux_if(), Some("PVH"));
+        assert!(Arch::get("aarch64").unwrap().fast_append(|_| true).is_empty());
     }
 
     #[test]
