@@ -135,9 +135,11 @@ fn remove_dir_if_present(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+/// The median of `n` samples, each taken by `sample`, in the samples' own order.
+fn median_of<T: Ord>(n: u32, mut sample: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut samples = (0..n).map(|_| sample()).collect::<Result<Vec<_>>>()?;
     samples.sort();
-    samples[samples.len() / 2]
+    Ok(samples.swap_remove(samples.len() / 2))
 }
 
 pub fn run(flags: flags::Bench) -> Result<()> {
@@ -312,7 +314,7 @@ fn whole_process_run_with(
 }
 
 fn rebuilds(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result<()> {
-    let noop = median((0..5).map(|_| whole_process_all(ctx, &[])).collect::<Result<_>>()?);
+    let noop = median_of(5, || whole_process_all(ctx, &[]))?;
 
     // the kernel's own make with nothing to do, in the same build tree
     let (build, target) = kernel::rebuild_target(ctx)?;
@@ -373,75 +375,57 @@ fn image_steps(ctx: &Context, built: &Built, report: &mut Report) -> Result<()> 
     cmd!(sh, "cp -a {files}/. {staging}/etc/").run()?;
 
     let samples = 3;
-    let ours = median(
-        (0..samples)
-            .map(|_| {
-                Ok(timed(|| {
-                    rootfs::write_initramfs(
-                        &tree,
-                        mtime,
-                        rootfs::Compression::Gzip,
-                        &out.join("ours.cpio.gz"),
-                    )
-                })?
-                .1)
-            })
-            .collect::<Result<_>>()?,
-    );
+    let ours = median_of(samples, || {
+        Ok(timed(|| {
+            rootfs::write_initramfs(
+                &tree,
+                mtime,
+                rootfs::Compression::Gzip,
+                &out.join("ours.cpio.gz"),
+            )
+        })?
+        .1)
+    })?;
     let cpio_out = out.join("tutorial.cpio.gz");
-    let tutorial = median(
-        (0..samples)
-            .map(|_| {
-                let script = format!(
-                    "cd {} && find . | cpio -o -H newc 2>/dev/null | gzip > {}",
-                    staging.display(),
-                    cpio_out.display()
-                );
-                Ok(timed(|| Ok(cmd!(sh, "sh -c {script}").quiet().run()?))?.1)
-            })
-            .collect::<Result<_>>()?,
-    );
+    let tutorial = median_of(samples, || {
+        let script = format!(
+            "cd {} && find . | cpio -o -H newc 2>/dev/null | gzip > {}",
+            staging.display(),
+            cpio_out.display()
+        );
+        Ok(timed(|| Ok(cmd!(sh, "sh -c {script}").quiet().run()?))?.1)
+    })?;
     let figure = report.seconds("images", "initramfs: cpio + gzip (median of 3)", ours);
     figure.tutorial_way = Some(tutorial.as_secs_f64());
     figure.note = "tutorial's way: find | cpio -o -H newc | gzip".to_string();
 
     let ext4_work = out.join("ext4-work");
     let size = ctx.image_size_mib << 20;
-    let ours = median(
-        (0..samples)
-            .map(|_| {
-                Ok(timed(|| {
-                    rootfs::write_ext4(
-                        &tree,
-                        &out.join("ours.img.gz"),
-                        size,
-                        mtime,
-                        rootfs::Compression::Gzip,
-                        &ext4_work,
-                    )
-                })?
-                .1)
-            })
-            .collect::<Result<_>>()?,
-    );
+    let ours = median_of(samples, || {
+        Ok(timed(|| {
+            rootfs::write_ext4(
+                &tree,
+                &out.join("ours.img.gz"),
+                size,
+                mtime,
+                rootfs::Compression::Gzip,
+                &ext4_work,
+            )
+        })?
+        .1)
+    })?;
     let img = out.join("tutorial.img");
     let mib = ctx.image_size_mib.to_string();
-    let tutorial = median(
-        (0..samples)
-            .map(|_| {
-                let _ = std::fs::remove_file(out.join("tutorial.img.gz"));
-                Ok(timed(|| {
-                    cmd!(sh, "dd if=/dev/zero of={img} bs=1M count={mib} status=none")
-                        .quiet()
-                        .run()?;
-                    cmd!(sh, "mkfs.ext4 -q -F -d {staging} {img}").quiet().run()?;
-                    cmd!(sh, "gzip --best -f {img}").quiet().run()?;
-                    Ok(())
-                })?
-                .1)
-            })
-            .collect::<Result<_>>()?,
-    );
+    let tutorial = median_of(samples, || {
+        let _ = std::fs::remove_file(out.join("tutorial.img.gz"));
+        Ok(timed(|| {
+            cmd!(sh, "dd if=/dev/zero of={img} bs=1M count={mib} status=none").quiet().run()?;
+            cmd!(sh, "mkfs.ext4 -q -F -d {staging} {img}").quiet().run()?;
+            cmd!(sh, "gzip --best -f {img}").quiet().run()?;
+            Ok(())
+        })?
+        .1)
+    })?;
     let figure = report.seconds("images", "initrd: ext4 + gzip, checked (median of 3)", ours);
     figure.tutorial_way = Some(tutorial.as_secs_f64());
     figure.note = "tutorial's way: dd + mkfs.ext4 + gzip --best (-d for the root-only loop mount)"
@@ -516,12 +500,8 @@ fn boot_times(
         let figure = report.add("boot", format!("fast machine to prompt, {accel_name}"), fast, "s");
         figure.tutorial_way = Some(tutorial);
         figure.note = format!("initramfs; ratio {:.2} (target at most 0.6)", fast / tutorial);
-        let command = median(
-            (0..boots)
-                .map(|_| whole_process_run(ctx, &accel_name, &["true"]))
-                .collect::<Result<_>>()?,
-        )
-        .as_secs_f64();
+        let command =
+            median_of(boots, || whole_process_run(ctx, &accel_name, &["true"]))?.as_secs_f64();
         let figure =
             report.add("boot", format!("`run -- true`, start to exit, {accel_name}"), command, "s");
         figure.tutorial_way = Some(tutorial);
@@ -603,19 +583,15 @@ fn uboot_boots(
     );
     // (to the kernel's first line, to the prompt), the median boot by the prompt
     let measure = |machine: &qemu::Machine, via_uboot: bool| -> Result<(Duration, Duration)> {
-        let mut samples = (0..boots)
-            .map(|_| {
-                let mut session = boot::spawn(ctx, machine, boot)?;
-                if via_uboot {
-                    boot::through_uboot(&mut session, machine, &rom)?;
-                }
-                let ready = boot::wait_ready(&mut session, boot)?;
-                let kernel = session.arrived("Linux version").unwrap_or(ready);
-                Ok((ready, kernel))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        samples.sort();
-        let (ready, kernel) = samples[samples.len() / 2];
+        let (ready, kernel) = median_of(boots, || {
+            let mut session = boot::spawn(ctx, machine, boot)?;
+            if via_uboot {
+                boot::through_uboot(&mut session, machine, &rom)?;
+            }
+            let ready = boot::wait_ready(&mut session, boot)?;
+            let kernel = session.arrived("Linux version").unwrap_or(ready);
+            Ok((ready, kernel))
+        })?;
         Ok((kernel, ready))
     };
     let (direct_kernel, direct_ready) = measure(&direct, false)?;
@@ -668,14 +644,10 @@ fn other_arches(
         let built = pipeline::build_all(&actx, false, &[Step::Qemu], &mut Summary::default())?;
         let boot = boots::by_name("initramfs");
         let machine = tutorial_machine(&actx, &built, boot)?;
-        let ready = median(
-            (0..boots)
-                .map(|_| {
-                    let mut session = boot::spawn(&actx, &machine, boot)?;
-                    boot::wait_ready(&mut session, boot)
-                })
-                .collect::<Result<_>>()?,
-        );
+        let ready = median_of(boots, || {
+            let mut session = boot::spawn(&actx, &machine, boot)?;
+            boot::wait_ready(&mut session, boot)
+        })?;
         report.seconds(
             "arches",
             format!("{} initramfs to prompt, tcg (median of {boots})", arch.name),
@@ -725,33 +697,28 @@ fn peers(ctx: &Context, report: &mut Report) -> Result<()> {
     // TCG (KVM hangs here), and 9p: virtiofsd's failed start costs seconds before vng falls
     // back to it anyway
     let vng_run = ["--disable-kvm", "--force-9p", "--run", image_arg.as_str(), "--", "uname", "-r"];
-    let vng_boots = (0..3)
-        .map(|_| {
-            let start = Instant::now();
-            // through pipes: vng's QEMU reopens its standard output, truncating a file
-            let output = Command::new("vng")
-                .args(vng_run)
-                .current_dir(&peer_tree)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .context("running vng")?;
-            let elapsed = start.elapsed();
-            if !output.status.success() || output.stdout.is_empty() {
-                bail!(
-                    "`vng {}` failed ({}):\n{}",
-                    vng_run.join(" "),
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            Ok(elapsed)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let vng_boot = median(vng_boots);
+    let vng_boot = median_of(3, || {
+        let start = Instant::now();
+        // through pipes: vng's QEMU reopens its standard output, truncating a file
+        let output = Command::new("vng")
+            .args(vng_run)
+            .current_dir(&peer_tree)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("running vng")?;
+        let elapsed = start.elapsed();
+        if !output.status.success() || output.stdout.is_empty() {
+            bail!(
+                "`vng {}` failed ({}):\n{}",
+                vng_run.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(elapsed)
+    })?;
 
-    let ours = median(
-        (0..3).map(|_| whole_process_run(ctx, "tcg", &["uname", "-r"])).collect::<Result<_>>()?,
-    );
+    let ours = median_of(3, || whole_process_run(ctx, "tcg", &["uname", "-r"]))?;
     let figure =
         report.seconds("peers", "`run -- uname -r`, boot to result, tcg (median of 3)", ours);
     // `vng --version` says its own name
@@ -831,11 +798,8 @@ fn feature_costs(
     let mut plain = None;
     for (name, run_flags) in cases {
         whole_process_run_with(user_ctx, "tcg", &run_flags, &["true"])?;
-        let elapsed = median(
-            (0..boots)
-                .map(|_| whole_process_run_with(user_ctx, "tcg", &run_flags, &["true"]))
-                .collect::<Result<_>>()?,
-        );
+        let elapsed =
+            median_of(boots, || whole_process_run_with(user_ctx, "tcg", &run_flags, &["true"]))?;
         let figure = report.seconds(
             "features",
             format!("`run{name} -- true`, tcg (median of {boots})"),
@@ -881,29 +845,20 @@ fn edit_loop(ctx: &Context, flags: &flags::Build, report: &mut Report) -> Result
         anyhow::ensure!(status.success(), "touch {}", edited.display());
         Ok(())
     };
-    let ours = median(
-        (0..3)
-            .map(|_| {
-                touch()?;
-                whole_process_run(&tree_ctx, "tcg", &["true"])
-            })
-            .collect::<Result<_>>()?,
-    );
+    let ours = median_of(3, || {
+        touch()?;
+        whole_process_run(&tree_ctx, "tcg", &["true"])
+    })?;
     let built = pipeline::build_all(&tree_ctx, false, &[Step::Qemu], &mut Summary::default())?;
     let (build, target) = kernel::rebuild_target(&tree_ctx)?;
     let boot = boots::by_name("initramfs");
     let machine = tutorial_machine(&tree_ctx, &built, boot)?;
-    let tutorial = median(
-        (0..3)
-            .map(|_| {
-                touch()?;
-                let make =
-                    build.build(&format!("make {target} after touching {EDITED}"), &[&target])?;
-                let mut session = boot::spawn(&tree_ctx, &machine, boot)?;
-                Ok(make + boot::wait_ready(&mut session, boot)?)
-            })
-            .collect::<Result<_>>()?,
-    );
+    let tutorial = median_of(3, || {
+        touch()?;
+        let make = build.build(&format!("make {target} after touching {EDITED}"), &[&target])?;
+        let mut session = boot::spawn(&tree_ctx, &machine, boot)?;
+        Ok(make + boot::wait_ready(&mut session, boot)?)
+    })?;
     let figure = report.seconds(
         "edit",
         format!("touch {EDITED}, then `run -- true` to exit (median of 3)"),

@@ -3,6 +3,7 @@
 //! headless session waits for it to be ready.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -55,11 +56,12 @@ pub fn machine_with_init(
     init: Option<&str>,
     resolve_accel: bool,
 ) -> Result<Machine> {
-    let kernel_config = std::fs::read_to_string(&built.kernel.config)
-        .with_context(|| format!("reading {}", built.kernel.config.display()))?;
+    let kernel_config = kconfig::parse_config(
+        &std::fs::read_to_string(&built.kernel.config)
+            .with_context(|| format!("reading {}", built.kernel.config.display()))?,
+    );
     check_kernel_has(ctx, built, boot, &kernel_config)?;
     let arch = ctx.arch;
-    let kernel_config = kconfig::parse_config(&kernel_config);
     let kernel_has =
         |symbol: &str| kernel_config.get(&format!("CONFIG_{symbol}")) == Some(&kconfig::Value::Yes);
     let kernel = match (speed, arch.fast_vmlinux_if()) {
@@ -217,7 +219,12 @@ fn shares(flags: &flags::Machine) -> Vec<(String, String, &flags::Share, bool)> 
 
 /// Fails before QEMU starts when the built kernel lacks a symbol the boot's features need (a
 /// user's fragment turned it off), naming each and what to do.
-fn check_kernel_has(ctx: &Context, built: &Built, boot: &Boot, config: &str) -> Result<()> {
+fn check_kernel_has(
+    ctx: &Context,
+    built: &Built,
+    boot: &Boot,
+    config: &BTreeMap<String, kconfig::Value>,
+) -> Result<()> {
     let missing = features::missing_in_kernel(&ctx.repo, &ctx.arch.name, boot.needs, config)?;
     if !missing.is_empty() {
         bail!(

@@ -165,16 +165,16 @@ pub fn busybox_fragments(repo: &Path, arch: &str, profile: &Profile) -> Result<V
     Ok(files)
 }
 
-/// What `features` ask of a kernel that its `.config` does not have, one line per symbol, with
-/// the feature that asks. Empty when the kernel has them all.
+/// What `features` ask of a kernel that its `.config` (parsed by [`kconfig::parse_config`])
+/// does not have, one line per symbol, with the feature that asks. Empty when the kernel has
+/// them all.
 pub fn missing_in_kernel(
     repo: &Path,
     arch: &str,
     features: &[&str],
-    kernel_config: &str,
+    config: &BTreeMap<String, kconfig::Value>,
 ) -> Result<Vec<String>> {
     let catalog = Catalog::builtin();
-    let config = kconfig::parse_config(kernel_config);
     let mut missing = Vec::new();
     for &name in features {
         let feature = catalog.feature(name)?;
@@ -186,7 +186,7 @@ pub fn missing_in_kernel(
         }
         let parsed = crate::kbuild::read_fragments(&files)?;
         let wanted = kconfig::merge(parsed.iter().map(Vec::as_slice));
-        for mismatch in kconfig::verify(&wanted, &config) {
+        for mismatch in kconfig::verify(&wanted, config) {
             missing.push(format!("{mismatch} (feature {name}: {})", feature.about));
         }
     }
@@ -269,7 +269,7 @@ mod tests {
             repo(),
             "x86_64",
             &["ramdisk"],
-            "CONFIG_BLK_DEV_RAM_COUNT=1\nCONFIG_BLK_DEV_RAM_SIZE=65536\n",
+            &kconfig::parse_config("CONFIG_BLK_DEV_RAM_COUNT=1\nCONFIG_BLK_DEV_RAM_SIZE=65536\n"),
         )
         .unwrap();
         assert_eq!(missing.len(), 1, "{missing:?}");

@@ -86,9 +86,14 @@ fn write_images(ctx: &Context, tree: &Tree, images: &ImagePaths) -> Result<()> {
     let mtime = ctx.source_date_epoch;
     let compression = ctx.compression;
     let work = ctx.layout.images_work();
-    rootfs::write_initramfs(tree, mtime, compression, &images.initramfs)?;
+    rootfs::write_initramfs_and_uncompressed(
+        tree,
+        mtime,
+        compression,
+        &images.initramfs,
+        &images.initramfs_uncompressed,
+    )?;
     eprintln!("images: {} ({} entries)", images.initramfs.display(), tree.len());
-    rootfs::write_initramfs_uncompressed(tree, mtime, &images.initramfs_uncompressed)?;
     rootfs::write_ext4(tree, &images.initrd, ctx.image_size_mib << 20, mtime, compression, &work)?;
     eprintln!("images: {} ({} MiB ext4)", images.initrd.display(), ctx.image_size_mib);
     rootfs::build_hello(&ctx.sh, &ctx.guest_cc(), &work, mtime, compression, &images.hello)?;

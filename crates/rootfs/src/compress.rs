@@ -66,20 +66,30 @@ pub fn write_initramfs(
     compression: Compression,
     out: &Path,
 ) -> Result<()> {
+    write_compressed(&checked_archive(tree, mtime)?, compression, out)
+}
+
+/// [`write_initramfs`], and the same archive uncompressed to `uncompressed`: under TCG the
+/// kernel's gzip unpacking is a tenth of a second of a boot, and QEMU loads the larger file in no
+/// time. The archive is built once for both.
+pub fn write_initramfs_and_uncompressed(
+    tree: &Tree,
+    mtime: u64,
+    compression: Compression,
+    out: &Path,
+    uncompressed: &Path,
+) -> Result<()> {
     let archive = checked_archive(tree, mtime)?;
-    artifact::write_atomic(out, |file| {
-        compress(compression, &archive[..], file)
-            .with_context(|| format!("writing {}", out.display()))
+    write_compressed(&archive, compression, out)?;
+    artifact::write_atomic(uncompressed, |file| {
+        std::io::Write::write_all(file, &archive)
+            .with_context(|| format!("writing {}", uncompressed.display()))
     })
 }
 
-/// [`write_initramfs`] without compression: under TCG the kernel's gzip unpacking is a tenth of
-/// a second of a boot, and QEMU loads the larger file in no time.
-pub fn write_initramfs_uncompressed(tree: &Tree, mtime: u64, out: &Path) -> Result<()> {
-    let archive = checked_archive(tree, mtime)?;
+fn write_compressed(archive: &[u8], compression: Compression, out: &Path) -> Result<()> {
     artifact::write_atomic(out, |file| {
-        std::io::Write::write_all(file, &archive)
-            .with_context(|| format!("writing {}", out.display()))
+        compress(compression, archive, file).with_context(|| format!("writing {}", out.display()))
     })
 }
 

@@ -7,7 +7,8 @@
 //! - [`tutorial_rootfs`]`(busybox_install) -> Tree`: BusyBox's `make install` output plus the
 //!   tutorial's folders, `etc/` files (`files/` in this crate) and `dev/console`, `dev/null`.
 //! - [`Tree`]: [`Tree::from_dir`], [`Tree::overlay_dir`], [`Tree::insert`] and `add_*`, [`Tree::iter`].
-//! - [`write_initramfs`]`(tree, mtime, Compression, out)`: newc cpio, gzip or zstd (the initramfs).
+//! - [`write_initramfs`]`(tree, mtime, Compression, out)`: newc cpio, gzip or zstd (the initramfs);
+//!   [`write_initramfs_and_uncompressed`] also leaves the archive uncompressed (the fast machine's).
 //! - [`write_ext4`]`(tree, out, size_bytes, mtime, Compression, work_dir)`: compressed ext4 image (the initrd).
 //! - [`build_hello`]`(sh, cc, work_dir, mtime, Compression, out)`: the hello-world initramfs;
 //!   [`compile_static`]`(sh, cc, source, out)`: a static program for the guest (hello, tests).
@@ -26,7 +27,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 pub use compress::{
-    read_initramfs, write_initramfs, write_initramfs_uncompressed, Compression, ZSTD_LEVEL,
+    read_initramfs, write_initramfs, write_initramfs_and_uncompressed, Compression, ZSTD_LEVEL,
 };
 pub use cpio::{list_cpio, write_cpio, CpioEntryListing};
 pub use ext4::{write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
