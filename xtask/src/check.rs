@@ -6,43 +6,47 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context as _, Result};
 use qemu::Session;
 
-use crate::{
-    boot::{self, Speed},
+use boot::{
     boots::{self, Boot, Ready},
-    context::Context,
-    flags,
+    machine::{self, Request, Speed},
+    timeline, uboot,
+};
+use stages::{
     hostdeps::Step,
     pipeline::{self, Built},
     summary::Summary,
-    timeline,
 };
+
+use crate::{build::context, flags};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(flags: flags::Check) -> Result<()> {
-    let mut ctx = Context::new(&flags.build)?;
-    ctx.add_features(&flags.machine.needed_features());
+    let options = flags.machine.options(None);
+    let mut ctx = context(&flags.build)?;
+    ctx.add_features(&options.needed_features());
     let chosen: Vec<&Boot> = match flags.image.boot_name() {
         Some(name) if !flags.all => vec![boots::by_name(name)],
         _ => boots::BOOTS.iter().collect(),
     };
-    pipeline::check_uboot_flags(&ctx, &flags.uboot, flags.build.install_deps)?;
+    let choice = flags.uboot.choice();
+    choice.check(&ctx, flags.build.install_deps)?;
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, &mut summary)?;
+    let uboot = choice.rom(&ctx, &mut summary)?;
     eprint!("{}", summary.render());
     // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
     let tutorial = flags.tutorial_machine || uboot.is_some();
     let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
     let mut pictured = Vec::new();
     for boot in chosen {
-        let mut machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, true)?;
+        let mut machine = machine::machine(&ctx, &built, &Request::new(boot, speed), &options)?;
         if let Some(uboot) = &uboot {
-            boot::through(&mut machine, uboot);
+            uboot::through(&mut machine, uboot);
         }
-        let mut session = boot::spawn(&ctx, &machine, boot)?;
+        let mut session = machine::spawn(&ctx, &machine, boot)?;
         let through_uboot = match &uboot {
-            Some(uboot) => boot::through_uboot(&mut session, &machine, uboot),
+            Some(uboot) => uboot::through_uboot(&mut session, &machine, uboot),
             None => Ok(()),
         };
         let (to_ready, notes) = through_uboot
@@ -74,7 +78,7 @@ fn guest_checks(
     pictured: &mut Vec<timeline::Boot>,
 ) -> Result<(Duration, Vec<String>)> {
     let mut notes = Vec::new();
-    let to_ready = boot::wait_ready(session, boot)?;
+    let to_ready = machine::wait_ready(session, boot)?;
     pictured.push(timeline::Boot {
         label: boot.name.to_string(),
         phases: timeline::phases(session, to_ready),

@@ -1,12 +1,15 @@
-//! Command-line flags. The parsed struct is the command: `main` dispatches on it and each task
-//! module takes its own flags. Every value is checked here, by its parser, before any work: a bad
-//! flag costs nothing.
+//! Command-line flags: the only place clap appears. The parsed struct is the command: `main`
+//! dispatches on it, and each command turns its flags into the engine's plain values once
+//! (`Build::selection`, `Machine::options`, `UbootBoot::choice`). Every value is checked here, by
+//! its parser, before any work: a bad flag costs nothing.
 
 use std::path::PathBuf;
 
+use boot::machine::{DEFAULT_MEMORY_MIB, MIN_MEMORY_MIB};
 use clap::{builder::PossibleValuesParser, builder::TypedValueParser, Args, Parser, Subcommand};
 use qemu::AccelChoice;
 use rootfs::Compression;
+use stages::{Selection, UbootSelection};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,9 +85,10 @@ pub struct Sources {
 pub struct Build {
     #[command(flatten)]
     pub sources: Sources,
-    /// Architecture to build for and boot (a row of crates/arch/arches.toml)
-    #[arg(long, env = "KARDEL_ARCH", default_value = "x86_64", value_parser = arch_parser())]
-    pub arch: String,
+    /// Architecture to build for and boot (a row of crates/arch/arches.toml) [default: the
+    /// host's]
+    #[arg(long, env = "KARDEL_ARCH", value_parser = arch_parser())]
+    pub arch: Option<String>,
     /// Kernel profile: `default` (the architecture's defconfig, the tutorial's) or `tiny`
     /// (tinyconfig, fast); profiles are rows of features.toml
     #[arg(long, env = "KARDEL_PROFILE", default_value = "default", value_parser = profile_parser())]
@@ -153,7 +157,7 @@ fn uboot_board_parser() -> impl TypedValueParser<Value = String> {
 }
 
 fn profile_parser() -> impl TypedValueParser<Value = String> {
-    let profiles = &crate::features::Catalog::builtin().profiles;
+    let profiles = &stages::features::Catalog::builtin().profiles;
     PossibleValuesParser::new(
         profiles
             .iter()
@@ -225,12 +229,6 @@ pub struct UbootBoot {
     pub source: UbootSource,
 }
 
-impl UbootBoot {
-    pub fn wanted(&self) -> bool {
-        self.uboot || self.uboot_rom.is_some()
-    }
-}
-
 /// The kernel and BusyBox subcommands: a build, or only its checked configuration.
 #[derive(Args, Debug)]
 pub struct Configurable {
@@ -266,12 +264,6 @@ impl ImageChoice {
         }
     }
 }
-
-/// The smallest guest memory offered: below it the tiny kernel and BusyBox do not reach a shell.
-pub const MIN_MEMORY_MIB: u32 = 64;
-
-/// The tutorial's guest memory.
-pub const DEFAULT_MEMORY_MIB: u32 = 1024;
 
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
@@ -401,8 +393,12 @@ pub enum BenchPart {
     Images,
     Boot,
     Uboot,
-    /// every other row of the architecture table: its kernel build and boot
+    /// every other row of the architecture table: its initramfs boot, on the kernel in your
+    /// target folder (built there first if missing)
     Arches,
+    /// every other row's kernel build from an empty build folder (not in the default run: a
+    /// kernel build per architecture)
+    ArchBuilds,
     /// what a share, the network and a module add to a command run; the debug kernel's size
     Features,
     Sizes,
@@ -427,9 +423,9 @@ pub struct Gdb {
 
 #[derive(Args, Debug)]
 pub struct Deps {
-    /// Architecture whose QEMU and cross compiler to check too
-    #[arg(long, env = "KARDEL_ARCH", default_value = "x86_64", value_parser = arch_parser())]
-    pub arch: String,
+    /// Architecture whose QEMU and cross compiler to check too [default: the host's]
+    #[arg(long, env = "KARDEL_ARCH", value_parser = arch_parser())]
+    pub arch: Option<String>,
     /// Install what is missing with the host's package manager (needs root or sudo)
     #[arg(long)]
     pub install: bool,
@@ -443,7 +439,7 @@ fn parse_sha256(text: &str) -> Result<String, String> {
     Ok(hex)
 }
 
-/// A host folder shared with the guest.
+/// A host folder shared with the guest, as given (`--share-ro` makes it read-only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Share {
     /// the 9p mount tag; none for the first untagged share (`hostshare`, at /mnt)
@@ -495,38 +491,158 @@ fn parse_forward(text: &str) -> Result<qemu::devices::Forward, String> {
 }
 
 impl Machine {
-    /// The machine of a boot with no flags given: the tutorial's sizes, no devices.
-    pub fn plain(accel: AccelChoice) -> Machine {
-        Machine {
-            cpus: None,
-            memory: DEFAULT_MEMORY_MIB,
-            append: Vec::new(),
-            qemu_args: Vec::new(),
-            shares: Vec::new(),
-            shares_ro: Vec::new(),
-            net: false,
-            forwards: Vec::new(),
-            monitor: None,
-            qmp: None,
-            accel,
+    /// The engine's options for these flags, with `run --gdb`'s port where there is one.
+    pub fn options(&self, gdb: Option<u16>) -> boot::Options {
+        let share = |read_only: bool| {
+            move |s: &Share| boot::Share { tag: s.tag.clone(), dir: s.dir.clone(), read_only }
+        };
+        boot::Options {
+            cpus: self.cpus,
+            memory_mib: self.memory,
+            append: self.append.clone(),
+            qemu_args: self.qemu_args.clone(),
+            shares: self
+                .shares
+                .iter()
+                .map(share(false))
+                .chain(self.shares_ro.iter().map(share(true)))
+                .collect(),
+            net: self.net,
+            forwards: self.forwards.clone(),
+            monitor: self.monitor.clone(),
+            qmp: self.qmp.clone(),
+            accel: self.accel,
+            gdb,
         }
     }
+}
 
-    /// A network: asked for, or implied by a forward.
-    pub fn wants_net(&self) -> bool {
-        self.net || !self.forwards.is_empty()
+/// The architecture asked for, else the host's row.
+fn arch_or_host(arch: &Option<String>) -> anyhow::Result<String> {
+    match arch {
+        Some(name) => Ok(name.clone()),
+        None => match arch::Arch::host() {
+            Some(host) => Ok(host.name.clone()),
+            None => anyhow::bail!(
+                "this host ({}) has no row in crates/arch/arches.toml: choose one with --arch \
+                 (KARDEL_ARCH): {}",
+                std::env::consts::ARCH,
+                arch::names().join(", ")
+            ),
+        },
     }
+}
 
-    /// The features of features.toml the kernel needs for these flags.
-    pub fn needed_features(&self) -> Vec<&'static str> {
-        let mut needs = Vec::new();
-        if !self.shares.is_empty() || !self.shares_ro.is_empty() {
-            needs.push("share");
+impl Deps {
+    pub fn arch(&self) -> anyhow::Result<String> {
+        arch_or_host(&self.arch)
+    }
+}
+
+impl Build {
+    /// What these flags select, as the engine's plain value.
+    pub fn selection(&self) -> anyhow::Result<Selection> {
+        let s = &self.sources;
+        let given = |paths: &[PathBuf]| -> Vec<PathBuf> {
+            paths.iter().filter(|p| !p.as_os_str().is_empty()).cloned().collect()
+        };
+        Ok(Selection {
+            sources: stages::Sources {
+                kernel_version: s.kernel_version.clone(),
+                kernel_sha256: s.kernel_sha256.clone(),
+                busybox_version: s.busybox_version.clone(),
+                kernel_source: s.kernel_source.clone(),
+                busybox_source: s.busybox_source.clone(),
+                mirrors: s.mirrors.clone(),
+                cache_dir: s.cache_dir.clone(),
+            },
+            arch: arch_or_host(&self.arch)?,
+            profile: self.profile.clone(),
+            kernel_fragments: self.kernel_fragments.clone(),
+            busybox_fragments: self.busybox_fragments.clone(),
+            compression: self.compress,
+            image_size_mib: self.image_size_mib,
+            modules: given(&self.modules),
+            overlays: given(&self.overlays),
+            jobs: self.jobs,
+            make_args: self.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
+        })
+    }
+}
+
+/// The flags that select `selection`: `Build::selection` of their parse gives it back (a test
+/// holds the two to each other). The benchmark's child processes get them.
+pub fn selection_args(selection: &Selection) -> Vec<String> {
+    let mut args =
+        vec![format!("--arch={}", selection.arch), format!("--profile={}", selection.profile)];
+    let s = &selection.sources;
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            args.push(format!("--{name}={value}"));
         }
-        if self.wants_net() {
-            needs.push("net");
+    };
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    flag("kernel-version", s.kernel_version.clone());
+    flag("kernel-sha256", s.kernel_sha256.clone());
+    flag("busybox-version", s.busybox_version.clone());
+    flag("kernel-source", path(&s.kernel_source));
+    flag("busybox-source", path(&s.busybox_source));
+    flag("cache-dir", path(&s.cache_dir));
+    for mirror in &s.mirrors {
+        flag("mirror", Some(mirror.clone()));
+    }
+    for (name, paths) in [
+        ("kernel-fragment", &selection.kernel_fragments),
+        ("busybox-fragment", &selection.busybox_fragments),
+        ("module", &selection.modules),
+        ("overlay", &selection.overlays),
+    ] {
+        for p in paths {
+            flag(name, Some(p.display().to_string()));
         }
-        needs
+    }
+    flag("compress", Some(selection.compression.to_string()));
+    flag("image-size-mib", Some(selection.image_size_mib.to_string()));
+    flag("jobs", selection.jobs.map(|j| j.to_string()));
+    for arg in &selection.make_args {
+        flag("make-arg", Some(arg.clone()));
+    }
+    args
+}
+
+/// Every environment variable a flag reads: a child given [`selection_args`] gets none of the
+/// user's.
+pub fn flag_variables() -> Vec<String> {
+    use clap::CommandFactory;
+    let mut names = Vec::new();
+    collect_env_names(&Xtask::command(), &mut names);
+    names
+}
+
+impl UbootSource {
+    pub fn selection(&self) -> UbootSelection {
+        UbootSelection {
+            version: self.uboot_version.clone(),
+            source: self.uboot_source.clone(),
+            board: self.uboot_board.clone(),
+            fragments: self
+                .uboot_fragments
+                .iter()
+                .filter(|f| !f.as_os_str().is_empty())
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl UbootBoot {
+    /// Which U-Boot the boot goes through.
+    pub fn choice(&self) -> boot::uboot::Choice {
+        match (&self.uboot_rom, self.uboot) {
+            (Some(rom), _) => boot::uboot::Choice::Rom(rom.clone()),
+            (None, true) => boot::uboot::Choice::Built(self.source.selection()),
+            (None, false) => boot::uboot::Choice::None,
+        }
     }
 }
 
@@ -598,4 +714,30 @@ fn invalid_arg_env(err: &clap::Error, command: &clap::Command) -> Option<String>
         stack.extend(cmd.get_subcommands());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_selections_flags_select_it_again() {
+        let mut selection = Selection::new("riscv64");
+        selection.profile = "tiny".into();
+        selection.sources.kernel_source = Some("/src/linux.tar.xz".into());
+        selection.sources.busybox_version = Some("1.35.0".into());
+        selection.sources.mirrors = vec!["file:///m".into(), "https://n".into()];
+        selection.sources.cache_dir = Some("/cache".into());
+        selection.kernel_fragments = vec!["/a.config".into(), "/b.config".into()];
+        selection.compression = Compression::Zstd;
+        selection.image_size_mib = 48;
+        selection.jobs = Some(3);
+        selection.make_args = vec!["V=1".into()];
+        let mut argv = vec!["cargo xtask".to_string(), "all".to_string()];
+        argv.extend(selection_args(&selection));
+        let Cmd::All(build) = Xtask::try_parse_from(argv).unwrap().cmd else { unreachable!() };
+        assert_eq!(build.selection().unwrap(), selection);
+    }
 }

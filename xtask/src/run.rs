@@ -5,15 +5,15 @@ use std::{process::ExitCode, time::Duration};
 
 use anyhow::{bail, Result};
 
-use crate::{
-    boot::{self, Speed},
+use boot::{
     boots,
-    context::Context,
-    flags,
-    hostdeps::Step,
-    pipeline, runner,
-    summary::Summary,
+    machine::{self, Init, Request, Speed},
+    runner,
+    uboot::{self, UbootRom},
 };
+use stages::{hostdeps::Step, pipeline, summary::Summary, Context};
+
+use crate::{build::context, flags};
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
     if flags.command.is_empty() {
@@ -35,16 +35,19 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("choose an image to boot: --initrd, --initramfs or --hello (or give a command after --)");
     };
     let boot = boots::by_name(name);
-    if flags.uboot.wanted() && flags.fast {
+    let choice = flags.uboot.choice();
+    if choice.wanted() && flags.fast {
         bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
     }
-    let (ctx, built, uboot) = built(&flags)?;
+    let options = flags.machine.options(flags.gdb);
+    let (ctx, built, uboot) = built(&flags.build, &options, &choice)?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
-    let mut machine = boot::machine(&ctx, &built, boot, &flags.machine, speed, !flags.dry_run)?;
-    with_gdb(&ctx, &built, &mut machine, flags.gdb);
+    let request = Request { probe_accel: !flags.dry_run, ..Request::new(boot, speed) };
+    let mut machine = machine::machine(&ctx, &built, &request, &options)?;
+    announce_gdb(&ctx, &built, flags.gdb);
     if let Some(uboot) = &uboot {
-        boot::through(&mut machine, uboot);
+        uboot::through(&mut machine, uboot);
     }
     if flags.dry_run {
         println!("{}", qemu::command_line(&machine));
@@ -53,7 +56,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
     match &uboot {
         Some(uboot) if !uboot.boots_by_itself(&machine) => eprintln!(
             "U-Boot: press Enter at \"Hit any key to stop autoboot\", then type at its => prompt:\n  {}",
-            boot::uboot_commands(&machine).join("\n  ")
+            uboot::uboot_commands(&machine).join("\n  ")
         ),
         Some(_) => eprintln!(
             "U-Boot boots by itself when its countdown ends (qfw load, zboot: README, \"Through \
@@ -73,20 +76,19 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     if boot.init.is_none() {
         bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);
     }
-    if flags.uboot.wanted() {
+    let choice = flags.uboot.choice();
+    if choice.wanted() {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
-    let (ctx, built, _) = built(&flags)?;
-    let mut machine = boot::machine_with_init(
-        &ctx,
-        &built,
-        boot,
-        &flags.machine,
-        Speed::Fast,
-        Some(runner::RUNNER_INIT),
-        !flags.dry_run,
-    )?;
-    with_gdb(&ctx, &built, &mut machine, flags.gdb);
+    let options = flags.machine.options(flags.gdb);
+    let (ctx, built, _) = built(&flags.build, &options, &choice)?;
+    let request = Request {
+        init: Init::Runner,
+        probe_accel: !flags.dry_run,
+        ..Request::new(boot, Speed::Fast)
+    };
+    let machine = machine::machine(&ctx, &built, &request, &options)?;
+    announce_gdb(&ctx, &built, flags.gdb);
     if flags.dry_run {
         println!("{}", qemu::command_line(&machine));
         return Ok(ExitCode::SUCCESS);
@@ -99,34 +101,25 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     runner::run(&ctx, machine, &flags.command, &options)
 }
 
-/// What the run boots, built: the kernel with the features the flags need (a share needs 9p,
-/// --gdb the debug kernel).
-fn built(flags: &flags::Run) -> Result<(Context, pipeline::Built, Option<boot::UbootRom>)> {
-    let mut ctx = Context::new(&flags.build)?;
-    ctx.add_features(&flags.machine.needed_features());
-    if flags.gdb.is_some() {
-        ctx.add_features(&["debug"]);
-    }
-    let install_deps = flags.build.install_deps;
-    pipeline::check_uboot_flags(&ctx, &flags.uboot, install_deps)?;
+/// What the run boots, built: the kernel with the features the options need (a share needs 9p,
+/// --gdb the debug kernel), and the U-Boot it goes through.
+fn built(
+    build: &flags::Build,
+    options: &machine::Options,
+    choice: &uboot::Choice,
+) -> Result<(Context, pipeline::Built, Option<UbootRom>)> {
+    let mut ctx = context(build)?;
+    ctx.add_features(&options.needed_features());
+    choice.check(&ctx, build.install_deps)?;
     let mut summary = Summary::default();
-    let built = pipeline::build_all(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = pipeline::uboot_rom(&ctx, &flags.uboot, &mut summary)?;
+    let built = pipeline::build_all(&ctx, build.install_deps, &[Step::Qemu], &mut summary)?;
+    let uboot = choice.rom(&ctx, &mut summary)?;
     Ok((ctx, built, uboot))
 }
 
-/// `--gdb`: the stub on 127.0.0.1 with the CPUs stopped, a kernel at the addresses in vmlinux
-/// (nokaslr), and the gdb command to attach printed.
-fn with_gdb(
-    ctx: &Context,
-    built: &pipeline::Built,
-    machine: &mut qemu::Machine,
-    port: Option<u16>,
-) {
+/// `--gdb`: the gdb command that attaches to the stopped guest.
+fn announce_gdb(ctx: &Context, built: &pipeline::Built, port: Option<u16>) {
     let Some(port) = port else { return };
-    machine.devices.extend(qemu::devices::gdb_stub(port));
-    // KASLR would move the kernel away from the addresses gdb reads in vmlinux
-    machine.append.push("nokaslr".to_string());
     let build = &built.kernel.build_dir;
     eprintln!(
         "gdb: the guest waits for a debugger on 127.0.0.1:{port}; attach with\n  cargo xtask gdb \
@@ -157,9 +150,9 @@ fn gdb_argv(
 
 /// `cargo xtask gdb`: gdb on the debug kernel of the same selection, attached to the guest.
 pub fn gdb(flags: flags::Gdb) -> Result<()> {
-    let mut ctx = Context::new(&flags.build)?;
+    let mut ctx = context(&flags.build)?;
     ctx.add_features(&["debug"]);
-    let build = crate::kernel::build_dir(&ctx)?;
+    let build = stages::kernel::build_dir(&ctx)?;
     let vmlinux = build.join("vmlinux");
     if !vmlinux.is_file() {
         bail!(

@@ -115,7 +115,7 @@ fn fragments_say_why() -> Result<()> {
 
 fn tables_parse() -> Result<()> {
     arch::parse(&read("crates/arch/arches.toml")?)?;
-    crate::features::Catalog::parse(&read("features.toml")?)?;
+    stages::features::Catalog::parse(&read("features.toml")?)?;
     Ok(())
 }
 

@@ -163,6 +163,20 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Reads and parses fragment files, in order: the one IO helper beside the pure parser, so that
+/// every caller names a file it could not read the same way.
+pub fn read_fragments(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<Setting>>> {
+    use anyhow::Context as _;
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config fragment {}", path.display()))?;
+            Ok(parse_fragment(path, &text)?)
+        })
+        .collect()
+}
+
 /// Parses a fragment. `file` only labels errors and origins.
 pub fn parse_fragment(file: impl Into<PathBuf>, text: &str) -> Result<Vec<Setting>, ParseError> {
     let file = file.into();

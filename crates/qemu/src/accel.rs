@@ -5,6 +5,10 @@
 //! a few seconds and waits for the kernel's first message. The firmware (SeaBIOS) prints before
 //! the kernel runs, and does so even on the machines where the kernel then hangs, so "any output"
 //! would prove nothing; the kernel's banner, printed at once with `earlyprintk`, does.
+//!
+//! The probe's machine is the caller's (QEMU program, board, kernel) made into a probe by
+//! [`probe_machine`], and its command line comes from [`qemu_args`] like every boot's: a
+//! program with no default board (`qemu-system-aarch64`) gets its `-M` here too.
 
 use std::{
     fs,
@@ -18,7 +22,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{Accel, AccelChoice};
+use crate::{qemu_args, Accel, AccelChoice, Machine};
 
 /// How long the probe waits for the guest kernel's banner. A kernel that works under KVM prints
 /// it well under a second after QEMU starts.
@@ -29,27 +33,50 @@ const KERNEL_BANNER: &[u8] = b"Linux version";
 
 const KVM_DEVICE: &str = "/dev/kvm";
 
-/// Picks the accelerator for `choice` and says why, in a line fit to print.
+/// The probe's memory: QEMU's own default, which the probe used before it named a board.
+const PROBE_MEMORY_MIB: u32 = 128;
+
+/// Picks the accelerator for `choice` on `machine` (whose QEMU program, board, CPU and kernel
+/// are all that is read: see [`probe_machine`]) and says why, in a line fit to print. `console`
+/// is the kernel's name for the board's first serial port (`ttyS0`, `ttyAMA0`).
 ///
-/// `auto` picks KVM only if /dev/kvm opens for reading and writing and `kernel` booted under
-/// KVM prints its banner within [`KVM_PROBE_TIMEOUT`]; otherwise TCG. The verdict is kept in
-/// `cache` (one line per boot of the host and QEMU program), so only the first run of a host
-/// boot pays for the probe; delete the file to probe again. An explicit `kvm` is not probed, but
-/// an unusable /dev/kvm is an error.
+/// `auto` picks KVM only if /dev/kvm opens for reading and writing and the machine's kernel
+/// booted under KVM prints its banner within [`KVM_PROBE_TIMEOUT`]; otherwise TCG. The verdict
+/// is kept in `cache` (one line per boot of the host and QEMU program), so only the first run of
+/// a host boot pays for the probe; delete the file to probe again. An explicit `kvm` is not
+/// probed, but an unusable /dev/kvm is an error.
 pub fn resolve_accel(
     choice: AccelChoice,
-    qemu: &Path,
-    kernel: &Path,
+    machine: &Machine,
     console: &str,
     cache: &Path,
 ) -> Result<(Accel, String)> {
-    resolve_accel_on(choice, qemu, kernel, console, cache, Path::new(KVM_DEVICE))
+    resolve_accel_on(choice, machine, console, cache, Path::new(KVM_DEVICE))
+}
+
+/// The machine the KVM probe boots for `machine`: its QEMU program, board (`-M`), CPU and
+/// kernel, under KVM (so `-cpu host`), headless (a panic ends QEMU), with QEMU's default
+/// firmware, one CPU, QEMU's default 128 MiB, no initrd, no devices or extra arguments, and
+/// only the kernel arguments that make its banner its first words on `console`. Pure: its
+/// command line is [`qemu_args`] of the result, as for every boot.
+pub fn probe_machine(machine: &Machine, console: &str) -> Machine {
+    let mut probe = Machine::new(&machine.qemu, &machine.kernel);
+    probe.board = machine.board.clone();
+    // unused under KVM (the host's CPU is passed through), kept so the probe is the row's CPU
+    probe.cpu = machine.cpu.clone();
+    probe.cpus = 1;
+    probe.memory_mib = PROBE_MEMORY_MIB;
+    probe.accel = Accel::Kvm;
+    // earlyprintk makes the banner the kernel's first act, before any driver loads; headless
+    // adds panic=-1 and -no-reboot, so a kernel that panics ends QEMU
+    probe.append = vec![format!("console={console}"), format!("earlyprintk={console}")];
+    probe.headless = true;
+    probe
 }
 
 pub(crate) fn resolve_accel_on(
     choice: AccelChoice,
-    qemu: &Path,
-    kernel: &Path,
+    machine: &Machine,
     console: &str,
     cache: &Path,
     kvm_device: &Path,
@@ -64,14 +91,15 @@ pub(crate) fn resolve_accel_on(
             if let Some(why) = kvm_device_unusable(kvm_device) {
                 return Ok((Accel::Tcg, format!("kvm: {why}, using tcg")));
             }
-            let key = cache_key(qemu);
+            let key = cache_key(&machine.qemu);
             if let Some((accel, reason)) = key.as_deref().and_then(|key| read_cache(cache, key)) {
                 return Ok((accel, format!("{reason} (cached in {})", cache.display())));
             }
-            if !kernel.is_file() {
-                bail!("cannot probe kvm: kernel {} does not exist", kernel.display());
+            if !machine.kernel.is_file() {
+                bail!("cannot probe kvm: kernel {} does not exist", machine.kernel.display());
             }
-            let (accel, reason) = probe_kvm(qemu, kernel, console, KVM_PROBE_TIMEOUT)?;
+            let probe = probe_machine(machine, console);
+            let (accel, reason) = probe_kvm(&probe, KVM_PROBE_TIMEOUT)?;
             if let Some(key) = key {
                 write_cache(cache, &key, accel, &reason)?;
             }
@@ -99,27 +127,17 @@ fn kvm_device_unusable(device: &Path) -> Option<String> {
     }
 }
 
-/// Boots `kernel` under KVM with no root filesystem and waits up to `timeout` for its banner.
-/// QEMU is killed and reaped before this returns, whatever happened. An error only when QEMU
-/// cannot be started at all.
-fn probe_kvm(
-    qemu: &Path,
-    kernel: &Path,
-    console: &str,
-    timeout: Duration,
-) -> Result<(Accel, String)> {
-    let mut child = exec::ends_with_this_thread(&mut Command::new(qemu), libc::SIGKILL)
-        .args(["-accel", "kvm", "-cpu", "host", "-nographic", "-no-reboot"])
-        .arg("-kernel")
-        .arg(kernel)
-        // earlyprintk makes the banner the kernel's first act, before any driver loads
-        .arg("-append")
-        .arg(format!("console={console} earlyprintk={console} panic=-1"))
+/// Boots `probe` (a [`probe_machine`]: no root filesystem) and waits up to `timeout` for its
+/// kernel's banner. QEMU is killed and reaped before this returns, whatever happened. An error
+/// only when QEMU cannot be started at all.
+fn probe_kvm(probe: &Machine, timeout: Duration) -> Result<(Accel, String)> {
+    let mut child = exec::ends_with_this_thread(&mut Command::new(&probe.qemu), libc::SIGKILL)
+        .args(qemu_args(probe))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot start {}", qemu.display()))?;
+        .with_context(|| format!("cannot start {}", probe.qemu.display()))?;
     let verdict = watch_probe(&mut child, timeout);
     // SIGKILL cannot be refused, and reaping it here means no QEMU outlives the probe
     let _ = child.kill();
@@ -228,7 +246,10 @@ mod tests {
         sync::atomic::{AtomicUsize, Ordering},
     };
 
+    use expect_test::{expect, Expect};
+
     use super::*;
+    use crate::command_line;
 
     struct Scratch(PathBuf);
 
@@ -263,6 +284,11 @@ mod tests {
             fs::write(&path, "").unwrap();
             path
         }
+
+        /// The machine a caller hands the probe: `qemu` booting an (empty) kernel, on the PC.
+        fn machine(&self, qemu: PathBuf) -> Machine {
+            Machine::new(qemu, self.kernel())
+        }
     }
 
     impl Drop for Scratch {
@@ -277,8 +303,7 @@ mod tests {
         let started = Instant::now();
         let (accel, reason) = resolve_accel_on(
             AccelChoice::Auto,
-            &scratch.fake_qemu(script),
-            &scratch.kernel(),
+            &scratch.machine(scratch.fake_qemu(script)),
             "ttyS0",
             &scratch.0.join("cache"),
             &scratch.usable_device(),
@@ -317,8 +342,7 @@ mod tests {
         let scratch = Scratch::new("missing");
         let (accel, reason) = resolve_accel_on(
             AccelChoice::Auto,
-            &scratch.fake_qemu("exit 99"),
-            &scratch.kernel(),
+            &scratch.machine(scratch.fake_qemu("exit 99")),
             "ttyS0",
             &scratch.0.join("cache"),
             &scratch.0.join("no-kvm"),
@@ -333,8 +357,7 @@ mod tests {
         let scratch = Scratch::new("explicit");
         let err = resolve_accel_on(
             AccelChoice::Kvm,
-            &scratch.fake_qemu("exit 99"),
-            &scratch.kernel(),
+            &scratch.machine(scratch.fake_qemu("exit 99")),
             "ttyS0",
             &scratch.0.join("cache"),
             &scratch.0.join("no-kvm"),
@@ -350,23 +373,89 @@ mod tests {
         let scratch = Scratch::new("cache");
         let cache = scratch.0.join("cache");
         let device = scratch.usable_device();
-        let kernel = scratch.kernel();
         let qemu = scratch.fake_qemu("echo 'Linux version 6.1.0'; exec sleep 1000");
+        let machine = scratch.machine(qemu.clone());
         let first =
-            resolve_accel_on(AccelChoice::Auto, &qemu, &kernel, "ttyS0", &cache, &device).unwrap();
+            resolve_accel_on(AccelChoice::Auto, &machine, "ttyS0", &cache, &device).unwrap();
         assert_eq!(first.0, Accel::Kvm);
         // the same program now fails: a cached verdict must not run it
         scratch.fake_qemu("exit 1");
         let again =
-            resolve_accel_on(AccelChoice::Auto, &qemu, &kernel, "ttyS0", &cache, &device).unwrap();
+            resolve_accel_on(AccelChoice::Auto, &machine, "ttyS0", &cache, &device).unwrap();
         assert_eq!(again.0, Accel::Kvm);
         assert!(again.1.contains("(cached in "), "{}", again.1);
         // another program path is probed afresh, and both verdicts are kept
         let other = scratch.0.join("other-qemu");
         fs::copy(&qemu, &other).unwrap();
         let third =
-            resolve_accel_on(AccelChoice::Auto, &other, &kernel, "ttyS0", &cache, &device).unwrap();
+            resolve_accel_on(AccelChoice::Auto, &scratch.machine(other), "ttyS0", &cache, &device)
+                .unwrap();
         assert_eq!(third.0, Accel::Tcg);
         assert_eq!(fs::read_to_string(&cache).unwrap().lines().count(), 2);
+    }
+
+    /// What a caller hands the probe: an architecture row's machine as every boot starts it,
+    /// with what the probe must drop (firmware, initrd, arguments, devices, sizes, TCG).
+    fn row_machine(qemu: &str, board: &str, cpu: &str, kernel: &str) -> Machine {
+        let optional = |value: &str| (!value.is_empty()).then(|| value.to_string());
+        let mut m = Machine::new(qemu, kernel);
+        m.board = optional(board);
+        m.cpu = optional(cpu);
+        m.firmware = Some("/usr/share/qemu/qboot.rom".into());
+        m.initrd = Some("out/initramfs.cpio.gz".into());
+        m.append = vec!["rdinit=/sbin/init".into()];
+        m.devices = crate::devices::no_nic();
+        m.extra_args = vec!["-d".into(), "guest_errors".into()];
+        m.cpus = 4;
+        m.memory_mib = 2048;
+        m
+    }
+
+    #[track_caller]
+    fn check_probe_argv(machine: &Machine, console: &str, expected: Expect) {
+        let probe = probe_machine(machine, console);
+        expected.assert_eq(&command_line(&probe));
+    }
+
+    #[test]
+    fn probe_argv_x86_64_keeps_the_pc() {
+        check_probe_argv(
+            &row_machine("qemu-system-x86_64", "", "", "out/bzImage"),
+            "ttyS0",
+            expect![[
+                r#"qemu-system-x86_64 -name kardel -smp 1 -m 128 -nographic -accel kvm -cpu host -no-reboot -kernel out/bzImage -append 'console=ttyS0 earlyprintk=ttyS0 panic=-1'"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn probe_argv_aarch64_names_the_virt_board() {
+        check_probe_argv(
+            &row_machine("qemu-system-aarch64", "virt", "cortex-a57", "out/Image"),
+            "ttyAMA0",
+            expect![[
+                r#"qemu-system-aarch64 -name kardel -M virt -smp 1 -m 128 -nographic -accel kvm -cpu host -no-reboot -kernel out/Image -append 'console=ttyAMA0 earlyprintk=ttyAMA0 panic=-1'"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn probe_runs_the_machines_board() {
+        // a QEMU with no default board: only `-M virt` boots
+        let script = r#"case " $* " in *" -M virt "*) echo 'Linux version 6.1.0'; exec sleep 1000;; esac
+echo 'qemu-system-aarch64: No machine specified, and there is no default' >&2; exit 1"#;
+        let scratch = Scratch::new("board");
+        let mut machine = scratch.machine(scratch.fake_qemu(script));
+        let device = scratch.usable_device();
+        let (accel, reason) =
+            resolve_accel_on(AccelChoice::Auto, &machine, "ttyAMA0", &scratch.0.join("a"), &device)
+                .unwrap();
+        assert_eq!(accel, Accel::Tcg, "{reason}");
+        assert!(reason.contains("no default"), "{reason}");
+        machine.board = Some("virt".into());
+        let (accel, reason) =
+            resolve_accel_on(AccelChoice::Auto, &machine, "ttyAMA0", &scratch.0.join("b"), &device)
+                .unwrap();
+        assert_eq!(accel, Accel::Kvm, "{reason}");
     }
 }

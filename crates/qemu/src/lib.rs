@@ -13,7 +13,8 @@
 //!              public_listeners(&argv)             each returns Vec<OsString>
 //!
 //! // KVM or TCG, probed and cached
-//! fn resolve_accel(AccelChoice, qemu, kernel, console, cache: &Path) -> Result<(Accel, String)>
+//! fn resolve_accel(AccelChoice, &Machine, console, cache: &Path) -> Result<(Accel, String)>
+//! fn probe_machine(&Machine, console) -> Machine    the probe's boot: its argv is qemu_args'
 //!
 //! // the console, pure
 //! struct ConsoleWatcher    new() feed(&[u8]) -> &[Sighting] close() transcript() sightings() failure()
@@ -49,7 +50,7 @@ pub mod devices;
 mod interactive;
 mod session;
 
-pub use accel::{resolve_accel, KVM_PROBE_TIMEOUT};
+pub use accel::{probe_machine, resolve_accel, KVM_PROBE_TIMEOUT};
 
 pub use args::{command_line, qemu_args, shell_line, shell_quote, Accel, AccelChoice, Machine};
 pub use console::{printable, ConsoleEvent, ConsoleWatcher, FailureKind, Sighting};

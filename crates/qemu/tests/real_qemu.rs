@@ -97,14 +97,8 @@ fn kvm_auto_picks_only_what_boots() {
     let scratch = Scratch::new();
     let cache = scratch.path("accel-cache");
     let started = Instant::now();
-    let (accel, reason) = resolve_accel(
-        AccelChoice::Auto,
-        Path::new(QEMU),
-        Path::new(DEBIAN_KERNEL),
-        "ttyS0",
-        &cache,
-    )
-    .unwrap();
+    let machine = Machine::new(QEMU, DEBIAN_KERNEL);
+    let (accel, reason) = resolve_accel(AccelChoice::Auto, &machine, "ttyS0", &cache).unwrap();
     let probe_time = started.elapsed();
     eprintln!("auto: {accel} in {:.2}s: {reason}", probe_time.as_secs_f64());
     assert!(probe_time < KVM_PROBE_TIMEOUT + Duration::from_secs(2), "probe took {probe_time:?}");
@@ -115,14 +109,7 @@ fn kvm_auto_picks_only_what_boots() {
     }
 
     let started = Instant::now();
-    let again = resolve_accel(
-        AccelChoice::Auto,
-        Path::new(QEMU),
-        Path::new(DEBIAN_KERNEL),
-        "ttyS0",
-        &cache,
-    )
-    .unwrap();
+    let again = resolve_accel(AccelChoice::Auto, &machine, "ttyS0", &cache).unwrap();
     assert_eq!(again.0, accel);
     assert!(started.elapsed() < Duration::from_millis(500), "a cached verdict should be instant");
 

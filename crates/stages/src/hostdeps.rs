@@ -392,15 +392,3 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
     cmd!(sh, "{program} {args...}").run()?;
     ensure(sh, arch, steps, false)
 }
-
-/// `cargo xtask deps [--install]`.
-pub fn deps_command(flags: crate::flags::Deps) -> Result<()> {
-    let sh = Shell::new()?;
-    let arch = Arch::get(&flags.arch)?;
-    ensure(&sh, arch, &ALL_STEPS, flags.install)?;
-    println!(
-        "host packages: everything the build, the images and QEMU need for {} is installed",
-        arch.name
-    );
-    Ok(())
-}

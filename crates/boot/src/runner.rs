@@ -21,21 +21,17 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use qemu::{
     devices::{self, PortBackend},
-    shell_quote, Limits, Machine, Session,
+    Limits, Machine, Session,
 };
 use xshell::cmd;
 
-use crate::context::Context;
+use stages::Context;
+
+use crate::protocol::{self, encode_command, parse_status, RUNNER_STARTED};
 
 /// The exit code of a run whose guest failed (panic, no init, silence, the timeout, a broken
 /// build): as vng's 255 and vmtest's 69, one code the tool keeps for itself.
 pub const GUEST_FAILED: u8 = 125;
-
-/// The guest's init for a command.
-pub const RUNNER_INIT: &str = "/sbin/kardel-run";
-
-/// What the runner prints on the console once the command starts.
-const RUNNER_STARTED: &str = "kardel-run: running the command";
 
 /// How long the console may stay silent before the runner starts: a kernel that prints nothing
 /// for this long is hung (a quiet TCG boot prints its first line within about a second).
@@ -45,18 +41,6 @@ const BOOT_SILENCE: Duration = Duration::from_secs(15);
 /// the boot's own arguments leave, with room to spare.
 const MAX_ENCODED_COMMAND: usize = 1400;
 
-/// The command as the guest's shell reads it, each word quoted, then hex-encoded so that the
-/// kernel's command-line parser sees one plain word.
-pub fn encode_command(argv: &[String]) -> String {
-    let line: Vec<String> = argv.iter().map(|word| shell_quote(word)).collect();
-    line.join(" ").bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The status port's contents: `exit N`.
-pub fn parse_status(text: &str) -> Option<u8> {
-    text.lines().find_map(|line| line.trim().strip_prefix("exit ")?.trim().parse::<u8>().ok())
-}
-
 pub struct Options {
     pub timeout: Duration,
     pub verbose: bool,
@@ -65,7 +49,7 @@ pub struct Options {
     pub waits_for_debugger: bool,
 }
 
-/// Boots `machine` (whose init is [`RUNNER_INIT`]) with `argv` as its command, streams the
+/// Boots `machine` (whose init is [`protocol::RUNNER_INIT`]) with `argv` as its command, streams the
 /// command's output to this process's, and returns its exit code.
 pub fn run(
     ctx: &Context,
@@ -89,12 +73,12 @@ pub fn run(
     }
     machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
     // the names /sbin/kardel-run looks the ports up by
-    for (id, name, file) in [
-        ("kout", "kardel.stdout", &stdout_file),
-        ("kerr", "kardel.stderr", &stderr_file),
-        ("kstatus", "kardel.status", &status_file),
+    for (port, file) in [
+        (protocol::STDOUT, &stdout_file),
+        (protocol::STDERR, &stderr_file),
+        (protocol::STATUS, &status_file),
     ] {
-        machine.devices.extend(devices::virtio_port(id, name, PortBackend::File(file)));
+        machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::File(file)));
     }
     let input = read_stdin()?;
     let fifo = dir.join("stdin");
@@ -102,14 +86,11 @@ pub fn run(
         let sh = &ctx.sh;
         let (fifo_in, fifo_out) = (fifo.with_extension("in"), fifo.with_extension("out"));
         cmd!(sh, "mkfifo {fifo_in} {fifo_out}").quiet().run()?;
-        machine.devices.extend(devices::virtio_port(
-            "kin",
-            "kardel.stdin",
-            PortBackend::Pipe(&fifo),
-        ));
-        machine.append.push(format!("KARDEL_STDIN_LEN={}", input.len()));
+        let port = protocol::STDIN;
+        machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::Pipe(&fifo)));
+        machine.append.push(protocol::kernel_arg(protocol::STDIN_LEN, input.len()));
     }
-    machine.append.push(format!("KARDEL_CMD={encoded}"));
+    machine.append.push(protocol::kernel_arg(protocol::COMMAND, &encoded));
 
     let started = Instant::now();
     let silence = if options.waits_for_debugger { options.timeout } else { BOOT_SILENCE };
@@ -219,29 +200,4 @@ fn open_when_there(path: &Path) -> std::io::Result<File> {
         thread::sleep(Duration::from_millis(10));
     }
     File::open(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_are_quoted_then_hex() {
-        let argv = ["echo".to_string(), "a  \"b\" $c".to_string()];
-        let encoded = encode_command(&argv);
-        assert!(encoded.chars().all(|c| c.is_ascii_hexdigit()), "{encoded}");
-        let bytes: Vec<u8> = (0..encoded.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&encoded[i..i + 2], 16).unwrap())
-            .collect();
-        assert_eq!(String::from_utf8(bytes).unwrap(), r#"echo 'a  "b" $c'"#);
-    }
-
-    #[test]
-    fn the_status_port_says_exit_n() {
-        assert_eq!(parse_status("exit 7\n"), Some(7));
-        assert_eq!(parse_status("exit 0"), Some(0));
-        assert_eq!(parse_status(""), None);
-        assert_eq!(parse_status("exit banana\n"), None);
-    }
 }

@@ -9,14 +9,14 @@ use fetch::Package;
 
 use crate::{
     context::Context,
-    flags::UbootSource,
     kbuild::{self, OutOfTree, Settle},
+    selection::UbootSelection,
     sources::Source,
     stage::{Outcome, Stage},
 };
 
 /// The repository's U-Boot fragments, in the order they apply.
-const FRAGMENTS: &[&str] = &["tutorial.config"];
+pub const FRAGMENTS: &[&str] = &["tutorial.config"];
 
 /// What the U-Boot stage leaves in `images/<arch>/u-boot/<board>/`.
 pub struct Uboot {
@@ -50,35 +50,31 @@ struct Plan {
     build_dir: PathBuf,
 }
 
-fn plan(ctx: &Context, flags: &UbootSource) -> Result<Plan> {
-    let board = ctx.arch.uboot_board(flags.uboot_board.as_deref())?.to_string();
-    if let Some(path) = &flags.uboot_source {
+fn plan(ctx: &Context, uboot: &UbootSelection) -> Result<Plan> {
+    let board = ctx.arch.uboot_board(uboot.board.as_deref())?.to_string();
+    if let Some(path) = &uboot.source {
         if !path.exists() {
             bail!("--uboot-source {}: no such file or folder", path.display());
         }
     }
-    let source = Source::plan_for(
-        ctx,
-        Package::Uboot,
-        flags.uboot_version.as_deref(),
-        flags.uboot_source.as_deref(),
-    )?;
+    let source =
+        Source::plan_for(ctx, Package::Uboot, uboot.version.as_deref(), uboot.source.as_deref())?;
     let mut fragments: Vec<PathBuf> =
         FRAGMENTS.iter().map(|name| ctx.repo.join("uboot-config").join(name)).collect();
-    fragments.extend(flags.uboot_fragments.iter().filter(|f| !f.as_os_str().is_empty()).cloned());
-    kbuild::read_fragments(&fragments)?;
+    fragments.extend(uboot.fragments.iter().filter(|f| !f.as_os_str().is_empty()).cloned());
+    kconfig::read_fragments(&fragments)?;
     let build_dir = ctx.layout.build_dir(&format!("u-boot-{board}-{}", source.slug()));
     Ok(Plan { source, board, fragments, build_dir })
 }
 
 /// Checks the flags (board, source, fragments) without building: for boots that build U-Boot
 /// only after the kernel.
-pub fn check_flags(ctx: &Context, flags: &UbootSource) -> Result<()> {
-    plan(ctx, flags).map(drop)
+pub fn check_flags(ctx: &Context, uboot: &UbootSelection) -> Result<()> {
+    plan(ctx, uboot).map(drop)
 }
 
-pub fn build(ctx: &Context, flags: &UbootSource) -> Result<(Uboot, Outcome)> {
-    let plan = plan(ctx, flags)?;
+pub fn build(ctx: &Context, uboot: &UbootSelection) -> Result<(Uboot, Outcome)> {
+    let plan = plan(ctx, uboot)?;
     let mut fingerprint = kbuild::fingerprint(
         "u-boot",
         ctx,
@@ -110,8 +106,8 @@ pub fn build(ctx: &Context, flags: &UbootSource) -> Result<(Uboot, Outcome)> {
 }
 
 /// `--configure-only`: configures and checks the build folder, and nothing else.
-pub fn configure(ctx: &Context, flags: &UbootSource) -> Result<()> {
-    let plan = plan(ctx, flags)?;
+pub fn configure(ctx: &Context, uboot: &UbootSelection) -> Result<()> {
+    let plan = plan(ctx, uboot)?;
     let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(&plan.build_dir), "the U-Boot build")?;
     configured(ctx, &plan)?.announce_configured();
     Ok(())
@@ -141,24 +137,4 @@ fn configured<'a>(ctx: &'a Context, plan: &Plan) -> Result<OutOfTree<'a>> {
     .with_kconfig("Kconfig", &kconfig::kernel_vars(&ctx.arch.kernel_arch));
     build.configure(&defconfig, &plan.fragments, Settle::Olddefconfig, &plan.source.identity)?;
     Ok(build)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The ROM boots by itself only when its built-in arguments are the initrd boot's: the
-    /// fragment and the boot table must not drift apart.
-    #[test]
-    fn the_fragments_bootargs_are_the_initrd_boots() {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let fragments: Vec<PathBuf> =
-            FRAGMENTS.iter().map(|name| repo.join("uboot-config").join(name)).collect();
-        let settings = kbuild::read_fragments(&fragments).unwrap().concat();
-        let bootargs = settings.iter().find(|s| s.symbol == "CONFIG_BOOTARGS").unwrap();
-        for arch in arch::all().filter(|a| !a.uboot_boards.is_empty()) {
-            let initrd = crate::boots::by_name("initrd").append(&arch.console, None).join(" ");
-            assert_eq!(bootargs.value, kconfig::Value::Str(initrd), "{}", arch.name);
-        }
-    }
 }

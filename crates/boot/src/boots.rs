@@ -1,7 +1,7 @@
 //! The tutorial's boots, as a table: which image each boots, its kernel arguments, the features it
 //! needs of the kernel, how a person knows it is ready, and what the tutorial shows once it is.
 
-use crate::layout::ImagePaths;
+use stages::layout::ImagePaths;
 
 /// Which of the three images a boot gives QEMU's `-initrd`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,7 +312,7 @@ sysfs /sys sysfs rw,relatime 0 0
         );
         for boot in BOOTS {
             for feature in boot.needs {
-                crate::features::Catalog::builtin().feature(feature).unwrap();
+                stages::features::Catalog::builtin().feature(feature).unwrap();
             }
         }
     }

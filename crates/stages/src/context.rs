@@ -11,8 +11,8 @@ use xshell::Shell;
 
 use crate::{
     features::{self, Catalog, Profile},
-    flags::{Build, Sources},
     layout::Layout,
+    selection::{module_name, Selection, Sources},
 };
 
 /// `SOURCE_DATE_EPOCH` when the environment sets none: every timestamp the project writes into
@@ -45,27 +45,25 @@ pub struct Context {
     pub source_date_epoch: u64,
 }
 
-impl Context {
-    pub fn new(build: &Build) -> Result<Context> {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("xtask is not inside the workspace")?
-            .to_path_buf();
-        let target = target_dir(&repo)?;
-        Context::with_target(build, repo, target)
-    }
+/// The repository's root: kernel-config/, busybox-config/, uboot-config/, features.toml.
+pub fn repo() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.ancestors().nth(2).expect("crates/stages sits two folders below the root").into()
+}
 
-    /// The same settings building into another target folder (the benchmark's own).
-    pub fn with_target(build: &Build, repo: PathBuf, target: PathBuf) -> Result<Context> {
-        let arch = Arch::get(&build.arch)?;
-        let profile = Catalog::builtin().profile(&build.profile)?;
+impl Context {
+    /// `selection` building into `target` (cargo's target folder, or the benchmark's own).
+    pub fn new(selection: &Selection, target: PathBuf) -> Result<Context> {
+        let repo = repo();
+        let arch = Arch::get(&selection.arch)?;
+        let profile = Catalog::builtin().profile(&selection.profile)?;
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(text) if !text.trim().is_empty() => text.trim().parse().with_context(|| {
                 format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds")
             })?,
             _ => DEFAULT_SOURCE_DATE_EPOCH,
         };
-        let jobs = build.jobs.unwrap_or_else(|| {
+        let jobs = selection.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
         });
         let absolute = |flag: &str, dirs: &[PathBuf]| -> Result<Vec<PathBuf>> {
@@ -81,24 +79,24 @@ impl Context {
         };
         let mut ctx = Context {
             extra_features: Vec::new(),
-            modules: absolute("--module", &build.modules)?,
-            overlays: absolute("--overlay", &build.overlays)?,
+            modules: absolute("--module", &selection.modules)?,
+            overlays: absolute("--overlay", &selection.overlays)?,
             sh: Shell::new()?,
             layout: Layout::new(target, &arch.name),
             repo,
             arch,
-            profile_name: build.profile.clone(),
+            profile_name: selection.profile.clone(),
             profile,
-            sources: build.sources.clone(),
+            sources: selection.sources.clone(),
             // `KARDEL_MIRRORS=" a  b "` splits into empty words too, which this drops
-            mirrors: fetch::parse_mirror_list(&build.sources.mirrors.join(" "))
+            mirrors: fetch::parse_mirror_list(&selection.sources.mirrors.join(" "))
                 .context("--mirror (KARDEL_MIRRORS)")?,
-            user_kernel_fragments: build.kernel_fragments.clone(),
-            user_busybox_fragments: build.busybox_fragments.clone(),
-            compression: build.compress,
+            user_kernel_fragments: selection.kernel_fragments.clone(),
+            user_busybox_fragments: selection.busybox_fragments.clone(),
+            compression: selection.compression,
             jobs,
-            make_args: build.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
-            image_size_mib: build.image_size_mib,
+            make_args: selection.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
+            image_size_mib: selection.image_size_mib,
             source_date_epoch,
         };
         if !ctx.modules.is_empty() {
@@ -112,10 +110,10 @@ impl Context {
     /// source exists, every module folder is one kbuild can build and has a name of its own.
     fn check_inputs(&self) -> Result<()> {
         let fragments = self.kernel_fragments()?.into_iter().chain(self.busybox_fragments()?);
-        crate::kbuild::read_fragments(&fragments.collect::<Vec<_>>())?;
+        kconfig::read_fragments(&fragments.collect::<Vec<_>>())?;
         let mut names = Vec::new();
         for dir in &self.modules {
-            let name = crate::modules::module_name(dir);
+            let name = module_name(dir);
             if names.contains(&name) {
                 bail!("two --module folders are named {name}: their modules would collide");
             }
@@ -209,37 +207,4 @@ impl Context {
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| self.arch.cross_prefix().to_string())
     }
-}
-
-/// Cargo's target folder. `CARGO_TARGET_DIR` answers without asking cargo, and so does the
-/// folder cargo built this program into (`<target>/<profile>/xtask`, cargo's `CACHEDIR.TAG` at
-/// its top): `cargo metadata` costs 40 ms of every `run -- CMD`. Otherwise cargo_metadata reads
-/// it (it knows about `build.target-dir` in config files).
-pub fn target_dir(repo: &Path) -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        return Ok(if dir.is_absolute() { dir } else { repo.join(dir) });
-    }
-    if let Some(dir) = built_into() {
-        return Ok(dir);
-    }
-    let mut command = cargo_metadata::MetadataCommand::new();
-    // the cargo that runs `cargo xtask`, even when it is not on PATH
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        command.cargo_path(cargo);
-    }
-    let metadata = command
-        .manifest_path(repo.join("Cargo.toml"))
-        .no_deps()
-        .exec()
-        .context("asking cargo for the target folder (cargo metadata)")?;
-    Ok(metadata.target_directory.into_std_path_buf())
-}
-
-/// The target folder this program was built into, if it runs from one: the folder above its
-/// profile folder, holding the `CACHEDIR.TAG` cargo writes there.
-fn built_into() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let target = exe.parent()?.parent()?;
-    target.join("CACHEDIR.TAG").is_file().then(|| target.to_path_buf())
 }

@@ -13,6 +13,7 @@ use xshell::cmd;
 use crate::{
     context::Context,
     kernel::Kernel,
+    selection::module_name,
     stage::{Outcome, Stage},
 };
 
@@ -52,10 +53,6 @@ fn sources_of(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub fn module_name(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
 }
 
 /// One module folder and its source files, relative to it (build products left out).

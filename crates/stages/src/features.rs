@@ -51,7 +51,7 @@ impl Catalog {
     pub fn builtin() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
-            Catalog::parse(include_str!("../../features.toml"))
+            Catalog::parse(include_str!("../../../features.toml"))
                 .expect("features.toml is checked by the repo's tests")
         })
     }
@@ -184,7 +184,7 @@ pub fn missing_in_kernel(
             let all = fragment_files(&repo.join("kernel-config"), arch, fragment)?;
             files.extend(all.into_iter().filter(|f| before(f).is_none()));
         }
-        let parsed = crate::kbuild::read_fragments(&files)?;
+        let parsed = kconfig::read_fragments(&files)?;
         let wanted = kconfig::merge(parsed.iter().map(Vec::as_slice));
         for mismatch in kconfig::verify(&wanted, config) {
             missing.push(format!("{mismatch} (feature {name}: {})", feature.about));
@@ -198,12 +198,12 @@ mod tests {
     use super::*;
 
     fn repo() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+        crate::context::repo().leak()
     }
 
     #[test]
     fn the_catalog_parses_and_every_fragment_exists_for_every_arch() {
-        let catalog = Catalog::parse(include_str!("../../features.toml")).unwrap();
+        let catalog = Catalog::parse(include_str!("../../../features.toml")).unwrap();
         for arch in arch::names() {
             for profile in catalog.profiles.values() {
                 kernel_fragments(repo(), arch, profile, &[]).unwrap();

@@ -149,31 +149,23 @@ pub fn fetcher(ctx: &Context) -> Result<fetch::Fetcher> {
     Ok(fetcher)
 }
 
-/// `cargo xtask fetch`: verifies (downloading what is missing) the pinned tarballs at once, then
-/// unpacks them.
-pub fn fetch_command(flags: crate::flags::Fetch) -> Result<()> {
-    let ctx = &Context::new(&flags.build)?;
-    let packages = &flags.packages;
-    let packages =
-        if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
-    let uboot = &flags.uboot;
+/// `packages` verified (downloading what is missing) at once, then unpacked: each source's name
+/// and its tree.
+pub fn fetch_and_unpack(
+    ctx: &Context,
+    packages: &[Package],
+    uboot: &crate::selection::UbootSelection,
+) -> Result<Vec<(String, PathBuf)>> {
     let plan = |package: &Package| match package {
-        Package::Uboot => Source::plan_for(
-            ctx,
-            *package,
-            uboot.uboot_version.as_deref(),
-            uboot.uboot_source.as_deref(),
-        ),
+        Package::Uboot => {
+            Source::plan_for(ctx, *package, uboot.version.as_deref(), uboot.source.as_deref())
+        }
         _ => Source::plan(ctx, *package),
     };
     let sources: Vec<Source> = packages.iter().map(plan).collect::<Result<_>>()?;
     let pins: Vec<&Pin> = sources.iter().filter_map(Source::pin).collect();
     fetcher(ctx)?.fetch_all(&pins).map_err(with_ways_forward)?;
-    for source in &sources {
-        let tree = source.tree(ctx)?;
-        println!("{}: {}", source.describe(), tree.display());
-    }
-    Ok(())
+    sources.iter().map(|source| Ok((source.describe(), source.tree(ctx)?))).collect()
 }
 
 /// When no origin could be reached at all (no network, no mirror), the error says what to do.

@@ -129,6 +129,11 @@ impl Layout {
         self.work().join("kvm-probe")
     }
 
+    /// A file the benchmark writes for the user to look at (its timeline pictures).
+    pub fn bench_file(&self, name: &str) -> PathBuf {
+        self.target.join(name)
+    }
+
     /// The benchmark's own target folder: it never disturbs the user's build.
     pub fn bench_target(&self, profile: &str) -> PathBuf {
         self.target.join("bench").join(&self.arch).join(profile)

@@ -129,7 +129,7 @@ impl<'a> OutOfTree<'a> {
         settle: Settle,
         source_identity: &str,
     ) -> Result<bool> {
-        let parsed = read_fragments(fragments)?;
+        let parsed = kconfig::read_fragments(fragments)?;
         let wanted = kconfig::merge(parsed.iter().map(Vec::as_slice));
 
         let mut fp = Fingerprint::new("configure");
@@ -262,18 +262,6 @@ pub fn tree_version(tree: &Path) -> Result<(u32, u32)> {
 
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-/// Reads and parses fragment files, in order.
-pub fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Vec<Setting>>> {
-    paths
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config fragment {}", path.display()))?;
-            Ok(kconfig::parse_fragment(path, &text)?)
-        })
-        .collect()
 }
 
 /// The toolchain's make variables: CROSS_COMPILE (the environment's, or the architecture's row

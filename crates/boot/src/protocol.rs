@@ -1,0 +1,133 @@
+//! The guest protocol, defined once: what the host and the guest's scripts
+//! (`crates/rootfs/files/sbin/kardel-run` and `kardel-setup`) agree on. The kernel hands unknown
+//! `KEY=VALUE` words of its command line to init's environment, so the host speaks through those;
+//! the command's streams and exit status travel on named virtio serial ports. A test holds the
+//! scripts to every name here, and refuses a name in them that is not here.
+
+use qemu::shell_quote;
+
+/// The guest's init for a command.
+pub const RUNNER_INIT: &str = "/sbin/kardel-run";
+
+/// The command line, each word shell-quoted, then hex-encoded ([`encode_command`]).
+pub const COMMAND: &str = "KARDEL_CMD";
+/// How many bytes of standard input the command gets from the stdin port.
+pub const STDIN_LEN: &str = "KARDEL_STDIN_LEN";
+/// `TAG:/mountpoint,...`: host folders over virtio 9p, mounted by `kardel-setup`.
+pub const SHARES: &str = "KARDEL_SHARES";
+/// `1`: the kernel configured eth0 (`ip=dhcp`); `kardel-setup` brings up the loopback.
+pub const NET: &str = "KARDEL_NET";
+
+/// The environment variables above, for the scripts' test.
+pub const VARIABLES: [&str; 4] = [COMMAND, STDIN_LEN, SHARES, NET];
+
+/// A virtio serial port: QEMU's id for its backend, and the name the guest looks it up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    pub id: &'static str,
+    pub name: &'static str,
+}
+
+pub const STDOUT: Port = Port { id: "kout", name: "kardel.stdout" };
+pub const STDERR: Port = Port { id: "kerr", name: "kardel.stderr" };
+/// Written by the runner after the command has exited: `exit N`.
+pub const STATUS: Port = Port { id: "kstatus", name: "kardel.status" };
+pub const STDIN: Port = Port { id: "kin", name: "kardel.stdin" };
+
+pub const PORTS: [Port; 4] = [STDOUT, STDERR, STATUS, STDIN];
+
+/// What the runner prints on the console once the command starts.
+pub const RUNNER_STARTED: &str = "kardel-run: running the command";
+
+/// `KEY=VALUE` for the kernel's command line.
+pub fn kernel_arg(variable: &str, value: impl std::fmt::Display) -> String {
+    format!("{variable}={value}")
+}
+
+/// The command as the guest's shell reads it, each word quoted, then hex-encoded so that the
+/// kernel's command-line parser sees one plain word.
+pub fn encode_command(argv: &[String]) -> String {
+    let line: Vec<String> = argv.iter().map(|word| shell_quote(word)).collect();
+    line.join(" ").bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The status port's contents: `exit N`.
+pub fn parse_status(text: &str) -> Option<u8> {
+    text.lines().find_map(|line| line.trim().strip_prefix("exit ")?.trim().parse::<u8>().ok())
+}
+
+/// The shares' kernel argument: each 9p tag and where the guest mounts it.
+pub fn shares_arg<'a>(shares: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let list: Vec<String> =
+        shares.into_iter().map(|(tag, mount_point)| format!("{tag}:{mount_point}")).collect();
+    (!list.is_empty()).then(|| kernel_arg(SHARES, list.join(",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = include_str!("../../rootfs/files/sbin/kardel-run");
+    const SETUP: &str = include_str!("../../rootfs/files/sbin/kardel-setup");
+
+    /// Words of `script` that start with `prefix` and go on in `[A-Za-z0-9_.]`.
+    fn words<'a>(script: &'a str, prefix: &str) -> Vec<&'a str> {
+        let mut found = Vec::new();
+        for (at, _) in script.match_indices(prefix) {
+            let rest = &script[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(rest.len());
+            found.push(rest[..end].trim_end_matches('.'));
+        }
+        found
+    }
+
+    #[test]
+    fn the_guest_scripts_speak_this_protocol() {
+        for variable in [COMMAND, STDIN_LEN, SHARES, NET] {
+            assert!(RUN.contains(&format!("${variable}")), "kardel-run does not read {variable}");
+        }
+        for variable in [SHARES, NET] {
+            assert!(SETUP.contains(&format!("${variable}")), "kardel-setup ignores {variable}");
+        }
+        for port in PORTS {
+            assert!(RUN.contains(&format!("{})", port.name)), "kardel-run lacks {}", port.name);
+        }
+        assert!(RUN.contains(&format!("echo \"{RUNNER_STARTED}\"")), "the runner's start line");
+        assert!(RUN.contains("echo \"exit $?\" >\"$status\""), "the status port's line");
+        assert!(RUNNER_INIT.ends_with("/kardel-run"));
+    }
+
+    #[test]
+    fn the_guest_scripts_use_no_name_this_module_lacks() {
+        for script in [RUN, SETUP] {
+            for word in words(script, "KARDEL_") {
+                assert!(VARIABLES.contains(&word), "{word} is not in the protocol");
+            }
+            for word in words(script, "kardel.") {
+                assert!(PORTS.iter().any(|p| p.name == word), "{word} is not a port here");
+            }
+        }
+    }
+
+    #[test]
+    fn commands_are_quoted_then_hex() {
+        let argv = ["echo".to_string(), "a  \"b\" $c".to_string()];
+        let encoded = encode_command(&argv);
+        assert!(encoded.chars().all(|c| c.is_ascii_hexdigit()), "{encoded}");
+        let bytes: Vec<u8> = (0..encoded.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&encoded[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(String::from_utf8(bytes).unwrap(), r#"echo 'a  "b" $c'"#);
+    }
+
+    #[test]
+    fn the_status_port_says_exit_n() {
+        assert_eq!(parse_status("exit 7\n"), Some(7));
+        assert_eq!(parse_status("exit 0"), Some(0));
+        assert_eq!(parse_status(""), None);
+        assert_eq!(parse_status("exit banana\n"), None);
+    }
+}

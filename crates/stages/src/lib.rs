@@ -1,0 +1,25 @@
+//! The build side of the engine: what a user selects (plain values, no flags), where every output
+//! goes, the stage mechanism, and the stages themselves (sources, kernel, BusyBox, U-Boot, your
+//! modules, the images), run in order by the pipeline. Files import only downwards: `selection`,
+//! `layout`, `features` and `stage` at the bottom, `context` above them, the stages above it, the
+//! pipeline on top.
+
+pub mod busybox;
+pub mod context;
+pub mod features;
+pub mod hostdeps;
+pub mod images;
+pub mod kbuild;
+pub mod kernel;
+pub mod layout;
+pub mod modules;
+pub mod pipeline;
+pub mod selection;
+pub mod sources;
+pub mod stage;
+pub mod summary;
+pub mod uboot;
+
+pub use context::Context;
+pub use pipeline::Built;
+pub use selection::{Selection, Sources, UbootSelection};

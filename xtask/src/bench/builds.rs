@@ -1,0 +1,197 @@
+//! The build parts: every stage from nothing, rebuilds, the image step beside the tutorial's
+//! shell pipelines, other architectures' kernel builds (when asked), and sizes.
+
+use std::process::Command;
+
+use anyhow::{Context as _, Result};
+use fetch::Package;
+use rootfs::Compression;
+use stages::{busybox, images, kernel, pipeline::Built, sources::Source, Context};
+use xshell::cmd;
+
+use super::{
+    missing_on_host, remove_dir_if_present,
+    report::{median_of, Report},
+    size_of, timed, Bench,
+};
+
+/// Every stage from an empty work folder: unpack, configure, build, images.
+pub fn from_nothing(bench: &Bench, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    remove_dir_if_present(&ctx.layout.work())?;
+    remove_dir_if_present(&ctx.layout.images())?;
+    for package in [Package::Kernel, Package::Busybox] {
+        let source = Source::plan(ctx, package)?;
+        let (_, elapsed) = timed(|| source.tree(ctx))?;
+        report.seconds("build", format!("unpack {}", package.name()), elapsed).note =
+            source.describe();
+    }
+    let (_, elapsed) = timed(|| kernel::configure(ctx))?;
+    report.seconds("build", "configure kernel (checked)", elapsed);
+    let (_, elapsed) = timed(|| kernel::build(ctx))?;
+    report.seconds("build", format!("kernel build (-j{})", ctx.jobs), elapsed);
+    let (_, elapsed) = timed(|| busybox::configure(ctx))?;
+    report.seconds("build", "configure busybox (checked)", elapsed);
+    let (busybox, elapsed) = timed(|| busybox::build(ctx))?;
+    report.seconds("build", format!("busybox build (-j{})", ctx.jobs), elapsed);
+    let (_, elapsed) = timed(|| images::build(ctx, &busybox.0, None))?;
+    report.seconds("build", "all three images", elapsed);
+    Ok(())
+}
+
+pub fn rebuilds(bench: &Bench, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    let noop = median_of(5, || bench.child().all())?;
+
+    // the kernel's own make with nothing to do, in the same build tree
+    let (build, target) = kernel::rebuild_target(ctx)?;
+    let make_noop = build.build(&format!("make {target} (nothing to do)"), &[&target])?;
+    let figure = report.seconds("rebuild", "no-op `all` (whole process, median of 5)", noop);
+    figure.tutorial_way = Some(make_noop.as_secs_f64());
+    figure.note = format!("tutorial's way: `make {target}` with nothing to do");
+    report.add(
+        "rebuild",
+        "no-op speed-up over make",
+        make_noop.as_secs_f64() / noop.as_secs_f64(),
+        "x",
+    );
+
+    // A fragment of the user's, touched (same content), then changed.
+    let fragment = ctx.layout.work().join("bench-fragment.config");
+    let write = |text: &str| {
+        std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()))
+    };
+    write("# the bench's own fragment\nCONFIG_LOCALVERSION=\"-bench1\"\n")?;
+    let (selection, with_fragment) =
+        bench.variant(|s| s.kernel_fragments.push(fragment.clone()))?;
+    kernel::build(&with_fragment)?;
+    let touch = Command::new("touch").arg(&fragment).status()?;
+    anyhow::ensure!(touch.success(), "touch {}", fragment.display());
+    let touched = super::child::Xtask::new(&selection, &with_fragment).all()?;
+    report.seconds("rebuild", "`all` after touching a fragment", touched).note =
+        "same content: stamps hash contents, not times".to_string();
+    write("# the bench's own fragment\nCONFIG_LOCALVERSION=\"-bench2\"\n")?;
+    let (_, changed) = timed(|| kernel::build(&with_fragment))?;
+    report.seconds("rebuild", "kernel after changing a fragment", changed).note =
+        "CONFIG_LOCALVERSION: reconfigure, recompile what depends on it, relink".to_string();
+    // back to the benchmark's own configuration
+    kernel::build(ctx)?;
+    Ok(())
+}
+
+/// The project's image step against the tutorial's shell pipelines on the same tree.
+pub fn image_steps(bench: &Bench, built: &Built, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    let tree = images::rootfs_tree(ctx, &built.busybox, None)?;
+    let out = ctx.layout.work().join("bench-images");
+    std::fs::create_dir_all(&out)?;
+    let mtime = ctx.source_date_epoch;
+
+    // the same tree as a folder, for the tutorial's commands
+    let staging = out.join("staging");
+    remove_dir_if_present(&staging)?;
+    let sh = &ctx.sh;
+    let install = &built.busybox.install_dir;
+    cmd!(sh, "cp -a {install} {staging}").run()?;
+    for dir in ["etc/init.d", "proc", "sys", "mnt", "dev", "tmp"] {
+        std::fs::create_dir_all(staging.join(dir))?;
+    }
+    let files = ctx.repo.join("crates/rootfs/files/etc");
+    cmd!(sh, "cp -a {files}/. {staging}/etc/").run()?;
+
+    let samples = 3;
+    let ours = median_of(samples, || {
+        let cpio = out.join("ours.cpio.gz");
+        Ok(timed(|| rootfs::write_initramfs(&tree, mtime, Compression::Gzip, &cpio))?.1)
+    })?;
+    let cpio_out = out.join("tutorial.cpio.gz");
+    let tutorial = median_of(samples, || {
+        let script = format!(
+            "cd {} && find . | cpio -o -H newc 2>/dev/null | gzip > {}",
+            staging.display(),
+            cpio_out.display()
+        );
+        Ok(timed(|| Ok(cmd!(sh, "sh -c {script}").quiet().run()?))?.1)
+    })?;
+    let figure = report.seconds("images", "initramfs: cpio + gzip (median of 3)", ours);
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = "tutorial's way: find | cpio -o -H newc | gzip".to_string();
+
+    let ext4_work = out.join("ext4-work");
+    let size = ctx.image_size_mib << 20;
+    let ours = median_of(samples, || {
+        let img = out.join("ours.img.gz");
+        Ok(timed(|| rootfs::write_ext4(&tree, &img, size, mtime, Compression::Gzip, &ext4_work))?.1)
+    })?;
+    let img = out.join("tutorial.img");
+    let mib = ctx.image_size_mib.to_string();
+    let tutorial = median_of(samples, || {
+        let _ = std::fs::remove_file(out.join("tutorial.img.gz"));
+        Ok(timed(|| {
+            cmd!(sh, "dd if=/dev/zero of={img} bs=1M count={mib} status=none").quiet().run()?;
+            cmd!(sh, "mkfs.ext4 -q -F -d {staging} {img}").quiet().run()?;
+            cmd!(sh, "gzip --best -f {img}").quiet().run()?;
+            Ok(())
+        })?
+        .1)
+    })?;
+    let figure = report.seconds("images", "initrd: ext4 + gzip, checked (median of 3)", ours);
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = "tutorial's way: dd + mkfs.ext4 + gzip --best (-d for the root-only loop mount)"
+        .to_string();
+    Ok(())
+}
+
+/// Every other row of the architecture table: its kernel built from an empty build folder in the
+/// bench's own target folder (the same profile and sources), then its initramfs boot to the
+/// prompt. A row whose QEMU or cross compiler is not installed is said so, not measured.
+pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
+    for arch in arch::all().filter(|a| a.name != bench.ctx.arch.name) {
+        if let Some(why) = missing_on_host(&bench.ctx, arch, &stages::hostdeps::ALL_STEPS) {
+            report.not_measured("arches", &arch.name, why);
+            continue;
+        }
+        let mut selection = bench.selection.clone();
+        selection.arch = arch.name.clone();
+        let target = stages::layout::Layout::new(bench.user.layout.target(), &arch.name)
+            .bench_target(&bench.ctx.profile_name);
+        let actx = Context::new(&selection, target)?;
+        for dir in [kernel::build_dir(&actx)?, actx.layout.kernel_images(&actx.kernel_flavour())] {
+            remove_dir_if_present(&dir)?;
+        }
+        let (_, elapsed) = timed(|| kernel::build(&actx))?;
+        report.seconds(
+            "arches",
+            format!("{} {} kernel build (-j{})", arch.name, actx.profile_name, actx.jobs),
+            elapsed,
+        );
+        super::boots::initramfs_boot(bench, &actx, report)?;
+    }
+    Ok(())
+}
+
+/// The same build with zstd images, made by the images stage itself, to say what zstd changes
+/// in size and boot time.
+pub fn zstd_built(bench: &Bench, built: &Built) -> Result<Built> {
+    let (_, zstd_ctx) = bench.variant(|s| s.compression = Compression::Zstd)?;
+    let (kernel, busybox) = (kernel::build(&zstd_ctx)?.0, busybox::build(&zstd_ctx)?.0);
+    let (images, _) = images::build(&zstd_ctx, &built.busybox, None)?;
+    Ok(Built { kernel, busybox, images })
+}
+
+pub fn sizes(bench: &Bench, built: &Built, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    let mut bytes = |name: &str, path: &std::path::Path| -> Result<()> {
+        report.add("sizes", name, size_of(path)?, "bytes");
+        Ok(())
+    };
+    bytes(ctx.arch.kernel_image_name(), &built.kernel.image)?;
+    bytes("busybox (static)", &built.busybox.binary)?;
+    bytes("rootfs.img.gz (initrd)", &built.images.initrd)?;
+    bytes("rootfs.cpio.gz (initramfs)", &built.images.initramfs)?;
+    bytes("hello.cpio.gz", &built.images.hello)?;
+    let zstd = zstd_built(bench, built)?;
+    bytes("rootfs.cpio.zst (initramfs, zstd)", &zstd.images.initramfs)?;
+    bytes("rootfs.img.zst (initrd, zstd)", &zstd.images.initrd)?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The parts only run when asked: virtme-ng beside this tool, and the kernel hacker's edit loop.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use boot::{boots, machine};
+use fetch::Package;
+use stages::{hostdeps::Step, kernel, pipeline, sources::Source, summary::Summary};
+use xshell::cmd;
+
+use super::{
+    child, remove_dir_if_present,
+    report::{median_of, ratio, Report},
+    Bench,
+};
+
+/// virtme-ng (`vng`, PyPI `virtme-ng`) beside this tool, from the same kernel source: its own
+/// config (`vng --kconfig`: the defconfig plus what it needs) built by `vng --build` in a copy of
+/// the tree, and `vng -r bzImage -- uname -r` under TCG, against `run -- uname -r` on this
+/// profile: the boot to the result (median of 3) and the tree to the result (configure, build,
+/// boot; ours from empty build folders). Not in the default run: vng's kernel is a defconfig
+/// build, about 12 minutes on two cores here.
+pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    let sh = &ctx.sh;
+    for (program, why) in [
+        ("vng", "virtme-ng: `pip install virtme-ng`"),
+        ("busybox", "virtme-ng's initramfs: Debian's busybox-static"),
+        ("udevadm", "virtme-ng's guest runs the host's udev to find its virtio ports: udev"),
+    ] {
+        if !stages::hostdeps::on_path(program) {
+            bail!("bench --only peers: no {program} on PATH ({why})");
+        }
+    }
+    let version = cmd!(sh, "vng --version").quiet().read().unwrap_or_default();
+    let tree = Source::plan(ctx, Package::Kernel)?.tree(ctx)?;
+    let peer_tree = ctx.layout.work().join("peers/linux");
+    remove_dir_if_present(&peer_tree)?;
+    std::fs::create_dir_all(peer_tree.parent().expect("has a parent"))?;
+    cmd!(sh, "cp -a {tree} {peer_tree}").run()?;
+    let vng_log = ctx.layout.log("peers-vng");
+    // vng works on the kernel tree it is started in
+    let in_tree = xshell::Shell::new()?;
+    in_tree.change_dir(&peer_tree);
+    let vng = |what: &str, args: &[&str]| -> Result<Duration> {
+        let command = cmd!(in_tree, "vng {args...}");
+        exec::run_logged(command, &vng_log, &format!("virtme-ng: {what}"))
+    };
+    let configure = vng("vng --kconfig", &["--kconfig"])?;
+    let jobs = ctx.jobs.to_string();
+    let build = vng("vng --build", &["--build", "--jobs", &jobs])?;
+    let image = peer_tree.join(&ctx.arch.kernel_image);
+    let image_arg = image.display().to_string();
+    // TCG (KVM hangs here), and 9p: virtiofsd's failed start costs seconds before vng falls
+    // back to it anyway
+    let vng_run = ["--disable-kvm", "--force-9p", "--run", image_arg.as_str(), "--", "uname", "-r"];
+    let vng_boot = median_of(3, || {
+        let start = Instant::now();
+        // through pipes: vng's QEMU reopens its standard output, truncating a file
+        let output = Command::new("vng")
+            .args(vng_run)
+            .current_dir(&peer_tree)
+            .stdin(Stdio::null())
+            .output()
+            .context("running vng")?;
+        let elapsed = start.elapsed();
+        if !output.status.success() || output.stdout.is_empty() {
+            bail!(
+                "`vng {}` failed ({}):\n{}",
+                vng_run.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(elapsed)
+    })?;
+
+    let ours = median_of(3, || bench.child().run("tcg", &[], &["uname", "-r"]))?;
+    let figure =
+        report.seconds("peers", "`run -- uname -r`, boot to result, tcg (median of 3)", ours);
+    // `vng --version` says its own name
+    figure.note = format!("{}: {:.2} s", version.trim(), vng_boot.as_secs_f64());
+    report.add(
+        "peers",
+        "boot to result: virtme-ng's time over ours",
+        ratio(vng_boot, ours, None).0,
+        "x",
+    );
+
+    // ours from the same unpacked tree, every build folder empty: configure, build, images, boot
+    let fresh = ctx.layout.work().join("peers/ours");
+    remove_dir_if_present(&fresh)?;
+    let mut selection = bench.selection.clone();
+    selection.sources.kernel_source = Some(tree.clone());
+    selection.sources.kernel_version = None;
+    let ours_tree =
+        child::Xtask::in_target(&selection, ctx, &fresh).run("tcg", &[], &["uname", "-r"])?;
+    let vng_tree = configure + build + vng_boot;
+    let figure = report.seconds(
+        "peers",
+        format!("tree to result, {} profile (configure, build, boot)", ctx.profile_name),
+        ours_tree,
+    );
+    figure.note = format!(
+        "virtme-ng: {:.0} s (vng --kconfig {:.0} s, vng --build -j{} {:.0} s, boot {:.2} s)",
+        vng_tree.as_secs_f64(),
+        configure.as_secs_f64(),
+        ctx.jobs,
+        build.as_secs_f64(),
+        vng_boot.as_secs_f64()
+    );
+    report.add(
+        "peers",
+        "tree to result: virtme-ng's time over ours",
+        ratio(vng_tree, ours_tree, None).0,
+        "x",
+    );
+    Ok(())
+}
+
+/// The kernel hacker's edit loop, with the unpacked tree as a developer's own
+/// (`--kernel-source DIR`): one `.c` file touched, then `run -- true` from start to exit (make
+/// finds the change, the boot runs the command), against the tutorial's way on the same build
+/// folder: `make bzImage`, then its QEMU command line to the prompt. Medians of 3.
+pub fn edit_loop(bench: &Bench, report: &mut Report) -> Result<()> {
+    const EDITED: &str = "kernel/sys.c";
+    let ctx = &bench.ctx;
+    let tree = Source::plan(ctx, Package::Kernel)?.tree(ctx)?;
+    let (selection, tree_ctx) = bench.variant(|s| {
+        s.sources.kernel_source = Some(tree.clone());
+        s.sources.kernel_version = None;
+    })?;
+    let xtask = child::Xtask::new(&selection, &tree_ctx);
+    // the tree's own build folder, built once before the loop is timed
+    xtask.run("tcg", &[], &["true"])?;
+    let edited = tree.join(EDITED);
+    let touch = || -> Result<()> {
+        let status = Command::new("touch").arg(&edited).status()?;
+        anyhow::ensure!(status.success(), "touch {}", edited.display());
+        Ok(())
+    };
+    let ours = median_of(3, || {
+        touch()?;
+        xtask.run("tcg", &[], &["true"])
+    })?;
+    let built = pipeline::build_all(&tree_ctx, false, &[Step::Qemu], &mut Summary::default())?;
+    let (build, target) = kernel::rebuild_target(&tree_ctx)?;
+    let boot = boots::by_name("initramfs");
+    let machine = Bench::tutorial_machine(&tree_ctx, &built, boot)?;
+    let tutorial = median_of(3, || {
+        touch()?;
+        let make = build.build(&format!("make {target} after touching {EDITED}"), &[&target])?;
+        let mut session = machine::spawn(&tree_ctx, &machine, boot)?;
+        Ok(make + machine::wait_ready(&mut session, boot)?)
+    })?;
+    let figure = report.seconds(
+        "edit",
+        format!("touch {EDITED}, then `run -- true` to exit (median of 3)"),
+        ours,
+    );
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = format!(
+        "tutorial's way: make {target}, then its command line to the prompt; {}",
+        ratio(ours, tutorial, None).1
+    );
+    Ok(())
+}

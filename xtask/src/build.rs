@@ -1,0 +1,141 @@
+//! The build commands: `fetch`, `kernel`, `busybox`, `uboot`, `rootfs`, `all` and `deps`, each a
+//! few calls into `stages`; and the context every command starts from.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use fetch::Package;
+use stages::{
+    busybox,
+    hostdeps::{self, Step},
+    kernel, pipeline, sources,
+    summary::Summary,
+    uboot, Context,
+};
+
+use crate::flags;
+
+/// The engine's context for these flags, building into cargo's target folder.
+pub fn context(build: &flags::Build) -> Result<Context> {
+    Context::new(&build.selection()?, target_dir()?)
+}
+
+/// `cargo xtask fetch`: verifies (downloading what is missing) the pinned tarballs at once, then
+/// unpacks them.
+pub fn fetch(flags: flags::Fetch) -> Result<()> {
+    let ctx = context(&flags.build)?;
+    let packages = &flags.packages;
+    let packages =
+        if packages.is_empty() { &[Package::Kernel, Package::Busybox][..] } else { packages };
+    for (source, tree) in sources::fetch_and_unpack(&ctx, packages, &flags.uboot.selection())? {
+        println!("{source}: {}", tree.display());
+    }
+    Ok(())
+}
+
+/// `cargo xtask kernel [--configure-only]`.
+pub fn kernel(flags: flags::Configurable) -> Result<()> {
+    let ctx = context(&flags.build)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Kernel], flags.build.install_deps)?;
+    if flags.configure_only {
+        return kernel::configure(&ctx);
+    }
+    let mut summary = Summary::default();
+    summary.stage("kernel", || kernel::build(&ctx), |k| vec![k.image.clone()])?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask busybox [--configure-only]`.
+pub fn busybox(flags: flags::Configurable) -> Result<()> {
+    let ctx = context(&flags.build)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox], flags.build.install_deps)?;
+    if flags.configure_only {
+        return busybox::configure(&ctx);
+    }
+    let mut summary = Summary::default();
+    summary.stage("busybox", || busybox::build(&ctx), |b| vec![b.binary.clone()])?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask uboot [--configure-only]`.
+pub fn uboot(flags: flags::UbootBuild) -> Result<()> {
+    let ctx = context(&flags.build)?;
+    let selection = flags.uboot.selection();
+    uboot::check_flags(&ctx, &selection)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], flags.build.install_deps)?;
+    if flags.configure_only {
+        return uboot::configure(&ctx, &selection);
+    }
+    let mut summary = Summary::default();
+    let built =
+        summary.stage("u-boot", || uboot::build(&ctx, &selection), |u| vec![u.rom.clone()])?;
+    eprint!("{}", summary.render());
+    println!("{}", built.rom.display());
+    Ok(())
+}
+
+/// `cargo xtask rootfs`.
+pub fn rootfs(flags: flags::Build) -> Result<()> {
+    let ctx = context(&flags)?;
+    let mut summary = Summary::default();
+    pipeline::build_rootfs(&ctx, flags.install_deps, &mut summary)?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask all`.
+pub fn all(flags: flags::Build) -> Result<()> {
+    let ctx = context(&flags)?;
+    let mut summary = Summary::default();
+    pipeline::build_all(&ctx, flags.install_deps, &[], &mut summary)?;
+    eprint!("{}", summary.render());
+    Ok(())
+}
+
+/// `cargo xtask deps [--install]`.
+pub fn deps(flags: flags::Deps) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    let arch = arch::Arch::get(&flags.arch()?)?;
+    hostdeps::ensure(&sh, arch, &hostdeps::ALL_STEPS, flags.install)?;
+    println!(
+        "host packages: everything the build, the images and QEMU need for {} is installed",
+        arch.name
+    );
+    Ok(())
+}
+
+/// Cargo's target folder. `CARGO_TARGET_DIR` answers without asking cargo, and so does the
+/// folder cargo built this program into (`<target>/<profile>/xtask`, cargo's `CACHEDIR.TAG` at
+/// its top): `cargo metadata` costs 40 ms of every `run -- CMD`. Otherwise cargo_metadata reads
+/// it (it knows about `build.target-dir` in config files).
+pub fn target_dir() -> Result<PathBuf> {
+    let repo = stages::context::repo();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return Ok(if dir.is_absolute() { dir } else { repo.join(dir) });
+    }
+    if let Some(dir) = built_into() {
+        return Ok(dir);
+    }
+    let mut command = cargo_metadata::MetadataCommand::new();
+    // the cargo that runs `cargo xtask`, even when it is not on PATH
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        command.cargo_path(cargo);
+    }
+    let metadata = command
+        .manifest_path(repo.join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .context("asking cargo for the target folder (cargo metadata)")?;
+    Ok(metadata.target_directory.into_std_path_buf())
+}
+
+/// The target folder this program was built into, if it runs from one: the folder above its
+/// profile folder, holding the `CACHEDIR.TAG` cargo writes there.
+fn built_into() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let target = exe.parent()?.parent()?;
+    target.join("CACHEDIR.TAG").is_file().then(|| target.to_path_buf())
+}
