@@ -1,25 +1,16 @@
 //! `cargo xtask check`: boots each image headless, answers the console as a person would, and
 //! checks what the tutorial shows. Every failure prints the guest's console.
 
-use std::time::Duration;
-
-use anyhow::{bail, ensure, Context as _, Result};
-use qemu::Session;
-
+use anyhow::{Context as _, Result};
 use boot::{
-    boots::{self, Boot, Ready},
+    boots::{self, Boot},
+    checks,
     machine::{self, Request, Speed},
     timeline, uboot,
 };
-use stages::{
-    hostdeps::Step,
-    pipeline::{self, Built},
-    summary::Summary,
-};
+use stages::{hostdeps::Step, pipeline, summary::Summary};
 
 use crate::{build::context, flags};
-
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(flags: flags::Check) -> Result<()> {
     let options = flags.machine.options(None);
@@ -50,7 +41,14 @@ pub fn run(flags: flags::Check) -> Result<()> {
             None => Ok(()),
         };
         let (to_ready, notes) = through_uboot
-            .and_then(|()| guest_checks(&mut session, &built, boot, &mut pictured))
+            .and_then(|()| {
+                checks::as_the_tutorial_shows(
+                    &mut session,
+                    &built.kernel.release,
+                    boot,
+                    &mut pictured,
+                )
+            })
             // a failure names the image and the command line; the console report is in the error
             .with_context(|| format!("check {} failed: {}", boot.name, session.command_line()))?;
         println!(
@@ -69,62 +67,4 @@ pub fn run(flags: flags::Check) -> Result<()> {
         println!("timeline: {}", path.display());
     }
     Ok(())
-}
-
-fn guest_checks(
-    session: &mut Session,
-    built: &Built,
-    boot: &Boot,
-    pictured: &mut Vec<timeline::Boot>,
-) -> Result<(Duration, Vec<String>)> {
-    let mut notes = Vec::new();
-    let to_ready = machine::wait_ready(session, boot)?;
-    pictured.push(timeline::Boot {
-        label: boot.name.to_string(),
-        phases: timeline::phases(session, to_ready),
-    });
-    if let Ready::Prints(text) = boot.ready {
-        // nothing to type to (the hello program sleeps forever by design); dropping the
-        // session stops QEMU
-        notes.push(format!("printed {text:?}"));
-        return Ok((to_ready, notes));
-    }
-
-    // the kernel's late messages (the TSC's refined calibration, a second or so in) would land
-    // in the middle of a command's output on the tutorial's machine, which is not quiet
-    session.run("dmesg -n 1", COMMAND_TIMEOUT)?;
-    let release = session.run("uname -r", COMMAND_TIMEOUT)?;
-    ensure!(
-        release.trim() == built.kernel.release,
-        "uname -r in the guest is {:?}, the built kernel is {:?}",
-        release.trim(),
-        built.kernel.release
-    );
-    notes.push(format!("uname -r: {}", release.trim()));
-
-    let mounts = session.run("cat /proc/mounts", COMMAND_TIMEOUT)?;
-    if let Err(problems) = boot.check_mounts(&mounts) {
-        bail!(
-            "the guest's mounts are not the tutorial's:\n  {}\n/proc/mounts:\n{mounts}",
-            problems.join("\n  ")
-        );
-    }
-    let df = session.run("df -a", COMMAND_TIMEOUT)?;
-    notes.push(format!("df -a:\n{}", indent(&df)));
-
-    for &(test, holds) in boot.devices {
-        let held = session.run_status(&format!("test {test}"), COMMAND_TIMEOUT)?.status == 0;
-        ensure!(
-            held == holds,
-            "`test {test}` is {held} in the guest; the tutorial shows it {holds}"
-        );
-        notes.push(format!("test {test}: {held}"));
-    }
-    session.poweroff_and_wait(COMMAND_TIMEOUT)?;
-    notes.push("poweroff: QEMU exited by itself".to_string());
-    Ok((to_ready, notes))
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
 }

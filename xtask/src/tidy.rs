@@ -1,10 +1,13 @@
 //! The repo checks itself, as `cargo xtask tidy` and as tests: the README documents every
 //! subcommand, flag and variable; every config fragment parses with a comment saying why; the
-//! tables parse; no architecture is written into code outside its table; the code is formatted.
+//! tables parse; ARCHITECTURE.md's invariants on code hold (no architecture written into code
+//! outside its table, no output path joined outside the layout, no feature name that
+//! features.toml lacks, no import circle between files); the code is formatted. The code checks
+//! take the tree they read, so that each is tested on a tree that breaks it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, ensure, Context as _, Result};
+use anyhow::{ensure, Context as _, Result};
 use clap::CommandFactory;
 
 use crate::flags::Xtask;
@@ -20,12 +23,15 @@ fn read(relative: &str) -> Result<String> {
 /// `cargo xtask tidy`: every check, each failure named.
 pub fn run() -> Result<()> {
     type Check = (&'static str, fn() -> Result<()>);
-    let checks: [Check; 6] = [
+    let checks: [Check; 9] = [
         ("README names every subcommand, flag and variable", readme_names_everything),
         ("README starts with the two set-up commands", readme_starts_with_setup),
         ("every fragment parses and says why", fragments_say_why),
         ("the architecture and feature tables parse", tables_parse),
         ("no architecture outside its table", no_arch_outside_the_table),
+        ("no output path outside the layout", no_path_outside_the_layout),
+        ("no feature that features.toml lacks", no_unknown_feature),
+        ("no import circle", no_import_circle),
         ("code is formatted", code_is_formatted),
     ];
     let mut failed = 0;
@@ -79,22 +85,10 @@ fn readme_starts_with_setup() -> Result<()> {
     Ok(())
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files_under(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 fn fragments_say_why() -> Result<()> {
     let mut files = Vec::new();
     for dir in ["kernel-config", "busybox-config", "uboot-config"] {
-        files_under(&repo().join(dir), &mut files)?;
+        invariants::files_under(&repo().join(dir), &mut files)?;
     }
     for path in files {
         let text = std::fs::read_to_string(&path)?;
@@ -124,6 +118,7 @@ fn tables_parse() -> Result<()> {
 fn arch_words() -> Vec<String> {
     let mut words = Vec::new();
     for arch in arch::all() {
+        words.push(format!("\"{}\"", arch.name));
         words.push(format!("arch/{}/", arch.kernel_arch));
         words.push(format!("\"{}\"", arch.kernel_image_name()));
         words.extend([arch.qemu.clone(), arch.console.clone()]);
@@ -137,37 +132,25 @@ fn arch_words() -> Vec<String> {
     words
 }
 
+/// Where an output path may be joined: the layout, which is the README's "Where things go".
+const LAYOUT_FILE: &str = "crates/stages/src/layout.rs";
+
 fn no_arch_outside_the_table() -> Result<()> {
-    let mut files = Vec::new();
-    files_under(&repo().join("xtask/src"), &mut files)?;
-    for krate in std::fs::read_dir(repo().join("crates"))? {
-        let src = krate?.path().join("src");
-        if src.is_dir() {
-            files_under(&src, &mut files)?;
-        }
-    }
-    let is_test =
-        |p: &Path| p.ends_with("tests.rs") || p.components().any(|c| c.as_os_str() == "tests");
-    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "rs") && !is_test(p)) {
-        let text = std::fs::read_to_string(path)?;
-        // unit tests may name an architecture: they check a row
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        if path.ends_with("tidy.rs") {
-            continue;
-        }
-        for word in &arch_words() {
-            if let Some(line) =
-                code.lines().position(|l| l.contains(word) && !l.trim_start().starts_with("//"))
-            {
-                bail!(
-                    "{}:{}: names {word}; read it from the architecture's row",
-                    path.display(),
-                    line + 1
-                );
-            }
-        }
-    }
-    Ok(())
+    invariants::no_word_outside_its_table(repo(), &arch_words(), &["tidy.rs"])
+}
+
+fn no_path_outside_the_layout() -> Result<()> {
+    invariants::no_path_outside_the_layout(repo(), LAYOUT_FILE, &["tidy.rs"])
+}
+
+fn no_unknown_feature() -> Result<()> {
+    let catalog = stages::features::Catalog::parse(&read("features.toml")?)?;
+    let names: Vec<&str> = catalog.features.keys().map(String::as_str).collect();
+    invariants::no_unknown_feature(repo(), &names)
+}
+
+fn no_import_circle() -> Result<()> {
+    invariants::no_import_circle(repo())
 }
 
 fn code_is_formatted() -> Result<()> {
@@ -215,6 +198,21 @@ mod tests {
     #[test]
     fn no_architecture_is_written_into_code() {
         super::no_arch_outside_the_table().unwrap();
+    }
+
+    #[test]
+    fn no_output_path_is_joined_outside_the_layout() {
+        super::no_path_outside_the_layout().unwrap();
+    }
+
+    #[test]
+    fn no_feature_is_named_that_the_table_lacks() {
+        super::no_unknown_feature().unwrap();
+    }
+
+    #[test]
+    fn no_import_circle_between_files() {
+        super::no_import_circle().unwrap();
     }
 
     #[test]

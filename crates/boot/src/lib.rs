@@ -2,9 +2,10 @@
 //! boot, the built system and one options value, U-Boot in front of it, the command runner with
 //! its guest protocol, and the timeline of a boot. It reads what `stages` built and never builds.
 //! Files import only downwards: `protocol` and `boots` at the bottom, `machine` and `uboot` above,
-//! `runner` and `timeline` on top.
+//! `runner` and `checks` on top.
 
 pub mod boots;
+pub mod checks;
 pub mod machine;
 pub mod protocol;
 pub mod runner;

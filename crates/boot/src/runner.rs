@@ -142,7 +142,7 @@ pub fn run(
 
 /// A folder of this run's own: two runs at once never share ports' files.
 fn run_dir(ctx: &Context) -> Result<PathBuf> {
-    let base = ctx.layout.work().join("runs");
+    let base = ctx.layout.runs();
     for n in 0.. {
         let dir = base.join(format!("{}-{n}", std::process::id()));
         std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;

@@ -154,25 +154,18 @@ impl Context {
         Ok(files)
     }
 
-    /// Adds features the boot's flags need (a share needs 9p) to the kernel, where the profile
-    /// lacks them.
+    /// Adds features the boot's options need (a share needs 9p) to the kernel, where the profile
+    /// lacks them: a workbench feature brings the profile's whole workbench flavour.
     pub fn add_features(&mut self, features: &[&str]) {
-        for feature in features {
-            let has = |f: &String| f == feature;
-            if !self.profile.features.iter().any(has) && !self.extra_features.iter().any(has) {
-                self.extra_features.push(feature.to_string());
-            }
-        }
-        self.extra_features.sort();
+        let mut wanted: Vec<&str> = self.extra_features.iter().map(String::as_str).collect();
+        wanted.extend_from_slice(features);
+        self.extra_features = features::extra_features(Catalog::builtin(), self.profile, &wanted);
     }
 
-    /// The kernel's name in folders: the profile, plus each feature added to it
-    /// (`tiny+modules`), so that the plain profile's kernel stays as it is.
+    /// The kernel's name in folders (`tiny`, `tiny+workbench`, `tiny+debug`), so that the plain
+    /// profile's kernel stays as it is.
     pub fn kernel_flavour(&self) -> String {
-        std::iter::once(self.profile_name.as_str())
-            .chain(self.extra_features.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join("+")
+        features::flavour(Catalog::builtin(), &self.profile_name, &self.extra_features)
     }
 
     /// The base config's make target for the profile: the architecture's defconfig or the

@@ -36,6 +36,9 @@ pub struct Feature {
     /// make targets the kernel build adds
     #[serde(default)]
     pub make: Vec<String>,
+    /// one of the features a profile's workbench flavour has all of
+    #[serde(default)]
+    pub workbench: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +83,45 @@ impl Catalog {
     pub fn feature(&self, name: &str) -> Result<&Feature> {
         self.features.get(name).with_context(|| format!("unknown feature `{name}`"))
     }
+
+    /// The workbench features, sorted: asking for one builds the flavour with all of them.
+    pub fn workbench(&self) -> Vec<&str> {
+        self.features.iter().filter(|(_, f)| f.workbench).map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+/// What a profile's kernel adds for `wanted` features: those the profile lacks, each workbench
+/// feature bringing all the others the profile lacks; sorted.
+pub fn extra_features(catalog: &Catalog, profile: &Profile, wanted: &[&str]) -> Vec<String> {
+    let workbench = catalog.workbench();
+    let mut extra: Vec<String> = Vec::new();
+    let mut add = |feature: &str| {
+        let has = |f: &String| f == feature;
+        if !profile.features.iter().any(has) && !extra.iter().any(has) {
+            extra.push(feature.to_string());
+        }
+    };
+    for feature in wanted {
+        if workbench.contains(feature) {
+            workbench.iter().for_each(|f| add(f));
+        } else {
+            add(feature);
+        }
+    }
+    extra.sort();
+    extra
+}
+
+/// A kernel's name in folders: the profile, then what it adds, the workbench features as one
+/// word (`tiny`, `tiny+debug`, `tiny+workbench`, `tiny+debug+workbench`).
+pub fn flavour(catalog: &Catalog, profile_name: &str, extra: &[String]) -> String {
+    let workbench = catalog.workbench();
+    let mut words: Vec<&str> =
+        extra.iter().map(String::as_str).filter(|f| !workbench.contains(f)).collect();
+    if extra.iter().any(|f| workbench.contains(&f.as_str())) {
+        words.push("workbench");
+    }
+    std::iter::once(profile_name).chain(words).collect::<Vec<_>>().join("+")
 }
 
 /// A fragment name's files for `arch`: the shared one, then the architecture's own, then those of
@@ -252,6 +294,28 @@ mod tests {
         );
         assert_eq!(names(for_version(&files, (6, 1))), ["debug.config"]);
         assert_eq!(names(for_version(&files, (5, 18))), ["debug.config"]);
+    }
+
+    #[test]
+    fn workbench_features_make_one_flavour() {
+        let catalog = Catalog::builtin();
+        let tiny = catalog.profile("tiny").unwrap();
+        let flavour_of =
+            |wanted: &[&str]| flavour(catalog, "tiny", &extra_features(catalog, tiny, wanted));
+        assert_eq!(flavour_of(&[]), "tiny");
+        for one in [&["modules"][..], &["share"], &["net"], &["net", "share"]] {
+            assert_eq!(flavour_of(one), "tiny+workbench", "{one:?}");
+        }
+        assert_eq!(
+            extra_features(catalog, tiny, &["share"]),
+            ["modules", "net", "share"],
+            "every workbench feature comes with any one"
+        );
+        assert_eq!(flavour_of(&["debug"]), "tiny+debug");
+        assert_eq!(flavour_of(&["debug", "net"]), "tiny+debug+workbench");
+        // the default profile has the workbench already: no flavour of its own for it
+        let default = catalog.profile("default").unwrap();
+        assert!(extra_features(catalog, default, &["net", "modules"]).is_empty());
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! target/images/<arch>/u-boot/<board>/{u-boot.rom, config}
 //! target/kardel/src/                          unpacked sources (shared by every architecture)
 //! target/kardel/build/<arch>/kernel-<profile>-<source>/, busybox-<source>/
+//! target/kardel/modules/<arch>/               your modules' build (the modules stage)
+//! target/kardel/runs/<pid>-<n>/               a command run's ports (removed when it ends)
+//! target/kardel/bench/                        the benchmark's scratch files and trees
 //! target/kardel/logs/<arch>/<name>.log        every make's and every boot's whole output
 //! target/kardel/locks/                        one lock per build folder, source tree, image set
 //! target/kardel/kvm-probe                     the KVM probe's cached verdict
@@ -129,6 +132,21 @@ impl Layout {
         self.work().join("kvm-probe")
     }
 
+    /// Where your out-of-tree modules are built, per architecture.
+    pub fn modules_build(&self) -> PathBuf {
+        self.work().join("modules").join(&self.arch)
+    }
+
+    /// The folders of command runs, one each, removed when the run ends.
+    pub fn runs(&self) -> PathBuf {
+        self.work().join("runs")
+    }
+
+    /// The benchmark's scratch file or folder `name` (its fragment, image trees, peers' trees).
+    pub fn bench_work(&self, name: &str) -> PathBuf {
+        self.work().join("bench").join(name)
+    }
+
     /// A file the benchmark writes for the user to look at (its timeline pictures).
     pub fn bench_file(&self, name: &str) -> PathBuf {
         self.target.join(name)
@@ -159,6 +177,9 @@ mod tests {
             layout.log("kernel-tiny"),
             layout.lock_for(&layout.build_dir("busybox-1.36.1")),
             layout.bench_target("tiny"),
+            layout.bench_work("bench-images"),
+            layout.modules_build(),
+            layout.runs(),
         ]
         .map(|p| p.display().to_string())
         .join("\n");
@@ -171,7 +192,10 @@ mod tests {
             /t/kardel/build/x86_64/kernel-tiny-6.1
             /t/kardel/logs/x86_64/kernel-tiny.log
             /t/kardel/locks/kardel_build_x86_64_busybox-1.36.1.lock
-            /t/bench/x86_64/tiny"#]]
+            /t/bench/x86_64/tiny
+            /t/kardel/bench/bench-images
+            /t/kardel/modules/x86_64
+            /t/kardel/runs"#]]
         .assert_eq(&shown);
     }
 }

@@ -100,7 +100,7 @@ fn build_all(ctx: &Context, kernel: &Kernel, folders: &[Folder], out: &Path) -> 
     }
     std::fs::create_dir_all(out.join("extra"))?;
     std::fs::create_dir_all(out.join("bin"))?;
-    let work = ctx.layout.work().join("modules").join(ctx.arch.name.as_str());
+    let work = ctx.layout.modules_build();
     let sh = &ctx.sh;
     let build_dir = &kernel.build_dir;
     // the kernel's own toolchain and flags

@@ -18,10 +18,9 @@ use stages::{
 };
 
 use super::{
-    builds::zstd_built,
-    child, missing_on_host,
+    child,
+    common::{missing_on_host, size_of, timed, zstd_built, Bench},
     report::{median_by, median_of, ratio, Report},
-    size_of, timed, Bench,
 };
 
 /// The fast machine's target, as a share of the tutorial's time to the prompt (issue 15).
@@ -232,7 +231,7 @@ pub fn initramfs_boot(bench: &Bench, actx: &Context, report: &mut Report) -> Res
 /// so that it builds nothing twice.
 pub fn feature_costs(bench: &Bench, report: &mut Report) -> Result<()> {
     let user = &bench.user;
-    let share = user.layout.work().join("bench-share");
+    let share = user.layout.bench_work("share");
     std::fs::create_dir_all(&share)?;
     let share = share.display().to_string();
     let module = user.repo.join("examples/modules/hello").display().to_string();

@@ -10,9 +10,9 @@ use stages::{busybox, images, kernel, pipeline::Built, sources::Source, Context}
 use xshell::cmd;
 
 use super::{
-    missing_on_host, remove_dir_if_present,
+    boots,
+    common::{missing_on_host, remove_dir_if_present, size_of, timed, zstd_built, Bench},
     report::{median_of, Report},
-    size_of, timed, Bench,
 };
 
 /// Every stage from an empty work folder: unpack, configure, build, images.
@@ -57,7 +57,7 @@ pub fn rebuilds(bench: &Bench, report: &mut Report) -> Result<()> {
     );
 
     // A fragment of the user's, touched (same content), then changed.
-    let fragment = ctx.layout.work().join("bench-fragment.config");
+    let fragment = ctx.layout.bench_work("fragment.config");
     let write = |text: &str| {
         std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()))
     };
@@ -83,7 +83,7 @@ pub fn rebuilds(bench: &Bench, report: &mut Report) -> Result<()> {
 pub fn image_steps(bench: &Bench, built: &Built, report: &mut Report) -> Result<()> {
     let ctx = &bench.ctx;
     let tree = images::rootfs_tree(ctx, &built.busybox, None)?;
-    let out = ctx.layout.work().join("bench-images");
+    let out = ctx.layout.bench_work("images");
     std::fs::create_dir_all(&out)?;
     let mtime = ctx.source_date_epoch;
 
@@ -165,18 +165,9 @@ pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
             format!("{} {} kernel build (-j{})", arch.name, actx.profile_name, actx.jobs),
             elapsed,
         );
-        super::boots::initramfs_boot(bench, &actx, report)?;
+        boots::initramfs_boot(bench, &actx, report)?;
     }
     Ok(())
-}
-
-/// The same build with zstd images, made by the images stage itself, to say what zstd changes
-/// in size and boot time.
-pub fn zstd_built(bench: &Bench, built: &Built) -> Result<Built> {
-    let (_, zstd_ctx) = bench.variant(|s| s.compression = Compression::Zstd)?;
-    let (kernel, busybox) = (kernel::build(&zstd_ctx)?.0, busybox::build(&zstd_ctx)?.0);
-    let (images, _) = images::build(&zstd_ctx, &built.busybox, None)?;
-    Ok(Built { kernel, busybox, images })
 }
 
 pub fn sizes(bench: &Bench, built: &Built, report: &mut Report) -> Result<()> {

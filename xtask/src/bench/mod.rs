@@ -9,62 +9,23 @@
 mod boots;
 mod builds;
 mod child;
+mod common;
 mod peers;
 mod report;
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
-
-use anyhow::{Context as _, Result};
-use qemu::AccelChoice;
+use anyhow::Result;
 use stages::{
     hostdeps::{self, Step},
-    pipeline::{self, Built},
+    pipeline,
     summary::Summary,
-    Context, Selection,
+    Context,
 };
 
-use self::report::Report;
+use self::{common::Bench, report::Report};
 use crate::{
     build::target_dir,
     flags::{self, BenchPart},
 };
-
-/// What every part measures with: the selection, the bench's own context and the user's.
-pub struct Bench {
-    pub selection: Selection,
-    /// building into the bench's own target folder
-    pub ctx: Context,
-    /// the user's target folder, whose kernels the arches and features parts boot
-    pub user: Context,
-    pub boots: u32,
-}
-
-impl Bench {
-    /// The bench's selection changed by `change`, in the bench's own target folder.
-    pub fn variant(&self, change: impl FnOnce(&mut Selection)) -> Result<(Selection, Context)> {
-        let mut selection = self.selection.clone();
-        change(&mut selection);
-        let ctx = Context::new(&selection, self.ctx.layout.target().to_path_buf())?;
-        Ok((selection, ctx))
-    }
-
-    pub fn child(&self) -> child::Xtask {
-        child::Xtask::new(&self.selection, &self.ctx)
-    }
-
-    /// The tutorial's command line on TCG, for `boot` on the built kernel and images.
-    pub fn tutorial_machine(
-        ctx: &Context,
-        built: &Built,
-        boot: &'static boot::boots::Boot,
-    ) -> Result<qemu::Machine> {
-        let request = boot::Request::new(boot, boot::Speed::Tutorial);
-        boot::machine::machine(ctx, built, &request, &boot::Options::plain(AccelChoice::Tcg))
-    }
-}
 
 /// The parts of a default run, in order. `peers`, `edit` and `arch-builds` only when asked.
 const DEFAULT_PARTS: [BenchPart; 8] = [
@@ -120,30 +81,4 @@ pub fn run(flags: flags::Bench) -> Result<()> {
         println!("figures written to {}", path.display());
     }
     Ok(())
-}
-
-fn timed<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
-    let start = Instant::now();
-    let value = work()?;
-    Ok((value, start.elapsed()))
-}
-
-/// A folder the bench starts afresh.
-fn remove_dir_if_present(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Why a row cannot be measured on this host, if it cannot: its first missing package's line.
-fn missing_on_host(ctx: &Context, arch: &'static arch::Arch, steps: &[Step]) -> Option<String> {
-    let err = hostdeps::ensure(&ctx.sh, arch, steps, false).err()?;
-    Some(err.to_string().lines().next().unwrap_or_default().to_string())
-}
-
-/// A file's size in bytes, for the report.
-fn size_of(path: &Path) -> Result<f64> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(meta.len() as f64)
 }

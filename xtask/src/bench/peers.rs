@@ -12,9 +12,9 @@ use stages::{hostdeps::Step, kernel, pipeline, sources::Source, summary::Summary
 use xshell::cmd;
 
 use super::{
-    child, remove_dir_if_present,
+    child,
+    common::{remove_dir_if_present, Bench},
     report::{median_of, ratio, Report},
-    Bench,
 };
 
 /// virtme-ng (`vng`, PyPI `virtme-ng`) beside this tool, from the same kernel source: its own
@@ -37,7 +37,7 @@ pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
     }
     let version = cmd!(sh, "vng --version").quiet().read().unwrap_or_default();
     let tree = Source::plan(ctx, Package::Kernel)?.tree(ctx)?;
-    let peer_tree = ctx.layout.work().join("peers/linux");
+    let peer_tree = ctx.layout.bench_work("peers/linux");
     remove_dir_if_present(&peer_tree)?;
     std::fs::create_dir_all(peer_tree.parent().expect("has a parent"))?;
     cmd!(sh, "cp -a {tree} {peer_tree}").run()?;
@@ -91,7 +91,7 @@ pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
     );
 
     // ours from the same unpacked tree, every build folder empty: configure, build, images, boot
-    let fresh = ctx.layout.work().join("peers/ours");
+    let fresh = ctx.layout.bench_work("peers/ours");
     remove_dir_if_present(&fresh)?;
     let mut selection = bench.selection.clone();
     selection.sources.kernel_source = Some(tree.clone());
