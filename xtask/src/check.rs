@@ -13,7 +13,7 @@ use stages::{hostdeps::Step, pipeline, summary::Summary};
 use crate::{build::context, flags};
 
 pub fn run(flags: flags::Check) -> Result<()> {
-    let options = flags.machine.options(None);
+    let options = flags.machine.options(None)?;
     let mut ctx = context(&flags.build)?;
     ctx.add_features(&options.needed_features());
     let chosen: Vec<&Boot> = match flags.image.boot_name() {

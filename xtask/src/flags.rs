@@ -139,8 +139,9 @@ pub struct Build {
     /// An extra argument for the kernel's and BusyBox's make (e.g. `V=1`); repeatable
     #[arg(long = "make-arg", env = "KARDEL_MAKE_ARGS", value_delimiter = ' ')]
     pub make_args: Vec<String>,
-    /// Install missing host packages first (needs root or sudo)
-    #[arg(long)]
+    /// Install missing host packages first (needs root or sudo); on a terminal the tool offers
+    /// to without it
+    #[arg(long, env = "KARDEL_INSTALL_DEPS", value_parser = clap::builder::BoolishValueParser::new())]
     pub install_deps: bool,
 }
 
@@ -296,11 +297,12 @@ pub struct Machine {
     /// Forward a TCP port of 127.0.0.1 to the guest (implies --net); repeatable
     #[arg(long = "forward", value_name = "HOST:GUEST", value_parser = parse_forward)]
     pub forwards: Vec<qemu::devices::Forward>,
-    /// QEMU's human monitor on a Unix socket (`socat - UNIX-CONNECT:PATH`)
-    #[arg(long, value_name = "PATH")]
+    /// QEMU's human monitor on a Unix socket (`socat - UNIX-CONNECT:PATH`); a new path or an old
+    /// socket
+    #[arg(long, value_name = "PATH", value_parser = parse_socket)]
     pub monitor: Option<PathBuf>,
-    /// QMP, QEMU's JSON monitor, on a Unix socket
-    #[arg(long, value_name = "PATH")]
+    /// QMP, QEMU's JSON monitor, on a Unix socket (not the monitor's)
+    #[arg(long, value_name = "PATH", value_parser = parse_socket)]
     pub qmp: Option<PathBuf>,
     /// Accelerator: auto picks KVM only where it works (and only for the host's architecture),
     /// else TCG
@@ -313,6 +315,9 @@ pub struct Machine {
     )]
     pub accel: AccelChoice,
 }
+
+/// The longest `--timeout`: a year, which every clock sum honours.
+const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
 #[derive(Args, Debug)]
 pub struct Run {
@@ -336,8 +341,8 @@ pub struct Run {
     /// kernel is the profile's debug build (feature `debug`, its own folder), booted with nokaslr
     #[arg(long, value_name = "PORT", num_args = 0..=1, require_equals = true, default_missing_value = "1234")]
     pub gdb: Option<u16>,
-    /// With a command: the whole run's limit in seconds, boot included
-    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    /// With a command: the whole run's limit in seconds, boot included (at most a year)
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: u64,
     /// With a command: show the guest's console (kernel log) on stderr
     #[arg(long)]
@@ -447,21 +452,20 @@ pub struct Share {
     pub dir: PathBuf,
 }
 
+/// `TAG=DIR` when the part before the first `=` is a tag (letters, digits, `-`, `_`), else the
+/// whole text is a folder: `./a=b` and `/x/a=b` are folders; a folder named `a=b` in the current
+/// one is `./a=b`.
 fn parse_share(text: &str) -> Result<Share, String> {
+    let is_tag =
+        |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
     let (tag, dir) = match text.split_once('=') {
-        Some((tag, dir)) => {
-            let plain = !tag.is_empty()
-                && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !plain {
-                return Err(format!("the tag {tag:?} must be letters, digits, - or _"));
-            }
-            (Some(tag.to_string()), dir)
-        }
-        None => (None, text),
+        Some((tag, dir)) if is_tag(tag) => (Some(tag.to_string()), dir),
+        _ => (None, text),
     };
     let dir = PathBuf::from(dir);
     if !dir.is_dir() {
-        return Err(format!("{} is not a folder", dir.display()));
+        let hint = if tag.is_some() { " (a folder named with `=`: give it as ./NAME)" } else { "" };
+        return Err(format!("{} is not a folder{hint}", dir.display()));
     }
     let dir = std::path::absolute(&dir).map_err(|e| e.to_string())?;
     if dir.to_string_lossy().contains(',') {
@@ -469,6 +473,25 @@ fn parse_share(text: &str) -> Result<Share, String> {
         return Err(format!("{}: QEMU cannot share a path with a comma", dir.display()));
     }
     Ok(Share { tag, dir })
+}
+
+/// A path QEMU makes a Unix socket at (`--monitor`, `--qmp`): QEMU deletes what is there first,
+/// so only a new path or an old socket is taken, and QEMU's option syntax splits at a comma.
+fn parse_socket(text: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = std::path::absolute(text).map_err(|e| e.to_string())?;
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "{} exists and is not a socket: QEMU would delete it to make its socket",
+                path.display()
+            ));
+        }
+    }
+    if path.to_string_lossy().contains(',') {
+        return Err(format!("{}: QEMU's options cannot hold a path with a comma", path.display()));
+    }
+    Ok(path)
 }
 
 fn parse_file(text: &str) -> Result<PathBuf, String> {
@@ -491,12 +514,16 @@ fn parse_forward(text: &str) -> Result<qemu::devices::Forward, String> {
 }
 
 impl Machine {
-    /// The engine's options for these flags, with `run --gdb`'s port where there is one.
-    pub fn options(&self, gdb: Option<u16>) -> boot::Options {
+    /// The engine's options for these flags, with `run --gdb`'s port where there is one; what
+    /// one flag cannot know wrong alone is refused here, before any work.
+    pub fn options(&self, gdb: Option<u16>) -> anyhow::Result<boot::Options> {
+        if self.monitor.is_some() && self.monitor == self.qmp {
+            anyhow::bail!("--monitor and --qmp are the same path: each needs a socket of its own");
+        }
         let share = |read_only: bool| {
             move |s: &Share| boot::Share { tag: s.tag.clone(), dir: s.dir.clone(), read_only }
         };
-        boot::Options {
+        let options = boot::Options {
             cpus: self.cpus,
             memory_mib: self.memory,
             append: self.append.clone(),
@@ -513,7 +540,9 @@ impl Machine {
             qmp: self.qmp.clone(),
             accel: self.accel,
             gdb,
-        }
+        };
+        boot::machine::mount_points(&options.shares).map_err(anyhow::Error::msg)?;
+        Ok(options)
     }
 }
 

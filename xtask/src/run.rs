@@ -39,7 +39,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
     if choice.wanted() && flags.fast {
         bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
     }
-    let options = flags.machine.options(flags.gdb);
+    let options = flags.machine.options(flags.gdb)?;
     let (ctx, built, uboot) = built(&flags.build, &options, &choice)?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
@@ -80,11 +80,13 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     if choice.wanted() {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
-    let options = flags.machine.options(flags.gdb);
+    let options = flags.machine.options(flags.gdb)?;
     let (ctx, built, _) = built(&flags.build, &options, &choice)?;
     let request = Request {
         init: Init::Runner,
         probe_accel: !flags.dry_run,
+        // the run's stderr is the command's
+        announce: flags.verbose || flags.dry_run,
         ..Request::new(boot, Speed::Fast)
     };
     let machine = machine::machine(&ctx, &built, &request, &options)?;
@@ -148,8 +150,17 @@ fn gdb_argv(
     argv
 }
 
-/// `cargo xtask gdb`: gdb on the debug kernel of the same selection, attached to the guest.
+/// `cargo xtask gdb`: gdb on the debug kernel of the same selection, attached to the guest. This
+/// program becomes gdb, so that gdb alone owns the terminal: Ctrl-C stops the guest and gives
+/// gdb's prompt back, as in a plain `gdb`.
 pub fn gdb(flags: flags::Gdb) -> Result<()> {
+    if !listening_on_loopback(flags.port) {
+        bail!(
+            "no guest waits for gdb on 127.0.0.1:{port}: start one with `cargo xtask run --gdb={port}` \
+             (in another terminal)",
+            port = flags.port
+        );
+    }
     let mut ctx = context(&flags.build)?;
     ctx.add_features(&["debug"]);
     let build = stages::kernel::build_dir(&ctx)?;
@@ -162,15 +173,24 @@ pub fn gdb(flags: flags::Gdb) -> Result<()> {
     }
     let argv = gdb_argv(&ctx, &build, flags.port, &flags.gdb_args);
     eprintln!("$ {}", qemu::shell_line(&argv));
-    let status = std::process::Command::new(&argv[0]).args(&argv[1..]).status().map_err(|e| {
-        anyhow::anyhow!(
-            "cannot start {} ({e}): install it (Debian: gdb, or gdb-multiarch for another \
-                 architecture's kernel)",
-            argv[0].to_string_lossy()
-        )
-    })?;
-    if !status.success() {
-        bail!("gdb exited with {status}");
-    }
-    Ok(())
+    let err = std::os::unix::process::CommandExt::exec(
+        std::process::Command::new(&argv[0]).args(&argv[1..]),
+    );
+    bail!(
+        "cannot start {} ({err}): install it (Debian: gdb, or gdb-multiarch for another \
+         architecture's kernel)",
+        argv[0].to_string_lossy()
+    )
+}
+
+/// Whether something listens on TCP `port` of 127.0.0.1 (or every address), read from the
+/// kernel's table: no connection is made, so a waiting gdb stub sees nothing.
+fn listening_on_loopback(port: u16) -> bool {
+    const LISTEN: &str = "0A";
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let wanted = [format!("0100007F:{port:04X}"), format!("00000000:{port:04X}")];
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3 && wanted.iter().any(|w| w == fields[1]) && fields[3] == LISTEN
+    })
 }

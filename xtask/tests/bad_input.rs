@@ -211,3 +211,52 @@ fn with_no_source_reachable_the_error_says_the_ways_forward() {
     }
     assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
 }
+
+/// Paths QEMU would make sockets at, shares that would hide or collide, a timeout no clock
+/// honours, gdb with no guest: each refused up front, and the user's file still there.
+#[test]
+fn what_would_hurt_the_users_files_or_another_run_is_refused() {
+    let fresh = Fresh::new("edges");
+    let note = fresh.dir.join("notes.txt");
+    std::fs::write(&note, "mine\n").unwrap();
+    let note_arg = note.to_str().unwrap();
+    for flag in ["--monitor", "--qmp"] {
+        fresh.refuses(&["run", "--initramfs", flag, note_arg], &[], &[flag, "is not a socket"]);
+    }
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "mine\n", "QEMU's socket took the file");
+    let same = fresh.dir.join("mon.sock");
+    let same = same.to_str().unwrap();
+    fresh.refuses(
+        &["run", "--initramfs", "--monitor", same, "--qmp", same],
+        &[],
+        &["--monitor and --qmp are the same path"],
+    );
+    let comma = fresh.dir.join("a,b.sock");
+    fresh.refuses(&["run", "--initramfs", "--qmp", comma.to_str().unwrap()], &[], &["comma"]);
+
+    let (one, two) = (fresh.dir.join("one"), fresh.dir.join("two"));
+    for dir in [&one, &two] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let tagged = |tag: &str, dir: &Path| format!("{tag}={}", dir.display());
+    fresh.refuses(
+        &["run", "--share", &tagged("x", &one), "--share-ro", &tagged("x", &two), "--", "true"],
+        &[],
+        &["two shares are tagged x", one.to_str().unwrap(), two.to_str().unwrap()],
+    );
+    // a folder whose name holds `=` is a folder when its path says so
+    let odd = fresh.dir.join("a=b");
+    std::fs::create_dir_all(&odd).unwrap();
+    fresh.refuses(&["run", "--share", "a=b", "--", "true"], &[], &["b is not a folder", "./NAME"]);
+
+    fresh.refuses(
+        &["run", "--timeout", "18446744073709551615", "--", "true"],
+        &[],
+        &["--timeout", "1..=31536000"],
+    );
+    fresh.refuses(
+        &["gdb", "--port", "1"],
+        &[],
+        &["no guest waits for gdb on 127.0.0.1:1", "cargo xtask run --gdb=1"],
+    );
+}

@@ -52,6 +52,21 @@ fn your_modules_built_loaded_and_refused() {
     for line in ["hello: hello, e2e", "hello: goodbye, e2e", "echodev-test: ok"] {
         assert!(out.contains(line), "no {line:?} in:\n{out}\n{}", loaded.stderr());
     }
+    // two folders that both build hello.ko are refused, naming both
+    let other = scratch.join("other-hello");
+    let cp = Command::new("cp").arg("-r").arg(&hello).arg(&other).status().unwrap();
+    assert!(cp.success());
+    let twice = run(xtask(&[
+        "all",
+        "--module",
+        hello.to_str().unwrap(),
+        "--module",
+        other.to_str().unwrap(),
+    ]))
+    .fails();
+    for shown in [hello.to_str().unwrap(), other.to_str().unwrap(), "both build hello.ko"] {
+        assert!(twice.stderr().contains(shown), "no {shown:?} in:\n{}", twice.stderr());
+    }
     // a module that does not compile names your file and line
     let broken = scratch.join("broken");
     std::fs::create_dir_all(&broken).unwrap();
@@ -75,6 +90,8 @@ fn an_overlay_in_both_images_and_from_two_folders() {
     let _one = serial();
     all_built();
     let scratch = tempdir("kardel-e2e-overlay");
+    let plain_images = target_dir().join("images/x86_64");
+    let plain: Vec<String> = IMAGES.iter().map(|name| sha256(&plain_images.join(name))).collect();
 
     // an overlay: in both images with its modes, the images the same bytes from two folders
     let overlay = scratch.join("overlay");
@@ -98,8 +115,11 @@ fn an_overlay_in_both_images_and_from_two_folders() {
         .ok();
         assert_eq!(seen.stdout(), "from the overlay\ngreetings\n755:0:0\n", "{image}");
     }
-    let images = target_dir().join("images/x86_64");
+    // the overlay's images are a variant of their own: the plain ones are as they were
+    let images = variant(&target_dir(), "overlay");
     let with_overlay: Vec<String> = IMAGES.iter().map(|name| sha256(&images.join(name))).collect();
+    let after: Vec<String> = IMAGES.iter().map(|name| sha256(&plain_images.join(name))).collect();
+    assert_eq!(plain, after, "an overlay run changed the plain images");
     let copy = scratch.join("overlay-copy");
     let cp = Command::new("cp").arg("-r").arg(&overlay).arg(&copy).status().unwrap();
     assert!(cp.success());
@@ -107,9 +127,40 @@ fn an_overlay_in_both_images_and_from_two_folders() {
     let mut rootfs = xtask(&["rootfs", "--overlay", copy.to_str().unwrap()]);
     rootfs.env("CARGO_TARGET_DIR", &other);
     run(rootfs).ok();
-    let elsewhere: Vec<String> =
-        IMAGES.iter().map(|name| sha256(&other.join("images/x86_64").join(name))).collect();
+    let elsewhere = variant(&other, "overlay-copy");
+    let elsewhere: Vec<String> = IMAGES.iter().map(|name| sha256(&elsewhere.join(name))).collect();
     assert_eq!(with_overlay, elsewhere, "an overlay's images differ between folders");
+
+    // an overlay too big for the initrd: the initramfs boots it, the initrd boot says why not
+    let big = scratch.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let file = std::fs::File::create(big.join("blob")).unwrap();
+    // 40 MiB of zeros: more than the 32 MiB initrd, quick to compress
+    file.set_len(40 << 20).unwrap();
+    let big = big.to_str().unwrap();
+    let listed = run(xtask(&["run", "--overlay", big, "--", "sh", "-c", "wc -c < /blob"])).ok();
+    assert_eq!(listed.stdout().trim(), (40u64 << 20).to_string());
+    let refused = run(xtask(&["run", "--initrd", "--overlay", big, "--", "true"])).fails();
+    assert!(refused.stderr().contains("was not made"), "{}", refused.stderr());
+    assert!(!variant(&target_dir(), "big").join("rootfs.img.gz").exists());
+}
+
+/// The one image-set folder of variant `name` (its folders' names, then a digest) under a target
+/// folder.
+#[track_caller]
+fn variant(target: &Path, name: &str) -> std::path::PathBuf {
+    let variants = target.join("images/x86_64/variants");
+    let found: Vec<_> = std::fs::read_dir(&variants)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let file = p.file_name().unwrap().to_string_lossy().into_owned();
+            file.strip_prefix(&format!("{name}-")).is_some_and(|d| d.len() == 8)
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "variant {name} in {}: {found:?}", variants.display());
+    found[0].clone()
 }
 
 #[test]
@@ -225,6 +276,44 @@ fn gdb_on_the_debug_kernel() {
     assert_eq!(gdb_out.matches(&banner).count(), 2, "print and lx-version: {gdb_out}");
     let paused = paused.wait_with_output().unwrap();
     assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+
+    // Ctrl-C at gdb (SIGINT to its whole process group, as a terminal sends it) stops the guest
+    // and gives gdb's prompt back: the tool, which became gdb, does not die of it
+    let port = free_port();
+    let mut running = xtask(&["run", &format!("--gdb={port}"), "--", "sleep", "20"]);
+    running.stderr(std::process::Stdio::piped());
+    let mut running = running.spawn().unwrap();
+    wait_for_listener(port, Duration::from_secs(120), &mut running);
+    let mut gdb = xtask(&[
+        "gdb",
+        "--port",
+        &port.to_string(),
+        "--",
+        "-batch",
+        "-ex",
+        "continue",
+        "-ex",
+        "print 6*7",
+        "-ex",
+        "detach",
+    ]);
+    std::os::unix::process::CommandExt::process_group(&mut gdb, 0);
+    gdb.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let gdb = gdb.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let interrupt = Command::new("kill").args(["-INT", "--", &format!("-{}", gdb.id())]).status();
+    assert!(interrupt.unwrap().success());
+    let gdb = gdb.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&gdb.stdout);
+    assert!(
+        gdb.status.success(),
+        "gdb ended ({}):\n{said}\n{}",
+        gdb.status,
+        String::from_utf8_lossy(&gdb.stderr)
+    );
+    assert!(said.contains("$1 = 42"), "no prompt back after Ctrl-C:\n{said}");
+    let running = running.wait_with_output().unwrap();
+    assert!(running.status.success(), "{}", String::from_utf8_lossy(&running.stderr));
 }
 
 /// Lets the serving guest's loop end however the test ends (it waits for `/mnt/done`), so that a

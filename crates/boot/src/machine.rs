@@ -123,11 +123,14 @@ pub struct Request<'a> {
     /// whether `auto` may start QEMU to probe KVM (not in a dry run, which starts nothing: `auto`
     /// is then shown as TCG, and said so)
     pub probe_accel: bool,
+    /// whether to say on stderr which accelerator was chosen and why (not in a command run, whose
+    /// stderr is the command's, unless it is verbose)
+    pub announce: bool,
 }
 
 impl<'a> Request<'a> {
     pub fn new(boot: &'a Boot, speed: Speed) -> Request<'a> {
-        Request { boot, speed, init: Init::Tutorial, probe_accel: true }
+        Request { boot, speed, init: Init::Tutorial, probe_accel: true, announce: true }
     }
 }
 
@@ -143,9 +146,12 @@ pub fn machine(
         .with_context(|| format!("reading {}", built.kernel.config.display()))?;
     let kernel_config = kconfig::parse_config(&config_text);
     check_kernel_has(ctx, built, request.boot, &kernel_config)?;
+    if let (Image::Initrd, Some(why)) = (request.boot.image, &built.images.initrd_skipped) {
+        bail!("{why}\nboot the initramfs instead (--initramfs), or make the overlay smaller");
+    }
     let mut machine =
         assemble(ctx.arch, &built.kernel, &built.images, &kernel_config, request, options);
-    machine.accel = accel(ctx, built, options.accel, request.probe_accel)?;
+    machine.accel = accel(ctx, built, options.accel, request)?;
     Ok(machine)
 }
 
@@ -210,7 +216,8 @@ fn add_network(machine: &mut Machine, arch: &Arch, options: &Options) {
 }
 
 fn add_shares(machine: &mut Machine, arch: &Arch, shares: &[Share]) {
-    let mounted = mount_points(shares);
+    // the options were checked when they were made (`mount_points` refused what it refuses)
+    let mounted = mount_points(shares).unwrap_or_default();
     for (index, (tag, _, share)) in mounted.iter().enumerate() {
         machine.devices.extend(qemu::devices::share_9p(
             &arch.virtio,
@@ -261,7 +268,7 @@ pub fn arch_machine(arch: &Arch, kernel: &Path, speed: Speed) -> Machine {
     machine
 }
 
-fn accel(ctx: &Context, built: &Built, choice: AccelChoice, probe: bool) -> Result<Accel> {
+fn accel(ctx: &Context, built: &Built, choice: AccelChoice, request: &Request) -> Result<Accel> {
     let arch = ctx.arch;
     if !arch.is_host() {
         // KVM runs only the host's own instruction set
@@ -274,14 +281,16 @@ fn accel(ctx: &Context, built: &Built, choice: AccelChoice, probe: bool) -> Resu
         }
         return Ok(Accel::Tcg);
     }
-    if !probe {
-        if choice == AccelChoice::Auto {
+    if !request.probe_accel {
+        if choice == AccelChoice::Auto && request.announce {
             eprintln!("accelerator: auto is not probed in a dry run; shown as tcg");
         }
         return Ok(if choice == AccelChoice::Kvm { Accel::Kvm } else { Accel::Tcg });
     }
     let (accel, reason) = resolve(ctx, built, choice)?;
-    eprintln!("accelerator: {reason}");
+    if request.announce {
+        eprintln!("accelerator: {reason}");
+    }
     Ok(accel)
 }
 
@@ -297,32 +306,43 @@ pub fn resolve(ctx: &Context, built: &Built, choice: AccelChoice) -> Result<(Acc
     qemu::resolve_accel(choice, &machine, &arch.console, &ctx.layout.kvm_probe_cache())
 }
 
-/// The shares with their 9p tags and mount points: the first untagged one is the author's
-/// `hostshare` on /mnt, the others `/mnt/TAG` (an untagged one beyond the first is tagged with
-/// its folder's name).
-fn mount_points(shares: &[Share]) -> Vec<(String, String, &Share)> {
-    let mut out = Vec::new();
+/// The shares with their 9p tags and mount points. A tagged share is at `/mnt/TAG`; the first
+/// untagged one is the author's `hostshare`, at `/mnt` when it is the only share and at
+/// `/mnt/hostshare` beside others, so that no mount point is ever made inside a share (a folder
+/// of the user's); a later untagged one is tagged with its folder's name. A tag given twice is
+/// refused, naming both folders.
+pub fn mount_points(shares: &[Share]) -> Result<Vec<(String, String, &Share)>, String> {
+    let mut out: Vec<(String, String, &Share)> = Vec::new();
     let mut first_untagged = true;
     for share in shares {
-        let (tag, mount_point) = match &share.tag {
-            Some(tag) => (tag.clone(), format!("/mnt/{tag}")),
+        let tag = match &share.tag {
+            Some(tag) => tag.clone(),
             None if first_untagged => {
                 first_untagged = false;
-                ("hostshare".to_string(), "/mnt".to_string())
+                "hostshare".to_string()
             }
             None => {
                 let name = share.dir.file_name().map(|n| n.to_string_lossy().into_owned());
-                let tag: String = name
-                    .unwrap_or_else(|| "share".into())
+                name.unwrap_or_else(|| "share".into())
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect();
-                (tag.clone(), format!("/mnt/{tag}"))
+                    .collect()
             }
         };
+        if let Some((_, _, other)) = out.iter().find(|(t, _, _)| *t == tag) {
+            return Err(format!(
+                "two shares are tagged {tag} ({} and {}): give them tags of their own \
+                 (--share TAG=DIR)",
+                other.dir.display(),
+                share.dir.display()
+            ));
+        }
+        let alone = shares.len() == 1;
+        let mount_point =
+            if alone && share.tag.is_none() { "/mnt".into() } else { format!("/mnt/{tag}") };
         out.push((tag, mount_point, share));
     }
-    out
+    Ok(out)
 }
 
 /// Fails before QEMU starts when the built kernel lacks a symbol the boot's features need (a
@@ -387,6 +407,7 @@ mod tests {
             initramfs: out.join("rootfs.cpio.gz"),
             initramfs_uncompressed: out.join("rootfs.cpio"),
             hello: out.join("hello.cpio.gz"),
+            initrd_skipped: None,
         };
         let config = kconfig::parse_config("CONFIG_PVH=y\nCONFIG_PCI_MSI=y\n");
         let request = match speed {
@@ -417,6 +438,31 @@ mod tests {
     }
 
     #[test]
+    fn shares_never_mount_inside_one_another() {
+        let share = |tag: Option<&str>, dir: &str| Share {
+            tag: tag.map(String::from),
+            dir: dir.into(),
+            read_only: false,
+        };
+        let points = |shares: &[Share]| -> Vec<String> {
+            mount_points(shares).unwrap().iter().map(|(t, m, _)| format!("{t}:{m}")).collect()
+        };
+        assert_eq!(points(&[share(None, "/h/a")]), ["hostshare:/mnt"]);
+        assert_eq!(points(&[share(Some("x"), "/h/a")]), ["x:/mnt/x"]);
+        assert_eq!(
+            points(&[share(Some("x"), "/h/a"), share(None, "/h/b"), share(None, "/h/my c")]),
+            ["x:/mnt/x", "hostshare:/mnt/hostshare", "my_c:/mnt/my_c"]
+        );
+        let err =
+            mount_points(&[share(Some("a"), "/h/one"), share(None, "/h/b"), share(None, "/h/a")])
+                .unwrap_err();
+        assert_eq!(
+            err,
+            "two shares are tagged a (/h/one and /h/a): give them tags of their own (--share TAG=DIR)"
+        );
+    }
+
+    #[test]
     fn shares_network_monitors_and_gdb_join_the_machine() {
         let arch = Arch::get("x86_64").unwrap();
         let mut options = Options::plain(AccelChoice::Tcg);
@@ -441,10 +487,11 @@ mod tests {
             initramfs: "out/rootfs.cpio.gz".into(),
             initramfs_uncompressed: "out/rootfs.cpio".into(),
             hello: "out/hello.cpio.gz".into(),
+            initrd_skipped: None,
         };
         let request = Request::new(boots::by_name("initramfs"), Speed::Tutorial);
         let machine = assemble(arch, &kernel, &images, &BTreeMap::new(), &request, &options);
-        expect!["qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.cpio.gz -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init ip=dhcp KARDEL_NET=1 KARDEL_SHARES=hostshare:/mnt,ro:/mnt/ro nokaslr loglevel=7' -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-pci,netdev=net0 -fsdev local,security_model=none,id=fsdev0,path=/h/a -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare -fsdev local,security_model=none,id=fsdev1,path=/h/b,readonly=on -device virtio-9p-pci,fsdev=fsdev1,mount_tag=ro -monitor unix:/r/mon,server=on,wait=off -gdb tcp:127.0.0.1:1234 -S"].assert_eq(&qemu::command_line(&machine));
+        expect!["qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.cpio.gz -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init ip=dhcp KARDEL_NET=1 KARDEL_SHARES=hostshare:/mnt/hostshare,ro:/mnt/ro nokaslr loglevel=7' -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-pci,netdev=net0 -fsdev local,security_model=none,id=fsdev0,path=/h/a -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare -fsdev local,security_model=none,id=fsdev1,path=/h/b,readonly=on -device virtio-9p-pci,fsdev=fsdev1,mount_tag=ro -monitor unix:/r/mon,server=on,wait=off -gdb tcp:127.0.0.1:1234 -S"].assert_eq(&qemu::command_line(&machine));
         assert_eq!(options.needed_features(), ["share", "net", "debug"]);
     }
 }

@@ -11,15 +11,13 @@ pub const RUNNER_INIT: &str = "/sbin/kardel-run";
 
 /// The command line, each word shell-quoted, then hex-encoded ([`encode_command`]).
 pub const COMMAND: &str = "KARDEL_CMD";
-/// How many bytes of standard input the command gets from the stdin port.
-pub const STDIN_LEN: &str = "KARDEL_STDIN_LEN";
 /// `TAG:/mountpoint,...`: host folders over virtio 9p, mounted by `kardel-setup`.
 pub const SHARES: &str = "KARDEL_SHARES";
 /// `1`: the kernel configured eth0 (`ip=dhcp`); `kardel-setup` brings up the loopback.
 pub const NET: &str = "KARDEL_NET";
 
 /// The environment variables above, for the scripts' test.
-pub const VARIABLES: [&str; 4] = [COMMAND, STDIN_LEN, SHARES, NET];
+pub const VARIABLES: [&str; 3] = [COMMAND, SHARES, NET];
 
 /// A virtio serial port: QEMU's id for its backend, and the name the guest looks it up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +28,10 @@ pub struct Port {
 
 pub const STDOUT: Port = Port { id: "kout", name: "kardel.stdout" };
 pub const STDERR: Port = Port { id: "kerr", name: "kardel.stderr" };
-/// Written by the runner after the command has exited: `exit N`.
+/// Held open by the runner while the command runs (a port has one opener: the command cannot
+/// open it), and written by it after the command has exited: `exit N`.
 pub const STATUS: Port = Port { id: "kstatus", name: "kardel.status" };
+/// The host's stdin, streamed; end of file when it ends. Absent when the host's is a terminal.
 pub const STDIN: Port = Port { id: "kin", name: "kardel.stdin" };
 
 pub const PORTS: [Port; 4] = [STDOUT, STDERR, STATUS, STDIN];
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn the_guest_scripts_speak_this_protocol() {
-        for variable in [COMMAND, STDIN_LEN, SHARES, NET] {
+        for variable in [COMMAND, SHARES, NET] {
             assert!(RUN.contains(&format!("${variable}")), "kardel-run does not read {variable}");
         }
         for variable in [SHARES, NET] {
@@ -95,7 +95,11 @@ mod tests {
             assert!(RUN.contains(&format!("{})", port.name)), "kardel-run lacks {}", port.name);
         }
         assert!(RUN.contains(&format!("echo \"{RUNNER_STARTED}\"")), "the runner's start line");
-        assert!(RUN.contains("echo \"exit $?\" >\"$status\""), "the status port's line");
+        // the status port held on descriptor 3 from before the command until after it, which the
+        // command does not get
+        assert!(RUN.contains("exec 3>\"$status\""), "the runner holds the status port");
+        assert!(RUN.contains("3>&-"), "the command gets the status port's descriptor");
+        assert!(RUN.contains("echo \"exit $?\" >&3"), "the status port's line");
         assert!(RUNNER_INIT.ends_with("/kardel-run"));
     }
 

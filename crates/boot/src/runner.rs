@@ -1,18 +1,33 @@
 //! A command run in the guest (`cargo xtask run -- CMD`): its stdout, stderr and exit status
-//! come back over three named virtio serial ports, its stdin goes in over a fourth; the console
+//! come back over three named virtio serial ports, its stdin streams in over a fourth; the console
 //! (kernel log and the runner's own lines) stays in the log, or on stderr with `--verbose`.
 //!
-//! The exit status travels on its own port, written by the guest's `/sbin/kardel-run` after the
-//! command has exited: nothing the command prints, to any file or to the console, reaches it.
+//! What is guaranteed, and how:
+//! - The exit status travels on its own port, which the guest's `/sbin/kardel-run` (init, pid 1)
+//!   opens before the command starts and holds until it writes `exit N` after the command has
+//!   exited. A virtio port has one opener at a time, and the command does not inherit the
+//!   runner's descriptor: the command cannot write to it, so nothing it prints, to any file, port
+//!   or the console, can change the run's exit code.
+//! - Once the runner has started the command, the console is the command's: text on it that
+//!   looks like a failure ("Kernel panic") does not end the run. A real panic still does (QEMU
+//!   exits by itself: `panic=-1`, `-no-reboot`), with no status: exit code 125.
+//! - Whenever the status arrived, it is the verdict.
+//! - stdin streams as it arrives, with bounded memory (a Unix socket QEMU reads from only as the
+//!   guest reads); the guest sees end of file when the host's stdin ends.
+//! - When the reader of stdout or stderr goes away (`run -- yes | head -1`), QEMU is killed at
+//!   once and the run ends with exit code 141, as a shell reports a process killed by SIGPIPE.
+//! - The run's folder (its ports' files) goes on every way out of this function; a run killed
+//!   outright leaves it for the next run, which removes the folders of runs that are gone.
 
 use std::{
     fs::File,
     io::{IsTerminal, Read, Write},
+    os::unix::net::{UnixListener, UnixStream},
     path::{Path, PathBuf},
     process::ExitCode,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        mpsc, Arc,
     },
     thread,
     time::{Duration, Instant},
@@ -21,10 +36,8 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use qemu::{
     devices::{self, PortBackend},
-    Limits, Machine, Session,
+    Killer, Limits, Machine, Session,
 };
-use xshell::cmd;
-
 use stages::Context;
 
 use crate::protocol::{self, encode_command, parse_status, RUNNER_STARTED};
@@ -33,13 +46,19 @@ use crate::protocol::{self, encode_command, parse_status, RUNNER_STARTED};
 /// build): as vng's 255 and vmtest's 69, one code the tool keeps for itself.
 pub const GUEST_FAILED: u8 = 125;
 
+/// The exit code of a run whose stdout or stderr reader went away: a shell's for SIGPIPE.
+pub const READER_GONE: u8 = 141;
+
 /// How long the console may stay silent before the runner starts: a kernel that prints nothing
 /// for this long is hung (a quiet TCG boot prints its first line within about a second).
 const BOOT_SILENCE: Duration = Duration::from_secs(15);
 
 /// The kernel's command line is at most 2048 bytes on most architectures; the command gets what
 /// the boot's own arguments leave, with room to spare.
-const MAX_ENCODED_COMMAND: usize = 1400;
+pub const MAX_ENCODED_COMMAND: usize = 1400;
+
+/// The longest path a Unix socket can have (`sun_path`, less its terminating zero).
+const MAX_SOCKET_PATH: usize = 107;
 
 pub struct Options {
     pub timeout: Duration,
@@ -49,8 +68,9 @@ pub struct Options {
     pub waits_for_debugger: bool,
 }
 
-/// Boots `machine` (whose init is [`protocol::RUNNER_INIT`]) with `argv` as its command, streams the
-/// command's output to this process's, and returns its exit code.
+/// Boots `machine` (whose init is [`protocol::RUNNER_INIT`]) with `argv` as its command, streams
+/// the command's output to this process's and this process's stdin to it, and returns its exit
+/// code.
 pub fn run(
     ctx: &Context,
     mut machine: Machine,
@@ -61,18 +81,19 @@ pub fn run(
     if encoded.len() > MAX_ENCODED_COMMAND {
         bail!(
             "the command is too long for the kernel's command line ({} bytes encoded, at most \
-             {MAX_ENCODED_COMMAND}): put it in a script and run that",
-            encoded.len()
+             {MAX_ENCODED_COMMAND}: about {} characters): put it in a script and run that",
+            encoded.len(),
+            MAX_ENCODED_COMMAND / 2
         );
     }
-    let dir = run_dir(ctx)?;
+    sweep_dead_runs(&ctx.layout.runs());
+    let dir = RunDir::create(&ctx.layout.runs())?;
     let (stdout_file, stderr_file, status_file) =
-        (dir.join("stdout"), dir.join("stderr"), dir.join("status"));
+        (dir.0.join("stdout"), dir.0.join("stderr"), dir.0.join("status"));
     for file in [&stdout_file, &stderr_file, &status_file] {
         File::create(file).with_context(|| format!("creating {}", file.display()))?;
     }
     machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
-    // the names /sbin/kardel-run looks the ports up by
     for (port, file) in [
         (protocol::STDOUT, &stdout_file),
         (protocol::STDERR, &stderr_file),
@@ -80,16 +101,24 @@ pub fn run(
     ] {
         machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::File(file)));
     }
-    let input = read_stdin()?;
-    let fifo = dir.join("stdin");
-    if !input.is_empty() {
-        let sh = &ctx.sh;
-        let (fifo_in, fifo_out) = (fifo.with_extension("in"), fifo.with_extension("out"));
-        cmd!(sh, "mkfifo {fifo_in} {fifo_out}").quiet().run()?;
+    // a person typing gets no stdin in the guest: the console is not theirs to type to
+    let stdin_socket = dir.0.join("stdin");
+    let listener = if std::io::stdin().is_terminal() {
+        None
+    } else {
+        let shown = stdin_socket.display().to_string();
+        if shown.len() > MAX_SOCKET_PATH {
+            bail!("{shown}: too long for a Unix socket (the target folder is too deep)");
+        }
+        let listener = UnixListener::bind(&stdin_socket).with_context(|| shown.clone())?;
         let port = protocol::STDIN;
-        machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::Pipe(&fifo)));
-        machine.append.push(protocol::kernel_arg(protocol::STDIN_LEN, input.len()));
-    }
+        machine.devices.extend(devices::virtio_port(
+            port.id,
+            port.name,
+            PortBackend::Socket(&stdin_socket),
+        ));
+        Some(listener)
+    };
     machine.append.push(protocol::kernel_arg(protocol::COMMAND, &encoded));
 
     let started = Instant::now();
@@ -97,99 +126,148 @@ pub fn run(
     let limits = Limits { whole_session: options.timeout, silence };
     let log = ctx.layout.log("command");
     let mut session = Session::spawn_with_limits(&machine, &log, limits)?;
-    let done = Arc::new(AtomicBool::new(false));
+    let (done, reader_gone) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let killer = session.killer();
+    let pump = |path: &Path, out: Box<dyn Write + Send>| Pump {
+        path: path.to_path_buf(),
+        out,
+        done: Arc::clone(&done),
+        reader_gone: Arc::clone(&reader_gone),
+        killer: killer.clone(),
+    };
     let mut pumps = vec![
-        pump(stdout_file.clone(), Box::new(std::io::stdout()), &done),
-        pump(stderr_file.clone(), Box::new(std::io::stderr()), &done),
+        pump(&stdout_file, Box::new(std::io::stdout())).start(),
+        pump(&stderr_file, Box::new(std::io::stderr())).start(),
     ];
     if options.verbose {
-        pumps.push(pump(log.clone(), Box::new(std::io::stderr()), &done));
+        pumps.push(pump(&log, Box::new(std::io::stderr())).start());
     }
-    if !input.is_empty() {
-        let fifo_in = fifo.with_extension("in");
-        // QEMU holds the FIFO open for reading and writing; this blocks only while the guest
-        // has not read what came before
-        thread::spawn(move || {
-            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo_in) {
-                let _ = f.write_all(&input);
-            }
-        });
+    // the stdin connection, handed back to be closed only once QEMU is gone: closing it earlier
+    // could make QEMU drop what the guest has not read yet
+    let (stdin_back, stdin_connection) = mpsc::channel();
+    if let Some(listener) = listener {
+        thread::spawn(move || stream_stdin(listener, stdin_back));
     }
 
-    let result = session
-        .wait_for(RUNNER_STARTED, options.timeout)
-        .and_then(|()| session.wait_for_exit(options.timeout.saturating_sub(started.elapsed())));
+    let result = session.wait_for(RUNNER_STARTED, options.timeout).and_then(|()| {
+        session.console_is_the_guests();
+        session.wait_for_exit(options.timeout.saturating_sub(started.elapsed()))
+    });
     done.store(true, Ordering::SeqCst);
     for pump in pumps {
         let _ = pump.join();
     }
-    let outcome = match result {
-        Err(err) => Err(err.context(format!("the guest failed running `{}`", argv.join(" ")))),
-        Ok(_) => {
-            let status = std::fs::read_to_string(&status_file).unwrap_or_default();
-            match parse_status(&status) {
-                Some(code) => Ok(ExitCode::from(code)),
-                None => Err(anyhow::anyhow!(
-                    "the guest ended without the command's exit status\n{}",
-                    session.console_report()
-                )),
+    drop(stdin_connection);
+    if reader_gone.load(Ordering::SeqCst) {
+        return Ok(ExitCode::from(READER_GONE));
+    }
+    let status = parse_status(&std::fs::read_to_string(&status_file).unwrap_or_default());
+    match (status, result) {
+        (Some(code), _) => Ok(ExitCode::from(code)),
+        (None, Err(_)) if started.elapsed() >= options.timeout => Err(anyhow::anyhow!(
+            "the guest did not finish `{}` within --timeout {}s\n{}",
+            argv.join(" "),
+            options.timeout.as_secs(),
+            session.console_report()
+        )),
+        (None, Err(err)) => {
+            Err(err.context(format!("the guest failed running `{}`", argv.join(" "))))
+        }
+        (None, Ok(_)) => Err(anyhow::anyhow!(
+            "the guest ended without the command's exit status\n{}",
+            session.console_report()
+        )),
+    }
+}
+
+/// Copies this process's stdin to QEMU's connection as it arrives, then shuts the connection's
+/// sending side: the guest reads end of file after the last byte. The connection goes back to
+/// the run, which closes it once QEMU is gone.
+fn stream_stdin(listener: UnixListener, back: mpsc::Sender<UnixStream>) {
+    let Ok((mut connection, _)) = listener.accept() else { return };
+    if let Ok(kept) = connection.try_clone() {
+        let _ = back.send(kept);
+    }
+    // a guest that stops reading (or exits) ends this with an error: nothing more to send
+    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut connection);
+    let _ = connection.shutdown(std::net::Shutdown::Write);
+}
+
+/// A folder of this run's own, named by its process: two runs at once never share ports' files.
+/// It goes when the run ends.
+struct RunDir(PathBuf);
+
+impl RunDir {
+    fn create(base: &Path) -> Result<RunDir> {
+        std::fs::create_dir_all(base).with_context(|| format!("creating {}", base.display()))?;
+        for n in 0.. {
+            let dir = base.join(format!("{}-{n}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(RunDir(dir)),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(err).with_context(|| format!("creating {}", dir.display())),
             }
         }
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    outcome
+        unreachable!("a free run folder exists")
+    }
 }
 
-/// A folder of this run's own: two runs at once never share ports' files.
-fn run_dir(ctx: &Context) -> Result<PathBuf> {
-    let base = ctx.layout.runs();
-    for n in 0.. {
-        let dir = base.join(format!("{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(err).with_context(|| format!("creating {}", dir.display())),
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes the folders of runs whose process is gone (killed outright: no way out ran).
+fn sweep_dead_runs(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 only asks whether the process exists
+        let gone = unsafe { libc::kill(pid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    unreachable!("a free run folder exists")
 }
 
-/// Standard input, read whole, unless it is a terminal (a person typing gets no stdin in the
-/// guest: the console is not theirs to type to).
-fn read_stdin() -> Result<Vec<u8>> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Ok(Vec::new());
-    }
-    let mut input = Vec::new();
-    stdin.lock().read_to_end(&mut input).context("reading standard input")?;
-    Ok(input)
-}
-
-/// Copies what is appended to `path` to `out` as it arrives, until `done` and the file is drained.
-fn pump(
+/// Copies what QEMU appends to a port's file to one of this process's outputs as it arrives,
+/// until the run is done and the file is drained. A reader that went away ends the run.
+struct Pump {
     path: PathBuf,
-    mut out: Box<dyn Write + Send>,
-    done: &Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
-    let done = Arc::clone(done);
-    thread::spawn(move || {
-        let Ok(mut file) = open_when_there(&path) else { return };
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let finished = done.load(Ordering::SeqCst);
-            match file.read(&mut buf) {
-                Ok(0) if finished => break,
-                Ok(0) => thread::sleep(Duration::from_millis(10)),
-                Ok(n) => {
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
+    out: Box<dyn Write + Send>,
+    done: Arc<AtomicBool>,
+    reader_gone: Arc<AtomicBool>,
+    killer: Killer,
+}
+
+impl Pump {
+    fn start(mut self) -> thread::JoinHandle<()> {
+        thread::spawn(move || {
+            let Ok(mut file) = open_when_there(&self.path) else { return };
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let finished = self.done.load(Ordering::SeqCst);
+                match file.read(&mut buf) {
+                    Ok(0) if finished => break,
+                    Ok(0) => thread::sleep(Duration::from_millis(10)),
+                    Ok(n) => {
+                        let written = self.out.write_all(&buf[..n]).and_then(|()| self.out.flush());
+                        if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+                            self.reader_gone.store(true, Ordering::SeqCst);
+                            self.killer.kill();
+                            break;
+                        }
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
-    })
+        })
+    }
 }
 
 fn open_when_there(path: &Path) -> std::io::Result<File> {

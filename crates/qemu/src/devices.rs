@@ -97,8 +97,9 @@ pub fn virtio_serial(transport: &str) -> Vec<OsString> {
 pub enum PortBackend<'a> {
     /// what the guest writes is appended to this file
     File(&'a Path),
-    /// two FIFOs, `BASE.in` (host to guest) and `BASE.out`, which must exist
-    Pipe(&'a Path),
+    /// a Unix socket the host listens on, which QEMU connects to as it starts: the guest reads
+    /// what the host writes, and end of file once the host shuts its side down
+    Socket(&'a Path),
 }
 
 /// A named virtio serial port (the guest finds it by `/sys/class/virtio-ports/*/name`): a
@@ -106,7 +107,7 @@ pub enum PortBackend<'a> {
 pub fn virtio_port(id: &str, name: &str, backend: PortBackend) -> Vec<OsString> {
     let (kind, path) = match backend {
         PortBackend::File(path) => ("file", path),
-        PortBackend::Pipe(path) => ("pipe", path),
+        PortBackend::Socket(path) => ("socket", path),
     };
     let mut chardev = OsString::from(format!("{kind},id={id},path="));
     chardev.push(path.as_os_str());
@@ -220,11 +221,11 @@ mod tests {
     fn virtio_ports_are_named_channels() {
         let mut argv = virtio_serial("pci");
         argv.extend(virtio_port("out", "kardel.stdout", PortBackend::File(Path::new("/r/stdout"))));
-        argv.extend(virtio_port("in", "kardel.stdin", PortBackend::Pipe(Path::new("/r/stdin"))));
+        argv.extend(virtio_port("in", "kardel.stdin", PortBackend::Socket(Path::new("/r/stdin"))));
         check(
             argv,
             expect![[
-                r#"-device virtio-serial-pci,id=vser0 -chardev file,id=out,path=/r/stdout -device virtserialport,bus=vser0.0,chardev=out,name=kardel.stdout -chardev pipe,id=in,path=/r/stdin -device virtserialport,bus=vser0.0,chardev=in,name=kardel.stdin"#
+                r#"-device virtio-serial-pci,id=vser0 -chardev file,id=out,path=/r/stdout -device virtserialport,bus=vser0.0,chardev=out,name=kardel.stdout -chardev socket,id=in,path=/r/stdin -device virtserialport,bus=vser0.0,chardev=in,name=kardel.stdin"#
             ]],
         );
     }

@@ -14,7 +14,9 @@ pub fn run_interactive(machine: &Machine) -> Result<ExitStatus> {
         "qemu: Ctrl-a x quits, `poweroff` in the guest shuts it down, Ctrl-a h lists more keys"
     );
     let _restore_on_drop = TerminalState::save();
-    Command::new(&machine.qemu)
+    // QEMU ends with this program, even a `kill -9` of it: SIGTERM, on which QEMU puts the
+    // terminal back itself
+    exec::ends_with_this_thread(&mut Command::new(&machine.qemu), libc::SIGTERM)
         .args(qemu_args(machine))
         .status()
         .with_context(|| format!("cannot run `{}`", command_line(machine)))

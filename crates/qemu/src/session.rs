@@ -103,6 +103,29 @@ pub struct Session {
     markers_used: u32,
     /// Set once QEMU has been killed or has exited: why, for any later call.
     ended: Option<String>,
+    /// Whether a failure on the console (a panic, no init) ends the session: not once the guest
+    /// runs a command that owns the console (see [`Session::console_is_the_guests`]).
+    watch_failures: bool,
+    /// False from the moment QEMU is reaped or about to be: a [`Killer`] never signals a pid
+    /// that may have been reused.
+    alive: Arc<Mutex<bool>>,
+}
+
+/// Kills a session's QEMU from another thread (a reader of the guest's output that went away).
+#[derive(Clone)]
+pub struct Killer {
+    pid: u32,
+    alive: Arc<Mutex<bool>>,
+}
+
+impl Killer {
+    pub fn kill(&self) {
+        let alive = self.alive.lock().unwrap();
+        if *alive {
+            // SAFETY: kill(2) on our own child, not yet reaped (the lock keeps it so)
+            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
 }
 
 struct Console {
@@ -191,6 +214,8 @@ impl Session {
             command_line,
             markers_used: 0,
             ended: None,
+            watch_failures: true,
+            alive: Arc::new(Mutex::new(true)),
         })
     }
 
@@ -206,6 +231,18 @@ impl Session {
     /// QEMU's process id, for diagnostics.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What kills this session's QEMU from another thread.
+    pub fn killer(&self) -> Killer {
+        Killer { pid: self.child.id(), alive: Arc::clone(&self.alive) }
+    }
+
+    /// From now on the console is the guest's: text that looks like a failure (a command that
+    /// prints "Kernel panic") no longer ends the session. A real panic still does, as QEMU exits
+    /// by itself on one (`panic=-1`, `-no-reboot`).
+    pub fn console_is_the_guests(&mut self) {
+        self.watch_failures = false;
     }
 
     /// Time since QEMU was started.
@@ -432,7 +469,7 @@ impl Session {
                 self.cursor = cursor;
                 return Ok(Some(value));
             }
-            if let Some(kind) = state.watcher.failure() {
+            if let Some(kind) = state.watcher.failure().filter(|_| self.watch_failures) {
                 drop(state);
                 return Err(self.fail_on_guest_failure(kind, waiting_for));
             }
@@ -527,6 +564,7 @@ impl Session {
         if self.ended.is_none() {
             self.ended = Some(why.to_string());
         }
+        *self.alive.lock().unwrap() = false;
         // kill() does nothing for a child already reaped, so this never hits a reused pid
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -534,6 +572,7 @@ impl Session {
 
     /// Waits up to `patience` for QEMU to exit by itself.
     fn reap(&mut self, patience: Duration) -> Option<ExitStatus> {
+        *self.alive.lock().unwrap() = false;
         let give_up = Instant::now() + patience;
         loop {
             match self.child.try_wait() {

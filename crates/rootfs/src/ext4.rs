@@ -83,6 +83,14 @@ pub fn write_ext4(
     })
 }
 
+/// Why `tree` does not fit an ext4 image of `size_bytes`, if it does not: the same estimate
+/// [`write_ext4`] refuses by, before any file is written.
+pub fn ext4_too_small(tree: &Tree, size_bytes: u64) -> Result<Option<String>> {
+    let needs = Needs::of(tree)?;
+    let fits = Capacity::of(size_bytes / BLOCK_SIZE).holds(&needs);
+    Ok((!fits).then(|| too_small(size_bytes, &needs)))
+}
+
 /// Makes the raw image in `work_dir/ext4/rootfs.img` and returns its path. `check_estimate`
 /// off lets tests reach the filesystem's own out-of-space failure.
 fn build_image(

@@ -30,7 +30,7 @@ pub use compress::{
     read_initramfs, write_initramfs, write_initramfs_and_uncompressed, Compression, ZSTD_LEVEL,
 };
 pub use cpio::{list_cpio, write_cpio, CpioEntryListing};
-pub use ext4::{write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
+pub use ext4::{ext4_too_small, write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
 pub use hello::{build_hello, compile_static};
 pub use tree::{Contents, Entry, Kind, Tree};
 

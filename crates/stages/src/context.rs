@@ -168,6 +168,34 @@ impl Context {
         features::flavour(Catalog::builtin(), &self.profile_name, &self.extra_features)
     }
 
+    /// The image set this selection boots: none for the tutorial's tree alone; with your modules
+    /// or overlays, their folders' names and a digest of their paths (`hello+files-1a2b3c4d`),
+    /// so that two runs with different ones never share files. What is in the folders is in the
+    /// stages' fingerprints, not in the name: an edit rebuilds the same variant.
+    pub fn variant(&self) -> Option<String> {
+        if self.modules.is_empty() && self.overlays.is_empty() {
+            return None;
+        }
+        let mut digest = artifact::Fingerprint::new("variant");
+        let mut names = Vec::new();
+        for (kind, dir) in self
+            .modules
+            .iter()
+            .map(|d| ("module", d))
+            .chain(self.overlays.iter().map(|d| ("overlay", d)))
+        {
+            digest.add(kind, dir.to_string_lossy().as_bytes());
+            let name: String = module_name(dir)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect();
+            names.push(name);
+        }
+        let mut shown = names.join("+");
+        shown.truncate(48);
+        Some(format!("{shown}-{}", &digest.hex()[..8]))
+    }
+
     /// The base config's make target for the profile: the architecture's defconfig or the
     /// profile's own.
     pub fn kernel_base(&self) -> &str {

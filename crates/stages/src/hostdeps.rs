@@ -380,9 +380,10 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
     if !is_root {
         argv.insert(0, "sudo".into());
     }
-    if !install {
+    if !install && !asked_yes(&names, &argv) {
         bail!(
-            "missing host tools: {}\ninstall them with:\n  {}\nor run again with --install-deps",
+            "missing host tools: {}\ninstall them with:\n  {}\nor run again with --install-deps \
+             (KARDEL_INSTALL_DEPS=1)",
             names.join(", "),
             argv.join(" ")
         );
@@ -391,4 +392,24 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
     let (program, args) = argv.split_first().expect("non-empty argv");
     cmd!(sh, "{program} {args...}").run()?;
     ensure(sh, arch, steps, false)
+}
+
+/// On a terminal, whether the person there wants `argv` run now (Enter says yes); never without
+/// one (CI, a script): `--install-deps` says it there.
+fn asked_yes(names: &[&str], argv: &[String]) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return false;
+    }
+    eprint!(
+        "missing host tools: {}\ninstall them now with `{}`? [Y/n] ",
+        names.join(", "),
+        argv.join(" ")
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes")
 }

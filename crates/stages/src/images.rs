@@ -68,24 +68,49 @@ pub fn build(
     busybox: &Busybox,
     modules: Option<&Modules>,
 ) -> Result<(ImagePaths, Outcome)> {
-    let images = ctx.layout.image_paths(ctx.compression);
+    let variant = ctx.variant();
+    let mut images = ctx.layout.image_paths(ctx.compression, variant.as_deref());
+    // what the images are read from stays as it is while they are made
+    let _modules = match modules {
+        Some(m) => Some(artifact::Lock::acquire(&m.lock, "the modules")?),
+        None => None,
+    };
+    // an overlay can be too big for the initrd (whose RAM disk holds at most 64 MiB): the other
+    // images are made, and the initrd boot says why it has none. Only an overlay can: the walk is
+    // paid only then.
+    let tree = match ctx.overlays.is_empty() {
+        true => None,
+        false => Some(rootfs_tree(ctx, busybox, modules)?),
+    };
+    if let Some(tree) = &tree {
+        images.initrd_skipped = rootfs::ext4_too_small(tree, ctx.image_size_mib << 20)?
+            .map(|why| format!("the initrd ({}) was not made: {why}", images.initrd.display()));
+    }
     let stage = Stage {
         label: "the images".to_string(),
         fingerprint: fingerprint(ctx, busybox, modules)?,
-        stamp: ctx.layout.images_stamp(ctx.compression),
+        stamp: ctx.layout.images_stamp(ctx.compression, variant.as_deref()),
         outputs: images.all(),
-        lock: ctx.layout.lock_for(&ctx.layout.images()),
+        lock: ctx.layout.lock_for(&ctx.layout.image_set(variant.as_deref())),
         always: false,
     };
-    let done = stage
-        .run(|| rootfs_tree(ctx, busybox, modules), |tree| write_images(ctx, &tree, &images))?;
+    let prepare = || match tree {
+        Some(tree) => Ok(tree),
+        None => rootfs_tree(ctx, busybox, modules),
+    };
+    let done = stage.run(prepare, |tree| write_images(ctx, &tree, &images, variant.as_deref()))?;
     Ok((images, done.outcome))
 }
 
-fn write_images(ctx: &Context, tree: &Tree, images: &ImagePaths) -> Result<()> {
+fn write_images(
+    ctx: &Context,
+    tree: &Tree,
+    images: &ImagePaths,
+    variant: Option<&str>,
+) -> Result<()> {
     let mtime = ctx.source_date_epoch;
     let compression = ctx.compression;
-    let work = ctx.layout.images_work();
+    let work = ctx.layout.images_work(variant);
     rootfs::write_initramfs_and_uncompressed(
         tree,
         mtime,
@@ -94,8 +119,20 @@ fn write_images(ctx: &Context, tree: &Tree, images: &ImagePaths) -> Result<()> {
         &images.initramfs_uncompressed,
     )?;
     eprintln!("images: {} ({} entries)", images.initramfs.display(), tree.len());
-    rootfs::write_ext4(tree, &images.initrd, ctx.image_size_mib << 20, mtime, compression, &work)?;
-    eprintln!("images: {} ({} MiB ext4)", images.initrd.display(), ctx.image_size_mib);
+    match &images.initrd_skipped {
+        Some(why) => {
+            // an older initrd of another tree must not boot as this one's
+            if images.initrd.exists() {
+                std::fs::remove_file(&images.initrd)?;
+            }
+            eprintln!("images: {why}");
+        }
+        None => {
+            let size = ctx.image_size_mib << 20;
+            rootfs::write_ext4(tree, &images.initrd, size, mtime, compression, &work)?;
+            eprintln!("images: {} ({} MiB ext4)", images.initrd.display(), ctx.image_size_mib);
+        }
+    }
     rootfs::build_hello(&ctx.sh, &ctx.guest_cc(), &work, mtime, compression, &images.hello)?;
     eprintln!("images: {}", images.hello.display());
     Ok(())

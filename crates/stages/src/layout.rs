@@ -4,6 +4,8 @@
 //! ```text
 //! target/images/<arch>/<profile>/{bzImage|Image, vmlinux, config, kernel.release}
 //! target/images/<arch>/{busybox, rootfs.img.gz, rootfs.cpio.gz, rootfs.cpio, hello.cpio.gz}
+//! target/images/<arch>/variants/<variant>/    the images with your modules or overlays, apart
+//! target/images/<arch>/<profile>/modules/<variant>/   your modules, built against that kernel
 //! target/images/<arch>/u-boot/<board>/{u-boot.rom, config}
 //! target/kardel/src/                          unpacked sources (shared by every architecture)
 //! target/kardel/build/<arch>/kernel-<profile>-<source>/, busybox-<source>/
@@ -37,16 +39,23 @@ pub struct ImagePaths {
     pub initramfs_uncompressed: PathBuf,
     /// the hello-world initramfs: hello.cpio.gz
     pub hello: PathBuf,
+    /// why the initrd was not made, when the tree does not fit it (a large overlay): the other
+    /// images are, and the initrd boot says this
+    pub initrd_skipped: Option<String>,
 }
 
 impl ImagePaths {
+    /// Every image made: the initrd only when it fits.
     pub fn all(&self) -> Vec<PathBuf> {
-        vec![
-            self.initrd.clone(),
-            self.initramfs.clone(),
-            self.initramfs_uncompressed.clone(),
-            self.hello.clone(),
-        ]
+        let initrd = self.initrd_skipped.is_none().then(|| self.initrd.clone());
+        initrd
+            .into_iter()
+            .chain([
+                self.initramfs.clone(),
+                self.initramfs_uncompressed.clone(),
+                self.hello.clone(),
+            ])
+            .collect()
     }
 }
 
@@ -78,19 +87,34 @@ impl Layout {
         self.images().join("busybox")
     }
 
-    pub fn image_paths(&self, compression: Compression) -> ImagePaths {
+    /// One image set's folder: the plain one, or a variant's (your modules and overlays), so that
+    /// runs with different ones never share files.
+    pub fn image_set(&self, variant: Option<&str>) -> PathBuf {
+        match variant {
+            Some(variant) => self.images().join("variants").join(variant),
+            None => self.images(),
+        }
+    }
+
+    pub fn image_paths(&self, compression: Compression, variant: Option<&str>) -> ImagePaths {
         let ext = compression.extension();
-        let dir = self.images();
+        let dir = self.image_set(variant);
         ImagePaths {
             initrd: dir.join(format!("rootfs.img.{ext}")),
             initramfs: dir.join(format!("rootfs.cpio.{ext}")),
             initramfs_uncompressed: dir.join("rootfs.cpio"),
             hello: dir.join(format!("hello.cpio.{ext}")),
+            initrd_skipped: None,
         }
     }
 
-    pub fn images_stamp(&self, compression: Compression) -> PathBuf {
-        self.images().join(format!(".images-{}.stamp", compression.extension()))
+    pub fn images_stamp(&self, compression: Compression, variant: Option<&str>) -> PathBuf {
+        self.image_set(variant).join(format!(".images-{}.stamp", compression.extension()))
+    }
+
+    /// One kernel flavour's build of your modules, per variant.
+    pub fn modules(&self, flavour: &str, variant: &str) -> PathBuf {
+        self.kernel_images(flavour).join("modules").join(variant)
     }
 
     /// Unpacked sources, build trees, logs, locks and stamps.
@@ -107,9 +131,13 @@ impl Layout {
         self.work().join("build").join(&self.arch).join(name)
     }
 
-    /// Scratch space of the images stage (the hello program, ext4 staging).
-    pub fn images_work(&self) -> PathBuf {
-        self.work().join("images").join(&self.arch)
+    /// Scratch space of the images stage (the hello program, ext4 staging), per image set.
+    pub fn images_work(&self, variant: Option<&str>) -> PathBuf {
+        let work = self.work().join("images").join(&self.arch);
+        match variant {
+            Some(variant) => work.join("variants").join(variant),
+            None => work,
+        }
     }
 
     pub fn log(&self, name: &str) -> PathBuf {
@@ -132,9 +160,9 @@ impl Layout {
         self.work().join("kvm-probe")
     }
 
-    /// Where your out-of-tree modules are built, per architecture.
-    pub fn modules_build(&self) -> PathBuf {
-        self.work().join("modules").join(&self.arch)
+    /// Where your out-of-tree modules are built, per architecture and variant.
+    pub fn modules_build(&self, variant: &str) -> PathBuf {
+        self.work().join("modules").join(&self.arch).join(variant)
     }
 
     /// The folders of command runs, one each, removed when the run ends.
@@ -171,14 +199,16 @@ mod tests {
             layout.kernel_images("tiny"),
             layout.busybox_binary(),
             layout.uboot_images("qemu-x86"),
-            layout.image_paths(Compression::Gzip).initrd,
-            layout.image_paths(Compression::Zstd).initramfs,
+            layout.image_paths(Compression::Gzip, None).initrd,
+            layout.image_paths(Compression::Zstd, None).initramfs,
+            layout.image_paths(Compression::Gzip, Some("hello-0123abcd")).initramfs,
+            layout.modules("tiny+workbench", "hello-0123abcd"),
             layout.build_dir("kernel-tiny-6.1"),
             layout.log("kernel-tiny"),
             layout.lock_for(&layout.build_dir("busybox-1.36.1")),
             layout.bench_target("tiny"),
             layout.bench_work("bench-images"),
-            layout.modules_build(),
+            layout.modules_build("hello-0123abcd"),
             layout.runs(),
         ]
         .map(|p| p.display().to_string())
@@ -189,12 +219,14 @@ mod tests {
             /t/images/x86_64/u-boot/qemu-x86
             /t/images/x86_64/rootfs.img.gz
             /t/images/x86_64/rootfs.cpio.zst
+            /t/images/x86_64/variants/hello-0123abcd/rootfs.cpio.gz
+            /t/images/x86_64/tiny+workbench/modules/hello-0123abcd
             /t/kardel/build/x86_64/kernel-tiny-6.1
             /t/kardel/logs/x86_64/kernel-tiny.log
             /t/kardel/locks/kardel_build_x86_64_busybox-1.36.1.lock
             /t/bench/x86_64/tiny
             /t/kardel/bench/bench-images
-            /t/kardel/modules/x86_64
+            /t/kardel/modules/x86_64/hello-0123abcd
             /t/kardel/runs"#]]
         .assert_eq(&shown);
     }

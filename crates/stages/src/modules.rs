@@ -22,6 +22,8 @@ pub struct Modules {
     /// (path in the image, file on the host, mode)
     pub files: Vec<(String, PathBuf, u32)>,
     pub fingerprint: String,
+    /// the stage's lock: the images stage holds it while it reads `files`
+    pub lock: PathBuf,
 }
 
 /// Build products kbuild leaves in a module folder: never copied, never fingerprinted.
@@ -78,7 +80,8 @@ pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
             fingerprint.add_file("contents", &folder.dir.join(file))?;
         }
     }
-    let out = ctx.layout.kernel_images(&ctx.kernel_flavour()).join("modules");
+    let variant = ctx.variant().expect("modules make a variant");
+    let out = ctx.layout.modules(&ctx.kernel_flavour(), &variant);
     let stage = Stage {
         label: "the modules".to_string(),
         fingerprint,
@@ -87,21 +90,28 @@ pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
         lock: ctx.layout.lock_for(&out),
         always: false,
     };
-    let done = stage.run(|| Ok(()), |()| build_all(ctx, kernel, &folders, &out))?;
-    Ok((
-        Modules { files: listing(&out, &kernel.release)?, fingerprint: done.fingerprint },
-        done.outcome,
-    ))
+    let lock = stage.lock.clone();
+    let work = ctx.layout.modules_build(&variant);
+    let done = stage.run(|| Ok(()), |()| build_all(ctx, kernel, &folders, &out, &work))?;
+    let files = listing(&out, &kernel.release)?;
+    Ok((Modules { files, fingerprint: done.fingerprint, lock }, done.outcome))
 }
 
-fn build_all(ctx: &Context, kernel: &Kernel, folders: &[Folder], out: &Path) -> Result<()> {
+fn build_all(
+    ctx: &Context,
+    kernel: &Kernel,
+    folders: &[Folder],
+    out: &Path,
+    work: &Path,
+) -> Result<()> {
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
     std::fs::create_dir_all(out.join("extra"))?;
     std::fs::create_dir_all(out.join("bin"))?;
-    let work = ctx.layout.modules_build();
     let sh = &ctx.sh;
+    // which folder built each .ko: two of one name would overwrite each other in the image
+    let mut built_by: Vec<(std::ffi::OsString, &Path)> = Vec::new();
     let build_dir = &kernel.build_dir;
     // the kernel's own toolchain and flags
     let vars = &crate::kernel::make_variables(ctx);
@@ -135,7 +145,17 @@ fn build_all(ctx: &Context, kernel: &Kernel, folders: &[Folder], out: &Path) -> 
         for entry in std::fs::read_dir(&copy)? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "ko") {
-                std::fs::copy(&path, out.join("extra").join(path.file_name().expect("a file")))?;
+                let ko = path.file_name().expect("a file").to_os_string();
+                if let Some((_, other)) = built_by.iter().find(|(name, _)| *name == ko) {
+                    bail!(
+                        "--module {} and --module {} both build {}: one would replace the other",
+                        other.display(),
+                        dir.display(),
+                        ko.to_string_lossy()
+                    );
+                }
+                std::fs::copy(&path, out.join("extra").join(&ko))?;
+                built_by.push((ko, dir));
                 built += 1;
             }
         }
