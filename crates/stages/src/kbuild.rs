@@ -17,6 +17,7 @@ use xshell::{cmd, Shell};
 use crate::context::Context;
 
 /// How kconfig settles a `.config` with fragments applied.
+#[derive(Debug, Clone, Copy)]
 pub enum Settle {
     /// the kernel's `make olddefconfig`
     Olddefconfig,

@@ -4,15 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use fetch::Package;
 use xshell::cmd;
 
 use crate::{
     context::Context,
     features,
     kbuild::{self, OutOfTree, Settle},
+    package::Package,
     sources::Source,
-    stage::{Outcome, Stage},
+    stage::Outcome,
 };
 
 /// What the kernel stage leaves in `images/<arch>/<profile>/`.
@@ -52,79 +52,61 @@ pub fn make_variables(ctx: &Context) -> Vec<String> {
     vars
 }
 
-struct Plan {
-    source: Source,
-    fragments: Vec<PathBuf>,
-    build_dir: PathBuf,
-}
-
-fn plan(ctx: &Context) -> Result<Plan> {
-    let source = Source::plan(ctx, Package::Kernel)?;
-    let build_dir =
-        ctx.layout.build_dir(&format!("kernel-{}-{}", ctx.kernel_flavour(), source.slug()));
-    Ok(Plan { fragments: ctx.kernel_fragments()?, source, build_dir })
+/// The kernel as a kconfig package: the profile's base config and fragments, the flavour's
+/// build folder and log.
+pub fn package(ctx: &Context) -> Result<Package<'_>> {
+    let source = Source::plan(ctx, fetch::Package::Kernel)?;
+    let flavour = ctx.kernel_flavour();
+    Ok(Package {
+        ctx,
+        name: "kernel",
+        label: format!("kernel ({flavour})"),
+        log_name: format!("kernel-{flavour}"),
+        build_dir: ctx.layout.build_dir(&format!("kernel-{flavour}-{}", source.slug())),
+        source,
+        fragments: ctx.kernel_fragments()?,
+        base: ctx.kernel_base().to_string(),
+        settle: Settle::Olddefconfig,
+        vars: make_variables(ctx),
+        kconfig_top: "Kconfig",
+        kconfig_vars: kconfig::kernel_vars(&ctx.arch.kernel_arch)
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect(),
+        check_tree: |package, tree| {
+            check_is_kernel_tree(tree, &package.source)?;
+            check_compiler(package.ctx, tree)
+        },
+        applies: |fragments, build| Ok(features::for_version(fragments, build.version()?)),
+    })
 }
 
 pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
-    let plan = plan(ctx)?;
-    let mut fingerprint = kbuild::fingerprint(
-        "kernel",
-        ctx,
-        &plan.source.identity,
-        &make_variables(ctx),
-        // every candidate: which apply is known once the tree is unpacked
-        &plan.fragments,
-    )?;
-    fingerprint.add("base", ctx.kernel_base()).add("image", &ctx.arch.kernel_image);
+    let package = package(ctx)?;
+    let mut fingerprint = package.fingerprint()?;
+    fingerprint.add("image", &ctx.arch.kernel_image);
     let out_dir = ctx.layout.kernel_images(&ctx.kernel_flavour());
     let mut targets = vec![ctx.arch.kernel_target.clone()];
     targets.extend(features::kernel_make_targets(ctx.profile, &ctx.extra_features)?);
     fingerprint.add("targets", targets.join(" "));
-    let kernel = Kernel::in_dir(ctx, &out_dir, &plan.build_dir, String::new());
-    let stage = Stage {
-        label: format!("the kernel build ({})", ctx.kernel_flavour()),
-        fingerprint,
-        stamp: out_dir.join(".stamp"),
-        outputs: vec![kernel.image.clone(), kernel.vmlinux.clone()],
-        lock: ctx.layout.lock_for(&plan.build_dir),
-        always: plan.source.is_mutable_tree(),
-    };
-    let done = stage.run(
-        || configured(ctx, &plan),
-        |build| {
-            let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-            build.build(&format!("make {}", targets.join(" ")), &targets)?;
-            copy_products(ctx, &plan.build_dir, &out_dir, &kernel)
-        },
-    )?;
-    Ok((Kernel::in_dir(ctx, &out_dir, &plan.build_dir, done.fingerprint), done.outcome))
+    let kernel = Kernel::in_dir(ctx, &out_dir, &package.build_dir, String::new());
+    let outputs = vec![kernel.image.clone(), kernel.vmlinux.clone()];
+    let done = package.build(fingerprint, out_dir.join(".stamp"), outputs, |build| {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        build.build(&format!("make {}", targets.join(" ")), &targets)?;
+        copy_products(ctx, &package.build_dir, &out_dir, &kernel)
+    })?;
+    Ok((Kernel::in_dir(ctx, &out_dir, &package.build_dir, done.fingerprint), done.outcome))
 }
 
 /// The kernel's out-of-tree build folder for this selection.
 pub fn build_dir(ctx: &Context) -> Result<PathBuf> {
-    Ok(plan(ctx)?.build_dir)
+    Ok(package(ctx)?.build_dir)
 }
 
-/// `--configure-only`: configures and checks the build folder, and nothing else: no image and no
-/// stamp is written for outputs that were not built.
+/// `--configure-only`: configures and checks the build folder, and nothing else.
 pub fn configure(ctx: &Context) -> Result<()> {
-    let plan = plan(ctx)?;
-    let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(&plan.build_dir), "the kernel build")?;
-    configured(ctx, &plan)?.announce_configured();
-    Ok(())
-}
-
-/// The build folder configured and checked: the base, then the fragments that apply to the
-/// tree's version.
-fn configured<'a>(ctx: &'a Context, plan: &Plan) -> Result<OutOfTree<'a>> {
-    let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
-    build.configure(
-        ctx.kernel_base(),
-        &features::for_version(&plan.fragments, build.version()?),
-        Settle::Olddefconfig,
-        &plan.source.identity,
-    )?;
-    Ok(build)
+    package(ctx)?.configure_only()
 }
 
 fn copy_products(ctx: &Context, build_dir: &Path, out_dir: &Path, kernel: &Kernel) -> Result<()> {
@@ -140,31 +122,9 @@ fn copy_products(ctx: &Context, build_dir: &Path, out_dir: &Path, kernel: &Kerne
     })
 }
 
-/// The kernel's build: `source` unpacked, built in `build_dir`, logged per profile.
-pub fn out_of_tree<'a>(
-    ctx: &'a Context,
-    source: &Source,
-    build_dir: &Path,
-) -> Result<OutOfTree<'a>> {
-    let tree = source.tree(ctx)?;
-    check_is_kernel_tree(&tree, source)?;
-    check_compiler(ctx, &tree)?;
-    Ok(OutOfTree::new(
-        ctx,
-        format!("kernel ({})", ctx.kernel_flavour()),
-        tree,
-        build_dir.to_path_buf(),
-        make_variables(ctx),
-        &format!("kernel-{}", ctx.kernel_flavour()),
-    )
-    .with_kconfig("Kconfig", &kconfig::kernel_vars(&ctx.arch.kernel_arch)))
-}
-
 /// The make target the benchmark's no-op rebuild runs, and the build folder it runs in.
 pub fn rebuild_target(ctx: &Context) -> Result<(OutOfTree<'_>, String)> {
-    let plan = plan(ctx)?;
-    let build = out_of_tree(ctx, &plan.source, &plan.build_dir)?;
-    Ok((build, ctx.arch.kernel_target.clone()))
+    Ok((package(ctx)?.out_of_tree()?, ctx.arch.kernel_target.clone()))
 }
 
 /// A tree without the kernel's top-level Kconfig and `arch/<ARCH>/` is not a kernel tree: say so

@@ -1,8 +1,8 @@
 //! The build side of the engine: what a user selects (plain values, no flags), where every output
 //! goes, the stage mechanism, and the stages themselves (sources, kernel, BusyBox, U-Boot, your
 //! modules, the images), run in order by the pipeline. Files import only downwards: `selection`,
-//! `layout`, `features` and `stage` at the bottom, `context` above them, the stages above it, the
-//! pipeline on top.
+//! `layout`, `features` and `stage` at the bottom, `context` above them, `kbuild` and `package`
+//! (a kconfig package as a row) above it, the stages above those, the pipeline on top.
 
 pub mod busybox;
 pub mod context;
@@ -13,6 +13,7 @@ pub mod kbuild;
 pub mod kernel;
 pub mod layout;
 pub mod modules;
+pub mod package;
 pub mod pipeline;
 pub mod selection;
 pub mod sources;

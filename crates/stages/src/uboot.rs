@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use fetch::Package;
 
 use crate::{
     context::Context,
-    kbuild::{self, OutOfTree, Settle},
+    kbuild::{self, Settle},
+    package::{self, Package},
     selection::UbootSelection,
     sources::Source,
-    stage::{Outcome, Stage},
+    stage::Outcome,
 };
 
 /// The repository's U-Boot fragments, in the order they apply.
@@ -43,98 +43,82 @@ impl Uboot {
     }
 }
 
-struct Plan {
-    source: Source,
-    board: String,
-    fragments: Vec<PathBuf>,
-    build_dir: PathBuf,
-}
-
-fn plan(ctx: &Context, uboot: &UbootSelection) -> Result<Plan> {
-    let board = ctx.arch.uboot_board(uboot.board.as_deref())?.to_string();
-    if let Some(path) = &uboot.source {
+/// U-Boot for `selection`'s board as a kconfig package: the board's defconfig and the repo's
+/// fragments, then the user's. Everything about the flags is checked here, before any build.
+pub fn package<'a>(ctx: &'a Context, selection: &UbootSelection) -> Result<Package<'a>> {
+    let board = ctx.arch.uboot_board(selection.board.as_deref())?.to_string();
+    if let Some(path) = &selection.source {
         if !path.exists() {
             bail!("--uboot-source {}: no such file or folder", path.display());
         }
     }
-    let source =
-        Source::plan_for(ctx, Package::Uboot, uboot.version.as_deref(), uboot.source.as_deref())?;
+    let source = Source::plan_for(
+        ctx,
+        fetch::Package::Uboot,
+        selection.version.as_deref(),
+        selection.source.as_deref(),
+    )?;
     let mut fragments: Vec<PathBuf> =
         FRAGMENTS.iter().map(|name| ctx.repo.join("uboot-config").join(name)).collect();
-    fragments.extend(uboot.fragments.iter().filter(|f| !f.as_os_str().is_empty()).cloned());
+    fragments.extend(selection.fragments.iter().filter(|f| !f.as_os_str().is_empty()).cloned());
     kconfig::read_fragments(&fragments)?;
-    let build_dir = ctx.layout.build_dir(&format!("u-boot-{board}-{}", source.slug()));
-    Ok(Plan { source, board, fragments, build_dir })
+    Ok(Package {
+        ctx,
+        name: "u-boot",
+        label: format!("U-Boot ({board})"),
+        log_name: format!("u-boot-{board}"),
+        build_dir: ctx.layout.build_dir(&format!("u-boot-{board}-{}", source.slug())),
+        source,
+        fragments,
+        base: format!("{board}_defconfig"),
+        settle: Settle::Olddefconfig,
+        vars: kbuild::toolchain_variables(ctx),
+        kconfig_top: "Kconfig",
+        kconfig_vars: kconfig::kernel_vars(&ctx.arch.kernel_arch)
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect(),
+        check_tree: |package, tree| {
+            let defconfig = &package.base;
+            if !tree.join("configs").join(defconfig).is_file() || !tree.join("Kconfig").is_file() {
+                bail!(
+                    "{} is not a U-Boot tree with the board {} (no Kconfig and configs/{defconfig} \
+                     at its top): {}",
+                    tree.display(),
+                    defconfig.trim_end_matches("_defconfig"),
+                    package.source.describe()
+                );
+            }
+            Ok(())
+        },
+        applies: package::all_apply,
+    })
 }
 
 /// Checks the flags (board, source, fragments) without building: for boots that build U-Boot
 /// only after the kernel.
-pub fn check_flags(ctx: &Context, uboot: &UbootSelection) -> Result<()> {
-    plan(ctx, uboot).map(drop)
+pub fn check_flags(ctx: &Context, selection: &UbootSelection) -> Result<()> {
+    package(ctx, selection).map(drop)
 }
 
-pub fn build(ctx: &Context, uboot: &UbootSelection) -> Result<(Uboot, Outcome)> {
-    let plan = plan(ctx, uboot)?;
-    let mut fingerprint = kbuild::fingerprint(
-        "u-boot",
-        ctx,
-        &plan.source.identity,
-        &kbuild::toolchain_variables(ctx),
-        &plan.fragments,
-    )?;
-    fingerprint.add("board", &plan.board).add("image", &ctx.arch.uboot_image);
-    let out_dir = ctx.layout.uboot_images(&plan.board);
-    let uboot = Uboot::in_dir(&out_dir, &plan.board, &ctx.arch.uboot_image);
-    let stage = Stage {
-        label: format!("the U-Boot build ({})", plan.board),
-        fingerprint,
-        stamp: out_dir.join(".stamp"),
-        outputs: vec![uboot.rom.clone(), uboot.config.clone()],
-        lock: ctx.layout.lock_for(&plan.build_dir),
-        always: plan.source.is_mutable_tree(),
-    };
-    let done = stage.run(
-        || configured(ctx, &plan),
-        |build| {
-            // the default target of a board with a reset vector is its ROM
-            build.build("make", &[])?;
-            artifact::copy_atomic(&plan.build_dir.join(&ctx.arch.uboot_image), &uboot.rom)?;
-            artifact::copy_atomic(&plan.build_dir.join(".config"), &uboot.config)
-        },
-    )?;
+pub fn build(ctx: &Context, selection: &UbootSelection) -> Result<(Uboot, Outcome)> {
+    let package = package(ctx, selection)?;
+    let board = package.base.trim_end_matches("_defconfig").to_string();
+    let mut fingerprint = package.fingerprint()?;
+    fingerprint.add("board", &board).add("image", &ctx.arch.uboot_image);
+    let out_dir = ctx.layout.uboot_images(&board);
+    let uboot = Uboot::in_dir(&out_dir, &board, &ctx.arch.uboot_image);
+    let outputs = vec![uboot.rom.clone(), uboot.config.clone()];
+    let done = package.build(fingerprint, out_dir.join(".stamp"), outputs, |build| {
+        // the default target of a board with a reset vector is its ROM
+        build.build("make", &[])?;
+        artifact::copy_atomic(&package.build_dir.join(&ctx.arch.uboot_image), &uboot.rom)?;
+        artifact::copy_atomic(&package.build_dir.join(".config"), &uboot.config)
+    })?;
     Ok((uboot, done.outcome))
 }
 
 /// `--configure-only`: configures and checks the build folder, and nothing else.
-pub fn configure(ctx: &Context, uboot: &UbootSelection) -> Result<()> {
-    let plan = plan(ctx, uboot)?;
-    let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(&plan.build_dir), "the U-Boot build")?;
-    configured(ctx, &plan)?.announce_configured();
-    Ok(())
-}
-
-/// The build folder configured and checked: the board's defconfig, then the fragments.
-fn configured<'a>(ctx: &'a Context, plan: &Plan) -> Result<OutOfTree<'a>> {
-    let tree = plan.source.tree(ctx)?;
-    let defconfig = format!("{}_defconfig", plan.board);
-    if !tree.join("configs").join(&defconfig).is_file() || !tree.join("Kconfig").is_file() {
-        bail!(
-            "{} is not a U-Boot tree with the board {} (no Kconfig and configs/{defconfig} at its \
-             top): {}",
-            tree.display(),
-            plan.board,
-            plan.source.describe()
-        );
-    }
-    let build = OutOfTree::new(
-        ctx,
-        format!("U-Boot ({})", plan.board),
-        tree,
-        plan.build_dir.clone(),
-        kbuild::toolchain_variables(ctx),
-        &format!("u-boot-{}", plan.board),
-    )
-    .with_kconfig("Kconfig", &kconfig::kernel_vars(&ctx.arch.kernel_arch));
-    build.configure(&defconfig, &plan.fragments, Settle::Olddefconfig, &plan.source.identity)?;
-    Ok(build)
+pub fn configure(ctx: &Context, selection: &UbootSelection) -> Result<()> {
+    package(ctx, selection)?.configure_only()
 }

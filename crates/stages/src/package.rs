@@ -1,0 +1,117 @@
+//! A kconfig package as a row: the kernel, BusyBox and U-Boot differ only in the values here
+//! (their source, build folder, base config, fragments, make variables, Kconfig language, how a
+//! tree is known to be theirs), and share one way to be configured, checked and built as a stage.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use artifact::Fingerprint;
+
+use crate::{
+    context::Context,
+    kbuild::{self, OutOfTree, Settle},
+    sources::Source,
+    stage::{Done, Stage},
+};
+
+pub struct Package<'a> {
+    pub ctx: &'a Context,
+    /// the stage's name, in fingerprints and messages: `kernel`, `busybox`, `u-boot`
+    pub name: &'static str,
+    /// progress lines' and errors' name for this build (`kernel (tiny)`)
+    pub label: String,
+    /// the log every make writes to (`kernel-tiny`)
+    pub log_name: String,
+    pub source: Source,
+    pub build_dir: PathBuf,
+    /// every candidate fragment, in order (which apply is known once the tree is unpacked)
+    pub fragments: Vec<PathBuf>,
+    /// the make target the config starts from (`x86_64_defconfig`, `tinyconfig`, `defconfig`)
+    pub base: String,
+    pub settle: Settle,
+    /// `VAR=value` for every make (ARCH, CROSS_COMPILE, CC)
+    pub vars: Vec<String>,
+    /// the tree's top Kconfig file and its variables, to explain a request that did not stick
+    pub kconfig_top: &'static str,
+    pub kconfig_vars: Vec<(&'static str, String)>,
+    /// refuses an unpacked tree that is not this package's or cannot be built here
+    pub check_tree: fn(&Package, &Path) -> Result<()>,
+    /// the fragments that apply to the unpacked tree (the kernel's `before-X.Y/` ones)
+    pub applies: fn(&[PathBuf], &OutOfTree) -> Result<Vec<PathBuf>>,
+}
+
+/// Every fragment applies (BusyBox, U-Boot).
+pub fn all_apply(fragments: &[PathBuf], _: &OutOfTree) -> Result<Vec<PathBuf>> {
+    Ok(fragments.to_vec())
+}
+
+impl<'a> Package<'a> {
+    /// What the build's output depends on: source, make variables and arguments, time, every
+    /// fragment's contents, the base; the stage adds what is its own.
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        let mut fp = kbuild::fingerprint(
+            self.name,
+            self.ctx,
+            &self.source.identity,
+            &self.vars,
+            &self.fragments,
+        )?;
+        fp.add("base", &self.base);
+        Ok(fp)
+    }
+
+    /// The unpacked tree, checked, as an out-of-tree build.
+    pub fn out_of_tree(&self) -> Result<OutOfTree<'a>> {
+        let tree = self.source.tree(self.ctx)?;
+        (self.check_tree)(self, &tree)?;
+        let vars: Vec<(&str, &str)> =
+            self.kconfig_vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Ok(OutOfTree::new(
+            self.ctx,
+            self.label.clone(),
+            tree,
+            self.build_dir.clone(),
+            self.vars.clone(),
+            &self.log_name,
+        )
+        .with_kconfig(self.kconfig_top, &vars))
+    }
+
+    /// The build folder configured and checked: the base, then the fragments that apply.
+    pub fn configured(&self) -> Result<OutOfTree<'a>> {
+        let build = self.out_of_tree()?;
+        let fragments = (self.applies)(&self.fragments, &build)?;
+        build.configure(&self.base, &fragments, self.settle, &self.source.identity)?;
+        Ok(build)
+    }
+
+    /// `--configure-only`: configures and checks the build folder, and nothing else: no output
+    /// and no stamp is written for what was not built.
+    pub fn configure_only(&self) -> Result<()> {
+        let lock = self.ctx.layout.lock_for(&self.build_dir);
+        let _lock = artifact::Lock::acquire(&lock, &format!("the {} build", self.label))?;
+        self.configured()?.announce_configured();
+        Ok(())
+    }
+
+    /// Builds as a stage: skipped when `stamp` says `fingerprint` made `outputs`; otherwise the
+    /// folder is configured and checked, then `produce` builds and copies the outputs.
+    pub fn build(
+        &self,
+        fingerprint: Fingerprint,
+        stamp: PathBuf,
+        outputs: Vec<PathBuf>,
+        produce: impl FnOnce(OutOfTree<'a>) -> Result<()>,
+    ) -> Result<Done> {
+        let stage = Stage {
+            label: format!("the {} build", self.label),
+            fingerprint,
+            stamp,
+            outputs,
+            lock: self.ctx.layout.lock_for(&self.build_dir),
+            // a developer's own unpacked tree changes under us: its builds always run make
+            always: self.source.is_mutable_tree(),
+        };
+        stage.run(|| self.configured(), produce)
+    }
+}
