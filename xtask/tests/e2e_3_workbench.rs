@@ -91,6 +91,8 @@ fn an_overlay_in_both_images_and_from_two_folders() {
     all_built();
     let scratch = tempdir("kardel-e2e-overlay");
     let plain_images = target_dir().join("images/x86_64");
+    // variants of earlier runs of this test (each in a folder of another name) go first
+    let _ = std::fs::remove_dir_all(plain_images.join("variants"));
     let plain: Vec<String> = IMAGES.iter().map(|name| sha256(&plain_images.join(name))).collect();
 
     // an overlay: in both images with its modes, the images the same bytes from two folders
@@ -299,12 +301,22 @@ fn gdb_on_the_debug_kernel() {
     ]);
     std::os::unix::process::CommandExt::process_group(&mut gdb, 0);
     gdb.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let gdb = gdb.spawn().unwrap();
-    std::thread::sleep(Duration::from_secs(6));
+    let mut gdb = gdb.spawn().unwrap();
+    // Ctrl-C once the guest runs under gdb ("Continuing."), as a person would press it
+    let mut said = String::new();
+    let mut lines = std::io::BufReader::new(gdb.stdout.take().unwrap());
+    while !said.contains("Continuing.") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut lines, &mut line).unwrap() == 0 {
+            break;
+        }
+        said.push_str(&line);
+    }
+    std::thread::sleep(Duration::from_secs(2));
     let interrupt = Command::new("kill").args(["-INT", "--", &format!("-{}", gdb.id())]).status();
     assert!(interrupt.unwrap().success());
+    std::io::Read::read_to_string(&mut lines, &mut said).unwrap();
     let gdb = gdb.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&gdb.stdout);
     assert!(
         gdb.status.success(),
         "gdb ended ({}):\n{said}\n{}",

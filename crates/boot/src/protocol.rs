@@ -51,9 +51,10 @@ pub fn encode_command(argv: &[String]) -> String {
     line.join(" ").bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The status port's contents: `exit N`.
+/// The status port's contents: `exit N` (the last such line).
 pub fn parse_status(text: &str) -> Option<u8> {
-    text.lines().find_map(|line| line.trim().strip_prefix("exit ")?.trim().parse::<u8>().ok())
+    // the last: only the runner writes here, and it writes once, last
+    text.lines().rev().find_map(|line| line.trim().strip_prefix("exit ")?.trim().parse::<u8>().ok())
 }
 
 /// The shares' kernel argument: each 9p tag and where the guest mounts it.
@@ -133,5 +134,6 @@ mod tests {
         assert_eq!(parse_status("exit 0"), Some(0));
         assert_eq!(parse_status(""), None);
         assert_eq!(parse_status("exit banana\n"), None);
+        assert_eq!(parse_status("exit 0\nexit 3\n"), Some(3));
     }
 }

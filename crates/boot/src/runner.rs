@@ -11,18 +11,24 @@
 //! - Once the runner has started the command, the console is the command's: text on it that
 //!   looks like a failure ("Kernel panic") does not end the run. A real panic still does (QEMU
 //!   exits by itself: `panic=-1`, `-no-reboot`), with no status: exit code 125.
-//! - Whenever the status arrived, it is the verdict.
+//! - Whenever the status arrived, it is the verdict. It comes on a connection, not a file, so
+//!   a share of the target folder cannot replace it; the last `exit N` counts.
 //! - stdin streams as it arrives, with bounded memory (a Unix socket QEMU reads from only as the
 //!   guest reads); the guest sees end of file when the host's stdin ends.
 //! - When the reader of stdout or stderr goes away (`run -- yes | head -1`), QEMU is killed at
-//!   once and the run ends with exit code 141, as a shell reports a process killed by SIGPIPE.
+//!   once and the run ends with exit code 141 (unless the status had arrived), as a shell
+//!   reports a process killed by SIGPIPE. What was copied out is punched out of the ports'
+//!   files, so a command that prints without end does not fill the disk.
 //! - The run's folder (its ports' files) goes on every way out of this function; a run killed
 //!   outright leaves it for the next run, which removes the folders of runs that are gone.
 
 use std::{
     fs::File,
     io::{IsTerminal, Read, Write},
-    os::unix::net::{UnixListener, UnixStream},
+    os::{
+        fd::AsRawFd,
+        unix::net::{UnixListener, UnixStream},
+    },
     path::{Path, PathBuf},
     process::ExitCode,
     sync::{
@@ -88,29 +94,29 @@ pub fn run(
     }
     sweep_dead_runs(&ctx.layout.runs());
     let dir = RunDir::create(&ctx.layout.runs())?;
-    let (stdout_file, stderr_file, status_file) =
-        (dir.0.join("stdout"), dir.0.join("stderr"), dir.0.join("status"));
-    for file in [&stdout_file, &stderr_file, &status_file] {
+    let (stdout_file, stderr_file) = (dir.0.join("stdout"), dir.0.join("stderr"));
+    for file in [&stdout_file, &stderr_file] {
         File::create(file).with_context(|| format!("creating {}", file.display()))?;
     }
     machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
-    for (port, file) in [
-        (protocol::STDOUT, &stdout_file),
-        (protocol::STDERR, &stderr_file),
-        (protocol::STATUS, &status_file),
-    ] {
+    for (port, file) in [(protocol::STDOUT, &stdout_file), (protocol::STDERR, &stderr_file)] {
         machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::File(file)));
     }
+    // the status on a connection, not a file: a share of the target folder could replace a file
+    let status_socket = dir.0.join("status");
+    let status_listener = listen(&status_socket)?;
+    let port = protocol::STATUS;
+    machine.devices.extend(devices::virtio_port(
+        port.id,
+        port.name,
+        PortBackend::Socket(&status_socket),
+    ));
     // a person typing gets no stdin in the guest: the console is not theirs to type to
     let stdin_socket = dir.0.join("stdin");
     let listener = if std::io::stdin().is_terminal() {
         None
     } else {
-        let shown = stdin_socket.display().to_string();
-        if shown.len() > MAX_SOCKET_PATH {
-            bail!("{shown}: too long for a Unix socket (the target folder is too deep)");
-        }
-        let listener = UnixListener::bind(&stdin_socket).with_context(|| shown.clone())?;
+        let listener = listen(&stdin_socket)?;
         let port = protocol::STDIN;
         machine.devices.extend(devices::virtio_port(
             port.id,
@@ -148,6 +154,15 @@ pub fn run(
     if let Some(listener) = listener {
         thread::spawn(move || stream_stdin(listener, stdin_back));
     }
+    let (status_sent, status_received) = mpsc::channel();
+    thread::spawn(move || {
+        let mut text = String::new();
+        if let Ok((mut connection, _)) = status_listener.accept() {
+            // until QEMU closes the connection, as it exits
+            let _ = connection.read_to_string(&mut text);
+        }
+        let _ = status_sent.send(text);
+    });
 
     let result = session.wait_for(RUNNER_STARTED, options.timeout).and_then(|()| {
         session.console_is_the_guests();
@@ -158,12 +173,11 @@ pub fn run(
         let _ = pump.join();
     }
     drop(stdin_connection);
-    if reader_gone.load(Ordering::SeqCst) {
-        return Ok(ExitCode::from(READER_GONE));
-    }
-    let status = parse_status(&std::fs::read_to_string(&status_file).unwrap_or_default());
-    match (status, result) {
+    // QEMU is gone, so its connection is closed: what it held is all there is
+    let status = status_received.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    match (parse_status(&status), result) {
         (Some(code), _) => Ok(ExitCode::from(code)),
+        (None, _) if reader_gone.load(Ordering::SeqCst) => Ok(ExitCode::from(READER_GONE)),
         (None, Err(_)) if started.elapsed() >= options.timeout => Err(anyhow::anyhow!(
             "the guest did not finish `{}` within --timeout {}s\n{}",
             argv.join(" "),
@@ -178,6 +192,15 @@ pub fn run(
             session.console_report()
         )),
     }
+}
+
+/// A Unix socket QEMU connects to as it starts.
+fn listen(path: &Path) -> Result<UnixListener> {
+    let shown = path.display().to_string();
+    if shown.len() > MAX_SOCKET_PATH {
+        bail!("{shown}: too long for a Unix socket (the target folder is too deep)");
+    }
+    UnixListener::bind(path).with_context(|| format!("listening on {shown}"))
 }
 
 /// Copies this process's stdin to QEMU's connection as it arrives, then shuts the connection's
@@ -250,13 +273,22 @@ impl Pump {
         thread::spawn(move || {
             let Ok(mut file) = open_when_there(&self.path) else { return };
             let mut buf = vec![0u8; 64 * 1024];
+            let mut read = 0u64;
             loop {
                 let finished = self.done.load(Ordering::SeqCst);
                 match file.read(&mut buf) {
                     Ok(0) if finished => break,
                     Ok(0) => thread::sleep(Duration::from_millis(10)),
                     Ok(n) => {
+                        read += n as u64;
                         let written = self.out.write_all(&buf[..n]).and_then(|()| self.out.flush());
+                        // what was copied out leaves the disk: a command that prints without
+                        // end keeps only what is not yet read
+                        // SAFETY: fallocate on a file this thread owns; an error is harmless
+                        unsafe {
+                            let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+                            libc::fallocate(file.as_raw_fd(), mode, 0, read as libc::off_t);
+                        }
                         if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
                             self.reader_gone.store(true, Ordering::SeqCst);
                             self.killer.kill();
@@ -270,12 +302,14 @@ impl Pump {
     }
 }
 
+/// The file open for reading and writing (holes are punched behind what was read).
 fn open_when_there(path: &Path) -> std::io::Result<File> {
+    let open = || std::fs::OpenOptions::new().read(true).write(true).open(path);
     for _ in 0..500 {
-        if let Ok(file) = File::open(path) {
+        if let Ok(file) = open() {
             return Ok(file);
         }
         thread::sleep(Duration::from_millis(10));
     }
-    File::open(path)
+    open()
 }

@@ -191,6 +191,10 @@ impl Context {
                 .collect();
             names.push(name);
         }
+        if !self.modules.is_empty() {
+            // modules are built against one kernel: another flavour's are another variant
+            digest.add("kernel", self.kernel_flavour());
+        }
         let mut shown = names.join("+");
         shown.truncate(48);
         Some(format!("{shown}-{}", &digest.hex()[..8]))
