@@ -108,6 +108,37 @@ fn edges_of_a_command() {
     assert_eq!(code(&["true"]), Some(0));
     assert_no_run_folders();
 
+    // an interactive QEMU dies with the tool, even on a kill -9 of it
+    let mut interactive = xtask(&["run", "--initramfs"]);
+    interactive.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut interactive = interactive.spawn().unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", interactive.id());
+    let waited = Instant::now();
+    let qemu = loop {
+        let listed = std::fs::read_to_string(&children).unwrap_or_default();
+        let is_qemu = |pid: &&str| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.starts_with("qemu-system")
+        };
+        if let Some(pid) = listed.split_whitespace().find(is_qemu) {
+            break pid.to_string();
+        }
+        assert!(waited.elapsed() < Duration::from_secs(60), "no QEMU started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    interactive.kill().unwrap();
+    interactive.wait().unwrap();
+    let waited = Instant::now();
+    while std::path::Path::new(&format!("/proc/{qemu}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{qemu}/stat")).unwrap_or_default();
+        // reaped by init once it is a zombie
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(10), "QEMU {qemu} outlived the tool");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // the timeout is the one given, and said so
     let slow = run(xtask(&["run", "--timeout", "4", "--", "sleep", "60"]));
     assert_eq!(slow.output.status.code(), Some(125), "{}", slow.stderr());
