@@ -174,7 +174,7 @@ pub fn run(
     }
     drop(stdin_connection);
     // QEMU is gone, so its connection is closed: what it held is all there is
-    let status = status_received.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let status = status_received.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
     match (parse_status(&status), result) {
         (Some(code), _) => Ok(ExitCode::from(code)),
         (None, _) if reader_gone.load(Ordering::SeqCst) => Ok(ExitCode::from(READER_GONE)),
