@@ -128,33 +128,15 @@ fn announce_gdb(ctx: &Context, built: &pipeline::Built, port: Option<u16>) {
          --arch {} --profile {} --port {port}\nor\n  {}",
         ctx.arch.name,
         ctx.profile_name,
-        qemu::shell_line(&gdb_argv(ctx, build, port, &[])),
+        qemu::shell_line(&boot::gdb::argv(ctx.arch, build, port, &[])),
     );
-}
-
-fn gdb_argv(
-    ctx: &Context,
-    build: &std::path::Path,
-    port: u16,
-    extra: &[String],
-) -> Vec<std::ffi::OsString> {
-    let ex = |command: String| ["-ex".into(), command.into()];
-    // the host's gdb reads only the host's instruction set
-    let program = if ctx.arch.is_host() { "gdb" } else { "gdb-multiarch" };
-    let mut argv: Vec<std::ffi::OsString> = vec![program.into(), "-q".into()];
-    // gdb loads vmlinux-gdb.py (lx-dmesg, lx-symbols) beside vmlinux only from a safe path
-    argv.extend(["-iex".into(), format!("add-auto-load-safe-path {}", build.display()).into()]);
-    argv.extend(ex(format!("file {}", build.join("vmlinux").display())));
-    argv.extend(ex(format!("target remote 127.0.0.1:{port}")));
-    argv.extend(extra.iter().map(Into::into));
-    argv
 }
 
 /// `cargo xtask gdb`: gdb on the debug kernel of the same selection, attached to the guest. This
 /// program becomes gdb, so that gdb alone owns the terminal: Ctrl-C stops the guest and gives
 /// gdb's prompt back, as in a plain `gdb`.
 pub fn gdb(flags: flags::Gdb) -> Result<()> {
-    if !listening_on_loopback(flags.port) {
+    if !boot::gdb::stub_listening(flags.port) {
         bail!(
             "no guest waits for gdb on 127.0.0.1:{port}: start one with `cargo xtask run --gdb={port}` \
              (in another terminal)",
@@ -171,7 +153,7 @@ pub fn gdb(flags: flags::Gdb) -> Result<()> {
             vmlinux.display()
         );
     }
-    let argv = gdb_argv(&ctx, &build, flags.port, &flags.gdb_args);
+    let argv = boot::gdb::argv(ctx.arch, &build, flags.port, &flags.gdb_args);
     eprintln!("$ {}", qemu::shell_line(&argv));
     let err = std::os::unix::process::CommandExt::exec(
         std::process::Command::new(&argv[0]).args(&argv[1..]),
@@ -181,16 +163,4 @@ pub fn gdb(flags: flags::Gdb) -> Result<()> {
          architecture's kernel)",
         argv[0].to_string_lossy()
     )
-}
-
-/// Whether something listens on TCP `port` of 127.0.0.1 (or every address), read from the
-/// kernel's table: no connection is made, so a waiting gdb stub sees nothing.
-fn listening_on_loopback(port: u16) -> bool {
-    const LISTEN: &str = "0A";
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let wanted = [format!("0100007F:{port:04X}"), format!("00000000:{port:04X}")];
-    table.lines().skip(1).any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.len() > 3 && wanted.iter().any(|w| w == fields[1]) && fields[3] == LISTEN
-    })
 }

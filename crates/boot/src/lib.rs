@@ -6,6 +6,7 @@
 
 pub mod boots;
 pub mod checks;
+pub mod gdb;
 pub mod machine;
 pub mod protocol;
 pub mod runner;

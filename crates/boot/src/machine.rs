@@ -345,6 +345,48 @@ pub fn mount_points(shares: &[Share]) -> Result<Vec<(String, String, &Share)>, S
     Ok(out)
 }
 
+/// `TAG=DIR` when the part before the first `=` is a tag (letters, digits, `-`, `_`), else the
+/// whole text is a folder: `./a=b` and `/x/a=b` are folders; a folder named `a=b` in the current
+/// one is `./a=b`.
+pub fn parse_share(text: &str) -> Result<(Option<String>, PathBuf), String> {
+    let is_tag =
+        |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    let (tag, dir) = match text.split_once('=') {
+        Some((tag, dir)) if is_tag(tag) => (Some(tag.to_string()), dir),
+        _ => (None, text),
+    };
+    let dir = PathBuf::from(dir);
+    if !dir.is_dir() {
+        let hint = if tag.is_some() { " (a folder named with `=`: give it as ./NAME)" } else { "" };
+        return Err(format!("{} is not a folder{hint}", dir.display()));
+    }
+    let dir = std::path::absolute(&dir).map_err(|e| e.to_string())?;
+    if dir.to_string_lossy().contains(',') {
+        // QEMU's option syntax would split the path at the comma
+        return Err(format!("{}: QEMU cannot share a path with a comma", dir.display()));
+    }
+    Ok((tag, dir))
+}
+
+/// A path QEMU makes a Unix socket at (`--monitor`, `--qmp`): QEMU deletes what is there first,
+/// so only a new path or an old socket is taken, and QEMU's option syntax splits at a comma.
+pub fn parse_socket_path(text: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = std::path::absolute(text).map_err(|e| e.to_string())?;
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "{} exists and is not a socket: QEMU would delete it to make its socket",
+                path.display()
+            ));
+        }
+    }
+    if path.to_string_lossy().contains(',') {
+        return Err(format!("{}: QEMU's options cannot hold a path with a comma", path.display()));
+    }
+    Ok(path)
+}
+
 /// Fails before QEMU starts when the built kernel lacks a symbol the boot's features need (a
 /// user's fragment turned it off), naming each and what to do.
 fn check_kernel_has(
