@@ -136,9 +136,9 @@ fn an_overlay_in_both_images_and_from_two_folders() {
     // an overlay too big for the initrd: the initramfs boots it, the initrd boot says why not
     let big = scratch.join("big");
     std::fs::create_dir_all(&big).unwrap();
-    let file = std::fs::File::create(big.join("blob")).unwrap();
-    // 40 MiB of zeros: more than the 32 MiB initrd, quick to compress
-    file.set_len(40 << 20).unwrap();
+    // 40 MiB: more than the 32 MiB initrd. Not zeros, which e2fsprogs would leave as holes; one
+    // repeated byte, quick to compress
+    std::fs::write(big.join("blob"), vec![0x5a_u8; 40 << 20]).unwrap();
     let big = big.to_str().unwrap();
     let listed = run(xtask(&["run", "--overlay", big, "--", "sh", "-c", "wc -c < /blob"])).ok();
     assert_eq!(listed.stdout().trim(), (40u64 << 20).to_string());
@@ -302,17 +302,18 @@ fn gdb_on_the_debug_kernel() {
     std::os::unix::process::CommandExt::process_group(&mut gdb, 0);
     gdb.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut gdb = gdb.spawn().unwrap();
-    // Ctrl-C once the guest runs under gdb ("Continuing."), as a person would press it
+    // Ctrl-C once gdb has attached (it shows where the stopped CPU is, `0x... in ?? ()`) and
+    // let the guest run a while, as a person would press it
     let mut said = String::new();
     let mut lines = std::io::BufReader::new(gdb.stdout.take().unwrap());
-    while !said.contains("Continuing.") {
+    while !said.contains(" in ") {
         let mut line = String::new();
         if std::io::BufRead::read_line(&mut lines, &mut line).unwrap() == 0 {
             break;
         }
         said.push_str(&line);
     }
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(4));
     let interrupt = Command::new("kill").args(["-INT", "--", &format!("-{}", gdb.id())]).status();
     assert!(interrupt.unwrap().success());
     std::io::Read::read_to_string(&mut lines, &mut said).unwrap();

@@ -120,8 +120,8 @@ pub fn boot_times(bench: &Bench, built: &Built, report: &mut Report) -> Result<(
     Ok(())
 }
 
-/// The initrd boot through U-Boot built from source beside the direct `-kernel` boot: the same
-/// kernel, image and tutorial's machine, TCG, median of `boots`. Where the architecture has no
+/// The initrd boot through U-Boot built from source (in the user's target folder) beside the
+/// direct `-kernel` boot: the same kernel, image and tutorial's machine, TCG, median of `boots`. Where the architecture has no
 /// U-Boot board, or no U-Boot source is at hand and none was asked for, it says so and measures
 /// nothing.
 pub fn uboot(
@@ -140,7 +140,9 @@ pub fn uboot(
         return Ok(());
     }
     let asked = selection.source.is_some() || selection.version.is_some();
-    let build = timed(|| stages::uboot::build(ctx, selection));
+    // the ROM in the user's target folder, as `run --uboot` builds it (in CI the end-to-end tests
+    // have: the bench builds no second U-Boot); it boots the bench's kernel and image
+    let build = timed(|| stages::uboot::build(&bench.user, selection));
     let ((uboot, outcome), elapsed) = match build {
         Ok(done) => done,
         Err(err) if !asked && err.downcast_ref::<fetch::FetchFailed>().is_some() => {

@@ -58,6 +58,7 @@ pub fn rebuilds(bench: &Bench, report: &mut Report) -> Result<()> {
 
     // A fragment of the user's, touched (same content), then changed.
     let fragment = ctx.layout.bench_work("fragment.config");
+    std::fs::create_dir_all(fragment.parent().expect("in the bench's folder"))?;
     let write = |text: &str| {
         std::fs::write(&fragment, text).with_context(|| format!("writing {}", fragment.display()))
     };
