@@ -10,7 +10,7 @@ use crate::{
     context::Context,
     features,
     kbuild::{self, OutOfTree, Settle},
-    package::Package,
+    package::{self, Package},
     sources::Source,
     stage::Outcome,
 };
@@ -69,10 +69,7 @@ pub fn package(ctx: &Context) -> Result<Package<'_>> {
         settle: Settle::Olddefconfig,
         vars: make_variables(ctx),
         kconfig_top: "Kconfig",
-        kconfig_vars: kconfig::kernel_vars(&ctx.arch.kernel_arch)
-            .iter()
-            .map(|(k, v)| (*k, v.to_string()))
-            .collect(),
+        kconfig_vars: package::kernel_kconfig_vars(ctx.arch),
         check_tree: |package, tree| {
             check_is_kernel_tree(tree, &package.source)?;
             check_compiler(package.ctx, tree)

@@ -40,6 +40,11 @@ pub struct Package<'a> {
     pub applies: fn(&[PathBuf], &OutOfTree) -> Result<Vec<PathBuf>>,
 }
 
+/// The variables the kernel's (and U-Boot's) Kconfig files read on `arch` (`SRCARCH`).
+pub fn kernel_kconfig_vars(arch: &arch::Arch) -> Vec<(&'static str, String)> {
+    kconfig::kernel_vars(&arch.kernel_arch).iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
 /// Every fragment applies (BusyBox, U-Boot).
 pub fn all_apply(fragments: &[PathBuf], _: &OutOfTree) -> Result<Vec<PathBuf>> {
     Ok(fragments.to_vec())

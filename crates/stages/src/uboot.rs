@@ -74,10 +74,7 @@ pub fn package<'a>(ctx: &'a Context, selection: &UbootSelection) -> Result<Packa
         settle: Settle::Olddefconfig,
         vars: kbuild::toolchain_variables(ctx),
         kconfig_top: "Kconfig",
-        kconfig_vars: kconfig::kernel_vars(&ctx.arch.kernel_arch)
-            .iter()
-            .map(|(k, v)| (*k, v.to_string()))
-            .collect(),
+        kconfig_vars: package::kernel_kconfig_vars(ctx.arch),
         check_tree: |package, tree| {
             let defconfig = &package.base;
             if !tree.join("configs").join(defconfig).is_file() || !tree.join("Kconfig").is_file() {

@@ -19,7 +19,7 @@ use stages::{
 
 use super::{
     child,
-    common::{missing_on_host, size_of, timed, zstd_built, Bench},
+    common::{self, missing_on_host, size_of, timed, zstd_built, Bench},
     report::{median_by, median_of, ratio, Report},
 };
 
@@ -199,13 +199,7 @@ pub fn uboot(
 /// missing: the end-to-end tests leave them built). A row whose QEMU or cross compiler is not
 /// installed is said so, not measured. Build times from empty folders: `--only arch-builds`.
 pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
-    for arch in arch::all().filter(|a| a.name != bench.ctx.arch.name) {
-        if let Some(why) = missing_on_host(&bench.ctx, arch, &stages::hostdeps::ALL_STEPS) {
-            report.not_measured("arches", &arch.name, why);
-            continue;
-        }
-        let mut selection = bench.selection.clone();
-        selection.arch = arch.name.clone();
+    for (_, selection) in common::other_arches(bench, report) {
         let actx = Context::new(&selection, bench.user.layout.target().to_path_buf())?;
         initramfs_boot(bench, &actx, report)?;
     }

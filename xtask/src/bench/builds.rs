@@ -11,7 +11,7 @@ use xshell::cmd;
 
 use super::{
     boots,
-    common::{missing_on_host, remove_dir_if_present, size_of, timed, zstd_built, Bench},
+    common::{self, remove_dir_if_present, size_of, timed, zstd_built, Bench},
     report::{median_of, Report},
 };
 
@@ -147,13 +147,7 @@ pub fn image_steps(bench: &Bench, built: &Built, report: &mut Report) -> Result<
 /// bench's own target folder (the same profile and sources), then its initramfs boot to the
 /// prompt. A row whose QEMU or cross compiler is not installed is said so, not measured.
 pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
-    for arch in arch::all().filter(|a| a.name != bench.ctx.arch.name) {
-        if let Some(why) = missing_on_host(&bench.ctx, arch, &stages::hostdeps::ALL_STEPS) {
-            report.not_measured("arches", &arch.name, why);
-            continue;
-        }
-        let mut selection = bench.selection.clone();
-        selection.arch = arch.name.clone();
+    for (arch, selection) in common::other_arches(bench, report) {
         let target = stages::layout::Layout::new(bench.user.layout.target(), &arch.name)
             .bench_target(&bench.ctx.profile_name);
         let actx = Context::new(&selection, target)?;

@@ -10,7 +10,7 @@ use qemu::AccelChoice;
 use rootfs::Compression;
 use stages::{busybox, hostdeps, images, kernel, pipeline::Built, Context, Selection};
 
-use super::child;
+use super::{child, report::Report};
 
 /// What every part measures with: the selection, the bench's own context and the user's.
 pub struct Bench {
@@ -83,4 +83,20 @@ pub fn missing_on_host(
 pub fn size_of(path: &Path) -> Result<f64> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(meta.len() as f64)
+}
+
+/// Every other row of the architecture table this host can build and boot, with the bench's
+/// selection for it; a row it cannot (no QEMU, no cross compiler) is said so in the report.
+pub fn other_arches(bench: &Bench, report: &mut Report) -> Vec<(&'static arch::Arch, Selection)> {
+    let mut rows = Vec::new();
+    for arch in arch::all().filter(|a| a.name != bench.ctx.arch.name) {
+        if let Some(why) = missing_on_host(&bench.ctx, arch, &hostdeps::ALL_STEPS) {
+            report.not_measured("arches", &arch.name, why);
+            continue;
+        }
+        let mut selection = bench.selection.clone();
+        selection.arch = arch.name.clone();
+        rows.push((arch, selection));
+    }
+    rows
 }
