@@ -35,26 +35,33 @@ pub fn fetch(flags: flags::Fetch) -> Result<()> {
 
 /// `cargo xtask kernel [--configure-only]`.
 pub fn kernel(flags: flags::Configurable) -> Result<()> {
-    let ctx = context(&flags.build)?;
-    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Kernel], flags.build.install_deps)?;
-    if flags.configure_only {
-        return kernel::configure(&ctx);
-    }
-    let mut summary = Summary::default();
-    summary.stage("kernel", || kernel::build(&ctx), |k| vec![k.image.clone()])?;
-    eprint!("{}", summary.render());
-    Ok(())
+    configurable(flags, Step::Kernel, kernel::configure, |ctx, summary| {
+        summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()]).map(drop)
+    })
 }
 
 /// `cargo xtask busybox [--configure-only]`.
 pub fn busybox(flags: flags::Configurable) -> Result<()> {
+    configurable(flags, Step::Busybox, busybox::configure, |ctx, summary| {
+        summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()]).map(drop)
+    })
+}
+
+/// A kconfig stage's command: its host needs, then only its checked configuration, or its build
+/// with a summary.
+fn configurable(
+    flags: flags::Configurable,
+    needs: Step,
+    configure: fn(&Context) -> Result<()>,
+    build: impl FnOnce(&Context, &mut Summary) -> Result<()>,
+) -> Result<()> {
     let ctx = context(&flags.build)?;
-    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox], flags.build.install_deps)?;
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[needs], flags.build.install_deps)?;
     if flags.configure_only {
-        return busybox::configure(&ctx);
+        return configure(&ctx);
     }
     let mut summary = Summary::default();
-    summary.stage("busybox", || busybox::build(&ctx), |b| vec![b.binary.clone()])?;
+    build(&ctx, &mut summary)?;
     eprint!("{}", summary.render());
     Ok(())
 }
@@ -138,4 +145,21 @@ fn built_into() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let target = exe.parent()?.parent()?;
     target.join("CACHEDIR.TAG").is_file().then(|| target.to_path_buf())
+}
+
+/// What a boot needs, built: the kernel with the features `options` need (a share needs 9p,
+/// --gdb the debug kernel), BusyBox, the images, and the U-Boot it goes through; the summary of
+/// what was built or reused, for the caller to show or not.
+pub fn for_boot(
+    build: &flags::Build,
+    options: &boot::Options,
+    choice: &boot::uboot::Choice,
+) -> Result<(Context, pipeline::Built, Option<boot::uboot::UbootRom>, Summary)> {
+    let mut ctx = context(build)?;
+    ctx.add_features(&options.needed_features());
+    choice.check(&ctx, build.install_deps)?;
+    let mut summary = Summary::default();
+    let built = pipeline::build_all(&ctx, build.install_deps, &[Step::Qemu], &mut summary)?;
+    let uboot = choice.rom(&ctx, &mut summary)?;
+    Ok((ctx, built, uboot, summary))
 }

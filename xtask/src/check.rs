@@ -8,23 +8,16 @@ use boot::{
     machine::{self, Request, Speed},
     timeline, uboot,
 };
-use stages::{hostdeps::Step, pipeline, summary::Summary};
 
-use crate::{build::context, flags};
+use crate::{build::for_boot, flags};
 
 pub fn run(flags: flags::Check) -> Result<()> {
     let options = flags.machine.options(None)?;
-    let mut ctx = context(&flags.build)?;
-    ctx.add_features(&options.needed_features());
     let chosen: Vec<&Boot> = match flags.image.boot_name() {
         Some(name) if !flags.all => vec![boots::by_name(name)],
         _ => boots::BOOTS.iter().collect(),
     };
-    let choice = flags.uboot.choice();
-    choice.check(&ctx, flags.build.install_deps)?;
-    let mut summary = Summary::default();
-    let built = pipeline::build_all(&ctx, flags.build.install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = choice.rom(&ctx, &mut summary)?;
+    let (ctx, built, uboot, summary) = for_boot(&flags.build, &options, &flags.uboot.choice())?;
     eprint!("{}", summary.render());
     // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
     let tutorial = flags.tutorial_machine || uboot.is_some();

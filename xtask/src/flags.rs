@@ -534,9 +534,7 @@ impl Build {
     /// What these flags select, as the engine's plain value.
     pub fn selection(&self) -> anyhow::Result<Selection> {
         let s = &self.sources;
-        let given = |paths: &[PathBuf]| -> Vec<PathBuf> {
-            paths.iter().filter(|p| !p.as_os_str().is_empty()).cloned().collect()
-        };
+        // empty words (`KARDEL_MODULES=a::b`) are the engine's to drop (`Context::new`)
         Ok(Selection {
             sources: stages::Sources {
                 kernel_version: s.kernel_version.clone(),
@@ -553,10 +551,10 @@ impl Build {
             busybox_fragments: self.busybox_fragments.clone(),
             compression: self.compress,
             image_size_mib: self.image_size_mib,
-            modules: given(&self.modules),
-            overlays: given(&self.overlays),
+            modules: self.modules.clone(),
+            overlays: self.overlays.clone(),
             jobs: self.jobs,
-            make_args: self.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
+            make_args: self.make_args.clone(),
         })
     }
 }
@@ -605,8 +603,12 @@ pub fn selection_args(selection: &Selection) -> Vec<String> {
 /// user's.
 pub fn flag_variables() -> Vec<String> {
     use clap::CommandFactory;
+    env_names(&Xtask::command())
+}
+
+fn env_names(command: &clap::Command) -> Vec<String> {
     let mut names = Vec::new();
-    collect_env_names(&Xtask::command(), &mut names);
+    collect_env_names(command, &mut names);
     names
 }
 
@@ -616,12 +618,8 @@ impl UbootSource {
             version: self.uboot_version.clone(),
             source: self.uboot_source.clone(),
             board: self.uboot_board.clone(),
-            fragments: self
-                .uboot_fragments
-                .iter()
-                .filter(|f| !f.as_os_str().is_empty())
-                .cloned()
-                .collect(),
+            // empty words are dropped by the U-Boot stage
+            fragments: self.uboot_fragments.clone(),
         }
     }
 }
@@ -643,9 +641,7 @@ impl UbootBoot {
 pub fn parse() -> Xtask {
     use clap::CommandFactory;
     let command = Xtask::command();
-    let mut variables = Vec::new();
-    collect_env_names(&command, &mut variables);
-    for name in &variables {
+    for name in &env_names(&command) {
         if std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
             std::env::remove_var(name);
         }

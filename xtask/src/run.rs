@@ -8,12 +8,14 @@ use anyhow::{bail, Result};
 use boot::{
     boots,
     machine::{self, Init, Request, Speed},
-    runner,
-    uboot::{self, UbootRom},
+    runner, uboot,
 };
-use stages::{hostdeps::Step, pipeline, summary::Summary, Context};
+use stages::{pipeline, Context};
 
-use crate::{build::context, flags};
+use crate::{
+    build::{context, for_boot},
+    flags,
+};
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
     if flags.command.is_empty() {
@@ -40,7 +42,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
     }
     let options = flags.machine.options(flags.gdb)?;
-    let (ctx, built, uboot) = built(&flags.build, &options, &choice)?;
+    let (ctx, built, uboot, _) = for_boot(&flags.build, &options, &choice)?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
     let request = Request { probe_accel: !flags.dry_run, ..Request::new(boot, speed) };
@@ -81,7 +83,7 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
     let options = flags.machine.options(flags.gdb)?;
-    let (ctx, built, _) = built(&flags.build, &options, &choice)?;
+    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice)?;
     let request = Request {
         init: Init::Runner,
         probe_accel: !flags.dry_run,
@@ -103,22 +105,6 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
     runner::run(&ctx, machine, &flags.command, &options)
 }
 
-/// What the run boots, built: the kernel with the features the options need (a share needs 9p,
-/// --gdb the debug kernel), and the U-Boot it goes through.
-fn built(
-    build: &flags::Build,
-    options: &machine::Options,
-    choice: &uboot::Choice,
-) -> Result<(Context, pipeline::Built, Option<UbootRom>)> {
-    let mut ctx = context(build)?;
-    ctx.add_features(&options.needed_features());
-    choice.check(&ctx, build.install_deps)?;
-    let mut summary = Summary::default();
-    let built = pipeline::build_all(&ctx, build.install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = choice.rom(&ctx, &mut summary)?;
-    Ok((ctx, built, uboot))
-}
-
 /// `--gdb`: the gdb command that attaches to the stopped guest.
 fn announce_gdb(ctx: &Context, built: &pipeline::Built, port: Option<u16>) {
     let Some(port) = port else { return };
@@ -127,7 +113,7 @@ fn announce_gdb(ctx: &Context, built: &pipeline::Built, port: Option<u16>) {
         "gdb: the guest waits for a debugger on 127.0.0.1:{port}; attach with\n  cargo xtask gdb \
          --arch {} --profile {} --port {port}\nor\n  {}",
         ctx.arch.name,
-        ctx.profile_name,
+        ctx.selection.profile,
         qemu::shell_line(&boot::gdb::argv(ctx.arch, build, port, &[])),
     );
 }

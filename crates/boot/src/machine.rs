@@ -321,13 +321,7 @@ pub fn mount_points(shares: &[Share]) -> Result<Vec<(String, String, &Share)>, S
                 first_untagged = false;
                 "hostshare".to_string()
             }
-            None => {
-                let name = share.dir.file_name().map(|n| n.to_string_lossy().into_owned());
-                name.unwrap_or_else(|| "share".into())
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect()
-            }
+            None => stages::selection::folder_word(&share.dir),
         };
         if let Some((_, _, other)) = out.iter().find(|(t, _, _)| *t == tag) {
             return Err(format!(

@@ -61,7 +61,7 @@ const BOOT_SILENCE: Duration = Duration::from_secs(15);
 
 /// The kernel's command line is at most 2048 bytes on most architectures; the command gets what
 /// the boot's own arguments leave, with room to spare.
-pub const MAX_ENCODED_COMMAND: usize = 1400;
+const MAX_ENCODED_COMMAND: usize = 1400;
 
 /// The longest path a Unix socket can have (`sun_path`, less its terminating zero).
 const MAX_SOCKET_PATH: usize = 107;

@@ -114,11 +114,11 @@ impl Tree {
         Ok(())
     }
 
-    /// Adds a user's overlay folder (Buildroot's rootfs overlay) on top of this tree: its files,
-    /// folders and symlinks, owned by 0:0 in the images like everything else. Device nodes are
-    /// refused: the tool makes `/dev/console` and `/dev/null`, devtmpfs the rest, and a node
-    /// copied from a host would carry the host's numbers.
-    pub fn overlay_user_dir(&mut self, dir: &Path) -> Result<()> {
+    /// A user's overlay folder (Buildroot's rootfs overlay) as a tree: its files, folders and
+    /// symlinks, owned by 0:0 in the images like everything else. Device nodes are refused: the
+    /// tool makes `/dev/console` and `/dev/null`, devtmpfs the rest, and a node copied from a
+    /// host would carry the host's numbers.
+    pub fn user_overlay(dir: &Path) -> Result<Tree> {
         let overlay = Tree::from_dir(dir)?;
         if let Some((path, entry)) =
             overlay.iter().find(|(_, e)| matches!(e.kind, Kind::CharDev { .. }))
@@ -131,7 +131,15 @@ impl Tree {
                 entry.kind_name()
             );
         }
-        self.overlay_dir(dir)
+        Ok(overlay)
+    }
+
+    /// Adds every entry of `other` on top of this tree, replacing entries at the same paths.
+    pub fn add_tree(&mut self, other: &Tree) -> Result<()> {
+        for (path, entry) in other.iter() {
+            self.insert(path, entry.clone())?;
+        }
+        Ok(())
     }
 
     /// Adds `entry` at `path`, creating missing parent directories (0755, 0:0). A leading `/` is

@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use arch::Arch;
-use rootfs::Compression;
 use xshell::Shell;
 
 use crate::{
     features::{self, Catalog, Profile},
     layout::Layout,
-    selection::{module_name, Selection, Sources},
+    selection::{folder_word, module_name, Selection},
 };
 
 /// `SOURCE_DATE_EPOCH` when the environment sets none: every timestamp the project writes into
@@ -24,24 +23,18 @@ pub struct Context {
     pub sh: Shell,
     /// The repository's root (kernel-config/, busybox-config/, features.toml)
     pub repo: PathBuf,
+    /// what the user selected, with module and overlay folders made absolute and empty words
+    /// dropped
+    pub selection: Selection,
     pub arch: &'static Arch,
-    pub profile_name: String,
     pub profile: &'static Profile,
     pub layout: Layout,
-    pub sources: Sources,
+    /// the selection's mirrors, parsed
     pub mirrors: Vec<String>,
     /// features the user's flags need that the profile lacks (`modules` for --module)
     pub extra_features: Vec<String>,
-    /// your module folders and overlay folders, absolute
-    pub modules: Vec<PathBuf>,
-    pub overlays: Vec<PathBuf>,
-    /// the user's own fragments, after the repo's
-    pub user_kernel_fragments: Vec<PathBuf>,
-    pub user_busybox_fragments: Vec<PathBuf>,
-    pub compression: Compression,
+    /// the selection's jobs, or the number of CPUs
     pub jobs: u32,
-    pub make_args: Vec<String>,
-    pub image_size_mib: u64,
     pub source_date_epoch: u64,
 }
 
@@ -77,29 +70,27 @@ impl Context {
                 })
                 .collect()
         };
-        let mut ctx = Context {
-            extra_features: Vec::new(),
+        let selection = Selection {
             modules: absolute("--module", &selection.modules)?,
             overlays: absolute("--overlay", &selection.overlays)?,
+            make_args: selection.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
+            ..selection.clone()
+        };
+        let mut ctx = Context {
+            extra_features: Vec::new(),
             sh: Shell::new()?,
             layout: Layout::new(target, &arch.name),
             repo,
             arch,
-            profile_name: selection.profile.clone(),
             profile,
-            sources: selection.sources.clone(),
             // `KARDEL_MIRRORS=" a  b "` splits into empty words too, which this drops
             mirrors: fetch::parse_mirror_list(&selection.sources.mirrors.join(" "))
                 .context("--mirror (KARDEL_MIRRORS)")?,
-            user_kernel_fragments: selection.kernel_fragments.clone(),
-            user_busybox_fragments: selection.busybox_fragments.clone(),
-            compression: selection.compression,
             jobs,
-            make_args: selection.make_args.iter().filter(|a| !a.is_empty()).cloned().collect(),
-            image_size_mib: selection.image_size_mib,
             source_date_epoch,
+            selection,
         };
-        if !ctx.modules.is_empty() {
+        if !ctx.selection.modules.is_empty() {
             ctx.add_features(&["modules"]);
         }
         ctx.check_inputs()?;
@@ -112,7 +103,7 @@ impl Context {
         let fragments = self.kernel_fragments()?.into_iter().chain(self.busybox_fragments()?);
         kconfig::read_fragments(&fragments.collect::<Vec<_>>())?;
         let mut names = Vec::new();
-        for dir in &self.modules {
+        for dir in &self.selection.modules {
             let name = module_name(dir);
             if names.contains(&name) {
                 bail!("two --module folders are named {name}: their modules would collide");
@@ -123,8 +114,8 @@ impl Context {
             names.push(name);
         }
         for (flag, path) in [
-            ("--kernel-source", &self.sources.kernel_source),
-            ("--busybox-source", &self.sources.busybox_source),
+            ("--kernel-source", &self.selection.sources.kernel_source),
+            ("--busybox-source", &self.selection.sources.busybox_source),
         ] {
             if let Some(path) = path {
                 if !path.exists() {
@@ -143,14 +134,14 @@ impl Context {
             self.profile,
             &self.extra_features,
         )?;
-        files.extend(self.user_kernel_fragments.iter().cloned());
+        files.extend(self.selection.kernel_fragments.iter().cloned());
         Ok(files)
     }
 
     /// BusyBox's fragments: the profile's features', then the user's.
     pub fn busybox_fragments(&self) -> Result<Vec<PathBuf>> {
         let mut files = features::busybox_fragments(&self.repo, &self.arch.name, self.profile)?;
-        files.extend(self.user_busybox_fragments.iter().cloned());
+        files.extend(self.selection.busybox_fragments.iter().cloned());
         Ok(files)
     }
 
@@ -165,7 +156,7 @@ impl Context {
     /// The kernel's name in folders (`tiny`, `tiny+workbench`, `tiny+debug`), so that the plain
     /// profile's kernel stays as it is.
     pub fn kernel_flavour(&self) -> String {
-        features::flavour(Catalog::builtin(), &self.profile_name, &self.extra_features)
+        features::flavour(Catalog::builtin(), &self.selection.profile, &self.extra_features)
     }
 
     /// The image set this selection boots: none for the tutorial's tree alone; with your modules
@@ -173,25 +164,22 @@ impl Context {
     /// so that two runs with different ones never share files. What is in the folders is in the
     /// stages' fingerprints, not in the name: an edit rebuilds the same variant.
     pub fn variant(&self) -> Option<String> {
-        if self.modules.is_empty() && self.overlays.is_empty() {
+        if self.selection.modules.is_empty() && self.selection.overlays.is_empty() {
             return None;
         }
         let mut digest = artifact::Fingerprint::new("variant");
         let mut names = Vec::new();
         for (kind, dir) in self
+            .selection
             .modules
             .iter()
             .map(|d| ("module", d))
-            .chain(self.overlays.iter().map(|d| ("overlay", d)))
+            .chain(self.selection.overlays.iter().map(|d| ("overlay", d)))
         {
             digest.add(kind, dir.to_string_lossy().as_bytes());
-            let name: String = module_name(dir)
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-                .collect();
-            names.push(name);
+            names.push(folder_word(dir));
         }
-        if !self.modules.is_empty() {
+        if !self.selection.modules.is_empty() {
             // modules are built against one kernel: another flavour's are another variant
             digest.add("kernel", self.kernel_flavour());
         }
@@ -210,7 +198,7 @@ impl Context {
     }
 
     pub fn cache_dir(&self) -> Result<PathBuf> {
-        match &self.sources.cache_dir {
+        match &self.selection.sources.cache_dir {
             Some(dir) => Ok(dir.clone()),
             None => fetch::default_cache_dir(),
         }

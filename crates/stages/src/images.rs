@@ -17,21 +17,30 @@ use crate::{
 /// measured is what is built. Your modules and overlays come over the tutorial's tree, overlays
 /// last.
 pub fn rootfs_tree(ctx: &Context, busybox: &Busybox, modules: Option<&Modules>) -> Result<Tree> {
+    tree_with(busybox, modules, &overlays(ctx)?)
+}
+
+/// Your overlays, each read once for a build: its fingerprint and its tree come from one reading.
+fn overlays(ctx: &Context) -> Result<Vec<Tree>> {
+    ctx.selection.overlays.iter().map(|dir| Tree::user_overlay(dir)).collect()
+}
+
+fn tree_with(busybox: &Busybox, modules: Option<&Modules>, overlays: &[Tree]) -> Result<Tree> {
     let mut tree = rootfs::tutorial_rootfs(&busybox.install_dir)?;
     for (path, host, mode) in modules.map(|m| m.files.as_slice()).unwrap_or_default() {
         tree.add_file_host(path, host, *mode)?;
     }
-    for overlay in &ctx.overlays {
-        tree.overlay_user_dir(overlay)?;
+    for overlay in overlays {
+        tree.add_tree(overlay)?;
     }
     Ok(tree)
 }
 
 /// Every file of every overlay, its path, mode and contents.
-fn overlays_fingerprint(ctx: &Context, fp: &mut Fingerprint) -> Result<()> {
-    for overlay in &ctx.overlays {
-        fp.add("overlay", overlay.to_string_lossy().as_bytes());
-        for (path, entry) in Tree::from_dir(overlay)?.iter() {
+fn overlays_fingerprint(ctx: &Context, overlays: &[Tree], fp: &mut Fingerprint) -> Result<()> {
+    for (dir, overlay) in ctx.selection.overlays.iter().zip(overlays) {
+        fp.add("overlay", dir.to_string_lossy().as_bytes());
+        for (path, entry) in overlay.iter() {
             fp.add("path", path.to_string_lossy().as_bytes()).add("mode", entry.mode.to_string());
             match &entry.kind {
                 rootfs::Kind::File(rootfs::Contents::Host(host)) => {
@@ -48,13 +57,18 @@ fn overlays_fingerprint(ctx: &Context, fp: &mut Fingerprint) -> Result<()> {
 
 /// Every input that reaches the images: BusyBox's build, this tool (with the rootfs files and the
 /// hello program compiled in), the compiler for hello, sizes and times.
-fn fingerprint(ctx: &Context, busybox: &Busybox, modules: Option<&Modules>) -> Result<Fingerprint> {
+fn fingerprint(
+    ctx: &Context,
+    busybox: &Busybox,
+    modules: Option<&Modules>,
+    overlays: &[Tree],
+) -> Result<Fingerprint> {
     let mut fp = Fingerprint::new("images");
     fp.add("modules", modules.map(|m| m.fingerprint.as_str()).unwrap_or("none"));
-    overlays_fingerprint(ctx, &mut fp)?;
+    overlays_fingerprint(ctx, overlays, &mut fp)?;
     fp.add("busybox", &busybox.fingerprint)
-        .add("compression", ctx.compression.to_string())
-        .add("size-mib", ctx.image_size_mib.to_string())
+        .add("compression", ctx.selection.compression.to_string())
+        .add("size-mib", ctx.selection.image_size_mib.to_string())
         .add("epoch", ctx.source_date_epoch.to_string())
         .add("cc", ctx.guest_cc());
     // the image code and the rootfs files compiled into it: a rebuilt tool rebuilds the images (a
@@ -69,34 +83,35 @@ pub fn build(
     modules: Option<&Modules>,
 ) -> Result<(ImagePaths, Outcome)> {
     let variant = ctx.variant();
-    let mut images = ctx.layout.image_paths(ctx.compression, variant.as_deref());
+    let mut images = ctx.layout.image_paths(ctx.selection.compression, variant.as_deref());
     // what the images are read from stays as it is while they are made
     let _modules = match modules {
         Some(m) => Some(artifact::Lock::acquire(&m.lock, "the modules")?),
         None => None,
     };
+    let overlays = overlays(ctx)?;
     // an overlay can be too big for the initrd (whose RAM disk holds at most 64 MiB): the other
-    // images are made, and the initrd boot says why it has none. Only an overlay can: the walk is
-    // paid only then.
-    let tree = match ctx.overlays.is_empty() {
+    // images are made, and the initrd boot says why it has none. Only an overlay can: the tree is
+    // made before the stage only then.
+    let tree = match overlays.is_empty() {
         true => None,
-        false => Some(rootfs_tree(ctx, busybox, modules)?),
+        false => Some(tree_with(busybox, modules, &overlays)?),
     };
     if let Some(tree) = &tree {
-        images.initrd_skipped = rootfs::ext4_too_small(tree, ctx.image_size_mib << 20)?
+        images.initrd_skipped = rootfs::ext4_too_small(tree, ctx.selection.image_size_mib << 20)?
             .map(|why| format!("the initrd ({}) was not made: {why}", images.initrd.display()));
     }
     let stage = Stage {
         label: "the images".to_string(),
-        fingerprint: fingerprint(ctx, busybox, modules)?,
-        stamp: ctx.layout.images_stamp(ctx.compression, variant.as_deref()),
+        fingerprint: fingerprint(ctx, busybox, modules, &overlays)?,
+        stamp: ctx.layout.images_stamp(ctx.selection.compression, variant.as_deref()),
         outputs: images.all(),
         lock: ctx.layout.lock_for(&ctx.layout.image_set(variant.as_deref())),
         always: false,
     };
     let prepare = || match tree {
         Some(tree) => Ok(tree),
-        None => rootfs_tree(ctx, busybox, modules),
+        None => tree_with(busybox, modules, &overlays),
     };
     let done = stage.run(prepare, |tree| write_images(ctx, &tree, &images, variant.as_deref()))?;
     Ok((images, done.outcome))
@@ -109,7 +124,7 @@ fn write_images(
     variant: Option<&str>,
 ) -> Result<()> {
     let mtime = ctx.source_date_epoch;
-    let compression = ctx.compression;
+    let compression = ctx.selection.compression;
     let work = ctx.layout.images_work(variant);
     rootfs::write_initramfs_and_uncompressed(
         tree,
@@ -128,9 +143,13 @@ fn write_images(
             eprintln!("images: {why}");
         }
         None => {
-            let size = ctx.image_size_mib << 20;
+            let size = ctx.selection.image_size_mib << 20;
             rootfs::write_ext4(tree, &images.initrd, size, mtime, compression, &work)?;
-            eprintln!("images: {} ({} MiB ext4)", images.initrd.display(), ctx.image_size_mib);
+            eprintln!(
+                "images: {} ({} MiB ext4)",
+                images.initrd.display(),
+                ctx.selection.image_size_mib
+            );
         }
     }
     rootfs::build_hello(&ctx.sh, &ctx.guest_cc(), &work, mtime, compression, &images.hello)?;

@@ -61,7 +61,7 @@ impl<'a> OutOfTree<'a> {
             build_dir,
             vars,
             build_args: std::iter::once(format!("-j{}", ctx.jobs))
-                .chain(ctx.make_args.iter().cloned())
+                .chain(ctx.selection.make_args.iter().cloned())
                 .collect(),
             envs: reproducible_env(ctx.source_date_epoch),
             log,
@@ -241,7 +241,7 @@ pub fn fingerprint(
     let mut fp = Fingerprint::new(stage);
     fp.add("source", source_identity)
         .add("make-vars", vars.join("\n"))
-        .add("make-args", ctx.make_args.join("\n"))
+        .add("make-args", ctx.selection.make_args.join("\n"))
         .add("epoch", ctx.source_date_epoch.to_string());
     for fragment in fragments {
         fp.add_file("fragment", fragment)?;

@@ -66,7 +66,7 @@ struct Folder<'a> {
 
 pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
     let mut folders = Vec::new();
-    for dir in &ctx.modules {
+    for dir in &ctx.selection.modules {
         let mut files = Vec::new();
         sources_of(dir, Path::new(""), &mut files)?;
         folders.push(Folder { dir, name: module_name(dir), files });

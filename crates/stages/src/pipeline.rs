@@ -32,7 +32,7 @@ pub fn build_all(
     needs.extend_from_slice(extra_needs);
     hostdeps::ensure(&ctx.sh, ctx.arch, &needs, install_deps)?;
     let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()])?;
-    let modules = if ctx.modules.is_empty() {
+    let modules = if ctx.selection.modules.is_empty() {
         None
     } else {
         Some(summary.stage(
@@ -58,7 +58,7 @@ pub fn build_rootfs(
 ) -> Result<ImagePaths> {
     hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
     anyhow::ensure!(
-        ctx.modules.is_empty(),
+        ctx.selection.modules.is_empty(),
         "--module builds against the kernel: use `cargo xtask all` (or run, check), not rootfs"
     );
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;

@@ -82,3 +82,13 @@ pub struct UbootSelection {
 pub fn module_name(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
 }
+
+/// A folder's name as one plain word (letters, digits, `-`, `_`; anything else `_`): a 9p tag,
+/// a part of a variant's name.
+pub fn folder_word(dir: &Path) -> String {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    name.unwrap_or_else(|| "folder".into())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect()
+}

@@ -22,8 +22,12 @@ impl Source {
     /// The kernel's or BusyBox's source, as the build flags choose it.
     pub fn plan(ctx: &Context, package: Package) -> Result<Source> {
         let (version, local) = match package {
-            Package::Kernel => (&ctx.sources.kernel_version, &ctx.sources.kernel_source),
-            Package::Busybox => (&ctx.sources.busybox_version, &ctx.sources.busybox_source),
+            Package::Kernel => {
+                (&ctx.selection.sources.kernel_version, &ctx.selection.sources.kernel_source)
+            }
+            Package::Busybox => {
+                (&ctx.selection.sources.busybox_version, &ctx.selection.sources.busybox_source)
+            }
             Package::Uboot => anyhow::bail!("U-Boot's source is chosen by its own flags"),
         };
         Source::plan_for(ctx, package, version.as_deref(), local.as_deref())
@@ -55,7 +59,7 @@ impl Source {
                 (origin, identity)
             }
             None => {
-                let pin = match (package, &ctx.sources.kernel_sha256, version) {
+                let pin = match (package, &ctx.selection.sources.kernel_sha256, version) {
                     (Package::Kernel, Some(sha256), Some(version)) => user_pin(version, sha256)?,
                     _ => PinTable::builtin().lookup(package, version)?,
                 };

@@ -119,13 +119,13 @@ pub fn image_steps(bench: &Bench, built: &Built, report: &mut Report) -> Result<
     figure.note = "tutorial's way: find | cpio -o -H newc | gzip".to_string();
 
     let ext4_work = out.join("ext4-work");
-    let size = ctx.image_size_mib << 20;
+    let size = ctx.selection.image_size_mib << 20;
     let ours = median_of(samples, || {
         let img = out.join("ours.img.gz");
         Ok(timed(|| rootfs::write_ext4(&tree, &img, size, mtime, Compression::Gzip, &ext4_work))?.1)
     })?;
     let img = out.join("tutorial.img");
-    let mib = ctx.image_size_mib.to_string();
+    let mib = ctx.selection.image_size_mib.to_string();
     let tutorial = median_of(samples, || {
         let _ = std::fs::remove_file(out.join("tutorial.img.gz"));
         Ok(timed(|| {
@@ -149,7 +149,7 @@ pub fn image_steps(bench: &Bench, built: &Built, report: &mut Report) -> Result<
 pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
     for (arch, selection) in common::other_arches(bench, report) {
         let target = stages::layout::Layout::new(bench.user.layout.target(), &arch.name)
-            .bench_target(&bench.ctx.profile_name);
+            .bench_target(&bench.ctx.selection.profile);
         let actx = Context::new(&selection, target)?;
         for dir in [kernel::build_dir(&actx)?, actx.layout.kernel_images(&actx.kernel_flavour())] {
             remove_dir_if_present(&dir)?;
@@ -157,7 +157,7 @@ pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
         let (_, elapsed) = timed(|| kernel::build(&actx))?;
         report.seconds(
             "arches",
-            format!("{} {} kernel build (-j{})", arch.name, actx.profile_name, actx.jobs),
+            format!("{} {} kernel build (-j{})", arch.name, actx.selection.profile, actx.jobs),
             elapsed,
         );
         boots::initramfs_boot(bench, &actx, report)?;

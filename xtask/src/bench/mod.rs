@@ -43,13 +43,13 @@ pub fn run(flags: flags::Bench) -> Result<()> {
     let selection = flags.build.selection()?;
     let user = Context::new(&selection, target_dir()?)?;
     hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
-    let ctx = Context::new(&selection, user.layout.bench_target(&user.profile_name))?;
+    let ctx = Context::new(&selection, user.layout.bench_target(&user.selection.profile))?;
     let bench = Bench { selection, ctx, user, boots: flags.boots };
     let parts: Vec<BenchPart> = match flags.only {
         Some(part) => vec![part],
         None => DEFAULT_PARTS.to_vec(),
     };
-    let mut report = Report { profile: bench.ctx.profile_name.clone(), figures: Vec::new() };
+    let mut report = Report { profile: bench.ctx.selection.profile.clone(), figures: Vec::new() };
 
     if parts.contains(&BenchPart::Build) {
         builds::from_nothing(&bench, &mut report)?;

@@ -101,7 +101,7 @@ pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
     let vng_tree = configure + build + vng_boot;
     let figure = report.seconds(
         "peers",
-        format!("tree to result, {} profile (configure, build, boot)", ctx.profile_name),
+        format!("tree to result, {} profile (configure, build, boot)", ctx.selection.profile),
         ours_tree,
     );
     figure.note = format!(
