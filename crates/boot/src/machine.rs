@@ -149,6 +149,8 @@ pub fn machine(
     if let (Image::Initrd, Some(why)) = (request.boot.image, &built.images.initrd_skipped) {
         bail!("{why}\nboot the initramfs instead (--initramfs), or make the overlay smaller");
     }
+    // flags check this before any build; options made otherwise (the bench's) are checked here
+    mount_points(&options.shares).map_err(anyhow::Error::msg)?;
     let mut machine =
         assemble(ctx.arch, &built.kernel, &built.images, &kernel_config, request, options);
     machine.accel = accel(ctx, built, options.accel, request)?;
@@ -216,7 +218,7 @@ fn add_network(machine: &mut Machine, arch: &Arch, options: &Options) {
 }
 
 fn add_shares(machine: &mut Machine, arch: &Arch, shares: &[Share]) {
-    // the options were checked when they were made (`mount_points` refused what it refuses)
+    // `machine` refused what `mount_points` refuses before assembling
     let mounted = mount_points(shares).unwrap_or_default();
     for (index, (tag, _, share)) in mounted.iter().enumerate() {
         machine.devices.extend(qemu::devices::share_9p(

@@ -103,27 +103,11 @@ pub fn run(
         machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::File(file)));
     }
     // the status on a connection, not a file: a share of the target folder could replace a file
-    let status_socket = dir.0.join("status");
-    let status_listener = listen(&status_socket)?;
-    let port = protocol::STATUS;
-    machine.devices.extend(devices::virtio_port(
-        port.id,
-        port.name,
-        PortBackend::Socket(&status_socket),
-    ));
+    let status_listener = socket_port(&mut machine, &dir.0, protocol::STATUS)?;
     // a person typing gets no stdin in the guest: the console is not theirs to type to
-    let stdin_socket = dir.0.join("stdin");
-    let listener = if std::io::stdin().is_terminal() {
-        None
-    } else {
-        let listener = listen(&stdin_socket)?;
-        let port = protocol::STDIN;
-        machine.devices.extend(devices::virtio_port(
-            port.id,
-            port.name,
-            PortBackend::Socket(&stdin_socket),
-        ));
-        Some(listener)
+    let listener = match std::io::stdin().is_terminal() {
+        true => None,
+        false => Some(socket_port(&mut machine, &dir.0, protocol::STDIN)?),
     };
     machine.append.push(protocol::kernel_arg(protocol::COMMAND, &encoded));
 
@@ -194,13 +178,16 @@ pub fn run(
     }
 }
 
-/// A Unix socket QEMU connects to as it starts.
-fn listen(path: &Path) -> Result<UnixListener> {
+/// `port`, its host side a Unix socket in the run's folder that QEMU connects to as it starts.
+fn socket_port(machine: &mut Machine, dir: &Path, port: protocol::Port) -> Result<UnixListener> {
+    let path = dir.join(port.id);
     let shown = path.display().to_string();
     if shown.len() > MAX_SOCKET_PATH {
         bail!("{shown}: too long for a Unix socket (the target folder is too deep)");
     }
-    UnixListener::bind(path).with_context(|| format!("listening on {shown}"))
+    let listener = UnixListener::bind(&path).with_context(|| format!("listening on {shown}"))?;
+    machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::Socket(&path)));
+    Ok(listener)
 }
 
 /// Copies this process's stdin to QEMU's connection as it arrives, then shuts the connection's

@@ -355,6 +355,37 @@ impl PackageManager {
 /// Fails naming what is missing for `stages`, with the command that installs it; with
 /// `install`, runs that command instead (as root, or through sudo).
 pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) -> Result<()> {
+    let Some((names, argv)) = missing_and_install(sh, arch, steps)? else { return Ok(()) };
+    if !install && !asked_yes(&names, &argv) {
+        bail!(
+            "missing host tools: {}\ninstall them with:\n  {}\nor run again with --install-deps \
+             (KARDEL_INSTALL_DEPS=1)",
+            names.join(", "),
+            argv.join(" ")
+        );
+    }
+    eprintln!("installing: {}", argv.join(" "));
+    let (program, args) = argv.split_first().expect("non-empty argv");
+    cmd!(sh, "{program} {args...}").run()?;
+    ensure(sh, arch, steps, false)
+}
+
+/// What `steps` lack on this host, said in one line, if anything: a probe that neither asks nor
+/// installs (the bench's, for rows it may not be able to measure).
+pub fn missing(sh: &Shell, arch: &'static Arch, steps: &[Step]) -> Option<String> {
+    match missing_and_install(sh, arch, steps) {
+        Ok(None) => None,
+        Ok(Some((names, _))) => Some(format!("missing host tools: {}", names.join(", "))),
+        Err(err) => Some(err.to_string()),
+    }
+}
+
+/// What `steps` lack, and the command that installs it (through sudo when not root).
+fn missing_and_install(
+    sh: &Shell,
+    arch: &'static Arch,
+    steps: &[Step],
+) -> Result<Option<(Vec<String>, Vec<String>)>> {
     let needs = needs(arch);
     let missing: Vec<&Need> = needs
         .iter()
@@ -362,9 +393,9 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
         .filter(|need| !present(sh, &need.probe))
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let names: Vec<&str> = missing.iter().map(|n| n.what.as_ref()).collect();
+    let names: Vec<String> = missing.iter().map(|n| n.what.to_string()).collect();
     let Some(manager) = PackageManager::detect() else {
         bail!(
             "missing host tools: {} (no apt-get, dnf or pacman here to suggest packages)",
@@ -380,23 +411,12 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
     if !is_root {
         argv.insert(0, "sudo".into());
     }
-    if !install && !asked_yes(&names, &argv) {
-        bail!(
-            "missing host tools: {}\ninstall them with:\n  {}\nor run again with --install-deps \
-             (KARDEL_INSTALL_DEPS=1)",
-            names.join(", "),
-            argv.join(" ")
-        );
-    }
-    eprintln!("installing: {}", argv.join(" "));
-    let (program, args) = argv.split_first().expect("non-empty argv");
-    cmd!(sh, "{program} {args...}").run()?;
-    ensure(sh, arch, steps, false)
+    Ok(Some((names, argv)))
 }
 
 /// On a terminal, whether the person there wants `argv` run now (Enter says yes); never without
 /// one (CI, a script): `--install-deps` says it there.
-fn asked_yes(names: &[&str], argv: &[String]) -> bool {
+fn asked_yes(names: &[String], argv: &[String]) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return false;

@@ -158,7 +158,7 @@ pub fn uboot(
         .note = format!("{}; the build folder was kept", outcome.word());
     let rom = UbootRom { bootargs: uboot.bootargs()?, rom: uboot.rom.clone() };
     let boot = boots::by_name("initrd");
-    let direct = Bench::tutorial_machine(ctx, built, boot)?;
+    let direct = common::tutorial_machine(ctx, built, boot)?;
     let mut through = direct.clone();
     uboot::through(&mut through, &rom);
     anyhow::ensure!(
@@ -210,7 +210,7 @@ pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
 pub fn initramfs_boot(bench: &Bench, actx: &Context, report: &mut Report) -> Result<()> {
     let built = pipeline::build_all(actx, false, &[Step::Qemu], &mut Summary::default())?;
     let boot = boots::by_name("initramfs");
-    let machine = Bench::tutorial_machine(actx, &built, boot)?;
+    let machine = common::tutorial_machine(actx, &built, boot)?;
     let ready = median_of(bench.boots, || {
         let mut session = machine::spawn(actx, &machine, boot)?;
         machine::wait_ready(&mut session, boot)

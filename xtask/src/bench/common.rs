@@ -34,16 +34,16 @@ impl Bench {
     pub fn child(&self) -> child::Xtask {
         child::Xtask::new(&self.selection, &self.ctx)
     }
+}
 
-    /// The tutorial's command line on TCG, for `boot` on the built kernel and images.
-    pub fn tutorial_machine(
-        ctx: &Context,
-        built: &Built,
-        boot: &'static boot::boots::Boot,
-    ) -> Result<qemu::Machine> {
-        let request = boot::Request::new(boot, boot::Speed::Tutorial);
-        boot::machine::machine(ctx, built, &request, &boot::Options::plain(AccelChoice::Tcg))
-    }
+/// The tutorial's command line on TCG, for `boot` on the built kernel and images.
+pub fn tutorial_machine(
+    ctx: &Context,
+    built: &Built,
+    boot: &'static boot::boots::Boot,
+) -> Result<qemu::Machine> {
+    let request = boot::Request::new(boot, boot::Speed::Tutorial);
+    boot::machine::machine(ctx, built, &request, &boot::Options::plain(AccelChoice::Tcg))
 }
 
 /// The same build with zstd images, made by the images stage itself, to say what zstd changes
@@ -69,14 +69,13 @@ pub fn remove_dir_if_present(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Why a row cannot be measured on this host, if it cannot: its first missing package's line.
+/// Why a row cannot be measured on this host, if it cannot: what it lacks.
 pub fn missing_on_host(
     ctx: &Context,
     arch: &'static arch::Arch,
     steps: &[hostdeps::Step],
 ) -> Option<String> {
-    let err = hostdeps::ensure(&ctx.sh, arch, steps, false).err()?;
-    Some(err.to_string().lines().next().unwrap_or_default().to_string())
+    hostdeps::missing(&ctx.sh, arch, steps)
 }
 
 /// A file's size in bytes, for the report.

@@ -13,7 +13,7 @@ use xshell::cmd;
 
 use super::{
     child,
-    common::{remove_dir_if_present, Bench},
+    common::{self, remove_dir_if_present, Bench},
     report::{median_of, ratio, Report},
 };
 
@@ -149,7 +149,7 @@ pub fn edit_loop(bench: &Bench, report: &mut Report) -> Result<()> {
     let built = pipeline::build_all(&tree_ctx, false, &[Step::Qemu], &mut Summary::default())?;
     let (build, target) = kernel::rebuild_target(&tree_ctx)?;
     let boot = boots::by_name("initramfs");
-    let machine = Bench::tutorial_machine(&tree_ctx, &built, boot)?;
+    let machine = common::tutorial_machine(&tree_ctx, &built, boot)?;
     let tutorial = median_of(3, || {
         touch()?;
         let make = build.build(&format!("make {target} after touching {EDITED}"), &[&target])?;
