@@ -148,15 +148,17 @@ fn built_into() -> Option<PathBuf> {
 }
 
 /// What a boot needs, built: the kernel with the features `options` need (a share needs 9p,
-/// --gdb the debug kernel), BusyBox, the images, and the U-Boot it goes through; the summary of
-/// what was built or reused, for the caller to show or not.
+/// --gdb the debug kernel) and `features` (KUnit), BusyBox, the images, and the U-Boot it goes
+/// through; the summary of what was built or reused, for the caller to show or not.
 pub fn for_boot(
     build: &flags::Build,
     options: &boot::Options,
     choice: &boot::uboot::Choice,
+    features: &[&str],
 ) -> Result<(Context, pipeline::Built, Option<boot::uboot::UbootRom>, Summary)> {
     let mut ctx = context(build)?;
     ctx.add_features(&options.needed_features());
+    ctx.add_features(features);
     choice.check(&ctx, build.install_deps)?;
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, build.install_deps, &[Step::Qemu], &mut summary)?;

@@ -17,7 +17,8 @@ pub fn run(flags: flags::Check) -> Result<()> {
         Some(name) if !flags.all => vec![boots::by_name(name)],
         _ => boots::BOOTS.iter().collect(),
     };
-    let (ctx, built, uboot, summary) = for_boot(&flags.build, &options, &flags.uboot.choice())?;
+    let (ctx, built, uboot, summary) =
+        for_boot(&flags.build, &options, &flags.uboot.choice(), &[])?;
     eprint!("{}", summary.render());
     // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
     let tutorial = flags.tutorial_machine || uboot.is_some();

@@ -41,6 +41,9 @@ pub enum Cmd {
     Run(Run),
     /// Boot images headless and check that they behave as the tutorial shows
     Check(Check),
+    /// Run the kernel's tests in the guest (KUnit) and report their results (a summary, JUnit,
+    /// JSON; exit code 0 all passed, 1 a case failed, 125 the build or the machine failed)
+    Test(Test),
     /// Measure build, rebuild and boot times and image sizes
     Bench(Bench),
     /// Check (and with --install, install) the host packages the build needs
@@ -347,10 +350,63 @@ pub struct Run {
     /// With a command: show the guest's console (kernel log) on stderr
     #[arg(long)]
     pub verbose: bool,
+    /// With a command: read its stdout as TAP or KTAP (kselftest's, or your own) and report the
+    /// results: a summary on stderr, the exit code 0 all passed, 1 a case or the command failed;
+    /// implied by --junit and --json
+    #[arg(long)]
+    pub tap: bool,
+    #[command(flatten)]
+    pub reports: Reports,
     /// A command to run in the guest instead of a shell: its output is the run's output and its
     /// exit code the run's exit code (the initramfs unless --initrd)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Where test results are written, besides the summary on the terminal.
+#[derive(Args, Debug, Default)]
+pub struct Reports {
+    /// Write the results as JUnit XML (what GitLab, Jenkins and GitHub's test reporters read)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the results as JSON (the tree of suites and cases, counts, problems)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+impl Reports {
+    pub fn wanted(&self) -> bool {
+        self.junit.is_some() || self.json.is_some()
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct Test {
+    #[command(flatten)]
+    pub build: Build,
+    #[command(flatten)]
+    pub machine: Machine,
+    /// KUnit's suites built into the kernel (feature `kunit`: its own kernel flavour), all or
+    /// those GLOB names (`suite` or `suite.case`, with * and ?: kunit.filter_glob); the suites of
+    /// test modules given with --module run as they load
+    #[arg(long, value_name = "GLOB", num_args = 0..=1, default_missing_value = "", value_parser = parse_glob)]
+    pub kunit: Option<String>,
+    #[command(flatten)]
+    pub reports: Reports,
+    /// The whole run's limit in seconds, boot included (at most a year)
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub timeout: u64,
+    /// Show the guest's console (kernel log, the tests' output) on stderr
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// A KUnit filter glob: one kernel argument, so no spaces or quotes.
+fn parse_glob(text: &str) -> Result<String, String> {
+    match text.chars().find(|c| c.is_whitespace() || *c == '"' || *c == '\'' || c.is_control()) {
+        Some(c) => Err(format!("{text:?}: a KUnit glob is one kernel argument, without {c:?}")),
+        None => Ok(text.to_string()),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -412,6 +468,9 @@ pub enum BenchPart {
     /// the edit loop: one kernel `.c` file touched, then a command's result (not in the default
     /// run: the first pass builds the kernel from the unpacked tree)
     Edit,
+    /// KUnit from the tree to results beside the kernel's own kunit.py, the same suites (not in
+    /// the default run: kunit.py's kernel is its own build)
+    Kunit,
 }
 
 #[derive(Args, Debug)]

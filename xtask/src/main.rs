@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod flags;
 mod run;
+mod test;
 mod tidy;
 
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::All(flags) => done(build::all(flags)),
         Cmd::Run(flags) => run::run(flags),
         Cmd::Check(flags) => done(check::run(flags)),
+        Cmd::Test(flags) => test::run(flags),
         Cmd::Bench(flags) => done(bench::run(flags)),
         Cmd::Deps(flags) => done(build::deps(flags)),
         Cmd::Gdb(flags) => done(run::gdb(flags)),

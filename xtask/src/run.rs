@@ -1,7 +1,11 @@
 //! `cargo xtask run`: the tutorial's QEMU command line on this terminal, or a command run in the
 //! guest whose output and exit code are the run's.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::{bail, Result};
 
@@ -14,7 +18,7 @@ use stages::{pipeline, Context};
 
 use crate::{
     build::{context, for_boot},
-    flags,
+    flags, test,
 };
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
@@ -42,7 +46,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
     }
     let options = flags.machine.options(flags.gdb)?;
-    let (ctx, built, uboot, _) = for_boot(&flags.build, &options, &choice)?;
+    let (ctx, built, uboot, _) = for_boot(&flags.build, &options, &choice, &[])?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
     let request = Request { probe_accel: !flags.dry_run, ..Request::new(boot, speed) };
@@ -74,6 +78,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
 }
 
 fn command(flags: flags::Run) -> Result<ExitCode> {
+    test::check_report_paths(&flags.reports)?;
     let boot = boots::by_name(flags.image.boot_name().unwrap_or("initramfs"));
     if boot.init.is_none() {
         bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);
@@ -83,7 +88,7 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
     let options = flags.machine.options(flags.gdb)?;
-    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice)?;
+    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &[])?;
     let request = Request {
         init: Init::Runner,
         probe_accel: !flags.dry_run,
@@ -97,12 +102,27 @@ fn command(flags: flags::Run) -> Result<ExitCode> {
         println!("{}", qemu::command_line(&machine));
         return Ok(ExitCode::SUCCESS);
     }
-    let options = runner::Options {
-        timeout: Duration::from_secs(flags.timeout),
+    let mut options = runner::Options {
         verbose: flags.verbose,
         waits_for_debugger: flags.gdb.is_some(),
+        ..runner::Options::for_command(&ctx, Duration::from_secs(flags.timeout))
     };
-    runner::run(&ctx, machine, &flags.command, &options)
+    if !(flags.tap || flags.reports.wanted()) {
+        return runner::run(&ctx, machine, &flags.command, options).map(ExitCode::from);
+    }
+    let copy = Arc::new(Mutex::new(Vec::new()));
+    options.stdout = Box::new(test::Tee { out: std::io::stdout(), copy: Arc::clone(&copy) });
+    let outcome = runner::run(&ctx, machine, &flags.command, options);
+    let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
+    let machine_failure = outcome.as_ref().err().map(|err| format!("{err:#}"));
+    let mut run =
+        results::Run::new(&flags.command.join(" "), results::parse(&stdout), machine_failure);
+    if let Ok(code @ 1..) = outcome {
+        run.passed = false;
+        run.problems.push(format!("the command exited with {code}"));
+    }
+    test::report(&run, &flags.reports, &mut std::io::stderr())?;
+    Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
 }
 
 /// `--gdb`: the gdb command that attaches to the stopped guest.

@@ -24,6 +24,7 @@ pub struct Arch {
     pub name: String,
     pub uname: String,
     pub kernel_arch: String,
+    pub kunit_py: String,
     pub defconfig: String,
     pub kernel_image: String,
     pub kernel_target: String,

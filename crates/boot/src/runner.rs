@@ -30,7 +30,6 @@ use std::{
         unix::net::{UnixListener, UnixStream},
     },
     path::{Path, PathBuf},
-    process::ExitCode,
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
@@ -72,17 +71,30 @@ pub struct Options {
     /// a guest stopped for a debugger is silent for as long as the person at gdb likes: only
     /// the timeout bounds it
     pub waits_for_debugger: bool,
+    /// where the console (the kernel's log, the runner's lines) is written
+    pub console_log: PathBuf,
+    /// where the command's stdout goes, as it arrives
+    pub stdout: Box<dyn Write + Send>,
+}
+
+impl Options {
+    /// A command's run as `run -- CMD` makes it: its stdout this process's, the console in the
+    /// `command` log.
+    pub fn for_command(ctx: &Context, timeout: Duration) -> Options {
+        Options {
+            timeout,
+            verbose: false,
+            waits_for_debugger: false,
+            console_log: ctx.layout.log("command"),
+            stdout: Box::new(std::io::stdout()),
+        }
+    }
 }
 
 /// Boots `machine` (whose init is [`protocol::RUNNER_INIT`]) with `argv` as its command, streams
-/// the command's output to this process's and this process's stdin to it, and returns its exit
-/// code.
-pub fn run(
-    ctx: &Context,
-    mut machine: Machine,
-    argv: &[String],
-    options: &Options,
-) -> Result<ExitCode> {
+/// the command's output to `options.stdout` and this process's stderr, and this process's stdin
+/// to it, and returns its exit code. An error is a failure of the machine (or of the tool).
+pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Options) -> Result<u8> {
     let encoded = encode_command(argv);
     if encoded.len() > MAX_ENCODED_COMMAND {
         bail!(
@@ -114,7 +126,7 @@ pub fn run(
     let started = Instant::now();
     let silence = if options.waits_for_debugger { options.timeout } else { BOOT_SILENCE };
     let limits = Limits { whole_session: options.timeout, silence };
-    let log = ctx.layout.log("command");
+    let log = options.console_log.clone();
     let mut session = Session::spawn_with_limits(&machine, &log, limits)?;
     let (done, reader_gone) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let killer = session.killer();
@@ -126,7 +138,7 @@ pub fn run(
         killer: killer.clone(),
     };
     let mut pumps = vec![
-        pump(&stdout_file, Box::new(std::io::stdout())).start(),
+        pump(&stdout_file, options.stdout).start(),
         pump(&stderr_file, Box::new(std::io::stderr())).start(),
     ];
     if options.verbose {
@@ -160,8 +172,8 @@ pub fn run(
     // QEMU is gone, so its connection is closed: what it held is all there is
     let status = status_received.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
     match (parse_status(&status), result) {
-        (Some(code), _) => Ok(ExitCode::from(code)),
-        (None, _) if reader_gone.load(Ordering::SeqCst) => Ok(ExitCode::from(READER_GONE)),
+        (Some(code), _) => Ok(code),
+        (None, _) if reader_gone.load(Ordering::SeqCst) => Ok(READER_GONE),
         (None, Err(_)) if started.elapsed() >= options.timeout => Err(anyhow::anyhow!(
             "the guest did not finish `{}` within --timeout {}s\n{}",
             argv.join(" "),

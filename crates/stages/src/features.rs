@@ -39,6 +39,9 @@ pub struct Feature {
     /// one of the features a profile's workbench flavour has all of
     #[serde(default)]
     pub workbench: bool,
+    /// features a kernel with this one always has too (KUnit's kernels take test modules)
+    #[serde(default)]
+    pub with: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,13 @@ impl Catalog {
                 }
             }
         }
+        for (name, feature) in &catalog.features {
+            for with in &feature.with {
+                if !catalog.features.contains_key(with) {
+                    bail!("features.toml: feature {name} comes with an unknown feature {with}");
+                }
+            }
+        }
         Ok(catalog)
     }
 
@@ -91,21 +101,25 @@ impl Catalog {
 }
 
 /// What a profile's kernel adds for `wanted` features: those the profile lacks, each workbench
-/// feature bringing all the others the profile lacks; sorted.
+/// feature bringing all the others the profile lacks, each feature those it comes `with`; sorted.
 pub fn extra_features(catalog: &Catalog, profile: &Profile, wanted: &[&str]) -> Vec<String> {
     let workbench = catalog.workbench();
     let mut extra: Vec<String> = Vec::new();
-    let mut add = |feature: &str| {
-        let has = |f: &String| f == feature;
-        if !profile.features.iter().any(has) && !extra.iter().any(has) {
+    let mut todo: Vec<&str> = wanted.to_vec();
+    while let Some(feature) = todo.pop() {
+        let brings = match workbench.contains(&feature) {
+            true => workbench.clone(),
+            false => vec![feature],
+        };
+        for feature in brings {
+            let has = |f: &String| f == feature;
+            if profile.features.iter().any(has) || extra.iter().any(has) {
+                continue;
+            }
             extra.push(feature.to_string());
-        }
-    };
-    for feature in wanted {
-        if workbench.contains(feature) {
-            workbench.iter().for_each(|f| add(f));
-        } else {
-            add(feature);
+            if let Some(row) = catalog.features.get(feature) {
+                todo.extend(row.with.iter().map(String::as_str));
+            }
         }
     }
     extra.sort();
@@ -313,9 +327,13 @@ mod tests {
         );
         assert_eq!(flavour_of(&["debug"]), "tiny+debug");
         assert_eq!(flavour_of(&["debug", "net"]), "tiny+debug+workbench");
+        // KUnit's kernels take test modules: one flavour with or without --module
+        assert_eq!(flavour_of(&["kunit"]), "tiny+kunit+workbench");
+        assert_eq!(flavour_of(&["kunit", "modules"]), "tiny+kunit+workbench");
         // the default profile has the workbench already: no flavour of its own for it
         let default = catalog.profile("default").unwrap();
         assert!(extra_features(catalog, default, &["net", "modules"]).is_empty());
+        assert_eq!(extra_features(catalog, default, &["kunit"]), ["kunit"]);
     }
 
     #[test]

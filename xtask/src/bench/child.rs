@@ -49,6 +49,11 @@ impl Xtask {
         self.timed(&before.iter().map(String::as_str).collect::<Vec<_>>(), args)
     }
 
+    /// `test --accel ACCEL ARGS`, timed from start to exit.
+    pub fn test(&self, accel: &str, args: &[&str]) -> Result<Duration> {
+        self.timed(&[&["test", "--accel", accel][..], args].concat(), &[])
+    }
+
     fn timed(&self, subcommand: &[&str], command_args: &[&str]) -> Result<Duration> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(&exe);

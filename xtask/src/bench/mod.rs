@@ -27,7 +27,8 @@ use crate::{
     flags::{self, BenchPart},
 };
 
-/// The parts of a default run, in order. `peers`, `edit` and `arch-builds` only when asked.
+/// The parts of a default run, in order. `peers`, `edit`, `kunit` and `arch-builds` only when
+/// asked.
 const DEFAULT_PARTS: [BenchPart; 8] = [
     BenchPart::Build,
     BenchPart::Rebuild,
@@ -69,6 +70,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Features => boots::feature_costs(&bench, &mut report)?,
             BenchPart::Peers => peers::virtme_ng(&bench, &mut report)?,
             BenchPart::Edit => peers::edit_loop(&bench, &mut report)?,
+            BenchPart::Kunit => peers::kunit_py(&bench, &mut report)?,
             BenchPart::Sizes => builds::sizes(&bench, &built, &mut report)?,
         }
     }

@@ -1,0 +1,129 @@
+//! `cargo xtask test --kunit`: KUnit's suites in the guest, read from the console into results a
+//! CI reads; and the reports `run --tap` shares.
+
+use std::{
+    io::Write,
+    path::Path,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use boot::{
+    boots, kunit,
+    machine::{self, Init, Request, Speed},
+    runner,
+};
+
+use crate::{build::for_boot, flags};
+
+pub fn run(flags: flags::Test) -> Result<ExitCode> {
+    let Some(glob) = flags.kunit.clone() else {
+        bail!("say what to test: --kunit (all of KUnit's suites) or --kunit GLOB");
+    };
+    check_report_paths(&flags.reports)?;
+    // from here on, every failure is the build's or the machine's: one code of its own
+    let (console_log, console, machine_failure) = match boot_kunit(&flags, &glob) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return Ok(ExitCode::from(runner::GUEST_FAILED));
+        }
+    };
+    let results = kunit::read_console(&console);
+    let mut run = results::Run::new("kunit", results, machine_failure);
+    if run.counts.total() == 0 && run.machine_failure.is_none() {
+        run.passed = false;
+        run.problems.push(match glob.is_empty() {
+            true => format!("no KUnit suite ran (the console is in {})", console_log.display()),
+            false => format!("no KUnit suite matches --kunit {glob}"),
+        });
+    }
+    report(&run, &flags.reports, &mut std::io::stdout())?;
+    Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
+}
+
+/// Builds the KUnit kernel flavour (with the modules given), boots it on the fast machine, loads
+/// the modules, and returns the console's log, its text, and the machine's failure if any.
+fn boot_kunit(
+    flags: &flags::Test,
+    glob: &str,
+) -> Result<(std::path::PathBuf, String, Option<String>)> {
+    let mut options = flags.machine.options(None)?;
+    options.append.extend(kunit::kernel_args(glob));
+    let choice = boot::uboot::Choice::None;
+    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;
+    let request = Request {
+        init: Init::Runner,
+        announce: flags.verbose,
+        ..Request::new(boots::by_name("initramfs"), Speed::Fast)
+    };
+    let machine = machine::machine(&ctx, &built, &request, &options)?;
+    let console_log = ctx.layout.log("kunit");
+    let options = runner::Options {
+        verbose: flags.verbose,
+        console_log: console_log.clone(),
+        // what loading the modules prints is not the results: the summary is stdout's
+        stdout: Box::new(std::io::stderr()),
+        ..runner::Options::for_command(&ctx, Duration::from_secs(flags.timeout))
+    };
+    let argv = ["sh", "-c", kunit::LOAD_TEST_MODULES].map(String::from);
+    let machine_failure = match runner::run(&ctx, machine, &argv, options) {
+        Ok(0) => None,
+        Ok(code) => Some(format!("loading the test modules failed (exit {code})")),
+        Err(err) => Some(format!("{err:#}")),
+    };
+    let console = std::fs::read(&console_log)
+        .with_context(|| format!("reading the console's log {}", console_log.display()))?;
+    Ok((console_log, String::from_utf8_lossy(&console).into_owned(), machine_failure))
+}
+
+/// The report files' folders exist: a typo is named before a kernel is built.
+pub fn check_report_paths(reports: &flags::Reports) -> Result<()> {
+    for (flag, path) in [("--junit", &reports.junit), ("--json", &reports.json)] {
+        let Some(path) = path else { continue };
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            bail!("{flag} {}: no folder {}", path.display(), parent.display());
+        }
+        if path.is_dir() {
+            bail!("{flag} {}: a folder, not a file", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The summary on `terminal`, and the files asked for, each written whole or not at all.
+pub fn report(
+    run: &results::Run,
+    reports: &flags::Reports,
+    terminal: &mut dyn Write,
+) -> Result<()> {
+    write!(terminal, "{}", run.summary())?;
+    for (path, text) in [(&reports.junit, run.junit()), (&reports.json, run.json())] {
+        let Some(path) = path else { continue };
+        artifact::write_atomic(path, |f| Ok(f.write_all(text.as_bytes())?))?;
+        writeln!(terminal, "wrote {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// A writer that passes everything on and keeps a copy: a command's stdout streams to the
+/// terminal and is read as TAP when the run ends.
+pub struct Tee<W> {
+    pub out: W,
+    pub copy: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.copy.lock().expect("the copy's lock").extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,263 @@
+//! Results a CI reads: KUnit's suites in the guest (`test --kunit`) on x86_64 and riscv64, a test
+//! module with a failing case and with a panic, a command's TAP (`run --tap`), each read back
+//! from the JUnit and JSON the tool wrote and held to what the console's KTAP says.
+//!
+//! An end-to-end binary (see `common/mod.rs`): runs when `CI=true` or `KARDEL_E2E=1`. It builds
+//! the tiny profile's KUnit kernel (`tiny+kunit+workbench`) for each architecture.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{enabled, run, serial, target_dir, tempdir, xtask};
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+
+const EXAMPLE: &str = "examples/modules/kunit_example";
+const PANIC: &str = "examples/modules/kunit_panic";
+
+#[test]
+fn kunit_on_x86_64() {
+    if !enabled("e2e_7_results, x86_64 (its KUnit kernel built, KUnit's suites run in QEMU)") {
+        return;
+    }
+    let _one = serial();
+    every_case_reported("x86_64");
+
+    // a glob picks suites: only the linked-list suite
+    let dir = tempdir("kunit-glob");
+    let junit = dir.join("list.xml");
+    run(xtask(&["test", "--kunit", "list*", "--junit", path(&junit)])).ok();
+    let report = read_junit(&junit);
+    let suites: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(suites, ["list-kunit-test"]);
+    assert!(report.test_suites[0].tests > 10, "list-kunit-test has its dozens of cases");
+
+    // a module of your own, with a case that fails on purpose: exit 1, the failure and its
+    // diagnostic in the JUnit; the built-in suites filtered out
+    let junit = dir.join("example.xml");
+    let failing =
+        run(xtask(&["test", "--kunit", "kardel*", "--module", EXAMPLE, "--junit", path(&junit)]));
+    assert_eq!(failing.output.status.code(), Some(1), "{}\n{}", failing.stdout(), failing.stderr());
+    let report = read_junit(&junit);
+    let suite = only_suite(&report, "kardel_example");
+    let cases: Vec<(&str, Kind)> =
+        suite.test_cases.iter().map(|c| (c.name.as_str(), kind(&c.status))).collect();
+    assert_eq!(
+        cases,
+        [
+            ("adds_up", Kind::Pass),
+            ("fails_on_purpose", Kind::Failure),
+            ("panics_when_asked", Kind::Pass)
+        ]
+    );
+    let TestCaseStatus::NonSuccess { message, description, .. } = &suite.test_cases[1].status
+    else {
+        unreachable!()
+    };
+    assert!(message.as_ref().is_some_and(|m| m.contains("EXPECTATION FAILED")), "{message:?}");
+    assert!(
+        description.as_ref().is_some_and(|d| d.contains("this case fails on purpose")),
+        "the failure's own message: {description:?}"
+    );
+    assert!(
+        failing.stdout().contains("FAIL fails_on_purpose")
+            || failing.stdout().contains("FAIL kardel_example.fails_on_purpose"),
+        "{}",
+        failing.stdout()
+    );
+
+    // a second module whose suite panics the kernel in its second case: the machine failed
+    // (125), the suite that was running is an error, never a pass, and what ran before it, in
+    // that suite and in the first module's, is kept
+    let json = dir.join("panic.json");
+    let crashed = run(xtask(&[
+        "test",
+        "--kunit",
+        "kardel*",
+        "--module",
+        EXAMPLE,
+        "--module",
+        PANIC,
+        "--json",
+        path(&json),
+    ]));
+    assert_eq!(
+        crashed.output.status.code(),
+        Some(125),
+        "{}\n{}",
+        crashed.stdout(),
+        crashed.stderr()
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let suites: Vec<(&str, &str)> = results["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(suites, [("kardel_example", "fail"), ("kardel_panic", "error")], "{results:#}");
+    let ran = &results["tests"][1]["subtests"];
+    assert_eq!(
+        (ran[0]["name"].as_str(), ran[0]["status"].as_str()),
+        (Some("passes_first"), Some("pass"))
+    );
+    assert_eq!(ran.as_array().unwrap().len(), 1, "{results:#}");
+    assert!(results["machine_failure"].is_string(), "{results:#}");
+    assert!(crashed.stdout().contains("ERROR kardel_panic"), "{}", crashed.stdout());
+
+    tap_from_a_command(&dir);
+}
+
+#[test]
+fn kunit_on_riscv64() {
+    if !enabled("e2e_7_results, riscv64 (its KUnit kernel built, KUnit's suites run in QEMU)") {
+        return;
+    }
+    let _one = serial();
+    every_case_reported("riscv64");
+}
+
+/// Every built-in suite's every case in the JUnit and the JSON, as many as each suite's plan on
+/// the console says, the skips KUnit counted, and exit 0.
+#[track_caller]
+fn every_case_reported(arch: &str) {
+    let dir = tempdir(&format!("kunit-{arch}"));
+    let (junit, json) = (dir.join("kunit.xml"), dir.join("kunit.json"));
+    let tested = run(xtask(&[
+        "test",
+        "--arch",
+        arch,
+        "--kunit",
+        "--junit",
+        path(&junit),
+        "--json",
+        path(&json),
+    ]))
+    .ok();
+    eprintln!("{arch}:\n{}", tested.stdout());
+    let log = target_dir().join(format!("kardel/logs/{arch}/kunit.log"));
+    let console = std::fs::read_to_string(&log).unwrap();
+    // KUnit's own word: each suite's "# Subtest: NAME" and its plan "1..N" on the next line, and
+    // "# Totals: pass:P fail:F skip:S total:T" after suites of more than one case
+    let lines: Vec<&str> = console.lines().collect();
+    let mut plans = std::collections::BTreeMap::new();
+    for (at, line) in lines.iter().enumerate() {
+        if let Some((_, name)) = line.split_once("    # Subtest: ") {
+            let plan = lines[at + 1].split_once("    1..").expect("a plan after the header").1;
+            plans.insert(name.to_string(), plan.parse::<usize>().unwrap());
+        }
+    }
+    let skip: usize = lines
+        .iter()
+        .filter_map(|l| l.split_once("# Totals: ").map(|(_, t)| t))
+        .map(|t| {
+            t.split_whitespace()
+                .find_map(|w| w.strip_prefix("skip:"))
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    let total: usize = plans.values().sum();
+    assert!(plans.len() >= 10 && total > 50 && skip > 0, "{arch}: {plans:?}, {skip} skipped");
+
+    let report = read_junit(&junit);
+    let junit_plans: std::collections::BTreeMap<String, usize> =
+        report.test_suites.iter().map(|s| (s.name.to_string(), s.test_cases.len())).collect();
+    assert_eq!(
+        junit_plans, plans,
+        "{arch}: a JUnit suite for each suite, a case for each planned case"
+    );
+    let skipped = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .filter(|c| kind(&c.status) == Kind::Skipped)
+        .count();
+    assert_eq!(skipped, skip, "{arch}");
+
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(results["passed"], true);
+    assert_eq!(results["counts"]["skip"].as_u64(), Some(skip as u64), "{arch}");
+    assert_eq!(results["counts"]["pass"].as_u64(), Some((total - skip) as u64), "{arch}");
+    let totals =
+        format!("{total} cases: {} passed, 0 failed, {skip} skipped, 0 errors", total - skip);
+    assert!(tested.stdout().contains(&totals), "{}", tested.stdout());
+}
+
+/// A command's TAP read as KUnit's is: a failing case fails the run with 1, a passing one 0;
+/// the command's stdout stays the command's.
+fn tap_from_a_command(dir: &Path) {
+    let junit = dir.join("tap.xml");
+    let tap = "printf 'TAP version 13\\n1..3\\nok 1 - boots\\nnot ok 2 - sums\\n# 2 + 2 = 5\\nok 3 - later # SKIP not yet\\n'";
+    let failed = run(xtask(&["run", "--junit", path(&junit), "--", "sh", "-c", tap]));
+    assert_eq!(failed.output.status.code(), Some(1), "{}", failed.stderr());
+    assert!(
+        failed.stdout().starts_with("TAP version 13\n1..3\nok 1 - boots\n"),
+        "{}",
+        failed.stdout()
+    );
+    let report = read_junit(&junit);
+    let cases: Vec<(&str, Kind)> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .map(|c| (c.name.as_str(), kind(&c.status)))
+        .collect();
+    assert_eq!(cases, [("boots", Kind::Pass), ("sums", Kind::Failure), ("later", Kind::Skipped)]);
+    let passing = run(xtask(&[
+        "run",
+        "--tap",
+        "--",
+        "sh",
+        "-c",
+        "printf 'TAP version 13\\n1..1\\nok 1 - fine\\n'",
+    ]))
+    .ok();
+    assert!(passing.stderr().contains("1 cases: 1 passed"), "{}", passing.stderr());
+    // a plan the output falls short of is not a pass, whatever the command's exit code
+    let short = run(xtask(&["run", "--tap", "--", "sh", "-c", "printf '1..2\\nok 1 - one\\n'"]));
+    assert_eq!(short.output.status.code(), Some(1), "{}", short.stderr());
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Pass,
+    Failure,
+    Error,
+    Skipped,
+}
+
+fn kind(status: &TestCaseStatus) -> Kind {
+    match status {
+        TestCaseStatus::Success { .. } => Kind::Pass,
+        TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, .. } => Kind::Failure,
+        TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, .. } => Kind::Error,
+        TestCaseStatus::Skipped { .. } => Kind::Skipped,
+    }
+}
+
+/// The JUnit file parsed back: well formed, or the test fails naming it.
+fn read_junit(path: &Path) -> Report {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Report::deserialize_from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not JUnit: {e}\n{text}", path.display()))
+}
+
+#[track_caller]
+fn only_suite<'a>(report: &'a Report, name: &str) -> &'a quick_junit::TestSuite {
+    let found: Vec<_> = report.test_suites.iter().filter(|s| s.name.as_str() == name).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one suite {name} in {:?}",
+        report.test_suites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
+    );
+    found[0]
+}
+
+fn path(p: &PathBuf) -> &str {
+    p.to_str().unwrap()
+}
