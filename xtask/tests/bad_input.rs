@@ -79,6 +79,19 @@ fn bad_flags_are_refused_before_any_work() {
 }
 
 #[test]
+fn a_test_run_without_a_suite_or_with_nowhere_to_report_is_refused() {
+    let fresh = Fresh::new("test");
+    fresh.refuses(&["test"], &[], &["--kunit"]);
+    fresh.refuses(&["test", "--kunit", "list *"], &[], &["--kunit", "one kernel argument"]);
+    fresh.refuses(
+        &["test", "--kunit", "--junit", "/nonexistent/results/kunit.xml"],
+        &[],
+        &["--junit /nonexistent/results/kunit.xml: no folder /nonexistent/results"],
+    );
+    fresh.refuses(&["run", "--json", "/nonexistent/r.json", "--", "true"], &[], &["--json"]);
+}
+
+#[test]
 fn a_boot_through_uboot_is_refused_where_it_cannot_work() {
     let fresh = Fresh::new("uboot");
     fresh.refuses(&["check", "--uboot", "--arch", "riscv64"], &[], &["not set up for riscv64"]);

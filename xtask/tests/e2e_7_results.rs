@@ -9,11 +9,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{enabled, run, serial, target_dir, tempdir, xtask};
+use common::{enabled, repo, run, serial, target_dir, tempdir, xtask};
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
-
-const EXAMPLE: &str = "examples/modules/kunit_example";
-const PANIC: &str = "examples/modules/kunit_panic";
 
 #[test]
 fn kunit_on_x86_64() {
@@ -22,6 +19,8 @@ fn kunit_on_x86_64() {
     }
     let _one = serial();
     every_case_reported("x86_64");
+    let example = repo().join("examples/modules/kunit_example");
+    let panic = repo().join("examples/modules/kunit_panic");
 
     // a glob picks suites: only the linked-list suite
     let dir = tempdir("kunit-glob");
@@ -35,8 +34,15 @@ fn kunit_on_x86_64() {
     // a module of your own, with a case that fails on purpose: exit 1, the failure and its
     // diagnostic in the JUnit; the built-in suites filtered out
     let junit = dir.join("example.xml");
-    let failing =
-        run(xtask(&["test", "--kunit", "kardel*", "--module", EXAMPLE, "--junit", path(&junit)]));
+    let failing = run(xtask(&[
+        "test",
+        "--kunit",
+        "kardel*",
+        "--module",
+        path(&example),
+        "--junit",
+        path(&junit),
+    ]));
     assert_eq!(failing.output.status.code(), Some(1), "{}\n{}", failing.stdout(), failing.stderr());
     let report = read_junit(&junit);
     let suite = only_suite(&report, "kardel_example");
@@ -47,7 +53,7 @@ fn kunit_on_x86_64() {
         [
             ("adds_up", Kind::Pass),
             ("fails_on_purpose", Kind::Failure),
-            ("panics_when_asked", Kind::Pass)
+            ("skips", Kind::Skipped)
         ]
     );
     let TestCaseStatus::NonSuccess { message, description, .. } = &suite.test_cases[1].status
@@ -75,9 +81,9 @@ fn kunit_on_x86_64() {
         "--kunit",
         "kardel*",
         "--module",
-        EXAMPLE,
+        path(&example),
         "--module",
-        PANIC,
+        path(&panic),
         "--json",
         path(&json),
     ]));
