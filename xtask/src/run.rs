@@ -23,14 +23,24 @@ use crate::{
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
     if flags.command.is_empty() {
+        if flags.tap || flags.reports.wanted() {
+            bail!("--tap, --junit and --json read a command's output: give one after --");
+        }
         return interactive(flags).map(|()| ExitCode::SUCCESS);
     }
+    test::check_report_paths(&flags.reports)?;
     // a command's exit code is the run's: every failure of the tool or the guest gets one code
     // of its own
-    match command(flags) {
+    match command(&flags) {
         Ok(code) => Ok(code),
         Err(err) => {
             eprintln!("error: {err:#}");
+            if flags.reports.wanted() {
+                // the reports still say why, so that a CI shows a broken build as one
+                let failure = Some(format!("{err:#}"));
+                let run = results::Run::new(&flags.command.join(" "), Default::default(), failure);
+                test::write_reports(&run, &flags.reports, &mut std::io::stderr())?;
+            }
             Ok(ExitCode::from(runner::GUEST_FAILED))
         }
     }
@@ -77,8 +87,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
     Ok(())
 }
 
-fn command(flags: flags::Run) -> Result<ExitCode> {
-    test::check_report_paths(&flags.reports)?;
+fn command(flags: &flags::Run) -> Result<ExitCode> {
     let boot = boots::by_name(flags.image.boot_name().unwrap_or("initramfs"));
     if boot.init.is_none() {
         bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use boot::{
     boots, kunit,
     machine::{self, Init, Request, Speed},
@@ -27,7 +27,11 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
     let (console_log, console, machine_failure) = match boot_kunit(&flags, &glob) {
         Ok(outcome) => outcome,
         Err(err) => {
+            // the reports still say why, so that a CI shows a broken build as one
             eprintln!("error: {err:#}");
+            let failure = Some(format!("{err:#}"));
+            let run = results::Run::new("kunit", results::Results::default(), failure);
+            write_reports(&run, &flags.reports, &mut std::io::stderr())?;
             return Ok(ExitCode::from(runner::GUEST_FAILED));
         }
     };
@@ -61,11 +65,13 @@ fn boot_kunit(
     };
     let machine = machine::machine(&ctx, &built, &request, &options)?;
     let console_log = ctx.layout.log("kunit");
+    let console = Arc::new(Mutex::new(String::new()));
     let options = runner::Options {
         verbose: flags.verbose,
         console_log: console_log.clone(),
         // what loading the modules prints is not the results: the summary is stdout's
         stdout: Box::new(std::io::stderr()),
+        console_copy: Some(Arc::clone(&console)),
         ..runner::Options::for_command(&ctx, Duration::from_secs(flags.timeout))
     };
     let argv = ["sh", "-c", kunit::LOAD_TEST_MODULES].map(String::from);
@@ -74,9 +80,8 @@ fn boot_kunit(
         Ok(code) => Some(format!("loading the test modules failed (exit {code})")),
         Err(err) => Some(format!("{err:#}")),
     };
-    let console = std::fs::read(&console_log)
-        .with_context(|| format!("reading the console's log {}", console_log.display()))?;
-    Ok((console_log, String::from_utf8_lossy(&console).into_owned(), machine_failure))
+    let console = std::mem::take(&mut *console.lock().expect("the console's lock"));
+    Ok((console_log, console, machine_failure))
 }
 
 /// The report files' folders exist: a typo is named before a kernel is built.
@@ -94,13 +99,22 @@ pub fn check_report_paths(reports: &flags::Reports) -> Result<()> {
     Ok(())
 }
 
-/// The summary on `terminal`, and the files asked for, each written whole or not at all.
+/// The summary on `terminal`, and the files asked for.
 pub fn report(
     run: &results::Run,
     reports: &flags::Reports,
     terminal: &mut dyn Write,
 ) -> Result<()> {
     write!(terminal, "{}", run.summary())?;
+    write_reports(run, reports, terminal)
+}
+
+/// The JUnit and JSON files asked for, each written whole or not at all.
+pub fn write_reports(
+    run: &results::Run,
+    reports: &flags::Reports,
+    terminal: &mut dyn Write,
+) -> Result<()> {
     for (path, text) in [(&reports.junit, run.junit()), (&reports.json, run.json())] {
         let Some(path) = path else { continue };
         artifact::write_atomic(path, |f| Ok(f.write_all(text.as_bytes())?))?;

@@ -89,6 +89,7 @@ fn a_test_run_without_a_suite_or_with_nowhere_to_report_is_refused() {
         &["--junit /nonexistent/results/kunit.xml: no folder /nonexistent/results"],
     );
     fresh.refuses(&["run", "--json", "/nonexistent/r.json", "--", "true"], &[], &["--json"]);
+    fresh.refuses(&["run", "--initramfs", "--tap"], &[], &["--tap", "give one after --"]);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! from the JUnit and JSON the tool wrote and held to what the console's KTAP says.
 //!
 //! An end-to-end binary (see `common/mod.rs`): runs when `CI=true` or `KARDEL_E2E=1`. It builds
-//! the tiny profile's KUnit kernel (`tiny+kunit+workbench`) for each architecture.
+//! the tiny profile's KUnit kernel (`tiny+kunit+modules`) for each architecture.
 
 mod common;
 
@@ -50,11 +50,7 @@ fn kunit_on_x86_64() {
         suite.test_cases.iter().map(|c| (c.name.as_str(), kind(&c.status))).collect();
     assert_eq!(
         cases,
-        [
-            ("adds_up", Kind::Pass),
-            ("fails_on_purpose", Kind::Failure),
-            ("skips", Kind::Skipped)
-        ]
+        [("adds_up", Kind::Pass), ("fails_on_purpose", Kind::Failure), ("skips", Kind::Skipped)]
     );
     let TestCaseStatus::NonSuccess { message, description, .. } = &suite.test_cases[1].status
     else {

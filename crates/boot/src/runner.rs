@@ -75,6 +75,9 @@ pub struct Options {
     pub console_log: PathBuf,
     /// where the command's stdout goes, as it arrives
     pub stdout: Box<dyn Write + Send>,
+    /// filled with the whole console when the run ends, however it ends (the log file is a
+    /// transcript for people, which two runs at once would share)
+    pub console_copy: Option<Arc<std::sync::Mutex<String>>>,
 }
 
 impl Options {
@@ -87,6 +90,7 @@ impl Options {
             waits_for_debugger: false,
             console_log: ctx.layout.log("command"),
             stdout: Box::new(std::io::stdout()),
+            console_copy: None,
         }
     }
 }
@@ -165,6 +169,9 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
         session.wait_for_exit(options.timeout.saturating_sub(started.elapsed()))
     });
     done.store(true, Ordering::SeqCst);
+    if let Some(copy) = &options.console_copy {
+        *copy.lock().expect("the console copy's lock") = session.transcript();
+    }
     for pump in pumps {
         let _ = pump.join();
     }

@@ -100,14 +100,27 @@ impl Catalog {
     }
 }
 
-/// What a profile's kernel adds for `wanted` features: those the profile lacks, each workbench
-/// feature bringing all the others the profile lacks, each feature those it comes `with`; sorted.
+/// What a profile's kernel adds for `wanted` features: those the profile lacks, a wanted
+/// workbench feature bringing all the others the profile lacks, each feature those it comes
+/// `with` (and only those: KUnit's kernel takes modules without the network); sorted.
 pub fn extra_features(catalog: &Catalog, profile: &Profile, wanted: &[&str]) -> Vec<String> {
     let workbench = catalog.workbench();
     let mut extra: Vec<String> = Vec::new();
-    let mut todo: Vec<&str> = wanted.to_vec();
-    while let Some(feature) = todo.pop() {
-        let brings = match workbench.contains(&feature) {
+    // what the wanted features come with: a workbench feature among them brings only itself
+    let mut implied: Vec<&str> = Vec::new();
+    let mut walk: Vec<&str> = wanted.to_vec();
+    while let Some(feature) = walk.pop() {
+        for with in catalog.features.get(feature).map(|f| f.with.as_slice()).unwrap_or_default() {
+            if !implied.contains(&with.as_str()) {
+                implied.push(with);
+                walk.push(with);
+            }
+        }
+    }
+    // (feature, whether it brings the whole workbench)
+    let mut todo: Vec<(&str, bool)> = wanted.iter().map(|f| (*f, !implied.contains(f))).collect();
+    while let Some((feature, whole)) = todo.pop() {
+        let brings = match whole && workbench.contains(&feature) {
             true => workbench.clone(),
             false => vec![feature],
         };
@@ -118,7 +131,7 @@ pub fn extra_features(catalog: &Catalog, profile: &Profile, wanted: &[&str]) -> 
             }
             extra.push(feature.to_string());
             if let Some(row) = catalog.features.get(feature) {
-                todo.extend(row.with.iter().map(String::as_str));
+                todo.extend(row.with.iter().map(|w| (w.as_str(), false)));
             }
         }
     }
@@ -126,13 +139,18 @@ pub fn extra_features(catalog: &Catalog, profile: &Profile, wanted: &[&str]) -> 
     extra
 }
 
-/// A kernel's name in folders: the profile, then what it adds, the workbench features as one
-/// word (`tiny`, `tiny+debug`, `tiny+workbench`, `tiny+debug+workbench`).
+/// A kernel's name in folders: the profile, then what it adds, every workbench feature the
+/// profile lacks as one word (`tiny`, `tiny+debug`, `tiny+workbench`, `tiny+debug+workbench`),
+/// some of them by name (`tiny+kunit+modules`).
 pub fn flavour(catalog: &Catalog, profile_name: &str, extra: &[String]) -> String {
     let workbench = catalog.workbench();
+    let in_profile = |f: &&str| {
+        catalog.profiles.get(profile_name).is_some_and(|p| p.features.iter().any(|h| h == f))
+    };
+    let whole = workbench.iter().all(|f| in_profile(f) || extra.iter().any(|e| e == f));
     let mut words: Vec<&str> =
-        extra.iter().map(String::as_str).filter(|f| !workbench.contains(f)).collect();
-    if extra.iter().any(|f| workbench.contains(&f.as_str())) {
+        extra.iter().map(String::as_str).filter(|f| !(whole && workbench.contains(f))).collect();
+    if whole && extra.iter().any(|f| workbench.contains(&f.as_str())) {
         words.push("workbench");
     }
     std::iter::once(profile_name).chain(words).collect::<Vec<_>>().join("+")
@@ -327,9 +345,12 @@ mod tests {
         );
         assert_eq!(flavour_of(&["debug"]), "tiny+debug");
         assert_eq!(flavour_of(&["debug", "net"]), "tiny+debug+workbench");
-        // KUnit's kernels take test modules: one flavour with or without --module
-        assert_eq!(flavour_of(&["kunit"]), "tiny+kunit+workbench");
-        assert_eq!(flavour_of(&["kunit", "modules"]), "tiny+kunit+workbench");
+        // KUnit's kernels take test modules, without the rest of the workbench: one flavour
+        // with or without --module
+        assert_eq!(flavour_of(&["kunit"]), "tiny+kunit+modules");
+        assert_eq!(flavour_of(&["kunit", "modules"]), "tiny+kunit+modules");
+        assert_eq!(flavour_of(&["modules", "kunit"]), "tiny+kunit+modules");
+        assert_eq!(flavour_of(&["kunit", "net"]), "tiny+kunit+workbench");
         // the default profile has the workbench already: no flavour of its own for it
         let default = catalog.profile("default").unwrap();
         assert!(extra_features(catalog, default, &["net", "modules"]).is_empty());
