@@ -62,7 +62,7 @@ impl Counts {
         self.pass + self.fail + self.skip + self.error
     }
 
-    fn add(&mut self, other: Counts) {
+    pub(crate) fn add(&mut self, other: Counts) {
         self.pass += other.pass;
         self.fail += other.fail;
         self.skip += other.skip;

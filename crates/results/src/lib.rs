@@ -110,11 +110,7 @@ impl Run {
         let mut loose = Counts::default();
         for test in &self.tests {
             if test.subtests.is_empty() {
-                let c = test.counts();
-                loose.pass += c.pass;
-                loose.fail += c.fail;
-                loose.skip += c.skip;
-                loose.error += c.error;
+                loose.add(test.counts());
             } else {
                 rows.push((test.name.clone(), test.counts(), test.seconds));
             }
