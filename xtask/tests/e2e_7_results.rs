@@ -109,6 +109,17 @@ fn kunit_on_x86_64() {
     assert!(failure.contains("Kernel panic - not syncing"), "the panic named first: {failure}");
     assert!(crashed.stdout().contains("ERROR kardel_panic"), "{}", crashed.stdout());
 
+    // test modules load into the same KUnit kernel: no second flavour was built for them
+    let builds: Vec<String> = std::fs::read_dir(target_dir().join("kardel/build/x86_64"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("kunit"))
+        .collect();
+    assert!(
+        builds.len() == 1 && builds[0].starts_with("kernel-tiny+kunit+modules"),
+        "one KUnit kernel: {builds:?}"
+    );
+
     tap_from_a_command(&dir);
 }
 

@@ -33,6 +33,8 @@ pub struct Context {
     pub mirrors: Vec<String>,
     /// features the user's flags need that the profile lacks (`modules` for --module)
     pub extra_features: Vec<String>,
+    /// the features asked for, before the workbench and `with` expand them
+    asked_features: Vec<String>,
     /// the selection's jobs, or the number of CPUs
     pub jobs: u32,
     pub source_date_epoch: u64,
@@ -78,6 +80,7 @@ impl Context {
         };
         let mut ctx = Context {
             extra_features: Vec::new(),
+            asked_features: Vec::new(),
             sh: Shell::new()?,
             layout: Layout::new(target, &arch.name),
             repo,
@@ -147,9 +150,11 @@ impl Context {
 
     /// Adds features the boot's options need (a share needs 9p) to the kernel, where the profile
     /// lacks them: a workbench feature brings the profile's whole workbench flavour.
+    /// The kernel follows from everything asked so far, in whatever order it was asked (a
+    /// module, then KUnit, is KUnit's kernel with modules).
     pub fn add_features(&mut self, features: &[&str]) {
-        let mut wanted: Vec<&str> = self.extra_features.iter().map(String::as_str).collect();
-        wanted.extend_from_slice(features);
+        self.asked_features.extend(features.iter().map(|f| f.to_string()));
+        let wanted: Vec<&str> = self.asked_features.iter().map(String::as_str).collect();
         self.extra_features = features::extra_features(Catalog::builtin(), self.profile, &wanted);
     }
 
