@@ -187,11 +187,10 @@ pub fn kunit_py(bench: &Bench, report: &mut Report) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     // the same suites: the symbols of the kunit feature's fragment
     let fragment = stages::context::repo().join("kernel-config/kunit.config");
-    let symbols: String = std::fs::read_to_string(&fragment)
-        .with_context(|| format!("reading {}", fragment.display()))?
-        .lines()
-        .filter(|l| l.starts_with("CONFIG_"))
-        .map(|l| format!("{l}\n"))
+    let symbols: String = kconfig::read_fragments(&[fragment])?
+        .concat()
+        .iter()
+        .map(|setting| format!("{setting}\n"))
         .collect();
     let kunitconfig = work.join(".kunitconfig");
     std::fs::write(&kunitconfig, symbols)?;
