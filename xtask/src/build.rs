@@ -110,6 +110,13 @@ pub fn deps(flags: flags::Deps) -> Result<()> {
         "host packages: everything the build, the images and QEMU need for {} is installed",
         arch.name
     );
+    match stages::ccache::find_program() {
+        Some(program) => println!("ccache: {} (every compile goes through it)", program.display()),
+        None => println!(
+            "ccache: not installed (optional: a compile cache, so that no build compiles the same \
+             code twice; apt-get install ccache, dnf install ccache, pacman -S ccache)"
+        ),
+    }
     Ok(())
 }
 

@@ -142,6 +142,13 @@ pub struct Build {
     /// An extra argument for the kernel's and BusyBox's make (e.g. `V=1`); repeatable
     #[arg(long = "make-arg", env = "KARDEL_MAKE_ARGS", value_delimiter = ' ')]
     pub make_args: Vec<String>,
+    /// Compile through ccache, and fail when it is missing (default: through ccache when it is
+    /// on the PATH)
+    #[arg(long, conflicts_with = "no_ccache")]
+    pub ccache: bool,
+    /// Compile without ccache even when it is installed
+    #[arg(long)]
+    pub no_ccache: bool,
     /// Install missing host packages first (needs root or sudo); on a terminal the tool offers
     /// to without it
     #[arg(long, env = "KARDEL_INSTALL_DEPS", value_parser = clap::builder::BoolishValueParser::new())]
@@ -471,6 +478,9 @@ pub enum BenchPart {
     /// KUnit from the tree to results beside the kernel's own kunit.py, the same suites (not in
     /// the default run: kunit.py's kernel is its own build)
     Kunit,
+    /// a kernel build into an empty ccache, then from an empty build folder with the cache warm
+    /// (not in the default run: two kernel builds)
+    Ccache,
 }
 
 #[derive(Args, Debug)]
@@ -614,6 +624,11 @@ impl Build {
             overlays: self.overlays.clone(),
             jobs: self.jobs,
             make_args: self.make_args.clone(),
+            ccache: match (self.ccache, self.no_ccache) {
+                (true, _) => stages::ccache::Choice::On,
+                (_, true) => stages::ccache::Choice::Off,
+                _ => stages::ccache::Choice::Auto,
+            },
         })
     }
 }
@@ -654,6 +669,11 @@ pub fn selection_args(selection: &Selection) -> Vec<String> {
     flag("jobs", selection.jobs.map(|j| j.to_string()));
     for arg in &selection.make_args {
         flag("make-arg", Some(arg.clone()));
+    }
+    match selection.ccache {
+        stages::ccache::Choice::Auto => {}
+        stages::ccache::Choice::On => args.push("--ccache".into()),
+        stages::ccache::Choice::Off => args.push("--no-ccache".into()),
     }
     args
 }
@@ -781,6 +801,7 @@ mod tests {
         selection.image_size_mib = 48;
         selection.jobs = Some(3);
         selection.make_args = vec!["V=1".into()];
+        selection.ccache = stages::ccache::Choice::Off;
         let mut argv = vec!["cargo xtask".to_string(), "all".to_string()];
         argv.extend(selection_args(&selection));
         let Cmd::All(build) = Xtask::try_parse_from(argv).unwrap().cmd else { unreachable!() };

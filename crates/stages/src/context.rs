@@ -9,6 +9,7 @@ use arch::Arch;
 use xshell::Shell;
 
 use crate::{
+    ccache::Ccache,
     features::{self, Catalog, Profile},
     layout::Layout,
     selection::{folder_word, module_name, Selection},
@@ -38,6 +39,8 @@ pub struct Context {
     /// the selection's jobs, or the number of CPUs
     pub jobs: u32,
     pub source_date_epoch: u64,
+    /// ccache in front of the compilers, when the selection and the host give it
+    pub ccache: Option<Ccache>,
 }
 
 /// The repository's root: kernel-config/, busybox-config/, uboot-config/, features.toml.
@@ -92,7 +95,14 @@ impl Context {
             jobs,
             source_date_epoch,
             selection,
+            ccache: None,
         };
+        ctx.ccache = Ccache::resolve(
+            ctx.selection.ccache,
+            &ctx.layout.ccache_links(),
+            ctx.layout.target(),
+            &ctx.compilers(),
+        )?;
         if !ctx.selection.modules.is_empty() {
             ctx.add_features(&["modules"]);
         }
@@ -219,6 +229,22 @@ impl Context {
     }
 
     /// `CROSS_COMPILE`: the environment's if set, else the architecture's.
+    /// The compilers' program names the builds call: the host's, the architecture's cross
+    /// compiler, and the environment's `CC`.
+    fn compilers(&self) -> Vec<String> {
+        let mut names = vec!["gcc".to_string(), "cc".to_string()];
+        let cross = self.cross_prefix();
+        if !cross.is_empty() {
+            names.push(format!("{cross}gcc"));
+        }
+        if let Ok(cc) = std::env::var("CC") {
+            let program = cc.split_whitespace().next().unwrap_or_default();
+            let name = Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned());
+            names.extend(name.filter(|n| !n.is_empty() && *n != "ccache" && !names.contains(n)));
+        }
+        names
+    }
+
     pub fn cross_prefix(&self) -> String {
         std::env::var("CROSS_COMPILE")
             .ok()

@@ -37,6 +37,8 @@ pub struct OutOfTree<'a> {
     build_args: Vec<String>,
     envs: Vec<(String, String)>,
     log: PathBuf,
+    /// where ccache logs what this build's compiles asked of it, when compiles go through it
+    ccache_log: Option<PathBuf>,
     /// the tree's top Kconfig file and its variables, to explain a request that did not stick
     kconfig_top: &'static str,
     kconfig_vars: Vec<(String, String)>,
@@ -54,6 +56,13 @@ impl<'a> OutOfTree<'a> {
     ) -> OutOfTree<'a> {
         let log = ctx.layout.log(log_name);
         let _ = std::fs::remove_file(&log);
+        let mut envs = reproducible_env(ctx.source_date_epoch);
+        let ccache_log = ctx.ccache.as_ref().map(|ccache| {
+            let stats_log = ccache_log(&log);
+            let _ = std::fs::remove_file(&stats_log);
+            envs.extend(ccache.env(&stats_log));
+            stats_log
+        });
         OutOfTree {
             sh: &ctx.sh,
             label,
@@ -63,8 +72,9 @@ impl<'a> OutOfTree<'a> {
             build_args: std::iter::once(format!("-j{}", ctx.jobs))
                 .chain(ctx.selection.make_args.iter().cloned())
                 .collect(),
-            envs: reproducible_env(ctx.source_date_epoch),
+            envs,
             log,
+            ccache_log,
             kconfig_top: "Kconfig",
             kconfig_vars: Vec::new(),
         }
@@ -115,7 +125,16 @@ impl<'a> OutOfTree<'a> {
     pub fn build(&self, what: &str, targets: &[&str]) -> Result<Duration> {
         let mut args = self.build_args.clone();
         args.extend(targets.iter().map(|t| t.to_string()));
-        self.run(what, &args)
+        let took = self.run(what, &args)?;
+        if let Some(stats) = self.ccache_stats().filter(|s| s.compiles() > 0) {
+            eprintln!("{}: ccache: {}", self.label, stats.describe());
+        }
+        Ok(took)
+    }
+
+    /// What this build's compiles asked of ccache so far, when they go through it.
+    pub fn ccache_stats(&self) -> Option<crate::ccache::Stats> {
+        self.ccache_log.as_deref().map(crate::ccache::read_stats)
     }
 
     /// Configures the build folder unless it already holds the config these inputs give:
@@ -259,6 +278,11 @@ pub fn tree_version(tree: &Path) -> Result<(u32, u32)> {
         (Some(major), Some(minor)) => Ok((major, minor)),
         _ => bail!("{}: no VERSION and PATCHLEVEL in its Makefile", tree.display()),
     }
+}
+
+/// The ccache stats log beside a make log: `kernel-tiny.log` → `kernel-tiny.ccache`.
+pub fn ccache_log(make_log: &Path) -> PathBuf {
+    make_log.with_extension("ccache")
 }
 
 fn read(path: &Path) -> Result<String> {

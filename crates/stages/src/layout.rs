@@ -15,6 +15,7 @@
 //! target/kardel/logs/<arch>/<name>.log        every make's and every boot's whole output
 //! target/kardel/locks/                        one lock per build folder, source tree, image set
 //! target/kardel/kvm-probe                     the KVM probe's cached verdict
+//! target/kardel/ccache-bin/                   links named like the compilers, to ccache
 //! target/bench/<arch>/<profile>/              the benchmark's own target folder (the same layout)
 //! ```
 
@@ -124,6 +125,11 @@ impl Layout {
 
     pub fn sources(&self) -> PathBuf {
         self.work().join("src")
+    }
+
+    /// The links that put ccache in front of the compilers (`gcc`, a cross `gcc`).
+    pub fn ccache_links(&self) -> PathBuf {
+        self.work().join("ccache-bin")
     }
 
     /// An out-of-tree build folder of this architecture (`kernel-tiny-6.1`, `busybox-1.36.1`).

@@ -1,10 +1,11 @@
 //! The build side of the engine: what a user selects (plain values, no flags), where every output
 //! goes, the stage mechanism, and the stages themselves (sources, kernel, BusyBox, U-Boot, your
 //! modules, the images), run in order by the pipeline. Files import only downwards: `selection`,
-//! `layout`, `features` and `stage` at the bottom, `context` above them, `kbuild` and `package`
+//! `layout`, `features`, `ccache` and `stage` at the bottom, `context` above them, `kbuild` and `package`
 //! (a kconfig package as a row) above it, the stages above those, the pipeline on top.
 
 pub mod busybox;
+pub mod ccache;
 pub mod context;
 pub mod features;
 pub mod hostdeps;

@@ -128,19 +128,19 @@ fn build_all(
             std::fs::copy(dir.join(file), &to)
                 .with_context(|| format!("copying {}", dir.join(file).display()))?;
         }
-        let make = cmd!(sh, "make -C {build_dir} M={copy} {vars...} {jobs} modules");
-        exec::run_logged(
-            make,
-            &ctx.layout.log(&format!("module-{name}")),
-            &format!("module {name}"),
-        )
-        // the compiler names the copy's files: name yours
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "{}",
-                format!("{err:#}").replace(&copy.display().to_string(), &dir.display().to_string())
-            )
-        })?;
+        let log = ctx.layout.log(&format!("module-{name}"));
+        let ccache_env = ctx.ccache.iter().flat_map(|c| c.env(&crate::kbuild::ccache_log(&log)));
+        let make =
+            cmd!(sh, "make -C {build_dir} M={copy} {vars...} {jobs} modules").envs(ccache_env);
+        exec::run_logged(make, &log, &format!("module {name}"))
+            // the compiler names the copy's files: name yours
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "{}",
+                    format!("{err:#}")
+                        .replace(&copy.display().to_string(), &dir.display().to_string())
+                )
+            })?;
         let mut built = 0;
         for entry in std::fs::read_dir(&copy)? {
             let path = entry?.path();

@@ -65,6 +65,14 @@ impl<'a> Package<'a> {
         Ok(fp)
     }
 
+    /// What the last build's compiles asked of ccache, when they went through it.
+    pub fn ccache_stats(&self) -> Option<crate::ccache::Stats> {
+        self.ctx.ccache.as_ref()?;
+        Some(crate::ccache::read_stats(&crate::kbuild::ccache_log(
+            &self.ctx.layout.log(&self.log_name),
+        )))
+    }
+
     /// The unpacked tree, checked, as an out-of-tree build.
     pub fn out_of_tree(&self) -> Result<OutOfTree<'a>> {
         let tree = self.source.tree(self.ctx)?;

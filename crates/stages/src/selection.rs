@@ -45,6 +45,8 @@ pub struct Selection {
     pub jobs: Option<u32>,
     /// extra arguments for every make
     pub make_args: Vec<String>,
+    /// whether compiles go through ccache (the outputs are the same either way)
+    pub ccache: crate::ccache::Choice,
 }
 
 impl Selection {
@@ -62,6 +64,7 @@ impl Selection {
             overlays: Vec::new(),
             jobs: None,
             make_args: Vec::new(),
+            ccache: crate::ccache::Choice::Auto,
         }
     }
 }

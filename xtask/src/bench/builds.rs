@@ -29,13 +29,69 @@ pub fn from_nothing(bench: &Bench, report: &mut Report) -> Result<()> {
     let (_, elapsed) = timed(|| kernel::configure(ctx))?;
     report.seconds("build", "configure kernel (checked)", elapsed);
     let (_, elapsed) = timed(|| kernel::build(ctx))?;
-    report.seconds("build", format!("kernel build (-j{})", ctx.jobs), elapsed);
+    report.seconds("build", format!("kernel build (-j{})", ctx.jobs), elapsed).note =
+        ccache_note(kernel::package(ctx)?.ccache_stats());
     let (_, elapsed) = timed(|| busybox::configure(ctx))?;
     report.seconds("build", "configure busybox (checked)", elapsed);
     let (busybox, elapsed) = timed(|| busybox::build(ctx))?;
-    report.seconds("build", format!("busybox build (-j{})", ctx.jobs), elapsed);
+    report.seconds("build", format!("busybox build (-j{})", ctx.jobs), elapsed).note =
+        ccache_note(busybox::package(ctx)?.ccache_stats());
     let (_, elapsed) = timed(|| images::build(ctx, &busybox.0, None))?;
     report.seconds("build", "all three images", elapsed);
+    Ok(())
+}
+
+/// What a build asked of ccache: with the cache the tests and earlier builds left, the build
+/// part measures lookups where they compiled the same code (`--no-ccache` measures compiles).
+fn ccache_note(stats: Option<stages::ccache::Stats>) -> String {
+    match stats {
+        Some(stats) => format!("ccache: {}", stats.describe()),
+        None => "without ccache".to_string(),
+    }
+}
+
+/// A full kernel build into an empty ccache of the bench's own, then again from an empty build
+/// folder with that cache warm: what `cargo clean` then `all`, a second checkout or a bisect
+/// coming back to a commit cost with the cache.
+pub fn ccache(bench: &Bench, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    if ctx.ccache.is_none() {
+        report.not_measured(
+            "ccache",
+            "kernel build, empty and warm cache",
+            "ccache is not installed, or --no-ccache".to_string(),
+        );
+        return Ok(());
+    }
+    let cache = ctx.layout.bench_work("ccache");
+    remove_dir_if_present(&cache)?;
+    let previous = std::env::var_os("CCACHE_DIR");
+    // make inherits it; the bench runs one build at a time
+    std::env::set_var("CCACHE_DIR", &cache);
+    let rounds = (|| -> Result<Vec<std::time::Duration>> {
+        let mut took = Vec::new();
+        for round in ["empty", "warm"] {
+            for dir in [kernel::build_dir(ctx)?, ctx.layout.kernel_images(&ctx.kernel_flavour())] {
+                remove_dir_if_present(&dir)?;
+            }
+            let (_, elapsed) = timed(|| kernel::build(ctx))?;
+            report
+                .seconds("ccache", format!("kernel build, {round} cache (-j{})", ctx.jobs), elapsed)
+                .note = ccache_note(kernel::package(ctx)?.ccache_stats());
+            took.push(elapsed);
+        }
+        Ok(took)
+    })();
+    match previous {
+        Some(dir) => std::env::set_var("CCACHE_DIR", dir),
+        None => std::env::remove_var("CCACHE_DIR"),
+    }
+    let took = rounds?;
+    let (ratio, note) = super::report::ratio(took[1], took[0], Some(0.3));
+    report.add("ccache", "warm over empty", ratio, "x").note = format!(
+        "{note}; configure included; ccache's published figure for a defconfig: about 0.15"
+    );
+    remove_dir_if_present(&cache)?;
     Ok(())
 }
 

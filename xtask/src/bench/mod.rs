@@ -27,7 +27,7 @@ use crate::{
     flags::{self, BenchPart},
 };
 
-/// The parts of a default run, in order. `peers`, `edit`, `kunit` and `arch-builds` only when
+/// The parts of a default run, in order. `peers`, `edit`, `kunit`, `ccache` and `arch-builds` only when
 /// asked.
 const DEFAULT_PARTS: [BenchPart; 8] = [
     BenchPart::Build,
@@ -71,6 +71,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Peers => peers::virtme_ng(&bench, &mut report)?,
             BenchPart::Edit => peers::edit_loop(&bench, &mut report)?,
             BenchPart::Kunit => peers::kunit_py(&bench, &mut report)?,
+            BenchPart::Ccache => builds::ccache(&bench, &mut report)?,
             BenchPart::Sizes => builds::sizes(&bench, &built, &mut report)?,
         }
     }

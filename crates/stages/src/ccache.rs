@@ -1,0 +1,175 @@
+//! Every compile through ccache, when it is there: the kernel's, BusyBox's, U-Boot's and your
+//! modules'. A compile ccache has seen (a bisect coming back to a commit, `cargo clean` then
+//! `all`, a second checkout) is then a lookup.
+//!
+//! ccache comes in by *masquerading*: a folder of links named like the compilers (`gcc`,
+//! `aarch64-linux-gnu-gcc`), put first on make's PATH. The make command lines stay as they were,
+//! so turning ccache on or off neither changes a fingerprint nor makes kbuild rebuild everything
+//! (kbuild compares each object's command line). Paths under the target folder are made relative
+//! (`CCACHE_BASEDIR`), so a build folder at the same place relative to its source (the
+//! benchmark's own target folder, say) hits what another built.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+
+/// Whether compiles go through ccache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Choice {
+    /// when `ccache` is on the PATH
+    #[default]
+    Auto,
+    /// required: an error when it is missing
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ccache {
+    /// the folder of compiler-named links to ccache
+    masquerade: PathBuf,
+    /// paths under it are hashed relative to the build folder
+    base_dir: PathBuf,
+}
+
+/// What one build asked of the cache, from its stats log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    /// compiles ccache cannot cache (a link, a preprocessing-only call, a failing test compile)
+    pub uncacheable: u64,
+}
+
+impl Stats {
+    pub fn compiles(&self) -> u64 {
+        self.hits + self.misses
+    }
+
+    /// `812 hits, 3 misses (99%)`
+    pub fn describe(&self) -> String {
+        let rate = match self.compiles() {
+            0 => String::new(),
+            n => format!(" ({}%)", self.hits * 100 / n),
+        };
+        format!("{} hits, {} misses{rate}", self.hits, self.misses)
+    }
+}
+
+/// Reads a ccache stats log (`CCACHE_STATSLOG`): a `# file` line per compile, then the
+/// counters it bumped, one per line.
+pub fn parse_stats_log(text: &str) -> Stats {
+    let mut stats = Stats::default();
+    let mut counted = true;
+    for line in text.lines() {
+        match line.trim() {
+            l if l.starts_with('#') => {
+                if !counted {
+                    stats.uncacheable += 1;
+                }
+                counted = false;
+            }
+            "direct_cache_hit" | "preprocessed_cache_hit" => {
+                stats.hits += 1;
+                counted = true;
+            }
+            "cache_miss" => {
+                stats.misses += 1;
+                counted = true;
+            }
+            _ => {}
+        }
+    }
+    if !counted {
+        stats.uncacheable += 1;
+    }
+    stats
+}
+
+/// The program's path, when it is on the PATH.
+pub fn find_program() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("ccache")).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+impl Ccache {
+    /// ccache as `choice` asks, with links for `compilers` (program names such as `gcc` and
+    /// `riscv64-linux-gnu-gcc`) in `masquerade`. `base_dir` is the target folder.
+    pub fn resolve(
+        choice: Choice,
+        masquerade: &Path,
+        base_dir: &Path,
+        compilers: &[String],
+    ) -> Result<Option<Ccache>> {
+        let program = match (choice, find_program()) {
+            (Choice::Off, _) | (Choice::Auto, None) => return Ok(None),
+            (_, Some(program)) => program,
+            (Choice::On, None) => bail!(
+                "--ccache: no ccache on the PATH (Debian/Ubuntu: apt-get install ccache; \
+                 Fedora: dnf install ccache; Arch: pacman -S ccache)"
+            ),
+        };
+        std::fs::create_dir_all(masquerade)
+            .with_context(|| format!("creating {}", masquerade.display()))?;
+        for name in compilers {
+            link(&program, &masquerade.join(name))?;
+        }
+        Ok(Some(Ccache { masquerade: masquerade.to_path_buf(), base_dir: base_dir.to_path_buf() }))
+    }
+
+    /// The environment of a make whose compiles go through ccache, logging what they asked of
+    /// the cache to `stats_log`.
+    pub fn env(&self, stats_log: &Path) -> Vec<(String, String)> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::iter::once(self.masquerade.clone()).chain(std::env::split_paths(&path));
+        let path = std::env::join_paths(dirs).expect("the PATH's own folders join again");
+        vec![
+            ("PATH".into(), path.to_string_lossy().into_owned()),
+            ("CCACHE_BASEDIR".into(), self.base_dir.display().to_string()),
+            ("CCACHE_STATSLOG".into(), stats_log.display().to_string()),
+        ]
+    }
+}
+
+/// `link` -> `program`, replaced atomically when it points elsewhere: several runs may make the
+/// folder at once.
+fn link(program: &Path, link: &Path) -> Result<()> {
+    if std::fs::read_link(link).is_ok_and(|target| target == program) {
+        return Ok(());
+    }
+    let temporary = link.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    std::os::unix::fs::symlink(program, &temporary)
+        .with_context(|| format!("linking {} to {}", temporary.display(), program.display()))?;
+    std::fs::rename(&temporary, link).with_context(|| format!("renaming to {}", link.display()))
+}
+
+/// The stats of the log at `path`, which a build wrote: none when it wrote none.
+pub fn read_stats(path: &Path) -> Stats {
+    std::fs::read_to_string(path).map(|text| parse_stats_log(&text)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stats_log_counts_hits_misses_and_what_cannot_be_cached() {
+        let log = "# ../../../src/linux/init/main.c\ndirect_cache_hit\nlocal_storage_hit\n\
+                   # ../../../src/linux/kernel/fork.c\npreprocessed_cache_hit\n\
+                   # ../../../src/linux/mm/slab.c\ndirect_cache_miss\ncache_miss\nlocal_storage_write\n\
+                   # /tmp/cc1.c\ncompile_failed\n\
+                   # vmlinux\ncalled_for_link\n";
+        let stats = parse_stats_log(log);
+        assert_eq!(stats, Stats { hits: 2, misses: 1, uncacheable: 2 });
+        assert_eq!(stats.describe(), "2 hits, 1 misses (66%)");
+        assert_eq!(parse_stats_log("").describe(), "0 hits, 0 misses");
+    }
+}
