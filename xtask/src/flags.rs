@@ -44,6 +44,9 @@ pub enum Cmd {
     /// Run the kernel's tests in the guest (KUnit) and report their results (a summary, JUnit,
     /// JSON; exit code 0 all passed, 1 a case failed, 125 the build or the machine failed)
     Test(Test),
+    /// Find the commit that broke it: bisect a git kernel tree (--kernel-source DIR) between
+    /// --good and --bad, building and booting each step (exit code 0 when one commit is named)
+    Bisect(Bisect),
     /// Measure build, rebuild and boot times and image sizes
     Bench(Bench),
     /// Check (and with --install, install) the host packages the build needs
@@ -370,6 +373,46 @@ pub struct Run {
     pub command: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct Bisect {
+    #[command(flatten)]
+    pub build: Build,
+    #[command(flatten)]
+    pub machine: Machine,
+    /// A commit where the command passes (any revision git takes: a hash, a tag, HEAD~16)
+    #[arg(long, value_name = "REV", required_unless_present = "replay")]
+    pub good: Option<String>,
+    /// A commit where the command fails
+    #[arg(long, value_name = "REV", required_unless_present = "replay")]
+    pub bad: Option<String>,
+    /// What a kernel panic at boot counts as
+    #[arg(long, value_enum, default_value_t = PanicIs::Bad)]
+    pub panic: PanicIs,
+    /// Repeat a saved bisect log (the one a bisect writes), then go on from where it ends
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["good", "bad"])]
+    pub replay: Option<PathBuf>,
+    /// Write the bisect (answer, steps, log) as JSON
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Each step's boot-and-command limit in seconds: a kernel that hangs is a machine failure,
+    /// skipped
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub timeout: u64,
+    /// Show each step's command output and console
+    #[arg(long)]
+    pub verbose: bool,
+    /// The command run in each step's guest: exit 0 is good, 125 skip, anything else bad.
+    /// Without one, a step is good when the checks of `check` pass on the initramfs
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanicIs {
+    Bad,
+    Skip,
+}
+
 /// Where test results are written, besides the summary on the terminal.
 #[derive(Args, Debug, Default)]
 pub struct Reports {
@@ -481,6 +524,10 @@ pub enum BenchPart {
     /// a kernel build into an empty ccache, then from an empty build folder with the cache warm
     /// (not in the default run: two kernel builds)
     Ccache,
+    /// `bisect` against `git bisect run` with a script written the tutorial's way, on two
+    /// sixteen-commit histories (not in the default run: four bisects, each from an empty build
+    /// folder)
+    Bisect,
 }
 
 #[derive(Args, Debug)]
@@ -613,6 +660,7 @@ impl Build {
                 busybox_source: s.busybox_source.clone(),
                 mirrors: s.mirrors.clone(),
                 cache_dir: s.cache_dir.clone(),
+                kernel_tree_is_the_tools: false,
             },
             arch: arch_or_host(&self.arch)?,
             profile: self.profile.clone(),

@@ -2,6 +2,7 @@
 //! (`stages` builds, `boot` boots); each arm below is one call into a command file.
 
 mod bench;
+mod bisect;
 mod build;
 mod check;
 mod flags;
@@ -39,6 +40,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Run(flags) => run::run(flags),
         Cmd::Check(flags) => done(check::run(flags)),
         Cmd::Test(flags) => test::run(flags),
+        Cmd::Bisect(flags) => bisect::run(flags),
         Cmd::Bench(flags) => done(bench::run(flags)),
         Cmd::Deps(flags) => done(build::deps(flags)),
         Cmd::Gdb(flags) => done(run::gdb(flags)),

@@ -31,6 +31,7 @@ pub fn package(ctx: &Context) -> Result<Package<'_>> {
         label: "busybox".to_string(),
         log_name: "busybox".to_string(),
         build_dir: ctx.layout.build_dir(&format!("busybox-{}", source.slug())),
+        in_tree: None,
         source,
         fragments: ctx.busybox_fragments()?,
         base: "defconfig".to_string(),

@@ -26,6 +26,9 @@ pub enum Choice {
 
 #[derive(Debug, Clone)]
 pub struct Ccache {
+    program: PathBuf,
+    /// the compilers' names, linked to ccache when a build first needs them
+    compilers: Vec<String>,
     /// the folder of compiler-named links to ccache
     masquerade: PathBuf,
     /// paths under it are hashed relative to the build folder
@@ -108,7 +111,11 @@ impl Ccache {
         base_dir: &Path,
         compilers: &[String],
     ) -> Result<Option<Ccache>> {
-        let program = match (choice, find_program()) {
+        let found = match choice {
+            Choice::Off => None,
+            _ => find_program(),
+        };
+        let program = match (choice, found) {
             (Choice::Off, _) | (Choice::Auto, None) => return Ok(None),
             (_, Some(program)) => program,
             (Choice::On, None) => bail!(
@@ -116,25 +123,31 @@ impl Ccache {
                  Fedora: dnf install ccache; Arch: pacman -S ccache)"
             ),
         };
-        std::fs::create_dir_all(masquerade)
-            .with_context(|| format!("creating {}", masquerade.display()))?;
-        for name in compilers {
-            link(&program, &masquerade.join(name))?;
-        }
-        Ok(Some(Ccache { masquerade: masquerade.to_path_buf(), base_dir: base_dir.to_path_buf() }))
+        Ok(Some(Ccache {
+            program,
+            compilers: compilers.to_vec(),
+            masquerade: masquerade.to_path_buf(),
+            base_dir: base_dir.to_path_buf(),
+        }))
     }
 
     /// The environment of a make whose compiles go through ccache, logging what they asked of
-    /// the cache to `stats_log`.
-    pub fn env(&self, stats_log: &Path) -> Vec<(String, String)> {
+    /// the cache to `stats_log`; the links are made first (no earlier: a refused command writes
+    /// nothing).
+    pub fn env(&self, stats_log: &Path) -> Result<Vec<(String, String)>> {
+        std::fs::create_dir_all(&self.masquerade)
+            .with_context(|| format!("creating {}", self.masquerade.display()))?;
+        for name in &self.compilers {
+            link(&self.program, &self.masquerade.join(name))?;
+        }
         let path = std::env::var_os("PATH").unwrap_or_default();
         let dirs = std::iter::once(self.masquerade.clone()).chain(std::env::split_paths(&path));
         let path = std::env::join_paths(dirs).expect("the PATH's own folders join again");
-        vec![
+        Ok(vec![
             ("PATH".into(), path.to_string_lossy().into_owned()),
             ("CCACHE_BASEDIR".into(), self.base_dir.display().to_string()),
             ("CCACHE_STATSLOG".into(), stats_log.display().to_string()),
-        ]
+        ])
     }
 }
 

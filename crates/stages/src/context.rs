@@ -97,16 +97,16 @@ impl Context {
             selection,
             ccache: None,
         };
+        if !ctx.selection.modules.is_empty() {
+            ctx.add_features(&["modules"]);
+        }
+        ctx.check_inputs()?;
         ctx.ccache = Ccache::resolve(
             ctx.selection.ccache,
             &ctx.layout.ccache_links(),
             ctx.layout.target(),
             &ctx.compilers(),
         )?;
-        if !ctx.selection.modules.is_empty() {
-            ctx.add_features(&["modules"]);
-        }
-        ctx.check_inputs()?;
         Ok(ctx)
     }
 

@@ -53,17 +53,20 @@ impl<'a> OutOfTree<'a> {
         build_dir: PathBuf,
         vars: Vec<String>,
         log_name: &str,
-    ) -> OutOfTree<'a> {
+    ) -> Result<OutOfTree<'a>> {
         let log = ctx.layout.log(log_name);
         let _ = std::fs::remove_file(&log);
         let mut envs = reproducible_env(ctx.source_date_epoch);
-        let ccache_log = ctx.ccache.as_ref().map(|ccache| {
-            let stats_log = ccache_log(&log);
-            let _ = std::fs::remove_file(&stats_log);
-            envs.extend(ccache.env(&stats_log));
-            stats_log
-        });
-        OutOfTree {
+        let ccache_log = match &ctx.ccache {
+            Some(ccache) => {
+                let stats_log = ccache_log(&log);
+                let _ = std::fs::remove_file(&stats_log);
+                envs.extend(ccache.env(&stats_log)?);
+                Some(stats_log)
+            }
+            None => None,
+        };
+        Ok(OutOfTree {
             sh: &ctx.sh,
             label,
             source,
@@ -77,7 +80,7 @@ impl<'a> OutOfTree<'a> {
             ccache_log,
             kconfig_top: "Kconfig",
             kconfig_vars: Vec::new(),
-        }
+        })
     }
 
     /// Where the tree's Kconfig language starts (`Kconfig` for the kernel, `Config.in` for

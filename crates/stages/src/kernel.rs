@@ -63,6 +63,9 @@ pub fn package(ctx: &Context) -> Result<Package<'_>> {
         label: format!("kernel ({flavour})"),
         log_name: format!("kernel-{flavour}"),
         build_dir: ctx.layout.build_dir(&format!("kernel-{flavour}-{}", source.slug())),
+        in_tree: source
+            .is_the_tools_own(ctx)
+            .then(|| format!(".kardel-build-{}-{flavour}", ctx.arch.name)),
         source,
         fragments: ctx.kernel_fragments()?,
         base: ctx.kernel_base().to_string(),
@@ -99,6 +102,11 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
 /// The kernel's out-of-tree build folder for this selection.
 pub fn build_dir(ctx: &Context) -> Result<PathBuf> {
     Ok(package(ctx)?.build_dir)
+}
+
+/// Removes the kernel's build folder for this selection, wherever it is.
+pub fn remove_build_dir(ctx: &Context) -> Result<()> {
+    package::remove_build_dir(&build_dir(ctx)?)
 }
 
 /// `--configure-only`: configures and checks the build folder, and nothing else.

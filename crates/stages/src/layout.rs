@@ -15,6 +15,7 @@
 //! target/kardel/logs/<arch>/<name>.log        every make's and every boot's whole output
 //! target/kardel/locks/                        one lock per build folder, source tree, image set
 //! target/kardel/kvm-probe                     the KVM probe's cached verdict
+//! target/kardel/bisect/<repo>/               a bisect's checkout (linux/), target folder, log
 //! target/kardel/ccache-bin/                   links named like the compilers, to ccache
 //! target/bench/<arch>/<profile>/              the benchmark's own target folder (the same layout)
 //! ```
@@ -125,6 +126,11 @@ impl Layout {
 
     pub fn sources(&self) -> PathBuf {
         self.work().join("src")
+    }
+
+    /// A bisect's own checkout, target folder, log and lock: one per repository bisected.
+    pub fn bisect(&self, slug: &str) -> PathBuf {
+        self.work().join("bisect").join(slug)
     }
 
     /// The links that put ccache in front of the compilers (`gcc`, a cross `gcc`).

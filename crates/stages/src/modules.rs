@@ -129,7 +129,10 @@ fn build_all(
                 .with_context(|| format!("copying {}", dir.join(file).display()))?;
         }
         let log = ctx.layout.log(&format!("module-{name}"));
-        let ccache_env = ctx.ccache.iter().flat_map(|c| c.env(&crate::kbuild::ccache_log(&log)));
+        let ccache_env = match &ctx.ccache {
+            Some(ccache) => ccache.env(&crate::kbuild::ccache_log(&log))?,
+            None => Vec::new(),
+        };
         let make =
             cmd!(sh, "make -C {build_dir} M={copy} {vars...} {jobs} modules").envs(ccache_env);
         exec::run_logged(make, &log, &format!("module {name}"))

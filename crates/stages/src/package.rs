@@ -24,6 +24,9 @@ pub struct Package<'a> {
     pub log_name: String,
     pub source: Source,
     pub build_dir: PathBuf,
+    /// the name of a folder inside the tree that `build_dir` links to, when the tree is the
+    /// tool's own (unpacked from a tarball, or a bisect's checkout): see [`Package::in_tree`]
+    pub in_tree: Option<String>,
     /// every candidate fragment, in order (which apply is known once the tree is unpacked)
     pub fragments: Vec<PathBuf>,
     /// the make target the config starts from (`x86_64_defconfig`, `tinyconfig`, `defconfig`)
@@ -38,6 +41,46 @@ pub struct Package<'a> {
     pub check_tree: fn(&Package, &Path) -> Result<()>,
     /// the fragments that apply to the unpacked tree (the kernel's `before-X.Y/` ones)
     pub applies: fn(&[PathBuf], &OutOfTree) -> Result<Vec<PathBuf>>,
+}
+
+/// Makes `build_dir` a link to `inside`, a folder directly inside the source tree, unless it is a
+/// folder of its own already (a build from before). kbuild then builds with `srctree=..`: every
+/// path on a compile's command line is relative, so the objects' ccache entries serve the same
+/// tree wherever it is unpacked or checked out (another target folder, a bisect's checkout).
+fn link_build_into_tree(build_dir: &Path, inside: &Path) -> Result<()> {
+    use anyhow::Context as _;
+    match std::fs::read_link(build_dir) {
+        // the folder inside may be gone with its tree (a bisect's checkout made again)
+        Ok(target) if target == inside => {
+            return std::fs::create_dir_all(inside)
+                .with_context(|| format!("creating {}", inside.display()))
+        }
+        Ok(_) => std::fs::remove_file(build_dir)
+            .with_context(|| format!("replacing the link {}", build_dir.display()))?,
+        Err(_) if build_dir.exists() => return Ok(()),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(inside).with_context(|| format!("creating {}", inside.display()))?;
+    std::fs::create_dir_all(build_dir.parent().expect("a build folder has a parent"))?;
+    std::os::unix::fs::symlink(inside, build_dir)
+        .with_context(|| format!("linking {} to {}", build_dir.display(), inside.display()))
+}
+
+/// Removes a build folder: the folder inside the tree it links to, too.
+pub fn remove_build_dir(build_dir: &Path) -> Result<()> {
+    use anyhow::Context as _;
+    if let Ok(inside) = std::fs::read_link(build_dir) {
+        if inside.exists() {
+            std::fs::remove_dir_all(&inside)
+                .with_context(|| format!("removing {}", inside.display()))?;
+        }
+        std::fs::remove_file(build_dir)
+            .with_context(|| format!("removing {}", build_dir.display()))?;
+    } else if build_dir.exists() {
+        std::fs::remove_dir_all(build_dir)
+            .with_context(|| format!("removing {}", build_dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The variables the kernel's (and U-Boot's) Kconfig files read on `arch` (`SRCARCH`).
@@ -77,6 +120,9 @@ impl<'a> Package<'a> {
     pub fn out_of_tree(&self) -> Result<OutOfTree<'a>> {
         let tree = self.source.tree(self.ctx)?;
         (self.check_tree)(self, &tree)?;
+        if let Some(name) = &self.in_tree {
+            link_build_into_tree(&self.build_dir, &tree.join(name))?;
+        }
         let vars: Vec<(&str, &str)> =
             self.kconfig_vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         Ok(OutOfTree::new(
@@ -86,7 +132,7 @@ impl<'a> Package<'a> {
             self.build_dir.clone(),
             self.vars.clone(),
             &self.log_name,
-        )
+        )?
         .with_kconfig(self.kconfig_top, &vars))
     }
 

@@ -21,6 +21,9 @@ pub struct Sources {
     pub mirrors: Vec<String>,
     /// the download cache (the user's default cache when none)
     pub cache_dir: Option<PathBuf>,
+    /// `kernel_source` is a tree the tool made (a bisect's checkout), which builds may write
+    /// into; no flag sets it
+    pub kernel_tree_is_the_tools: bool,
 }
 
 /// Everything a build's output depends on that a user chooses.

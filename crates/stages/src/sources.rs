@@ -78,6 +78,15 @@ impl Source {
         matches!(self.origin, fetch::Source::LocalTree(_))
     }
 
+    /// A tree the tool unpacked, or the bisect's own checkout: builds may put a folder in it.
+    /// A developer's own tree is never written to.
+    pub fn is_the_tools_own(&self, ctx: &Context) -> bool {
+        match &self.origin {
+            fetch::Source::LocalTree(_) => ctx.selection.sources.kernel_tree_is_the_tools,
+            _ => true,
+        }
+    }
+
     /// What a summary calls it.
     pub fn describe(&self) -> String {
         self.origin.to_string()

@@ -68,6 +68,7 @@ pub fn package<'a>(ctx: &'a Context, selection: &UbootSelection) -> Result<Packa
         label: format!("U-Boot ({board})"),
         log_name: format!("u-boot-{board}"),
         build_dir: ctx.layout.build_dir(&format!("u-boot-{board}-{}", source.slug())),
+        in_tree: None,
         source,
         fragments,
         base: format!("{board}_defconfig"),

@@ -71,9 +71,8 @@ pub fn ccache(bench: &Bench, report: &mut Report) -> Result<()> {
     let rounds = (|| -> Result<Vec<std::time::Duration>> {
         let mut took = Vec::new();
         for round in ["empty", "warm"] {
-            for dir in [kernel::build_dir(ctx)?, ctx.layout.kernel_images(&ctx.kernel_flavour())] {
-                remove_dir_if_present(&dir)?;
-            }
+            kernel::remove_build_dir(ctx)?;
+            remove_dir_if_present(&ctx.layout.kernel_images(&ctx.kernel_flavour()))?;
             let (_, elapsed) = timed(|| kernel::build(ctx))?;
             report
                 .seconds("ccache", format!("kernel build, {round} cache (-j{})", ctx.jobs), elapsed)
@@ -207,9 +206,8 @@ pub fn other_arches(bench: &Bench, report: &mut Report) -> Result<()> {
         let target = stages::layout::Layout::new(bench.user.layout.target(), &arch.name)
             .bench_target(&bench.ctx.selection.profile);
         let actx = Context::new(&selection, target)?;
-        for dir in [kernel::build_dir(&actx)?, actx.layout.kernel_images(&actx.kernel_flavour())] {
-            remove_dir_if_present(&dir)?;
-        }
+        kernel::remove_build_dir(&actx)?;
+        remove_dir_if_present(&actx.layout.kernel_images(&actx.kernel_flavour()))?;
         let (_, elapsed) = timed(|| kernel::build(&actx))?;
         report.seconds(
             "arches",

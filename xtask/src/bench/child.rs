@@ -54,7 +54,25 @@ impl Xtask {
         self.timed(&[&["test", "--accel", accel][..], args].concat(), &[])
     }
 
+    /// `rootfs` (BusyBox and the images), timed.
+    pub fn rootfs(&self) -> Result<Duration> {
+        self.timed(&["rootfs"], &[])
+    }
+
+    /// `bisect ARGS -- COMMAND`, timed from start to exit, with its stdout (the answer).
+    pub fn bisect(&self, args: &[&str], command: &[&str]) -> Result<(Duration, String)> {
+        self.timed_with_output(&[&["bisect"][..], args].concat(), command)
+    }
+
     fn timed(&self, subcommand: &[&str], command_args: &[&str]) -> Result<Duration> {
+        self.timed_with_output(subcommand, command_args).map(|(elapsed, _)| elapsed)
+    }
+
+    fn timed_with_output(
+        &self,
+        subcommand: &[&str],
+        command_args: &[&str],
+    ) -> Result<(Duration, String)> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(&exe);
         command.args(subcommand).args(flags::selection_args(&self.selection));
@@ -81,6 +99,6 @@ impl Xtask {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        Ok(elapsed)
+        Ok((elapsed, String::from_utf8_lossy(&output.stdout).into_owned()))
     }
 }

@@ -6,6 +6,7 @@
 //! architectures or workbench flavours use the kernels in the user's own target folder (the
 //! end-to-end tests leave them built), so CI compiles nothing twice for them.
 
+mod bisect;
 mod boots;
 mod builds;
 mod child;
@@ -27,7 +28,7 @@ use crate::{
     flags::{self, BenchPart},
 };
 
-/// The parts of a default run, in order. `peers`, `edit`, `kunit`, `ccache` and `arch-builds` only when
+/// The parts of a default run, in order. `peers`, `edit`, `kunit`, `ccache`, `bisect` and `arch-builds` only when
 /// asked.
 const DEFAULT_PARTS: [BenchPart; 8] = [
     BenchPart::Build,
@@ -72,6 +73,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Edit => peers::edit_loop(&bench, &mut report)?,
             BenchPart::Kunit => peers::kunit_py(&bench, &mut report)?,
             BenchPart::Ccache => builds::ccache(&bench, &mut report)?,
+            BenchPart::Bisect => bisect::versus_by_hand(&bench, &built, &mut report)?,
             BenchPart::Sizes => builds::sizes(&bench, &built, &mut report)?,
         }
     }

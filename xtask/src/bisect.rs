@@ -1,0 +1,228 @@
+//! `cargo xtask bisect`: git's bisect, run in a checkout of the tool's own, each step built
+//! incrementally in one build folder (through ccache when it is there) and booted on the fast
+//! machine, then judged as `git bisect run` would: exit 0 good, 125 or a build that fails skip,
+//! anything else bad, a panic bad (`--panic skip`).
+
+use std::{
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use bisect::{
+    git::{Checkout, Repo},
+    Commit, FirstBad, Outcome, PanicIs, Progress, Report, Step,
+};
+use boot::{
+    boots, checks,
+    machine::{self, Init, Request, Speed},
+    runner,
+};
+use stages::{hostdeps, pipeline, summary::Summary, Context};
+
+use crate::{build::target_dir, flags};
+
+pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
+    let mut selection = flags.build.selection()?;
+    let Some(source) = selection.sources.kernel_source.clone() else {
+        bail!("bisect needs the kernel's history: give a git kernel tree with --kernel-source DIR");
+    };
+    if !source.is_dir() {
+        bail!("--kernel-source {}: bisect needs a git work tree, not a tarball", source.display());
+    }
+    crate::test::check_report_paths(&flags::Reports { junit: None, json: flags.json.clone() })?;
+    let sh = xshell::Shell::new()?;
+    let repo = Repo::open(&sh, &source)?;
+    let ends = match (&flags.good, &flags.bad) {
+        (Some(good), Some(bad)) => {
+            let (good, bad) = (repo.resolve("--good", good)?, repo.resolve("--bad", bad)?);
+            repo.check_ancestry(&good, &bad)?;
+            Some((good, bad))
+        }
+        _ => None,
+    };
+    if let Some(log) = &flags.replay {
+        if !log.is_file() {
+            bail!("--replay {}: no such file", log.display());
+        }
+    }
+
+    // everything of this bisect's lives apart: its checkout, and a target folder of its own so
+    // that no step's kernel or image replaces yours
+    let user = Context::new(&selection, target_dir()?)?;
+    let slug =
+        artifact::Fingerprint::new("bisect").add("repo", repo.dir.display().to_string()).hex();
+    let home = user.layout.bisect(&slug[..16]);
+    std::fs::create_dir_all(&home)?;
+    let _lock = artifact::Lock::acquire(&user.layout.lock_for(&home), "this repository's bisect")?;
+    let checkout = Checkout::prepare(&sh, &repo, &home.join("linux"))?;
+    selection.sources.kernel_source = Some(checkout.dir.clone());
+    selection.sources.kernel_version = None;
+    selection.sources.kernel_sha256 = None;
+    selection.sources.kernel_tree_is_the_tools = true;
+    let mut ctx = Context::new(&selection, home.join("target"))?;
+    let options = flags.machine.options(None)?;
+    ctx.add_features(&options.needed_features());
+    hostdeps::ensure(&ctx.sh, ctx.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
+
+    let mut progress = match (&flags.replay, &ends) {
+        (Some(log), _) => checkout.replay(log)?,
+        (None, Some((good, bad))) => checkout.start(bad, good)?,
+        (None, None) => unreachable!("clap requires --good and --bad without --replay"),
+    };
+    let (good, bad) = checkout.ends()?;
+    let log_path = home.join("bisect.log");
+    eprintln!(
+        "bisect: {} (good) .. {} (bad) in {}",
+        short(&good),
+        short(&bad),
+        checkout.dir.display()
+    );
+    let panic = match flags.panic {
+        flags::PanicIs::Bad => PanicIs::Bad,
+        flags::PanicIs::Skip => PanicIs::Skip,
+    };
+
+    let mut steps = Vec::new();
+    while let Progress::Testing { steps_left } = progress {
+        let commit = checkout.head()?;
+        let step = test_commit(&ctx, &flags, &options, commit, panic);
+        eprintln!("{}", step.line(steps.len() + 1, Some(steps_left)));
+        progress = checkout.mark(step.verdict)?;
+        steps.push(step);
+        // saved after every step: a killed bisect can be replayed up to where it was
+        artifact::write_atomic(&log_path, |f| {
+            Ok(std::io::Write::write_all(f, checkout.log()?.as_bytes())?)
+        })?;
+    }
+    let log = checkout.log()?;
+    artifact::write_atomic(&log_path, |f| Ok(std::io::Write::write_all(f, log.as_bytes())?))?;
+    checkout.finish()?;
+
+    let (first_bad, candidates) = match progress {
+        Progress::FirstBad(hash) => {
+            let first =
+                FirstBad { commit: checkout.commit(&hash)?, author: checkout.author(&hash)? };
+            (Some(first), Vec::new())
+        }
+        Progress::OnlySkipped(candidates) => (None, candidates),
+        Progress::Testing { .. } => unreachable!("the loop ends on an answer"),
+    };
+    let report = Report { good, bad, first_bad, candidates, steps, log };
+    print!("{}", report.summary());
+    println!("bisect log: {} (repeat it: cargo xtask bisect --replay {0})", log_path.display());
+    if let Some(path) = &flags.json {
+        artifact::write_atomic(path, |f| {
+            Ok(std::io::Write::write_all(f, report.json().as_bytes())?)
+        })
+        .with_context(|| format!("--json {}", path.display()))?;
+    }
+    Ok(if report.first_bad.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Builds the checked-out commit in the one build folder and boots it.
+fn test_commit(
+    ctx: &Context,
+    flags: &flags::Bisect,
+    options: &boot::Options,
+    commit: Commit,
+    panic: PanicIs,
+) -> Step {
+    let started = Instant::now();
+    let built = pipeline::build_all(ctx, false, &[], &mut Summary::default());
+    let build_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let outcome = match built {
+        Err(err) => Outcome::BuildFailed(build_error(&format!("{err:#}"))),
+        Ok(built) => boot_and_test(ctx, flags, options, &built),
+    };
+    Step {
+        commit,
+        verdict: outcome.verdict(panic),
+        reason: outcome.reason(),
+        build_seconds,
+        boot_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn boot_and_test(
+    ctx: &Context,
+    flags: &flags::Bisect,
+    options: &boot::Options,
+    built: &pipeline::Built,
+) -> Outcome {
+    let boot = boots::by_name("initramfs");
+    let console = Arc::new(Mutex::new(String::new()));
+    let result: Result<Outcome> = if flags.command.is_empty() {
+        (|| {
+            let machine = machine::machine(ctx, built, &Request::new(boot, Speed::Fast), options)?;
+            let mut session = machine::spawn(ctx, &machine, boot)?;
+            let checked = checks::as_the_tutorial_shows(
+                &mut session,
+                &built.kernel.release,
+                boot,
+                &mut Vec::new(),
+            );
+            Ok(match checked {
+                Ok(_) => Outcome::Checked(Ok(())),
+                Err(err) => match panic_line(&format!("{err:#}")) {
+                    Some(line) => Outcome::Panicked(line),
+                    None => Outcome::Checked(Err(first_line(&format!("{err:#}")))),
+                },
+            })
+        })()
+    } else {
+        (|| {
+            let request = Request { init: Init::Runner, ..Request::new(boot, Speed::Fast) };
+            let machine = machine::machine(ctx, built, &request, options)?;
+            let run_options = runner::Options {
+                verbose: flags.verbose,
+                stdout: if flags.verbose {
+                    Box::new(std::io::stdout())
+                } else {
+                    Box::new(std::io::sink())
+                },
+                console_copy: Some(Arc::clone(&console)),
+                ..runner::Options::for_command(ctx, Duration::from_secs(flags.timeout))
+            };
+            Ok(match runner::run(ctx, machine, &flags.command, run_options) {
+                Ok(runner::GUEST_FAILED) => Outcome::MachineFailed("the command exited 125".into()),
+                Ok(code) => Outcome::Exited(code),
+                Err(err) => {
+                    let text = console.lock().map(|c| c.clone()).unwrap_or_default();
+                    match panic_line(&text).or_else(|| panic_line(&format!("{err:#}"))) {
+                        Some(line) => Outcome::Panicked(line),
+                        None => Outcome::MachineFailed(first_line(&format!("{err:#}"))),
+                    }
+                }
+            })
+        })()
+    };
+    result.unwrap_or_else(|err| Outcome::MachineFailed(first_line(&format!("{err:#}"))))
+}
+
+/// The kernel's panic line in a console or an error, if it panicked.
+fn panic_line(text: &str) -> Option<String> {
+    text.lines().find(|l| l.contains("Kernel panic - not syncing")).map(|l| {
+        l.split_once("Kernel panic").map(|(_, r)| format!("Kernel panic{r}")).unwrap_or_default()
+    })
+}
+
+/// What a failed build says in a few words: the compiler's first error from the log's tail, or
+/// else the error's first line (a fragment that did not stick, say).
+fn build_error(text: &str) -> String {
+    match text.lines().find(|l| l.contains("error:") || l.contains("Error ")) {
+        Some(line) => first_line(line),
+        None => first_line(text),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    line.chars().take(200).collect()
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
