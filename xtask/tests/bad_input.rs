@@ -274,3 +274,44 @@ fn what_would_hurt_the_users_files_or_another_run_is_refused() {
         &["no guest waits for gdb on 127.0.0.1:1", "cargo xtask run --gdb=1"],
     );
 }
+
+#[test]
+fn a_bisect_without_a_history_or_with_a_commit_it_lacks_is_refused() {
+    let fresh = Fresh::new("bisect");
+    fresh.refuses(&["bisect", "--bad", "HEAD"], &[], &["--good"]);
+    fresh.refuses(&["bisect", "--good", "v1", "--bad", "v2"], &[], &["--kernel-source DIR"]);
+    let plain = fresh.dir.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let plain_arg = plain.display().to_string();
+    fresh.refuses(
+        &["bisect", "--kernel-source", &plain_arg, "--good", "v1", "--bad", "v2"],
+        &[],
+        &["--kernel-source", "not a git work tree"],
+    );
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&plain)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "a")
+            .env("GIT_AUTHOR_EMAIL", "a@example.invalid")
+            .env("GIT_COMMITTER_NAME", "a")
+            .env("GIT_COMMITTER_EMAIL", "a@example.invalid")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+    fresh.refuses(
+        &["bisect", "--kernel-source", &plain_arg, "--good", "no-such-tag", "--bad", "HEAD"],
+        &[],
+        &["--good no-such-tag: not a commit"],
+    );
+    git(&["commit", "-q", "--allow-empty", "-m", "two"]);
+    fresh.refuses(
+        &["bisect", "--kernel-source", &plain_arg, "--good", "HEAD", "--bad", "HEAD~1"],
+        &[],
+        &["is not an ancestor of --bad"],
+    );
+}
