@@ -133,8 +133,24 @@ impl Ccache {
 
     /// The environment of a make whose compiles go through ccache, logging what they asked of
     /// the cache to `stats_log`; the links are made first (no earlier: a refused command writes
-    /// nothing).
+    /// nothing). Paths under the target folder are hashed (and given to the compiler) relative
+    /// to the build folder: see [`Ccache::env_keeping_paths`] for builds whose messages must
+    /// name files as they are.
     pub fn env(&self, stats_log: &Path) -> Result<Vec<(String, String)>> {
+        let mut env = self.env_keeping_paths(stats_log)?;
+        for (name, value) in &mut env {
+            if name == "CCACHE_BASEDIR" {
+                *value = self.base_dir.display().to_string();
+            }
+        }
+        Ok(env)
+    }
+
+    /// [`Ccache::env`] without the relative paths: ccache hands the compiler the paths it
+    /// rewrites, so a compiler error would name a file by a path relative to the kernel's build
+    /// folder. Your modules' errors are mapped back to your folder by their absolute path, and
+    /// a module build's hits across folders are worth little.
+    pub fn env_keeping_paths(&self, stats_log: &Path) -> Result<Vec<(String, String)>> {
         std::fs::create_dir_all(&self.masquerade)
             .with_context(|| format!("creating {}", self.masquerade.display()))?;
         for name in &self.compilers {
@@ -145,7 +161,8 @@ impl Ccache {
         let path = std::env::join_paths(dirs).expect("the PATH's own folders join again");
         Ok(vec![
             ("PATH".into(), path.to_string_lossy().into_owned()),
-            ("CCACHE_BASEDIR".into(), self.base_dir.display().to_string()),
+            // empty: no rewriting, whatever the user's environment says
+            ("CCACHE_BASEDIR".into(), String::new()),
             ("CCACHE_STATSLOG".into(), stats_log.display().to_string()),
         ])
     }

@@ -130,7 +130,9 @@ fn build_all(
         }
         let log = ctx.layout.log(&format!("module-{name}"));
         let ccache_env = match &ctx.ccache {
-            Some(ccache) => ccache.env(&crate::kbuild::ccache_log(&log))?,
+            // the compiler's errors name the copy's files by their absolute path, which becomes
+            // your folder's below
+            Some(ccache) => ccache.env_keeping_paths(&crate::kbuild::ccache_log(&log))?,
             None => Vec::new(),
         };
         let make =
