@@ -26,6 +26,9 @@ pub enum Choice {
 
 #[derive(Debug, Clone)]
 pub struct Ccache {
+    choice: Choice,
+    /// why ccache cannot be used by this user, found at the first build: `Some(why)`
+    unusable: std::sync::OnceLock<Option<String>>,
     program: PathBuf,
     /// the compilers' names, linked to ccache when a build first needs them
     compilers: Vec<String>,
@@ -124,6 +127,8 @@ impl Ccache {
             ),
         };
         Ok(Some(Ccache {
+            choice,
+            unusable: std::sync::OnceLock::new(),
             program,
             compilers: compilers.to_vec(),
             masquerade: masquerade.to_path_buf(),
@@ -150,7 +155,15 @@ impl Ccache {
     /// rewrites, so a compiler error would name a file by a path relative to the kernel's build
     /// folder. Your modules' errors are mapped back to your folder by their absolute path, and
     /// a module build's hits across folders are worth little.
+    /// No variables at all when this user cannot write ccache's cache (another user's, a
+    /// read-only one): the build goes on without it, saying so once, unless `--ccache` asked.
     pub fn env_keeping_paths(&self, stats_log: &Path) -> Result<Vec<(String, String)>> {
+        if let Some(why) = self.unusable.get_or_init(|| self.why_unusable()) {
+            if self.choice == Choice::On {
+                bail!("--ccache: {why}");
+            }
+            return Ok(Vec::new());
+        }
         std::fs::create_dir_all(&self.masquerade)
             .with_context(|| format!("creating {}", self.masquerade.display()))?;
         for name in &self.compilers {
@@ -165,6 +178,33 @@ impl Ccache {
             ("CCACHE_BASEDIR".into(), String::new()),
             ("CCACHE_STATSLOG".into(), stats_log.display().to_string()),
         ])
+    }
+}
+
+impl Ccache {
+    /// Whether this user can write the cache ccache would use (`ccache -k cache_dir`): a
+    /// compile through a ccache that cannot store fails.
+    fn why_unusable(&self) -> Option<String> {
+        let output = std::process::Command::new(&self.program).args(["-k", "cache_dir"]).output();
+        let dir = match output {
+            Ok(out) if out.status.success() => {
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+            }
+            _ => return Some(format!("{} -k cache_dir failed", self.program.display())),
+        };
+        let probe = dir.join(format!(".kardel-probe-{}", std::process::id()));
+        let writable = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&probe, b""));
+        let _ = std::fs::remove_file(&probe);
+        match writable {
+            Ok(()) => None,
+            Err(err) => {
+                let why = format!("ccache's cache {} is not writable here ({err})", dir.display());
+                if self.choice != Choice::On {
+                    eprintln!("ccache: {why}: compiling without it");
+                }
+                Some(why)
+            }
+        }
     }
 }
 

@@ -61,8 +61,10 @@ impl<'a> OutOfTree<'a> {
             Some(ccache) => {
                 let stats_log = ccache_log(&log);
                 let _ = std::fs::remove_file(&stats_log);
-                envs.extend(ccache.env(&stats_log)?);
-                Some(stats_log)
+                let env = ccache.env(&stats_log)?;
+                let used = !env.is_empty();
+                envs.extend(env);
+                used.then_some(stats_log)
             }
             None => None,
         };
