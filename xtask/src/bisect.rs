@@ -62,6 +62,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     selection.sources.kernel_sha256 = None;
     selection.sources.kernel_tree_is_the_tools = true;
     let mut ctx = Context::new(&selection, home.join("target"))?;
+    ctx.layout = ctx.layout.clone().with_runs_of(&user.layout);
     let options = flags.machine.options(None)?;
     ctx.add_features(&options.needed_features());
     hostdeps::ensure(&ctx.sh, ctx.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;

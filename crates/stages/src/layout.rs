@@ -28,6 +28,8 @@ use rootfs::Compression;
 pub struct Layout {
     target: PathBuf,
     arch: String,
+    /// another layout's runs folder, when this one's is too deep for a Unix socket's path
+    runs: Option<PathBuf>,
 }
 
 /// The three images a root filesystem becomes.
@@ -63,7 +65,7 @@ impl ImagePaths {
 
 impl Layout {
     pub fn new(target: impl Into<PathBuf>, arch: &str) -> Layout {
-        Layout { target: target.into(), arch: arch.to_string() }
+        Layout { target: target.into(), arch: arch.to_string(), runs: None }
     }
 
     pub fn target(&self) -> &Path {
@@ -179,7 +181,14 @@ impl Layout {
 
     /// The folders of command runs, one each, removed when the run ends.
     pub fn runs(&self) -> PathBuf {
-        self.work().join("runs")
+        self.runs.clone().unwrap_or_else(|| self.work().join("runs"))
+    }
+
+    /// This layout with `other`'s runs folder: a bisect's target folder sits deep inside
+    /// yours, and a run's sockets need a path of at most 107 bytes.
+    pub fn with_runs_of(mut self, other: &Layout) -> Layout {
+        self.runs = Some(other.runs());
+        self
     }
 
     /// The benchmark's scratch file or folder `name` (its fragment, image trees, peers' trees).
