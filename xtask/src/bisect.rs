@@ -5,7 +5,6 @@
 
 use std::{
     process::ExitCode,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -85,6 +84,11 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         flags::PanicIs::Skip => PanicIs::Skip,
     };
 
+    let save_log = || -> Result<String> {
+        let log = checkout.log()?;
+        artifact::write_atomic(&log_path, |f| Ok(std::io::Write::write_all(f, log.as_bytes())?))?;
+        Ok(log)
+    };
     let mut steps = Vec::new();
     while let Progress::Testing { steps_left } = progress {
         let commit = checkout.head()?;
@@ -93,12 +97,9 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         progress = checkout.mark(step.verdict)?;
         steps.push(step);
         // saved after every step: a killed bisect can be replayed up to where it was
-        artifact::write_atomic(&log_path, |f| {
-            Ok(std::io::Write::write_all(f, checkout.log()?.as_bytes())?)
-        })?;
+        save_log()?;
     }
-    let log = checkout.log()?;
-    artifact::write_atomic(&log_path, |f| Ok(std::io::Write::write_all(f, log.as_bytes())?))?;
+    let log = save_log()?;
     checkout.finish()?;
 
     let (first_bad, candidates) = match progress {
@@ -154,7 +155,6 @@ fn boot_and_test(
     built: &pipeline::Built,
 ) -> Outcome {
     let boot = boots::by_name("initramfs");
-    let console = Arc::new(Mutex::new(String::new()));
     let result: Result<Outcome> = if flags.command.is_empty() {
         (|| {
             let machine = machine::machine(ctx, built, &Request::new(boot, Speed::Fast), options)?;
@@ -184,19 +184,16 @@ fn boot_and_test(
                 } else {
                     Box::new(std::io::sink())
                 },
-                console_copy: Some(Arc::clone(&console)),
                 ..runner::Options::for_command(ctx, Duration::from_secs(flags.timeout))
             };
             Ok(match runner::run(ctx, machine, &flags.command, run_options) {
                 Ok(runner::GUEST_FAILED) => Outcome::MachineFailed("the command exited 125".into()),
                 Ok(code) => Outcome::Exited(code),
-                Err(err) => {
-                    let text = console.lock().map(|c| c.clone()).unwrap_or_default();
-                    match panic_line(&text).or_else(|| panic_line(&format!("{err:#}"))) {
-                        Some(line) => Outcome::Panicked(line),
-                        None => Outcome::MachineFailed(first_line(&format!("{err:#}"))),
-                    }
-                }
+                // the runner's error names the kernel's panic line first when it panicked
+                Err(err) => match panic_line(&format!("{err:#}")) {
+                    Some(line) => Outcome::Panicked(line),
+                    None => Outcome::MachineFailed(first_line(&format!("{err:#}"))),
+                },
             })
         })()
     };

@@ -208,21 +208,7 @@ impl<'a> Checkout<'a> {
 
     /// The good and bad commits the bisect started from, from its log.
     pub fn ends(&self) -> Result<(String, String)> {
-        let log = self.log()?;
-        let start = log
-            .lines()
-            .find_map(|l| l.strip_prefix("git bisect start "))
-            .context("the bisect log has no start line")?;
-        // git bisect start '<bad>' '<good>'...
-        let revs: Vec<&str> = start
-            .split_whitespace()
-            .map(|r| r.trim_matches('\''))
-            .filter(|r| !r.starts_with('-'))
-            .collect();
-        match revs.as_slice() {
-            [bad, good, ..] => Ok((good.to_string(), bad.to_string())),
-            _ => bail!("the bisect log's start line names no good and bad commit: {start}"),
-        }
+        log_ends(&self.log()?)
     }
 
     /// Ends the bisect, leaving the checkout where it stands for the next one.

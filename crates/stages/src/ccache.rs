@@ -142,13 +142,7 @@ impl Ccache {
     /// to the build folder: see [`Ccache::env_keeping_paths`] for builds whose messages must
     /// name files as they are.
     pub fn env(&self, stats_log: &Path) -> Result<Vec<(String, String)>> {
-        let mut env = self.env_keeping_paths(stats_log)?;
-        for (name, value) in &mut env {
-            if name == "CCACHE_BASEDIR" {
-                *value = self.base_dir.display().to_string();
-            }
-        }
-        Ok(env)
+        self.env_with_base(stats_log, &self.base_dir.display().to_string())
     }
 
     /// [`Ccache::env`] without the relative paths: ccache hands the compiler the paths it
@@ -158,6 +152,11 @@ impl Ccache {
     /// No variables at all when this user cannot write ccache's cache (another user's, a
     /// read-only one): the build goes on without it, saying so once, unless `--ccache` asked.
     pub fn env_keeping_paths(&self, stats_log: &Path) -> Result<Vec<(String, String)>> {
+        // empty: no rewriting, whatever the user's environment says
+        self.env_with_base(stats_log, "")
+    }
+
+    fn env_with_base(&self, stats_log: &Path, base_dir: &str) -> Result<Vec<(String, String)>> {
         if let Some(why) = self.unusable.get_or_init(|| self.why_unusable()) {
             if self.choice == Choice::On {
                 bail!("--ccache: {why}");
@@ -174,8 +173,7 @@ impl Ccache {
         let path = std::env::join_paths(dirs).expect("the PATH's own folders join again");
         Ok(vec![
             ("PATH".into(), path.to_string_lossy().into_owned()),
-            // empty: no rewriting, whatever the user's environment says
-            ("CCACHE_BASEDIR".into(), String::new()),
+            ("CCACHE_BASEDIR".into(), base_dir.to_string()),
             ("CCACHE_STATSLOG".into(), stats_log.display().to_string()),
         ])
     }
