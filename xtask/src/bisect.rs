@@ -167,8 +167,8 @@ fn boot_and_test(
             );
             Ok(match checked {
                 Ok(_) => Outcome::Checked(Ok(())),
-                Err(err) => match panic_line(&format!("{err:#}")) {
-                    Some(line) => Outcome::Panicked(line),
+                Err(err) => match qemu::panic_line(&format!("{err:#}")) {
+                    Some(line) => Outcome::Panicked(line.to_string()),
                     None => Outcome::Checked(Err(first_line(&format!("{err:#}")))),
                 },
             })
@@ -190,21 +190,14 @@ fn boot_and_test(
                 Ok(runner::GUEST_FAILED) => Outcome::MachineFailed("the command exited 125".into()),
                 Ok(code) => Outcome::Exited(code),
                 // the runner's error names the kernel's panic line first when it panicked
-                Err(err) => match panic_line(&format!("{err:#}")) {
-                    Some(line) => Outcome::Panicked(line),
+                Err(err) => match qemu::panic_line(&format!("{err:#}")) {
+                    Some(line) => Outcome::Panicked(line.to_string()),
                     None => Outcome::MachineFailed(first_line(&format!("{err:#}"))),
                 },
             })
         })()
     };
     result.unwrap_or_else(|err| Outcome::MachineFailed(first_line(&format!("{err:#}"))))
-}
-
-/// The kernel's panic line in a console or an error, if it panicked.
-fn panic_line(text: &str) -> Option<String> {
-    text.lines().find(|l| l.contains("Kernel panic - not syncing")).map(|l| {
-        l.split_once("Kernel panic").map(|(_, r)| format!("Kernel panic{r}")).unwrap_or_default()
-    })
 }
 
 /// What a failed build says in a few words: the compiler's first error from the log's tail, or

@@ -9,9 +9,12 @@ use boot::{
     timeline, uboot,
 };
 
-use crate::{build::for_boot, flags};
+use crate::{build::for_boot, flags, lava};
 
 pub fn run(flags: flags::Check) -> Result<()> {
+    if flags.lava.lava_job.is_some() {
+        return lava_job(&flags);
+    }
     let options = flags.machine.options(None)?;
     let chosen: Vec<&Boot> = match flags.image.boot_name() {
         Some(name) if !flags.all => vec![boots::by_name(name)],
@@ -61,4 +64,22 @@ pub fn run(flags: flags::Check) -> Result<()> {
         println!("timeline: {}", path.display());
     }
     Ok(())
+}
+
+/// `check --lava-job FILE`: the checks of one image written as a LAVA job, not run here.
+fn lava_job(flags: &flags::Check) -> Result<()> {
+    let Some(name) = flags.image.boot_name().filter(|_| !flags.all) else {
+        anyhow::bail!("--lava-job writes one boot: choose --initrd or --initramfs");
+    };
+    let boot = boots::by_name(name);
+    if flags.uboot.choice().wanted() || flags.timeline.is_some() {
+        anyhow::bail!(
+            "--lava-job: a LAVA job boots the kernel itself, with no U-Boot and no timeline"
+        );
+    }
+    lava::check_options(&flags.machine, boot)?;
+    let options = flags.machine.options(None)?;
+    let (ctx, built, ..) = for_boot(&flags.build, &options, &uboot::Choice::None, &[])?;
+    let tests = lava::check_tests(boot, &built);
+    lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }

@@ -47,6 +47,10 @@ pub enum Cmd {
     /// Find the commit that broke it: bisect a git kernel tree (--kernel-source DIR) between
     /// --good and --bad, building and booting each step (exit code 0 when one commit is named)
     Bisect(Bisect),
+    /// Run a LAVA job (from `check --lava-job`, `run --lava-job`) through LAVA's own dispatcher
+    /// on this machine and report its test cases (exit code 0 all passed, 1 a case failed, 125
+    /// LAVA or the machine failed)
+    Lava(Lava),
     /// Measure build, rebuild and boot times and image sizes
     Bench(Bench),
     /// Check (and with --install, install) the host packages the build needs
@@ -367,6 +371,8 @@ pub struct Run {
     pub tap: bool,
     #[command(flatten)]
     pub reports: Reports,
+    #[command(flatten)]
+    pub lava: LavaJob,
     /// A command to run in the guest instead of a shell: its output is the run's output and its
     /// exit code the run's exit code (the initramfs unless --initrd)
     #[arg(last = true, value_name = "CMD")]
@@ -478,6 +484,26 @@ pub struct Check {
     /// Also draw where each boot's time went, as an SVG picture
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
+    #[command(flatten)]
+    pub lava: LavaJob,
+}
+
+/// The boot written as a LAVA job instead of booted here.
+#[derive(Args, Debug, Default)]
+pub struct LavaJob {
+    /// Write this boot as a LAVA v2 job (device type qemu) to FILE instead of booting it: the
+    /// kernel, the image and the checks (or the command) as test cases; run it here with
+    /// `cargo xtask lava FILE` or send it to a lab
+    #[arg(long, value_name = "FILE")]
+    pub lava_job: Option<PathBuf>,
+    /// Name the job's kernel and image by this http(s) base URL (where a lab's workers fetch
+    /// them) instead of file:// paths on this machine; the files to put there are listed
+    #[arg(long, value_name = "URL", requires = "lava_job", value_parser = parse_artifact_url)]
+    pub artifact_url: Option<lava::Artifacts>,
+}
+
+fn parse_artifact_url(text: &str) -> Result<lava::Artifacts, String> {
+    lava::Artifacts::served(text)
 }
 
 #[derive(Args, Debug)]
@@ -550,6 +576,29 @@ pub struct Deps {
     /// Install what is missing with the host's package manager (needs root or sudo)
     #[arg(long)]
     pub install: bool,
+    /// Check (and install) LAVA's dispatcher and what it needs too (`cargo xtask lava`)
+    #[arg(long)]
+    pub lava: bool,
+}
+
+/// `cargo xtask lava JOB`.
+#[derive(Args, Debug)]
+pub struct Lava {
+    /// The job (YAML, device type qemu)
+    #[arg(value_name = "JOB", value_parser = parse_file)]
+    pub job: PathBuf,
+    /// Where lava-run's output, its log and the device dictionary go [default:
+    /// target/kardel/lava/<JOB's name>]
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Show the guest's console as the job runs
+    #[arg(long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub reports: Reports,
+    /// Install missing host packages first (LAVA's dispatcher; needs root)
+    #[arg(long, env = "KARDEL_INSTALL_DEPS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub install_deps: bool,
 }
 
 fn parse_sha256(text: &str) -> Result<String, String> {

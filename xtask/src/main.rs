@@ -6,6 +6,7 @@ mod bisect;
 mod build;
 mod check;
 mod flags;
+mod lava;
 mod run;
 mod test;
 mod tidy;
@@ -41,6 +42,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Check(flags) => done(check::run(flags)),
         Cmd::Test(flags) => test::run(flags),
         Cmd::Bisect(flags) => bisect::run(flags),
+        Cmd::Lava(flags) => lava::run(flags),
         Cmd::Bench(flags) => done(bench::run(flags)),
         Cmd::Deps(flags) => done(build::deps(flags)),
         Cmd::Gdb(flags) => done(run::gdb(flags)),

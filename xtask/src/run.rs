@@ -26,7 +26,13 @@ pub fn run(flags: flags::Run) -> Result<ExitCode> {
         if flags.tap || flags.reports.wanted() {
             bail!("--tap, --junit and --json read a command's output: give one after --");
         }
+        if flags.lava.lava_job.is_some() {
+            bail!("--lava-job writes a command as a LAVA job: give one after -- (or use check --lava-job)");
+        }
         return interactive(flags).map(|()| ExitCode::SUCCESS);
+    }
+    if flags.lava.lava_job.is_some() {
+        return lava_job(&flags).map(|()| ExitCode::SUCCESS);
     }
     test::check_report_paths(&flags.reports)?;
     // a command's exit code is the run's: every failure of the tool or the guest gets one code
@@ -44,6 +50,22 @@ pub fn run(flags: flags::Run) -> Result<ExitCode> {
             Ok(ExitCode::from(runner::GUEST_FAILED))
         }
     }
+}
+
+/// `run --lava-job FILE -- CMD`: the command as a LAVA job's test case, not run here.
+fn lava_job(flags: &flags::Run) -> Result<()> {
+    let boot = boots::by_name(flags.image.boot_name().unwrap_or("initramfs"));
+    if flags.uboot.choice().wanted() || flags.gdb.is_some() || flags.tap || flags.reports.wanted() {
+        bail!(
+            "--lava-job writes the command as a LAVA job: --uboot, --gdb, --tap, --junit and \
+             --json are for a run here (`cargo xtask lava FILE --junit ...` reports the job's)"
+        );
+    }
+    crate::lava::check_options(&flags.machine, boot)?;
+    let options = flags.machine.options(None)?;
+    let (ctx, built, ..) = for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
+    let tests = crate::lava::command_tests(&flags.command, Duration::from_secs(flags.timeout));
+    crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }
 
 fn interactive(flags: flags::Run) -> Result<()> {

@@ -25,6 +25,8 @@ pub struct Arch {
     pub uname: String,
     pub kernel_arch: String,
     pub kunit_py: String,
+    pub lava: String,
+    pub tuxmake: String,
     pub defconfig: String,
     pub kernel_image: String,
     pub kernel_target: String,
@@ -41,6 +43,7 @@ pub struct Arch {
     pub virtio: String,
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
+    pub host_kernel_packages: Packages,
     pub uboot_boards: Vec<String>,
     pub uboot_image: String,
 }

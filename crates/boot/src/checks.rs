@@ -7,7 +7,7 @@ use anyhow::{bail, ensure, Result};
 use qemu::Session;
 
 use crate::{
-    boots::{Boot, Ready},
+    boots::{Boot, Ready, Root},
     timeline,
 };
 
@@ -68,6 +68,54 @@ pub fn as_the_tutorial_shows(
     session.poweroff_and_wait(COMMAND_TIMEOUT)?;
     notes.push("poweroff: QEMU exited by itself".to_string());
     Ok((to_ready, notes))
+}
+
+/// One of `check`'s checks as a shell line for a guest with no one at its console (a LAVA
+/// job's test case): its name, and a line that exits 0 when what the tutorial shows holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellCheck {
+    pub name: String,
+    pub shell: String,
+}
+
+/// [`as_the_tutorial_shows`]'s checks as shell lines, in its order: the release, what is
+/// mounted on `/` and the tutorial's mounts, `df -a`, the devices. (`poweroff` is not among
+/// them: a lab ends the machine itself.)
+pub fn as_shell_lines(boot: &Boot, release: &str) -> Vec<ShellCheck> {
+    let check = |name: String, shell: String| ShellCheck { name, shell };
+    let mut checks = Vec::new();
+    if let Ready::Prints(_) = boot.ready {
+        return checks;
+    }
+    checks.push(check(
+        "uname-r".into(),
+        format!("test \"$(uname -r)\" = {}", qemu::shell_quote(release)),
+    ));
+    // the top mount on / is the one processes see, as `check_mounts` reads it
+    let root = "awk '$2 == \"/\" { t = $1 \" \" $3 \" \" $4 } END { print t }' /proc/mounts";
+    let root_holds = match boot.root {
+        Root::Device(fs) => format!("test \"$({root} | cut -d' ' -f1,2)\" = '/dev/root {fs}'"),
+        // the kernel's rootfs as ramfs has no size= (as tmpfs it would)
+        Root::Ramfs => {
+            format!("{root} | grep -Eq '^[^ ]+ (rootfs|ramfs) ' && ! {root} | grep -q 'size='")
+        }
+    };
+    checks.push(check("root".into(), root_holds));
+    for (fs_type, mount_point) in boot.mounts {
+        checks.push(check(
+            format!("{fs_type}-on-{}", mount_point.trim_start_matches('/')),
+            format!("awk '$2 == \"{mount_point}\" && $3 == \"{fs_type}\" {{ found = 1 }} END {{ exit !found }}' /proc/mounts"),
+        ));
+    }
+    checks.push(check("df-a".into(), "df -a".into()));
+    for &(test, holds) in boot.devices {
+        let words: Vec<&str> =
+            test.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let name = format!("test-{}", words.join("-"));
+        let shell = if holds { format!("test {test}") } else { format!("! test {test}") };
+        checks.push(check(if holds { name } else { format!("not-{name}") }, shell));
+    }
+    checks
 }
 
 fn indent(text: &str) -> String {

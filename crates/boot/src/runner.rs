@@ -193,8 +193,7 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
         (None, Ok(_)) => {
             // a panic under the command (a module's, say) is the usual reason: say so first
             let transcript = session.transcript();
-            let panic = transcript.lines().find(|l| l.contains("Kernel panic - not syncing"));
-            let why = panic.map(|l| format!(": {}", l.trim())).unwrap_or_default();
+            let why = qemu::panic_line(&transcript).map(|l| format!(": {l}")).unwrap_or_default();
             Err(anyhow::anyhow!(
                 "the guest ended without the command's exit status{why}\n{}",
                 session.console_report()

@@ -8,7 +8,7 @@
 use std::{
     io::{BufRead, BufReader, IsTerminal, Write},
     path::Path,
-    process::{Command, Stdio},
+    process::{Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -60,6 +60,46 @@ fn run_command_logged(
     log: &Path,
     label: &str,
 ) -> Result<Duration> {
+    let display = Display::new(label, log);
+    let ran = run_into_log(command, cmdline, input, log, |line| display.line(line))?;
+    display.finish(ran.status.success(), ran.elapsed);
+    if !ran.status.success() {
+        bail!(
+            "`{cmdline}` failed ({}) after {:.1}s\nlast lines of {}:\n{}",
+            ran.status,
+            ran.elapsed.as_secs_f64(),
+            log.display(),
+            tail_from(log, ran.log_start, TAIL_LINES)
+        );
+    }
+    Ok(ran.elapsed)
+}
+
+/// How a command followed by [`run_following`] ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub status: ExitStatus,
+    pub elapsed: Duration,
+    /// where its output starts in the log
+    pub log_start: u64,
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log`, each line handed to `on_line` as it
+/// arrives (a dispatcher's progress, say). A non-zero exit is returned, not an error: the
+/// caller knows what it means (a LAVA job that failed is a result).
+pub fn run_following(cmd: xshell::Cmd<'_>, log: &Path, on_line: impl FnMut(&str)) -> Result<Ran> {
+    let cmdline = cmd.to_string();
+    let mut command = Command::from(cmd);
+    run_into_log(&mut command, &cmdline, &[], log, on_line)
+}
+
+fn run_into_log(
+    command: &mut Command,
+    cmdline: &str,
+    input: &[u8],
+    log: &Path,
+    mut on_line: impl FnMut(&str),
+) -> Result<Ran> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -85,29 +125,18 @@ fn run_command_logged(
         std::thread::spawn(move || drop(stdin.write_all(&input)))
     });
 
-    let display = Display::new(label, log);
     for line in BufReader::new(reader).split(b'\n') {
         let line = line.context("reading command output")?;
         log_file.write_all(&line)?;
         log_file.write_all(b"\n")?;
-        display.line(&String::from_utf8_lossy(&line));
+        on_line(&String::from_utf8_lossy(&line));
     }
     let status = child.wait().with_context(|| format!("waiting for `{cmdline}`"))?;
     if let Some(feeder) = feeder {
         let _ = feeder.join();
     }
-    let elapsed = start.elapsed();
     log_file.flush()?;
-    display.finish(status.success(), elapsed);
-    if !status.success() {
-        bail!(
-            "`{cmdline}` failed ({status}) after {:.1}s\nlast lines of {}:\n{}",
-            elapsed.as_secs_f64(),
-            log.display(),
-            tail_from(log, log_start, TAIL_LINES)
-        );
-    }
-    Ok(elapsed)
+    Ok(Ran { status, elapsed: start.elapsed(), log_start })
 }
 
 /// The last `n` lines of a text file, or a note saying why there are none.

@@ -110,6 +110,22 @@ impl Machine {
 
 /// QEMU's arguments (without the program name) for `machine`, in the tutorial's order.
 pub fn qemu_args(machine: &Machine) -> Vec<OsString> {
+    let (mut args, devices) = hardware_parts(machine);
+    args.extend(kernel_args(machine));
+    args.extend(devices);
+    args
+}
+
+/// The machine without what it boots (`-kernel`, `-initrd`, `-append`): what a LAVA device
+/// dictionary's QEMU options hold, the job giving the kernel, image and arguments.
+pub fn hardware_args(machine: &Machine) -> Vec<OsString> {
+    let (mut args, devices) = hardware_parts(machine);
+    args.extend(devices);
+    args
+}
+
+/// The arguments before the kernel's, and the devices and extras after them.
+fn hardware_parts(machine: &Machine) -> (Vec<OsString>, Vec<OsString>) {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     push(&["-name", "kardel"]);
@@ -135,8 +151,13 @@ pub fn qemu_args(machine: &Machine) -> Vec<OsString> {
         args.push("-bios".into());
         args.push(firmware.clone().into());
     }
-    args.push("-kernel".into());
-    args.push(machine.kernel.clone().into());
+    let mut devices = machine.devices.clone();
+    devices.extend(machine.extra_args.iter().cloned());
+    (args, devices)
+}
+
+fn kernel_args(machine: &Machine) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-kernel".into(), machine.kernel.clone().into()];
     if let Some(initrd) = &machine.initrd {
         args.push("-initrd".into());
         args.push(initrd.clone().into());
@@ -146,8 +167,6 @@ pub fn qemu_args(machine: &Machine) -> Vec<OsString> {
         args.push("-append".into());
         args.push(append.into());
     }
-    args.extend(machine.devices.iter().cloned());
-    args.extend(machine.extra_args.iter().cloned());
     args
 }
 

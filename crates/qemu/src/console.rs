@@ -217,6 +217,19 @@ fn prompt_length(visible: &str) -> Option<usize> {
     plausible.then_some(end + 2)
 }
 
+/// The kernel's panic message in a console transcript or an error that quotes one: the first
+/// `Kernel panic - not syncing: ...` line from `Kernel panic` on (a timestamp or a prefix such as
+/// LAVA's cut off). The runner, the bisect and the LAVA results all say why a machine died by it.
+pub fn panic_line(text: &str) -> Option<&str> {
+    text.lines().find_map(|line| {
+        let at = line.find(PANIC)?;
+        Some(line[at..].trim_end())
+    })
+}
+
+/// What the kernel prints when it gives up.
+const PANIC: &str = "Kernel panic - not syncing";
+
 /// Console bytes as text fit for a terminal or an error message: terminal control sequences
 /// (SeaBIOS clears the screen, BusyBox's shell asks for the cursor position) and carriage
 /// returns removed, since printing them could wipe the very report that shows them.

@@ -52,7 +52,9 @@ mod session;
 
 pub use accel::{probe_machine, resolve_accel, KVM_PROBE_TIMEOUT};
 
-pub use args::{command_line, qemu_args, shell_line, shell_quote, Accel, AccelChoice, Machine};
-pub use console::{printable, ConsoleEvent, ConsoleWatcher, FailureKind, Sighting};
+pub use args::{
+    command_line, hardware_args, qemu_args, shell_line, shell_quote, Accel, AccelChoice, Machine,
+};
+pub use console::{panic_line, printable, ConsoleEvent, ConsoleWatcher, FailureKind, Sighting};
 pub use interactive::run_interactive;
 pub use session::{BootFailure, GuestOutput, Killer, Limits, Session, Until, REPORT_LINES};

@@ -21,6 +21,11 @@ pub enum Step {
     /// U-Boot from source (`cargo xtask uboot`): its tools and the Python binding its device
     /// tree compiler builds
     Uboot,
+    /// LAVA's dispatcher running a job here (`cargo xtask lava`), and its job schema
+    Lava,
+    /// LAVA putting its test scripts into an ext4 image: libguestfs boots a small appliance,
+    /// which needs a kernel of the host's in /boot
+    LavaExt4,
 }
 
 /// What `deps` checks: the whole chain. U-Boot's own needs are checked when it is built.
@@ -35,6 +40,8 @@ enum Probe {
     StaticLib(&'static str, Cow<'static, str>),
     /// a module the host's python3 imports
     PythonModule(&'static str),
+    /// a file with this name in this folder, or one whose name starts so (`prefix*`)
+    File(&'static str, &'static str),
 }
 
 /// One thing a step needs: the host's own tools are a table, an architecture's are made from its
@@ -194,6 +201,24 @@ const HOST_NEEDS: &[Need] = &[
         fedora: "libuuid-devel",
         arch: "util-linux-libs",
     },
+    // lava-run imports libguestfs's binding even when unused; Debian's package pulls it in
+    Need {
+        what: Cow::Borrowed("LAVA's dispatcher (lava-run)"),
+        probe: Probe::File("/usr/bin", "lava-run"),
+        steps: &[Lava],
+        debian: "lava-dispatcher",
+        fedora: "",
+        arch: "",
+    },
+    // the schema checker's module, which Debian's lava-common only recommends
+    Need {
+        what: Cow::Borrowed("LAVA's schemas (lava-common, voluptuous)"),
+        probe: Probe::File("/usr/lib/python3/dist-packages/voluptuous", "__init__.py"),
+        steps: &[Lava],
+        debian: "lava-common python3-voluptuous",
+        fedora: "",
+        arch: "",
+    },
 ];
 
 /// The host's header folders: the plain ones and Debian's multiarch one for this machine.
@@ -225,6 +250,17 @@ fn needs(arch: &'static Arch) -> Vec<Need> {
         fedora,
         arch: arch_pkg,
     });
+    if let Some(host) = Arch::host() {
+        let (debian, fedora, arch_pkg) = packages(&host.host_kernel_packages);
+        needs.push(Need {
+            what: "a kernel in /boot for libguestfs (LAVA's overlay in an ext4 image)".into(),
+            probe: Probe::File("/boot", "vmlinuz-*"),
+            steps: &[LavaExt4],
+            debian,
+            fedora,
+            arch: arch_pkg,
+        });
+    }
     if !arch.is_host() {
         let cc = format!("{}gcc", arch.cross_compile);
         let (debian, fedora, arch_pkg) = packages(&arch.cross_packages);
@@ -297,6 +333,12 @@ fn present(sh: &Shell, probe: &Probe) -> bool {
             let import = format!("import {name}");
             cmd!(sh, "python3 -c {import}").quiet().ignore_stderr().run().is_ok()
         }
+        Probe::File(dir, name) => match name.strip_suffix('*') {
+            None => Path::new(dir).join(name).exists(),
+            Some(prefix) => std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            }),
+        },
     }
 }
 
@@ -407,11 +449,15 @@ fn missing_and_install(
     packages.sort_unstable();
     packages.dedup();
     let mut argv = manager.install_argv(&packages);
-    let is_root = cmd!(sh, "id -u").quiet().read().map(|id| id.trim() == "0").unwrap_or(false);
-    if !is_root {
+    if !is_root(sh) {
         argv.insert(0, "sudo".into());
     }
     Ok(Some((names, argv)))
+}
+
+/// Whether this program runs as root.
+pub fn is_root(sh: &Shell) -> bool {
+    cmd!(sh, "id -u").quiet().read().map(|id| id.trim() == "0").unwrap_or(false)
 }
 
 /// On a terminal, whether the person there wants `argv` run now (Enter says yes); never without

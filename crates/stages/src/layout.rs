@@ -135,6 +135,11 @@ impl Layout {
         self.work().join("bisect").join(slug)
     }
 
+    /// A LAVA job's run here: the device dictionary, lava-run's log and output.
+    pub fn lava(&self, job: &str) -> PathBuf {
+        self.work().join("lava").join(job)
+    }
+
     /// The links that put ccache in front of the compilers (`gcc`, a cross `gcc`).
     pub fn ccache_links(&self) -> PathBuf {
         self.work().join("ccache-bin")

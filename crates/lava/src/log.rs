@@ -1,0 +1,247 @@
+//! `lava-run`'s log read back. Each line is one YAML document (JSON, but with `!` tags on some
+//! values): `{dt, lvl, msg}`. `results` lines carry a test case's result (`definition`, `case`,
+//! `result`); LAVA's own steps come as cases of the definition `lava`, the job's verdict as its
+//! case `job`; `target` lines are the guest's console. Pure: lines in, [`Outcome`] out.
+
+use serde::Deserialize;
+use serde_norway::Value;
+
+use results::{Results, Run, Status, Test};
+
+/// One line of the log.
+#[derive(Debug, Clone, Deserialize)]
+struct Line {
+    lvl: String,
+    msg: Value,
+}
+
+/// A result LAVA reported.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CaseResult {
+    pub definition: String,
+    pub case: String,
+    pub result: String,
+    #[serde(default)]
+    pub error_msg: Option<String>,
+    #[serde(default)]
+    pub error_type: Option<String>,
+}
+
+/// What one line of the log said, as far as a run's progress and results go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// a test case of a definition of the job's
+    Case(CaseResult),
+    /// one of LAVA's own steps (deploy, boot, the job itself)
+    Step(CaseResult),
+    /// a line of the guest's console
+    Console(String),
+    /// an error LAVA logged
+    Error(String),
+    /// `start: 1 tmpfs-deploy (timeout 00:05:00) [common]` and the like: where the job is
+    Info(String),
+    Other,
+}
+
+/// Reads one line; a line that is not LAVA's (a Python warning) is [`Event::Other`].
+pub fn parse_line(line: &str) -> Event {
+    let Ok(line) = serde_norway::from_str::<Line>(line) else { return Event::Other };
+    match line.lvl.as_str() {
+        "results" => match serde_norway::from_value::<CaseResult>(line.msg) {
+            Ok(result) if result.definition == "lava" => Event::Step(result),
+            Ok(result) => Event::Case(result),
+            Err(_) => Event::Other,
+        },
+        "target" | "feedback" => text(&line.msg).map(Event::Console).unwrap_or(Event::Other),
+        "error" => text(&line.msg).map(Event::Error).unwrap_or(Event::Other),
+        "info" => text(&line.msg).map(Event::Info).unwrap_or(Event::Other),
+        _ => Event::Other,
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Tagged(tagged) => text(&tagged.value),
+        _ => None,
+    }
+}
+
+/// Everything a run's report needs, gathered line by line.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub cases: Vec<CaseResult>,
+    /// LAVA's steps that failed, in order
+    pub failed_steps: Vec<CaseResult>,
+    pub job: Option<CaseResult>,
+    pub console: String,
+    pub errors: Vec<String>,
+}
+
+impl Outcome {
+    pub fn feed(&mut self, event: &Event) {
+        match event {
+            Event::Case(result) => self.cases.push(result.clone()),
+            Event::Step(result) if result.case == "job" => self.job = Some(result.clone()),
+            Event::Step(result) if result.result != "pass" => {
+                self.failed_steps.push(result.clone())
+            }
+            Event::Console(line) => {
+                self.console.push_str(line);
+                self.console.push('\n');
+            }
+            Event::Error(message) => self.errors.push(message.clone()),
+            _ => {}
+        }
+    }
+
+    pub fn read(log: &str) -> Outcome {
+        let mut outcome = Outcome::default();
+        for line in log.lines() {
+            outcome.feed(&parse_line(line));
+        }
+        outcome
+    }
+
+    /// Why the machine or LAVA failed, when they did: the job's error, and the kernel's panic
+    /// line when the console shows one (the usual reason a boot ends in "Connection closed").
+    pub fn machine_failure(&self) -> Option<String> {
+        let job = self.job.as_ref();
+        let failed = job.is_none_or(|job| job.result != "pass");
+        if !failed {
+            return None;
+        }
+        let mut why = match job {
+            None => "lava-run ended without the job's result".to_string(),
+            Some(job) => format!(
+                "LAVA: {} error: {}",
+                job.error_type.as_deref().unwrap_or("unknown"),
+                job.error_msg.as_deref().unwrap_or("(no message)").trim()
+            ),
+        };
+        if let Some(step) = self.failed_steps.first() {
+            why += &format!(" (at its step {})", step.case);
+        }
+        if let Some(panic) = qemu::panic_line(&self.console) {
+            why = format!("{panic}\n{why}");
+        }
+        Some(why)
+    }
+
+    /// The results as a [`Run`]: a suite per test definition (LAVA's `0_` prefix taken off),
+    /// a case per `lava-test-case`. `expected` definitions that reported nothing are problems.
+    pub fn run(&self, name: &str, expected: &[&str]) -> Run {
+        let mut tests: Vec<Test> = Vec::new();
+        for result in &self.cases {
+            let definition = strip_index(&result.definition);
+            let case = Test {
+                name: result.case.clone(),
+                status: status(&result.result),
+                directive: None,
+                diagnostics: Vec::new(),
+                seconds: None,
+                subtests: Vec::new(),
+            };
+            match tests.iter_mut().find(|t| t.name == definition) {
+                Some(suite) => suite.subtests.push(case),
+                None => tests.push(Test {
+                    name: definition.to_string(),
+                    status: Status::Pass,
+                    directive: None,
+                    diagnostics: Vec::new(),
+                    seconds: None,
+                    subtests: vec![case],
+                }),
+            }
+        }
+        for suite in &mut tests {
+            if suite.subtests.iter().any(|t| matches!(t.status, Status::Fail | Status::Error)) {
+                suite.status = Status::Fail;
+            }
+        }
+        let problems = expected
+            .iter()
+            .filter(|name| !tests.iter().any(|t| t.name == **name))
+            .map(|name| format!("the test definition {name} reported no results"))
+            .collect();
+        Run::new(name, Results { tests, problems }, self.machine_failure())
+    }
+}
+
+/// `0_check` → `check`: LAVA numbers a job's definitions.
+pub fn strip_index(definition: &str) -> &str {
+    match definition.split_once('_') {
+        Some((index, rest)) if index.chars().all(|c| c.is_ascii_digit()) => rest,
+        _ => definition,
+    }
+}
+
+fn status(result: &str) -> Status {
+    match result {
+        "pass" => Status::Pass,
+        "fail" => Status::Fail,
+        "skip" => Status::Skip,
+        _ => Status::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of a real `lava-run` 2023.01 log (this project's tiny kernel and initramfs).
+    const PASSED: &str = r#"{"dt": "2026-12-02T17:50:30.927518", "lvl": "results", "msg": {"case": "validate", "definition": "lava", "result": "pass"}}
+{"dt": "2026-12-02T17:50:30.955997", "lvl": "results", "msg": {"case": "file-download", "definition": "lava", "duration": "0.01", "extra": {"label": "kernel", "size": ! "2339840"}, "level": "1.4.1", "namespace": "common", "result": "pass"}}
+{"dt": "2026-12-02T17:50:31.449874", "lvl": "target", "msg": "Booting from ROM..Linux version 6.1.192 (kardel@kardel)"}
+{"dt": "2026-12-02T17:50:32.551779", "lvl": "results", "msg": {"case": "uname", "definition": "0_check", "endtc": ! "379", "result": "fail", "starttc": ! "377"}}
+{"dt": "2026-12-02T17:50:32.562564", "lvl": "results", "msg": {"case": "devnull", "definition": "0_check", "endtc": ! "387", "result": "pass", "starttc": ! "386"}}
+{"dt": "2026-12-02T17:50:32.572180", "lvl": "results", "msg": {"case": "0_check", "definition": "lava", "duration": "0.04", "namespace": "common", "result": "pass", "revision": "unspecified", "uuid": "1_1.1.3.1"}}
+{"dt": "2026-12-02T17:50:33.789078", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
+"#;
+
+    const PANICKED: &str = r#"{"dt": "2026-12-02T17:51:28.185420", "lvl": "target", "msg": "Kernel panic - not syncing: Requested init /nope failed (error -2)."}
+{"dt": "2026-12-02T17:51:28.191906", "lvl": "results", "msg": {"case": "auto-login-action", "definition": "lava", "duration": "0.93", "extra": {"fail": "Connection closed"}, "level": "2.2", "namespace": "common", "result": "fail"}}
+{"dt": "2026-12-02T17:51:28.304797", "lvl": "error", "msg": "InfrastructureError: The Infrastructure is not working correctly. Please report this error to LAVA admins."}
+{"dt": "2026-12-02T17:51:28.305070", "lvl": "results", "msg": {"case": "job", "definition": "lava", "error_msg": "Connection closed", "error_type": "Infrastructure", "result": "fail"}}
+"#;
+
+    #[test]
+    fn cases_become_a_suite_per_definition() {
+        let run = Outcome::read(PASSED).run("check", &["check"]);
+        assert_eq!(run.machine_failure, None);
+        assert_eq!(run.tests.len(), 1);
+        assert_eq!(run.tests[0].name, "check");
+        let cases: Vec<_> =
+            run.tests[0].subtests.iter().map(|t| (t.name.as_str(), t.status)).collect();
+        assert_eq!(cases, [("uname", Status::Fail), ("devnull", Status::Pass)]);
+        assert_eq!(run.exit_code(125), 1);
+        assert!(Outcome::read(PASSED).console.contains("Linux version 6.1.192"));
+    }
+
+    #[test]
+    fn a_panic_is_the_machine_failing() {
+        let run = Outcome::read(PANICKED).run("check", &["check"]);
+        let why = run.machine_failure.clone().unwrap();
+        assert_eq!(
+            why,
+            "Kernel panic - not syncing: Requested init /nope failed (error -2).\nLAVA: \
+             Infrastructure error: Connection closed (at its step auto-login-action)"
+        );
+        assert_eq!(run.exit_code(125), 125);
+        assert_eq!(run.problems, ["the test definition check reported no results"]);
+    }
+
+    #[test]
+    fn a_log_without_the_job_result_failed() {
+        let cut = PASSED.lines().take(5).collect::<Vec<_>>().join("\n");
+        let run = Outcome::read(&cut).run("check", &["check"]);
+        assert_eq!(run.machine_failure.as_deref(), Some("lava-run ended without the job's result"));
+    }
+
+    #[test]
+    fn lines_that_are_not_lavas_are_passed_over() {
+        assert_eq!(parse_line("Traceback (most recent call last):"), Event::Other);
+        assert_eq!(parse_line(""), Event::Other);
+        assert_eq!(parse_line("{\"lvl\": \"results\", \"msg\": 3}"), Event::Other);
+    }
+}

@@ -1,0 +1,226 @@
+//! LAVA: `check --lava-job` and `run --lava-job -- CMD` write the boot as a LAVA job instead of
+//! booting it; `cargo xtask lava JOB` runs a job through LAVA's own dispatcher here and reports
+//! its cases as `test` does.
+
+use std::{io::Write as _, path::Path, process::ExitCode, time::Duration};
+
+use anyhow::{bail, Context as _, Result};
+use boot::{
+    boots::Boot,
+    machine::{self, Request, Speed},
+    runner,
+};
+use lava::{Artifacts, Case, Event, RootfsFormat, Timeout};
+use rootfs::Compression;
+use stages::{hostdeps, pipeline::Built, Context};
+
+use crate::{build, flags, test};
+
+/// What a job tests: a definition's name, what it is, and its cases.
+pub struct Tests {
+    pub definition: &'static str,
+    pub description: String,
+    pub cases: Vec<Case>,
+    pub timeout: Timeout,
+}
+
+/// Refuses, before any build, what a LAVA job cannot carry: a job has the kernel, the image,
+/// the kernel's arguments and the memory, and a lab's machine has the rest.
+pub fn check_options(flags: &flags::Machine, boot: &Boot) -> Result<()> {
+    let this_machines = [
+        (!flags.shares.is_empty() || !flags.shares_ro.is_empty(), "--share"),
+        (flags.net || !flags.forwards.is_empty(), "--net and --forward"),
+        (flags.monitor.is_some() || flags.qmp.is_some(), "--monitor and --qmp"),
+        (!flags.qemu_args.is_empty(), "--qemu-arg"),
+        (flags.cpus.is_some(), "--cpus"),
+    ];
+    for (given, named) in this_machines {
+        if given {
+            bail!(
+                "--lava-job: {named} set up this machine's QEMU, which a LAVA job does not carry \
+                 (it has the kernel, the image, the kernel's arguments and --memory)"
+            );
+        }
+    }
+    if boot.init.is_none() {
+        bail!("--lava-job: the {} image has no shell for LAVA to log in to", boot.name);
+    }
+    Ok(())
+}
+
+/// Writes `boot` (built as `built`) with `tests` as a LAVA job to `flags.lava_job`.
+pub fn write_job(
+    ctx: &Context,
+    built: &Built,
+    boot: &'static Boot,
+    options: &boot::Options,
+    flags: &flags::LavaJob,
+    tests: Tests,
+) -> Result<()> {
+    let path = flags.lava_job.as_deref().expect("asked for a job");
+    let request =
+        Request { probe_accel: false, announce: false, ..Request::new(boot, Speed::Tutorial) };
+    let mut machine = machine::machine(ctx, built, &request, options)?;
+    // a panic ends QEMU (panic=-1, -no-reboot), which LAVA sees as the connection closing
+    machine.headless = true;
+    let rootfs = machine.initrd.clone().context("the boot has an image")?;
+    let artifacts = flags.artifact_url.clone().unwrap_or(Artifacts::Local);
+    let compression = match ctx.selection.compression {
+        Compression::Gzip => "gz",
+        Compression::Zstd => "zstd",
+    };
+    let job = lava::Job::new(&lava::Boot {
+        job_name: format!(
+            "kardel {} {} ({}, {})",
+            tests.definition,
+            boot.name,
+            ctx.arch.name,
+            ctx.kernel_flavour()
+        ),
+        arch: ctx.arch.lava.clone(),
+        memory_mib: machine.memory_mib,
+        kernel_url: artifacts.url(&machine.kernel),
+        rootfs_url: artifacts.url(&rootfs),
+        rootfs_compression: Some(compression.to_string()),
+        rootfs_format: match boot.image {
+            boot::boots::Image::Initrd => RootfsFormat::Ext4,
+            _ => RootfsFormat::Cpio,
+        },
+        append: machine.kernel_append(),
+        login_prompt: "Please press Enter to activate this console.".into(),
+        prompt: "/ #".into(),
+        definition: tests.definition.to_string(),
+        description: tests.description,
+        cases: tests.cases,
+        test_timeout: tests.timeout,
+    });
+    artifact::write_atomic(path, |f| Ok(f.write_all(job.yaml().as_bytes())?))?;
+    println!("wrote the LAVA job {}", path.display());
+    match &artifacts {
+        Artifacts::Local => println!("run it here: cargo xtask lava {}", path.display()),
+        Artifacts::Served(_) => {
+            println!("put these files where the job names them:");
+            for file in [&machine.kernel, &rootfs] {
+                println!("  {}  ->  {}", file.display(), artifacts.url(file));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `check`'s checks of `boot` on the built kernel, as the job's cases.
+pub fn check_tests(boot: &Boot, built: &Built) -> Tests {
+    let cases = boot::checks::as_shell_lines(boot, &built.kernel.release)
+        .into_iter()
+        .map(|c| Case::new(c.name, c.shell))
+        .collect();
+    Tests {
+        definition: "check",
+        description: format!("what the tutorial shows of the {} boot", boot.name),
+        cases,
+        timeout: Timeout::minutes(5),
+    }
+}
+
+/// A command as the job's one case: it passes when the command exits 0.
+pub fn command_tests(argv: &[String], timeout: Duration) -> Tests {
+    let line: Vec<String> = argv.iter().map(|w| qemu::shell_quote(w)).collect();
+    Tests {
+        definition: "run",
+        description: format!("the command {}", argv.join(" ")),
+        cases: vec![Case::new("command", line.join(" "))],
+        timeout: Timeout::seconds(timeout.as_secs()),
+    }
+}
+
+/// `cargo xtask lava JOB`: the job through `lava-run` with a device dictionary for this
+/// machine, its cases reported as `test` reports KUnit's.
+pub fn run(flags: flags::Lava) -> Result<ExitCode> {
+    test::check_report_paths(&flags.reports)?;
+    let head = lava::Head::read(&flags.job)?;
+    let context = head.context();
+    let Some(arch) = arch::all().find(|a| a.lava == context.arch) else {
+        let known: Vec<&str> = arch::all().map(|a| a.lava.as_str()).collect();
+        bail!(
+            "{}: context.arch is {:?}; this machine boots {}",
+            flags.job.display(),
+            context.arch,
+            known.join(", ")
+        );
+    };
+    let job_text = std::fs::read_to_string(&flags.job)?;
+    let sh = xshell::Shell::new()?;
+    let mut steps = vec![hostdeps::Step::Lava, hostdeps::Step::Qemu];
+    if job_text.contains("format: ext4") {
+        steps.push(hostdeps::Step::LavaExt4);
+    }
+    hostdeps::ensure(&sh, arch, &steps, flags.install_deps)?;
+    if !hostdeps::is_root(&sh) {
+        bail!("lava-run must run as root (it checks): sudo cargo xtask lava ...");
+    }
+    let stem = flags.job.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let layout = stages::layout::Layout::new(build::target_dir()?, &arch.name);
+    let dir = flags.output_dir.clone().unwrap_or_else(|| layout.lava(&stem));
+    let _lock = artifact::Lock::acquire(&layout.lock_for(&dir), "this job's output folder")?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let device = lava::Device::qemu(&arch.lava, &arch.qemu, &device_hardware(arch, context));
+    let device_path = dir.join("device.yaml");
+    artifact::write_atomic(&device_path, |f| Ok(f.write_all(device.yaml().as_bytes())?))?;
+    lava::dispatcher::validate("job", &flags.job)?;
+    lava::dispatcher::validate("device", &device_path)?;
+
+    let dispatch = lava::dispatcher::Dispatch {
+        job: &flags.job,
+        device: &device_path,
+        output_dir: dir.join("output"),
+        log: dir.join("lava.log"),
+        // LAVA keeps a job's files under its id: the process's, unique among running jobs
+        job_id: std::process::id(),
+        no_kvm: context.no_kvm,
+    };
+    eprintln!("lava-run: {} ({}), log {}", head.job_name, arch.name, dispatch.log.display());
+    let verbose = flags.verbose;
+    let outcome = lava::dispatcher::run(&dispatch, |event| show(event, verbose))?;
+    let run = outcome.run(&head.job_name, &head.definitions());
+    test::report(&run, &flags.reports, &mut std::io::stdout())?;
+    Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
+}
+
+/// The machine a lab's qemu device type would give the job, here: the architecture's board,
+/// CPU and firmware, the job's memory, TCG when it says `no_kvm`, no network card.
+fn device_hardware(arch: &arch::Arch, context: &lava::job::Context) -> Vec<std::ffi::OsString> {
+    let mut machine = machine::arch_machine(arch, Path::new(""), Speed::Tutorial);
+    machine.memory_mib = context.memory.unwrap_or(machine.memory_mib);
+    machine.accel = if context.no_kvm { qemu::Accel::Tcg } else { qemu::Accel::Kvm };
+    machine.headless = true;
+    machine.devices.extend(qemu::devices::no_nic());
+    qemu::hardware_args(&machine)
+}
+
+fn show(event: &Event, verbose: bool) {
+    match event {
+        Event::Info(text) if is_top_step(text) => eprintln!("  {}", text),
+        Event::Case(case) => {
+            eprintln!(
+                "  {:<4}  {}/{}",
+                case.result,
+                lava::log::strip_index(&case.definition),
+                case.case
+            )
+        }
+        Event::Error(text) => eprintln!("  LAVA: {text}"),
+        Event::Console(line) if verbose => eprintln!("{line}"),
+        _ => {}
+    }
+}
+
+/// `start: 2 boot-image-retry (timeout ...)`: one of the job's actions, not a step inside one.
+fn is_top_step(text: &str) -> bool {
+    text.strip_prefix("start: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .is_some_and(|level| level.chars().all(|c| c.is_ascii_digit()))
+}
