@@ -110,6 +110,10 @@ pub fn deps(flags: flags::Deps) -> Result<()> {
         "host packages: everything the build, the images and QEMU need for {} is installed",
         arch.name
     );
+    if flags.lava {
+        hostdeps::ensure(&sh, arch, &[Step::Lava, Step::LavaExt4], flags.install)?;
+        println!("LAVA: its dispatcher (lava-run), its schemas and libguestfs's kernel are installed");
+    }
     match stages::ccache::find_program() {
         Some(program) => println!("ccache: {} (every compile goes through it)", program.display()),
         None => println!(

@@ -76,7 +76,14 @@ pub struct Outcome {
     pub job: Option<CaseResult>,
     pub console: String,
     pub errors: Vec<String>,
+    /// the console between a case's start and end signals, by case: what it printed
+    outputs: Vec<(String, Vec<String>)>,
+    /// the case whose start signal came last, until its end signal
+    open_case: Option<String>,
 }
+
+/// How many lines of a case's output its report keeps (the log has all of them).
+const OUTPUT_LINES: usize = 40;
 
 impl Outcome {
     pub fn feed(&mut self, event: &Event) {
@@ -89,10 +96,35 @@ impl Outcome {
             Event::Console(line) => {
                 self.console.push_str(line);
                 self.console.push('\n');
+                self.follow_case(line);
             }
             Event::Error(message) => self.errors.push(message.clone()),
             _ => {}
         }
+    }
+
+    /// lava-test-case prints `<LAVA_SIGNAL_STARTTC NAME>` and `<LAVA_SIGNAL_ENDTC NAME>`
+    /// around a case's command: what comes between is its output.
+    fn follow_case(&mut self, line: &str) {
+        if let Some(name) = signal(line, "<LAVA_SIGNAL_STARTTC ") {
+            self.outputs.push((name.to_string(), Vec::new()));
+            self.open_case = Some(name.to_string());
+        } else if signal(line, "<LAVA_SIGNAL_ENDTC ").is_some() {
+            self.open_case = None;
+        } else if let (Some(open), Some((name, lines))) = (&self.open_case, self.outputs.last_mut())
+        {
+            if open == name {
+                lines.push(line.to_string());
+            }
+        }
+    }
+
+    /// What the case printed, its last lines.
+    fn output(&self, case: &str) -> Vec<String> {
+        let Some((_, lines)) = self.outputs.iter().rev().find(|(name, _)| name == case) else {
+            return Vec::new();
+        };
+        lines[lines.len().saturating_sub(OUTPUT_LINES)..].to_vec()
     }
 
     pub fn read(log: &str) -> Outcome {
@@ -134,11 +166,16 @@ impl Outcome {
         let mut tests: Vec<Test> = Vec::new();
         for result in &self.cases {
             let definition = strip_index(&result.definition);
+            let status = status(&result.result);
             let case = Test {
                 name: result.case.clone(),
-                status: status(&result.result),
+                status,
                 directive: None,
-                diagnostics: Vec::new(),
+                // a failing case's report shows what it printed
+                diagnostics: match status {
+                    Status::Fail | Status::Error => self.output(&result.case),
+                    _ => Vec::new(),
+                },
                 seconds: None,
                 subtests: Vec::new(),
             };
@@ -166,6 +203,13 @@ impl Outcome {
             .collect();
         Run::new(name, Results { tests, problems }, self.machine_failure())
     }
+}
+
+/// The name in `<LAVA_SIGNAL_... NAME>` when `line` is that signal.
+fn signal<'a>(line: &'a str, start: &str) -> Option<&'a str> {
+    let at = line.find(start)?;
+    let rest = &line[at + start.len()..];
+    rest.split_once('>').map(|(name, _)| name.trim())
 }
 
 /// `0_check` → `check`: LAVA numbers a job's definitions.
@@ -216,6 +260,21 @@ mod tests {
         assert_eq!(cases, [("uname", Status::Fail), ("devnull", Status::Pass)]);
         assert_eq!(run.exit_code(125), 1);
         assert!(Outcome::read(PASSED).console.contains("Linux version 6.1.192"));
+    }
+
+    #[test]
+    fn a_failing_case_shows_what_it_printed() {
+        let log = r#"{"dt": "1", "lvl": "target", "msg": "+ lava-test-case command --shell 'false'"}
+{"dt": "2", "lvl": "target", "msg": "<LAVA_SIGNAL_STARTTC command>"}
+{"dt": "3", "lvl": "target", "msg": "hello world"}
+{"dt": "4", "lvl": "target", "msg": "<LAVA_SIGNAL_ENDTC command>"}
+{"dt": "5", "lvl": "target", "msg": "<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=command RESULT=fail>"}
+{"dt": "6", "lvl": "results", "msg": {"case": "command", "definition": "0_run", "result": "fail"}}
+{"dt": "7", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
+"#;
+        let run = Outcome::read(log).run("run", &["run"]);
+        assert_eq!(run.tests[0].subtests[0].diagnostics, ["hello world"]);
+        assert!(run.summary().contains("FAIL run.command\n    hello world\n"), "{}", run.summary());
     }
 
     #[test]

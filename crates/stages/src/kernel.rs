@@ -96,6 +96,8 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
         build.build(&format!("make {}", targets.join(" ")), &targets)?;
         copy_products(ctx, &package.build_dir, &out_dir, &kernel)
     })?;
+    // beside the stage: a folder built before the file existed gets it without a rebuild
+    crate::tuxmake::write(ctx, &out_dir)?;
     Ok((Kernel::in_dir(ctx, &out_dir, &package.build_dir, done.fingerprint), done.outcome))
 }
 

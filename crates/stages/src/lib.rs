@@ -20,6 +20,7 @@ pub mod selection;
 pub mod sources;
 pub mod stage;
 pub mod summary;
+pub mod tuxmake;
 pub mod uboot;
 
 pub use context::Context;
