@@ -112,7 +112,9 @@ pub fn deps(flags: flags::Deps) -> Result<()> {
     );
     if flags.lava {
         hostdeps::ensure(&sh, arch, &[Step::Lava, Step::LavaExt4], flags.install)?;
-        println!("LAVA: its dispatcher (lava-run), its schemas and libguestfs's kernel are installed");
+        println!(
+            "LAVA: its dispatcher (lava-run), its schemas and libguestfs's kernel are installed"
+        );
     }
     match stages::ccache::find_program() {
         Some(program) => println!("ccache: {} (every compile goes through it)", program.display()),

@@ -315,3 +315,32 @@ fn a_bisect_without_a_history_or_with_a_commit_it_lacks_is_refused() {
         &["is not an ancestor of --bad"],
     );
 }
+
+#[test]
+fn a_lava_job_that_cannot_be_written_or_run_here_is_refused() {
+    let fresh = Fresh::new("lava");
+    let job = fresh.dir.join("job.yaml");
+    let job_arg = job.display().to_string();
+    fresh.refuses(&["check", "--lava-job", &job_arg], &[], &["--lava-job", "--initramfs"]);
+    fresh.refuses(&["check", "--hello", "--lava-job", &job_arg], &[], &["hello", "log in"]);
+    fresh.refuses(
+        &["check", "--initramfs", "--lava-job", &job_arg, "--share", "/tmp"],
+        &[],
+        &["--share", "LAVA job"],
+    );
+    fresh.refuses(
+        &["check", "--initramfs", "--lava-job", &job_arg, "--artifact-url", "ftp://lab/k"],
+        &[],
+        &["--artifact-url", "ftp://lab/k", "http"],
+    );
+    fresh.refuses(&["check", "--artifact-url", "https://lab/k"], &[], &["--lava-job"]);
+    fresh.refuses(&["run", "--lava-job", &job_arg], &[], &["--lava-job", "after --"]);
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "not a file"]);
+    let write = |text: &str| std::fs::write(&job, text).unwrap();
+    write("device_type: beaglebone-black\ncontext: {arch: arm}\n");
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "beaglebone-black"]);
+    write("device_type: qemu\ncontext: {arch: mips}\n");
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "\"mips\"", "x86_64"]);
+    write("- not: a job\n");
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "not a LAVA job"]);
+}
