@@ -449,6 +449,8 @@ pub struct Test {
     pub kunit: Option<String>,
     #[command(flatten)]
     pub reports: Reports,
+    #[command(flatten)]
+    pub lava: LavaJob,
     /// The whole run's limit in seconds, boot included (at most a year)
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: u64,

@@ -10,17 +10,17 @@ use boot::{
     machine::{self, Request, Speed},
     runner,
 };
-use lava::{Artifacts, Case, Event, RootfsFormat, Timeout};
+use lava::{Artifacts, Case, Event, RootfsFormat, Step, Timeout};
 use rootfs::Compression;
 use stages::{hostdeps, pipeline::Built, Context};
 
 use crate::{build, flags, test};
 
-/// What a job tests: a definition's name, what it is, and its cases.
+/// What a job tests: a definition's name, what it is, and its steps.
 pub struct Tests {
     pub definition: &'static str,
     pub description: String,
-    pub cases: Vec<Case>,
+    pub steps: Vec<Step>,
     pub timeout: Timeout,
 }
 
@@ -91,7 +91,7 @@ pub fn write_job(
         prompt: "/ #".into(),
         definition: tests.definition.to_string(),
         description: tests.description,
-        cases: tests.cases,
+        steps: tests.steps,
         test_timeout: tests.timeout,
     });
     artifact::write_atomic(path, |f| Ok(f.write_all(job.yaml().as_bytes())?))?;
@@ -112,12 +112,12 @@ pub fn write_job(
 pub fn check_tests(boot: &Boot, built: &Built) -> Tests {
     let cases = boot::checks::as_shell_lines(boot, &built.kernel.release)
         .into_iter()
-        .map(|c| Case::new(c.name, c.shell))
+        .map(|c| Step::Case(Case::new(c.name, c.shell)))
         .collect();
     Tests {
         definition: "check",
         description: format!("what the tutorial shows of the {} boot", boot.name),
-        cases,
+        steps: cases,
         timeout: Timeout::minutes(5),
     }
 }
@@ -128,10 +128,31 @@ pub fn command_tests(argv: &[String], timeout: Duration) -> Tests {
     Tests {
         definition: "run",
         description: format!("the command {}", argv.join(" ")),
-        cases: vec![Case::new("command", line.join(" "))],
+        steps: vec![Step::Case(Case::new("command", line.join(" ")))],
         timeout: Timeout::seconds(timeout.as_secs()),
     }
 }
+
+/// KUnit's suites as the job's cases, one per suite: the console quieted (KUnit's kernel logs at
+/// info level, which would land in the middle of LAVA's signals), the test modules loaded (their
+/// suites run as they load), then each suite's result line in the kernel's log (`ok N suite`,
+/// `not ok N suite`, `# SKIP`: KTAP's top level, unindented) reported to LAVA.
+pub fn kunit_tests(loads_modules: bool) -> Tests {
+    let mut steps = vec![Step::Line("dmesg -n 1".into())];
+    if loads_modules {
+        steps.push(Step::Case(Case::new("load-test-modules", boot::kunit::LOAD_TEST_MODULES)));
+    }
+    steps.push(Step::Line(REPORT_SUITES.into()));
+    Tests {
+        definition: "kunit",
+        description: "KUnit's suites, one case each".into(),
+        steps,
+        timeout: Timeout::minutes(5),
+    }
+}
+
+/// The kernel's log's top-level KTAP result lines, a LAVA case each.
+const REPORT_SUITES: &str = r#"dmesg | awk '{ sub(/^\[[^]]*\] /, "") } /^(not )?ok [0-9]+ / { r = "pass"; n = $3; if ($1 == "not") { r = "fail"; n = $4 } if (n == "-") n = ($1 == "not") ? $5 : $4; if ($0 ~ /# SKIP/) r = "skip"; print n, r }' | while read suite result; do lava-test-case "$suite" --result "$result"; done"#;
 
 /// `cargo xtask lava JOB`: the job through `lava-run` with a device dictionary for this
 /// machine, its cases reported as `test` reports KUnit's.

@@ -22,6 +22,9 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
     let Some(glob) = flags.kunit.clone() else {
         bail!("say what to test: --kunit (all of KUnit's suites) or --kunit GLOB");
     };
+    if flags.lava.lava_job.is_some() {
+        return lava_job(&flags, &glob).map(|()| ExitCode::SUCCESS);
+    }
     check_report_paths(&flags.reports)?;
     // from here on, every failure is the build's or the machine's: one code of its own
     let (console_log, console, machine_failure) = match boot_kunit(&flags, &glob) {
@@ -46,6 +49,22 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
     }
     report(&run, &flags.reports, &mut std::io::stdout())?;
     Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
+}
+
+/// `test --kunit --lava-job FILE`: the KUnit kernel's boot written as a LAVA job, a case per
+/// suite, not run here.
+fn lava_job(flags: &flags::Test, glob: &str) -> Result<()> {
+    if flags.reports.wanted() {
+        bail!("--lava-job writes a job: `cargo xtask lava FILE --junit ...` reports its results");
+    }
+    let boot = boots::by_name("initramfs");
+    crate::lava::check_options(&flags.machine, boot)?;
+    let mut options = flags.machine.options(None)?;
+    options.append.extend(kunit::kernel_args(glob));
+    let choice = boot::uboot::Choice::None;
+    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;
+    let tests = crate::lava::kunit_tests(!flags.build.modules.is_empty());
+    crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }
 
 /// Builds the KUnit kernel flavour (with the modules given), boots it on the fast machine, loads

@@ -1,7 +1,8 @@
 //! The same boots as LAVA jobs, run here by LAVA's own dispatcher (`lava-run`): `check`'s
 //! checks on both images on x86_64 and on riscv64's initramfs pass case by case, a command that
 //! fails is a failed case (exit 1) with its output, a command whose quoting LAVA rewrites
-//! passes, a kernel that panics is the machine failing (exit 125); the jobs and device
+//! passes, a kernel that panics is the machine failing (exit 125), KUnit's suites and a test
+//! module's are a case each (the example's failing suite fails the job); the jobs and device
 //! dictionaries validate against LAVA's own schema and name no address but `file://` paths or
 //! the URL given; the kernel's images folder reads as a TuxMake build the way TuxRun reads one.
 //!
@@ -122,6 +123,37 @@ fn a_command_as_a_lava_job_fails_and_passes_as_it_does_here() {
     for (file, url) in [("tiny/bzImage", "bzImage"), ("rootfs.cpio.gz", "rootfs.cpio.gz")] {
         let line = format!("{}  ->  {base}/{url}", images.join(file).display());
         assert!(written.stdout().contains(&line), "no {line:?} in:\n{}", written.stdout());
+    }
+}
+
+#[test]
+fn kunit_suites_as_lava_cases() {
+    if !enabled("e2e_9_lava, KUnit's suites and a test module's as a LAVA job (e2e_7's kernel)") {
+        return;
+    }
+    let _one = serial();
+    needs_lava();
+    let dir = tempdir("kardel-e2e-lava-kunit");
+    let job = dir.join("kunit.yaml").display().to_string();
+    let module = common::repo().join("examples/modules/kunit_example").display().to_string();
+    run(xtask(&["test", "--kunit", "--module", &module, "--lava-job", &job])).ok();
+    validates("job", Path::new(&job));
+    let json = dir.join("kunit.json");
+    let ran = run(xtask(&["lava", &job, "--json", &json.display().to_string()]));
+    // the example module's suite fails on purpose (one case of three): the job's exit code is 1
+    assert_eq!(ran.output.status.code(), Some(1), "{}\n{}", ran.stdout(), ran.stderr());
+    assert!(ran.stdout().contains("FAIL kunit.kardel_example"), "{}", ran.stdout());
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases: Vec<(&str, &str)> = results["tests"][0]["subtests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| (case["name"].as_str().unwrap(), case["status"].as_str().unwrap()))
+        .collect();
+    for expected in
+        [("load-test-modules", "pass"), ("example", "pass"), ("list-kunit-test", "pass")]
+    {
+        assert!(cases.contains(&expected), "no {expected:?} in {cases:?}");
     }
 }
 

@@ -152,6 +152,26 @@ pub struct Steps {
     pub steps: Vec<String>,
 }
 
+/// A line of a test definition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// a test case, its result its command's exit status
+    Case(Case),
+    /// a line for the definition's shell as it is: one that reports cases itself
+    /// (`lava-test-case NAME --result pass`), or sets the scene. LAVA runs the definition
+    /// under `set -e`, so a failing line ends it.
+    Line(String),
+}
+
+impl Step {
+    fn line(&self) -> String {
+        match self {
+            Step::Case(case) => case.step(),
+            Step::Line(line) => line.clone(),
+        }
+    }
+}
+
 /// A test case: a name LAVA accepts and a shell line whose exit status is its result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
@@ -220,10 +240,10 @@ pub struct Boot {
     /// what BusyBox init prints before it starts the console's shell
     pub login_prompt: String,
     pub prompt: String,
-    /// the test definition's name, and its cases
+    /// the test definition's name, and its steps (cases, mostly)
     pub definition: String,
     pub description: String,
-    pub cases: Vec<Case>,
+    pub steps: Vec<Step>,
     /// how long the tests may take, all together
     pub test_timeout: Timeout,
 }
@@ -299,7 +319,7 @@ impl Job {
                         name: boot.definition.clone(),
                         description: boot.description.clone(),
                     },
-                    run: Steps { steps: boot.cases.iter().map(Case::step).collect() },
+                    run: Steps { steps: boot.steps.iter().map(Step::line).collect() },
                 },
             }],
         };
@@ -453,9 +473,10 @@ mod tests {
             prompt: "/ #".into(),
             definition: "check".into(),
             description: "what the tutorial shows".into(),
-            cases: vec![
-                Case::new("uname-r", r#"test "$(uname -r)" = 6.1.0"#),
-                Case::new("quoting", "echo 'it'\"'\"'s'"),
+            steps: vec![
+                Step::Case(Case::new("uname-r", r#"test "$(uname -r)" = 6.1.0"#)),
+                Step::Case(Case::new("quoting", "echo 'it'\"'\"'s'")),
+                Step::Line("dmesg -n 1".into()),
             ],
             test_timeout: Timeout::minutes(5),
         }
@@ -520,6 +541,7 @@ mod tests {
                       steps:
                       - lava-test-case uname-r --shell "test \"\$(uname -r)\" = 6.1.0"
                       - lava-test-case quoting --shell "echo 'it'\"'\"'s'"
+                      - dmesg -n 1
         "#]]
         .assert_eq(&job.yaml());
     }

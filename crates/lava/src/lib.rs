@@ -9,5 +9,5 @@ pub mod job;
 pub mod log;
 
 pub use device::Device;
-pub use job::{case_name, Artifacts, Boot, Case, Head, Job, RootfsFormat, Timeout};
+pub use job::{case_name, Artifacts, Boot, Case, Head, Job, RootfsFormat, Step, Timeout};
 pub use log::{Event, Outcome};
