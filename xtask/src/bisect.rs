@@ -30,7 +30,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     if !source.is_dir() {
         bail!("--kernel-source {}: bisect needs a git work tree, not a tarball", source.display());
     }
-    crate::test::check_report_paths(&flags::Reports { junit: None, json: flags.json.clone() })?;
+    crate::reports::check_report_paths(&flags::Reports { junit: None, json: flags.json.clone() })?;
     let sh = xshell::Shell::new()?;
     let repo = Repo::open(&sh, &source)?;
     let ends = match (&flags.good, &flags.bad) {

@@ -14,7 +14,7 @@ use lava::{Artifacts, Case, Event, RootfsFormat, Step, Timeout};
 use rootfs::Compression;
 use stages::{hostdeps, pipeline::Built, Context};
 
-use crate::{build, flags, test};
+use crate::{build, flags, reports};
 
 /// What a job tests: a definition's name, what it is, and its steps.
 pub struct Tests {
@@ -157,7 +157,7 @@ const REPORT_SUITES: &str = r#"dmesg | awk '{ sub(/^\[[^]]*\] /, "") } /^(not )?
 /// `cargo xtask lava JOB`: the job through `lava-run` with a device dictionary for this
 /// machine, its cases reported as `test` reports KUnit's.
 pub fn run(flags: flags::Lava) -> Result<ExitCode> {
-    test::check_report_paths(&flags.reports)?;
+    reports::check_report_paths(&flags.reports)?;
     let head = lava::Head::read(&flags.job)?;
     let context = head.context();
     let Some(arch) = arch::all().find(|a| a.lava == context.arch) else {
@@ -207,7 +207,7 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
     let verbose = flags.verbose;
     let outcome = lava::dispatcher::run(&dispatch, |event| show(event, verbose))?;
     let run = outcome.run(&head.job_name, &head.definitions());
-    test::report(&run, &flags.reports, &mut std::io::stdout())?;
+    reports::report(&run, &flags.reports, &mut std::io::stdout())?;
     Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
 }
 

@@ -7,6 +7,7 @@ mod build;
 mod check;
 mod flags;
 mod lava;
+mod reports;
 mod run;
 mod test;
 mod tidy;

@@ -18,7 +18,7 @@ use stages::{pipeline, Context};
 
 use crate::{
     build::{context, for_boot},
-    flags, test,
+    flags, reports, test,
 };
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
@@ -34,7 +34,7 @@ pub fn run(flags: flags::Run) -> Result<ExitCode> {
     if flags.lava.lava_job.is_some() {
         return lava_job(&flags).map(|()| ExitCode::SUCCESS);
     }
-    test::check_report_paths(&flags.reports)?;
+    reports::check_report_paths(&flags.reports)?;
     // a command's exit code is the run's: every failure of the tool or the guest gets one code
     // of its own
     match command(&flags) {
@@ -45,7 +45,7 @@ pub fn run(flags: flags::Run) -> Result<ExitCode> {
                 // the reports still say why, so that a CI shows a broken build as one
                 let failure = Some(format!("{err:#}"));
                 let run = results::Run::new(&flags.command.join(" "), Default::default(), failure);
-                test::write_reports(&run, &flags.reports, &mut std::io::stderr())?;
+                reports::write_reports(&run, &flags.reports, &mut std::io::stderr())?;
             }
             Ok(ExitCode::from(runner::GUEST_FAILED))
         }
@@ -152,7 +152,7 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
         run.passed = false;
         run.problems.push(format!("the command exited with {code}"));
     }
-    test::report(&run, &flags.reports, &mut std::io::stderr())?;
+    reports::report(&run, &flags.reports, &mut std::io::stderr())?;
     Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
 }
 

@@ -1,9 +1,8 @@
 //! `cargo xtask test --kunit`: KUnit's suites in the guest, read from the console into results a
-//! CI reads; and the reports `run --tap` shares.
+//! CI reads.
 
 use std::{
     io::Write,
-    path::Path,
     process::ExitCode,
     sync::{Arc, Mutex},
     time::Duration,
@@ -16,7 +15,11 @@ use boot::{
     runner,
 };
 
-use crate::{build::for_boot, flags};
+use crate::{
+    build::for_boot,
+    flags,
+    reports::{check_report_paths, report, write_reports},
+};
 
 pub fn run(flags: flags::Test) -> Result<ExitCode> {
     let Some(glob) = flags.kunit.clone() else {
@@ -101,45 +104,6 @@ fn boot_kunit(
     };
     let console = std::mem::take(&mut *console.lock().expect("the console's lock"));
     Ok((console_log, console, machine_failure))
-}
-
-/// The report files' folders exist: a typo is named before a kernel is built.
-pub fn check_report_paths(reports: &flags::Reports) -> Result<()> {
-    for (flag, path) in [("--junit", &reports.junit), ("--json", &reports.json)] {
-        let Some(path) = path else { continue };
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            bail!("{flag} {}: no folder {}", path.display(), parent.display());
-        }
-        if path.is_dir() {
-            bail!("{flag} {}: a folder, not a file", path.display());
-        }
-    }
-    Ok(())
-}
-
-/// The summary on `terminal`, and the files asked for.
-pub fn report(
-    run: &results::Run,
-    reports: &flags::Reports,
-    terminal: &mut dyn Write,
-) -> Result<()> {
-    write!(terminal, "{}", run.summary())?;
-    write_reports(run, reports, terminal)
-}
-
-/// The JUnit and JSON files asked for, each written whole or not at all.
-pub fn write_reports(
-    run: &results::Run,
-    reports: &flags::Reports,
-    terminal: &mut dyn Write,
-) -> Result<()> {
-    for (path, text) in [(&reports.junit, run.junit()), (&reports.json, run.json())] {
-        let Some(path) = path else { continue };
-        artifact::write_atomic(path, |f| Ok(f.write_all(text.as_bytes())?))?;
-        writeln!(terminal, "wrote {}", path.display())?;
-    }
-    Ok(())
 }
 
 /// A writer that passes everything on and keeps a copy: a command's stdout streams to the
