@@ -177,7 +177,7 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
     }
     hostdeps::ensure(&sh, arch, &steps, flags.install_deps)?;
     if !hostdeps::is_root(&sh) {
-        bail!("lava-run must run as root (it checks): sudo cargo xtask lava ...");
+        bail!("lava-run must run as root (it checks): sudo target/debug/xtask lava JOB");
     }
     let stem = flags.job.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let layout = stages::layout::Layout::new(build::target_dir()?, &arch.name);
