@@ -1,5 +1,5 @@
 //! A command in the guest, on both images and the tiny kernel: its output and exit code are the
-//! run's, quoting survives, the status cannot be faked by what it prints, stdout and stderr stay
+//! run's, quoting survives (a word of 40 KB with newlines too), the status cannot be faked by what it prints, stdout and stderr stay
 //! apart, stdin passes through, a broken boot fails fast.
 //!
 //! An end-to-end binary (see `common/mod.rs`): runs when `CI=true` or `KARDEL_E2E=1`. It boots
@@ -37,6 +37,11 @@ fn commands_in_the_guest() {
             ["sh", "-c", "echo 'exit 0'; echo 'exit 0' >/dev/console; echo 'exit 0' >&2; exit 3"];
         assert_eq!(code(&faked), Some(3), "{image}: the printed status was taken");
     }
+    // the command travels on a port, not the kernel's command line: no length limit there, and
+    // its newlines and every byte of a long word arrive as given
+    let long: String = (0..2000).map(|i| format!("line {i} 'q' \"d\" $x\n")).collect();
+    let echoed = run(xtask(&["run", "--", "printf", "%s", &long])).ok();
+    assert_eq!(echoed.stdout(), long, "a {}-byte word came back changed", long.len());
     let split = run(xtask(&["run", "--", "sh", "-c", "echo out; echo err >&2"])).ok();
     assert_eq!(split.stdout(), "out\n");
     // the tool says nothing of its own (the accelerator, the build) when it has nothing to say

@@ -1,7 +1,7 @@
 //! The guest protocol, defined once: what the host and the guest's scripts
 //! (`crates/rootfs/files/sbin/kardel-run` and `kardel-setup`) agree on. The kernel hands unknown
 //! `KEY=VALUE` words of its command line to init's environment, so the host speaks through those;
-//! the command's streams and exit status travel on named virtio serial ports. A test holds the
+//! the command itself, its streams and its exit status travel on named virtio serial ports. A test holds the
 //! scripts to every name here, and refuses a name in them that is not here.
 
 use qemu::shell_quote;
@@ -9,15 +9,13 @@ use qemu::shell_quote;
 /// The guest's init for a command.
 pub const RUNNER_INIT: &str = "/sbin/kardel-run";
 
-/// The command line, each word shell-quoted, then hex-encoded ([`encode_command`]).
-pub const COMMAND: &str = "KARDEL_CMD";
 /// `TAG:/mountpoint,...`: host folders over virtio 9p, mounted by `kardel-setup`.
 pub const SHARES: &str = "KARDEL_SHARES";
 /// `1`: the kernel configured eth0 (`ip=dhcp`); `kardel-setup` brings up the loopback.
 pub const NET: &str = "KARDEL_NET";
 
 /// The environment variables above, for the scripts' test.
-pub const VARIABLES: [&str; 3] = [COMMAND, SHARES, NET];
+pub const VARIABLES: [&str; 2] = [SHARES, NET];
 
 /// A virtio serial port: QEMU's id for its backend, and the name the guest looks it up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +31,11 @@ pub const STDERR: Port = Port { id: "kerr", name: "kardel.stderr" };
 pub const STATUS: Port = Port { id: "kstatus", name: "kardel.status" };
 /// The host's stdin, streamed; end of file when it ends. Absent when the host's is a terminal.
 pub const STDIN: Port = Port { id: "kin", name: "kardel.stdin" };
+/// The command as the guest's shell reads it ([`command_line`]), then end of file: on a port, not
+/// the kernel's command line, so it has no length limit but memory's.
+pub const COMMAND: Port = Port { id: "kcmd", name: "kardel.command" };
 
-pub const PORTS: [Port; 4] = [STDOUT, STDERR, STATUS, STDIN];
+pub const PORTS: [Port; 5] = [STDOUT, STDERR, STATUS, STDIN, COMMAND];
 
 /// What the runner prints on the console once the command starts.
 pub const RUNNER_STARTED: &str = "kardel-run: running the command";
@@ -44,11 +45,11 @@ pub fn kernel_arg(variable: &str, value: impl std::fmt::Display) -> String {
     format!("{variable}={value}")
 }
 
-/// The command as the guest's shell reads it, each word quoted, then hex-encoded so that the
-/// kernel's command-line parser sees one plain word.
-pub fn encode_command(argv: &[String]) -> String {
+/// The command as the guest's shell reads it: each word quoted, so that it keeps its spaces,
+/// quotes, `$` and newlines.
+pub fn command_line(argv: &[String]) -> String {
     let line: Vec<String> = argv.iter().map(|word| shell_quote(word)).collect();
-    line.join(" ").bytes().map(|b| format!("{b:02x}")).collect()
+    line.join(" ")
 }
 
 /// The status port's contents: `exit N` (the last such line).
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn the_guest_scripts_speak_this_protocol() {
-        for variable in [COMMAND, SHARES, NET] {
+        for variable in VARIABLES {
             assert!(RUN.contains(&format!("${variable}")), "kardel-run does not read {variable}");
         }
         for variable in [SHARES, NET] {
@@ -117,15 +118,9 @@ mod tests {
     }
 
     #[test]
-    fn commands_are_quoted_then_hex() {
-        let argv = ["echo".to_string(), "a  \"b\" $c".to_string()];
-        let encoded = encode_command(&argv);
-        assert!(encoded.chars().all(|c| c.is_ascii_hexdigit()), "{encoded}");
-        let bytes: Vec<u8> = (0..encoded.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&encoded[i..i + 2], 16).unwrap())
-            .collect();
-        assert_eq!(String::from_utf8(bytes).unwrap(), r#"echo 'a  "b" $c'"#);
+    fn commands_are_quoted_word_by_word() {
+        let argv = ["echo".to_string(), "a  \"b\" $c".to_string(), "x\ny".to_string()];
+        assert_eq!(command_line(&argv), "echo 'a  \"b\" $c' 'x\ny'");
     }
 
     #[test]

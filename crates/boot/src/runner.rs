@@ -45,7 +45,7 @@ use qemu::{
 };
 use stages::Context;
 
-use crate::protocol::{self, encode_command, parse_status, RUNNER_STARTED};
+use crate::protocol::{self, command_line, parse_status, RUNNER_STARTED};
 
 /// The exit code of a run whose guest failed (panic, no init, silence, the timeout, a broken
 /// build): as vng's 255 and vmtest's 69, one code the tool keeps for itself.
@@ -57,10 +57,6 @@ pub const READER_GONE: u8 = 141;
 /// How long the console may stay silent before the runner starts: a kernel that prints nothing
 /// for this long is hung (a quiet TCG boot prints its first line within about a second).
 const BOOT_SILENCE: Duration = Duration::from_secs(15);
-
-/// The kernel's command line is at most 2048 bytes on most architectures; the command gets what
-/// the boot's own arguments leave, with room to spare.
-const MAX_ENCODED_COMMAND: usize = 1400;
 
 /// The longest path a Unix socket can have (`sun_path`, less its terminating zero).
 const MAX_SOCKET_PATH: usize = 107;
@@ -99,15 +95,6 @@ impl Options {
 /// the command's output to `options.stdout` and this process's stderr, and this process's stdin
 /// to it, and returns its exit code. An error is a failure of the machine (or of the tool).
 pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Options) -> Result<u8> {
-    let encoded = encode_command(argv);
-    if encoded.len() > MAX_ENCODED_COMMAND {
-        bail!(
-            "the command is too long for the kernel's command line ({} bytes encoded, at most \
-             {MAX_ENCODED_COMMAND}: about {} characters): put it in a script and run that",
-            encoded.len(),
-            MAX_ENCODED_COMMAND / 2
-        );
-    }
     sweep_dead_runs(&ctx.layout.runs());
     let dir = RunDir::create(&ctx.layout.runs())?;
     let (stdout_file, stderr_file) = (dir.0.join("stdout"), dir.0.join("stderr"));
@@ -125,7 +112,7 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
         true => None,
         false => Some(socket_port(&mut machine, &dir.0, protocol::STDIN)?),
     };
-    machine.append.push(protocol::kernel_arg(protocol::COMMAND, &encoded));
+    let command_listener = socket_port(&mut machine, &dir.0, protocol::COMMAND)?;
 
     let started = Instant::now();
     let silence = if options.waits_for_debugger { options.timeout } else { BOOT_SILENCE };
@@ -148,12 +135,15 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
     if options.verbose {
         pumps.push(pump(&log, Box::new(std::io::stderr())).start());
     }
-    // the stdin connection, handed back to be closed only once QEMU is gone: closing it earlier
-    // could make QEMU drop what the guest has not read yet
-    let (stdin_back, stdin_connection) = mpsc::channel();
+    // the command's and stdin's connections, handed back to be closed only once QEMU is gone:
+    // closing one earlier could make QEMU drop what the guest has not read yet
+    let (connection_back, connections) = mpsc::channel();
     if let Some(listener) = listener {
-        thread::spawn(move || stream_stdin(listener, stdin_back));
+        let back = connection_back.clone();
+        thread::spawn(move || stream_stdin(listener, back));
     }
+    let line = command_line(argv);
+    thread::spawn(move || send_command(command_listener, &line, connection_back));
     let (status_sent, status_received) = mpsc::channel();
     thread::spawn(move || {
         let mut text = String::new();
@@ -175,7 +165,7 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
     for pump in pumps {
         let _ = pump.join();
     }
-    drop(stdin_connection);
+    drop(connections);
     // QEMU is gone, so its connection is closed: what it held is all there is
     let status = status_received.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
     match (parse_status(&status), result) {
@@ -212,6 +202,17 @@ fn socket_port(machine: &mut Machine, dir: &Path, port: protocol::Port) -> Resul
     let listener = UnixListener::bind(&path).with_context(|| format!("listening on {shown}"))?;
     machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::Socket(&path)));
     Ok(listener)
+}
+
+/// Writes the command to QEMU's connection, then shuts its sending side: the runner reads to end
+/// of file. The connection goes back to the run, as stdin's does.
+fn send_command(listener: UnixListener, line: &str, back: mpsc::Sender<UnixStream>) {
+    let Ok((mut connection, _)) = listener.accept() else { return };
+    if let Ok(kept) = connection.try_clone() {
+        let _ = back.send(kept);
+    }
+    let _ = connection.write_all(line.as_bytes());
+    let _ = connection.shutdown(std::net::Shutdown::Write);
 }
 
 /// Copies this process's stdin to QEMU's connection as it arrives, then shuts the connection's
