@@ -361,9 +361,13 @@ pub struct Run {
     /// With a command: the whole run's limit in seconds, boot included (at most a year)
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: u64,
-    /// With a command: show the guest's console (kernel log) on stderr
+    /// With a command: show the guest's console (kernel log) on stderr, and whether the run
+    /// started from the saved machine
     #[arg(long)]
     pub verbose: bool,
+    /// With a command: boot, even when a saved machine could start it (warm starts)
+    #[arg(long, env = "KARDEL_COLD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub cold: bool,
     /// With a command: read its stdout as TAP or KTAP (kselftest's, or your own) and report the
     /// results: a summary on stderr, the exit code 0 all passed, 1 a case or the command failed;
     /// implied by --junit and --json

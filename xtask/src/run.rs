@@ -136,6 +136,7 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
     let mut options = runner::Options {
         verbose: flags.verbose,
         waits_for_debugger: flags.gdb.is_some(),
+        warm: !flags.cold,
         ..runner::Options::for_command(&ctx, Duration::from_secs(flags.timeout))
     };
     if !(flags.tap || flags.reports.wanted()) {

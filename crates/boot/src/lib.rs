@@ -2,7 +2,7 @@
 //! boot, the built system and one options value, U-Boot in front of it, the command runner with
 //! its guest protocol, and the timeline of a boot. It reads what `stages` built and never builds.
 //! Files import only downwards: `protocol` and `boots` at the bottom, `machine` and `uboot` above,
-//! `runner` and `checks` on top.
+//! `warm` (saved machines) under `runner`, and `runner` and `checks` on top.
 
 pub mod boots;
 pub mod checks;
@@ -13,5 +13,6 @@ pub mod protocol;
 pub mod runner;
 pub mod timeline;
 pub mod uboot;
+pub mod warm;
 
 pub use machine::{Init, Options, Request, Share, Speed};

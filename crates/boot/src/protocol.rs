@@ -14,8 +14,12 @@ pub const SHARES: &str = "KARDEL_SHARES";
 /// `1`: the kernel configured eth0 (`ip=dhcp`); `kardel-setup` brings up the loopback.
 pub const NET: &str = "KARDEL_NET";
 
+/// `1`: a machine to save ([`RUNNER_READY`]); the command port's first line is then
+/// [`warm_header`].
+pub const WARM: &str = "KARDEL_WARM";
+
 /// The environment variables above, for the scripts' test.
-pub const VARIABLES: [&str; 2] = [SHARES, NET];
+pub const VARIABLES: [&str; 3] = [SHARES, NET, WARM];
 
 /// A virtio serial port: QEMU's id for its backend, and the name the guest looks it up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,16 @@ pub const STDIN: Port = Port { id: "kin", name: "kardel.stdin" };
 pub const COMMAND: Port = Port { id: "kcmd", name: "kardel.command" };
 
 pub const PORTS: [Port; 5] = [STDOUT, STDERR, STATUS, STDIN, COMMAND];
+
+/// What the runner of a machine to save prints when it waits for its command: the moment to save.
+pub const RUNNER_READY: &str = "kardel-run: ready for a command";
+
+/// The first line for a restored runner: the host's time (seconds since the epoch) and fresh
+/// randomness for `kardel-seed` (hex).
+pub fn warm_header(now: u64, seed: &[u8]) -> String {
+    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{now} {hex}\n")
+}
 
 /// What the runner prints on the console once the command starts.
 pub const RUNNER_STARTED: &str = "kardel-run: running the command";
@@ -97,6 +111,8 @@ mod tests {
             assert!(RUN.contains(&format!("{})", port.name)), "kardel-run lacks {}", port.name);
         }
         assert!(RUN.contains(&format!("echo \"{RUNNER_STARTED}\"")), "the runner's start line");
+        assert!(RUN.contains(&format!("echo \"{RUNNER_READY}\"")), "the runner's ready line");
+        assert!(RUN.contains("/sbin/kardel-seed \"$seed\""), "the runner seeds the guest");
         // the status port held on descriptor 3 from before the command until after it, which the
         // command does not get
         assert!(RUN.contains("exec 3>\"$status\""), "the runner holds the status port");

@@ -45,7 +45,10 @@ use qemu::{
 };
 use stages::Context;
 
-use crate::protocol::{self, command_line, parse_status, RUNNER_STARTED};
+use crate::{
+    protocol::{self, command_line, parse_status, RUNNER_STARTED},
+    warm,
+};
 
 /// The exit code of a run whose guest failed (panic, no init, silence, the timeout, a broken
 /// build): as vng's 255 and vmtest's 69, one code the tool keeps for itself.
@@ -74,6 +77,9 @@ pub struct Options {
     /// filled with the whole console when the run ends, however it ends (the log file is a
     /// transcript for people, which two runs at once would share)
     pub console_copy: Option<Arc<std::sync::Mutex<String>>>,
+    /// start from the saved machine when there is one, and save it when there is none
+    /// ([`warm`]): for commands only (KUnit's suites run as the kernel boots)
+    pub warm: bool,
 }
 
 impl Options {
@@ -87,38 +93,249 @@ impl Options {
             console_log: ctx.layout.log("command"),
             stdout: Box::new(std::io::stdout()),
             console_copy: None,
+            warm: false,
         }
     }
 }
 
 /// Boots `machine` (whose init is [`protocol::RUNNER_INIT`]) with `argv` as its command, streams
 /// the command's output to `options.stdout` and this process's stderr, and this process's stdin
-/// to it, and returns its exit code. An error is a failure of the machine (or of the tool).
-pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Options) -> Result<u8> {
+/// to it, and returns its exit code. An error is a failure of the machine (or of the tool). With
+/// `options.warm`, the machine starts from its saved state when there is one ([`warm`]), and is
+/// saved when there is none; a restore that fails falls back to a boot, once.
+pub fn run(ctx: &Context, machine: Machine, argv: &[String], mut options: Options) -> Result<u8> {
     sweep_dead_runs(&ctx.layout.runs());
-    let dir = RunDir::create(&ctx.layout.runs())?;
-    let (stdout_file, stderr_file) = (dir.0.join("stdout"), dir.0.join("stderr"));
-    for file in [&stdout_file, &stderr_file] {
-        File::create(file).with_context(|| format!("creating {}", file.display()))?;
-    }
-    machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
-    for (port, file) in [(protocol::STDOUT, &stdout_file), (protocol::STDERR, &stderr_file)] {
-        machine.devices.extend(devices::virtio_port(port.id, port.name, PortBackend::File(file)));
-    }
-    // the status on a connection, not a file: a share of the target folder could replace a file
-    let status_listener = socket_port(&mut machine, &dir.0, protocol::STATUS)?;
-    // a person typing gets no stdin in the guest: the console is not theirs to type to
-    let listener = match std::io::stdin().is_terminal() {
-        true => None,
-        false => Some(socket_port(&mut machine, &dir.0, protocol::STDIN)?),
+    let cold_because = match options.warm {
+        false => Some("not asked for (--cold, or a command that needs a boot)".to_string()),
+        true => warm::cannot(&machine, options.waits_for_debugger),
     };
-    let command_listener = socket_port(&mut machine, &dir.0, protocol::COMMAND)?;
+    let mut start = None;
+    if cold_because.is_none() {
+        let mut probe = machine.clone();
+        let ports = Ports::add(ctx, &mut probe, true)?;
+        let fingerprint = warm::fingerprint(&probe, &ports.dir.0)?;
+        start = Some(warm::plan(ctx, &fingerprint));
+    }
+    let start = start.unwrap_or_else(|| warm::Start::Cold(cold_because.unwrap_or_default()));
+    if let warm::Start::Restore(state) = &start {
+        match restore(ctx, &machine, argv, state, &options) {
+            Ok(restored) => {
+                say(&options, "warm start: restored the saved machine");
+                return finish(restored, argv, options);
+            }
+            Err(why) => {
+                say(&options, &format!("warm start: the restore failed, booting instead: {why:#}"));
+                // a state that does not load is of no use to the next run either
+                let _ = std::fs::remove_file(state);
+            }
+        }
+    }
+    let saving = match &start {
+        warm::Start::Cold(why) => {
+            say(&options, &format!("warm start: none, a boot ({why})"));
+            None
+        }
+        warm::Start::Save(state) | warm::Start::Restore(state) => Some(state.clone()),
+    };
+    let started = boot(ctx, machine, argv, saving.as_deref(), &mut options)?;
+    finish(started, argv, options)
+}
 
-    let started = Instant::now();
+fn say(options: &Options, line: &str) {
+    if options.verbose {
+        eprintln!("{line}");
+    }
+}
+
+/// A run's folder and the ports' host sides in it, added to a machine.
+struct Ports {
+    dir: RunDir,
+    stdout_file: PathBuf,
+    stderr_file: PathBuf,
+    status: UnixListener,
+    stdin: Option<UnixListener>,
+    command: UnixListener,
+}
+
+impl Ports {
+    /// A new run folder, and the runner's ports in `machine`; `warm`: stdin always (a saved
+    /// machine has one set of devices), and the runner asked to wait for its command after a
+    /// first line ([`protocol::WARM`]).
+    fn add(ctx: &Context, machine: &mut Machine, warm: bool) -> Result<Ports> {
+        let dir = RunDir::create(&ctx.layout.runs())?;
+        let (stdout_file, stderr_file) = (dir.0.join("stdout"), dir.0.join("stderr"));
+        for file in [&stdout_file, &stderr_file] {
+            File::create(file).with_context(|| format!("creating {}", file.display()))?;
+        }
+        machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
+        for (port, file) in [(protocol::STDOUT, &stdout_file), (protocol::STDERR, &stderr_file)] {
+            machine.devices.extend(devices::virtio_port(
+                port.id,
+                port.name,
+                PortBackend::File(file),
+            ));
+        }
+        // the status on a connection, not a file: a share of the target folder could replace a
+        // file
+        let status = socket_port(machine, &dir.0, protocol::STATUS)?;
+        // a person typing gets no stdin in the guest: the console is not theirs to type to
+        let stdin = match warm || !std::io::stdin().is_terminal() {
+            true => Some(socket_port(machine, &dir.0, protocol::STDIN)?),
+            false => None,
+        };
+        let command = socket_port(machine, &dir.0, protocol::COMMAND)?;
+        if warm {
+            machine.append.push(protocol::kernel_arg(protocol::WARM, 1));
+        }
+        Ok(Ports { dir, stdout_file, stderr_file, status, stdin, command })
+    }
+}
+
+/// A QEMU whose runner has the command (or is about to get it), and what the rest of the run
+/// needs of it.
+struct Started {
+    session: Session,
+    ports: Ports,
+    /// the command's and stdin's connections come back on this, to be closed once QEMU is gone:
+    /// closing one earlier could make QEMU drop what the guest has not read yet
+    connections: mpsc::Receiver<UnixStream>,
+    connection_back: mpsc::Sender<UnixStream>,
+    /// opened when the command may be sent and stdin may stream: at once for a boot, after the
+    /// save for a machine being saved (nothing of this run's may be in the saved state)
+    gate: Gate,
+    /// the runner printed its start line already (a restore waits for it)
+    runner_started: bool,
+    began: Instant,
+}
+
+/// From the saved machine `state`: QEMU loads it, the command is sent at once, and the runner's
+/// start line must come within [`RESTORE_LIMIT`], or the restore failed.
+fn restore(
+    ctx: &Context,
+    machine: &Machine,
+    argv: &[String],
+    state: &Path,
+    options: &Options,
+) -> Result<Started> {
+    let timeout = options.timeout;
+    let mut machine = machine.clone();
+    let ports = Ports::add(ctx, &mut machine, true)?;
+    machine.extra_args.extend(qemu::qmp::restore_args(state));
+    let limits = Limits { whole_session: timeout, silence: BOOT_SILENCE };
+    let session = Session::spawn_with_limits(&machine, &options.console_log, limits)?;
+    let mut started = Started::new(session, ports);
+    // at once: the runner's start line, which tells a restore that worked, comes after it
+    started.gate.open();
+    started.send_command(argv, true)?;
+    started.session.wait_for(RUNNER_STARTED, RESTORE_LIMIT.min(timeout))?;
+    started.runner_started = true;
+    Ok(started)
+}
+
+/// How long a restored machine may take to start its command: a restore takes a tenth of a
+/// second here; one that does not load fails at once.
+const RESTORE_LIMIT: Duration = Duration::from_secs(10);
+
+/// A boot; with `saving`, the machine saved there once its runner waits for its command.
+fn boot(
+    ctx: &Context,
+    mut machine: Machine,
+    argv: &[String],
+    saving: Option<&Path>,
+    options: &mut Options,
+) -> Result<Started> {
+    let ports = Ports::add(ctx, &mut machine, saving.is_some())?;
+    let qmp = ports.dir.0.join("qmp");
+    if saving.is_some() {
+        machine.devices.extend(devices::monitor_socket(&qmp, devices::MonitorKind::Qmp));
+    }
     let silence = if options.waits_for_debugger { options.timeout } else { BOOT_SILENCE };
     let limits = Limits { whole_session: options.timeout, silence };
-    let log = options.console_log.clone();
-    let mut session = Session::spawn_with_limits(&machine, &log, limits)?;
+    let session = Session::spawn_with_limits(&machine, &options.console_log, limits)?;
+    let mut started = Started::new(session, ports);
+    started.send_command(argv, saving.is_some())?;
+    match saving {
+        None => started.gate.open(),
+        Some(state) => {
+            // a guest that fails before it is ready fails the run as a boot's does
+            if let Err(err) = started.session.wait_for(protocol::RUNNER_READY, options.timeout) {
+                return Err(err.context(format!("the guest failed running `{}`", argv.join(" "))));
+            }
+            match save(&qmp, state) {
+                Ok(()) => {
+                    say(options, &format!("warm start: saved the machine as {}", state.display()))
+                }
+                Err(why) => say(options, &format!("warm start: not saved: {why:#}")),
+            }
+            started.gate.open();
+        }
+    }
+    Ok(started)
+}
+
+/// Saves the machine to `state` (under a temporary name, renamed when complete) and lets it go
+/// on, whatever happened to the save. It runs while it is saved (its runner waits for its
+/// command, so little changes under the copy): the saved state is a running machine's, which a
+/// restore starts at once, where a stopped one's would wait for a `cont`.
+fn save(qmp: &Path, state: &Path) -> Result<()> {
+    let mut monitor = qemu::qmp::Qmp::connect(qmp, Duration::from_secs(5))?;
+    let saved = (|| {
+        std::fs::create_dir_all(state.parent().expect("a state's folder"))?;
+        let temporary = warm::temporary(state);
+        let written = monitor.save_to(&temporary, Duration::from_secs(30));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written?;
+        warm::keep(&temporary, state)
+    })();
+    // a completed save leaves the machine stopped (QEMU's postmigrate): this run goes on
+    if monitor.execute("query-status", serde_json::json!({}))?["running"] != true {
+        monitor.execute("cont", serde_json::json!({}))?;
+    }
+    saved
+}
+
+impl Started {
+    fn new(session: Session, ports: Ports) -> Started {
+        let (connection_back, connections) = mpsc::channel();
+        Started {
+            session,
+            ports,
+            connections,
+            connection_back,
+            gate: Gate::default(),
+            runner_started: false,
+            began: Instant::now(),
+        }
+    }
+
+    /// The command to QEMU's connection once the gate opens; for a warm runner, the time and
+    /// fresh randomness first, taken as it is sent.
+    fn send_command(&mut self, argv: &[String], warm: bool) -> Result<()> {
+        let listener = self.ports.command.try_clone()?;
+        let line = command_line(argv);
+        let back = self.connection_back.clone();
+        let gate = self.gate.clone();
+        thread::spawn(move || {
+            let Ok((mut connection, _)) = listener.accept() else { return };
+            if let Ok(kept) = connection.try_clone() {
+                let _ = back.send(kept);
+            }
+            gate.wait();
+            let header = if warm { warm::header().unwrap_or_default() } else { String::new() };
+            let _ = connection.write_all(header.as_bytes());
+            let _ = connection.write_all(line.as_bytes());
+            let _ = connection.shutdown(std::net::Shutdown::Write);
+        });
+        Ok(())
+    }
+}
+
+/// Streams, the status, the wait for the command's end, and its exit code.
+fn finish(started: Started, argv: &[String], options: Options) -> Result<u8> {
+    let Started { mut session, ports, connections, connection_back, gate, runner_started, began } =
+        started;
     let (done, reader_gone) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let killer = session.killer();
     let pump = |path: &Path, out: Box<dyn Write + Send>| Pump {
@@ -129,21 +346,20 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
         killer: killer.clone(),
     };
     let mut pumps = vec![
-        pump(&stdout_file, options.stdout).start(),
-        pump(&stderr_file, Box::new(std::io::stderr())).start(),
+        pump(&ports.stdout_file, options.stdout).start(),
+        pump(&ports.stderr_file, Box::new(std::io::stderr())).start(),
     ];
     if options.verbose {
-        pumps.push(pump(&log, Box::new(std::io::stderr())).start());
+        pumps.push(pump(session.log_path(), Box::new(std::io::stderr())).start());
     }
-    // the command's and stdin's connections, handed back to be closed only once QEMU is gone:
-    // closing one earlier could make QEMU drop what the guest has not read yet
-    let (connection_back, connections) = mpsc::channel();
-    if let Some(listener) = listener {
-        let back = connection_back.clone();
-        thread::spawn(move || stream_stdin(listener, back));
+    if let Some(listener) = ports.stdin.as_ref().map(UnixListener::try_clone).transpose()? {
+        let (back, gate) = (connection_back.clone(), gate.clone());
+        // a terminal's stdin is not the guest's: end of file at once
+        let from_host = !std::io::stdin().is_terminal();
+        thread::spawn(move || stream_stdin(listener, back, gate, from_host));
     }
-    let line = command_line(argv);
-    thread::spawn(move || send_command(command_listener, &line, connection_back));
+    drop(connection_back);
+    let status_listener = ports.status.try_clone()?;
     let (status_sent, status_received) = mpsc::channel();
     thread::spawn(move || {
         let mut text = String::new();
@@ -154,9 +370,14 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
         let _ = status_sent.send(text);
     });
 
-    let result = session.wait_for(RUNNER_STARTED, options.timeout).and_then(|()| {
+    let timeout = options.timeout;
+    let to_start = match runner_started {
+        true => Ok(()),
+        false => session.wait_for(RUNNER_STARTED, timeout.saturating_sub(began.elapsed())),
+    };
+    let result = to_start.and_then(|()| {
         session.console_is_the_guests();
-        session.wait_for_exit(options.timeout.saturating_sub(started.elapsed()))
+        session.wait_for_exit(timeout.saturating_sub(began.elapsed()))
     });
     done.store(true, Ordering::SeqCst);
     if let Some(copy) = &options.console_copy {
@@ -168,13 +389,14 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
     drop(connections);
     // QEMU is gone, so its connection is closed: what it held is all there is
     let status = status_received.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+    drop(ports);
     match (parse_status(&status), result) {
         (Some(code), _) => Ok(code),
         (None, _) if reader_gone.load(Ordering::SeqCst) => Ok(READER_GONE),
-        (None, Err(_)) if started.elapsed() >= options.timeout => Err(anyhow::anyhow!(
+        (None, Err(_)) if began.elapsed() >= timeout => Err(anyhow::anyhow!(
             "the guest did not finish `{}` within --timeout {}s\n{}",
             argv.join(" "),
-            options.timeout.as_secs(),
+            timeout.as_secs(),
             session.console_report()
         )),
         (None, Err(err)) => {
@@ -192,6 +414,26 @@ pub fn run(ctx: &Context, mut machine: Machine, argv: &[String], options: Option
     }
 }
 
+/// Opened once; waited on by the threads that must not send before it opens.
+#[derive(Clone, Default)]
+struct Gate(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().expect("the gate's lock") = true;
+        changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, changed) = &*self.0;
+        let mut is_open = open.lock().expect("the gate's lock");
+        while !*is_open {
+            is_open = changed.wait(is_open).expect("the gate's lock");
+        }
+    }
+}
+
 /// `port`, its host side a Unix socket in the run's folder that QEMU connects to as it starts.
 fn socket_port(machine: &mut Machine, dir: &Path, port: protocol::Port) -> Result<UnixListener> {
     let path = dir.join(port.id);
@@ -204,27 +446,25 @@ fn socket_port(machine: &mut Machine, dir: &Path, port: protocol::Port) -> Resul
     Ok(listener)
 }
 
-/// Writes the command to QEMU's connection, then shuts its sending side: the runner reads to end
-/// of file. The connection goes back to the run, as stdin's does.
-fn send_command(listener: UnixListener, line: &str, back: mpsc::Sender<UnixStream>) {
+/// Copies this process's stdin to QEMU's connection as it arrives (once `gate` opens; nothing
+/// when `from_host` is false: a terminal's), then shuts the connection's sending side: the guest
+/// reads end of file after the last byte. The connection goes back to the run, which closes it
+/// once QEMU is gone.
+fn stream_stdin(
+    listener: UnixListener,
+    back: mpsc::Sender<UnixStream>,
+    gate: Gate,
+    from_host: bool,
+) {
     let Ok((mut connection, _)) = listener.accept() else { return };
     if let Ok(kept) = connection.try_clone() {
         let _ = back.send(kept);
     }
-    let _ = connection.write_all(line.as_bytes());
-    let _ = connection.shutdown(std::net::Shutdown::Write);
-}
-
-/// Copies this process's stdin to QEMU's connection as it arrives, then shuts the connection's
-/// sending side: the guest reads end of file after the last byte. The connection goes back to
-/// the run, which closes it once QEMU is gone.
-fn stream_stdin(listener: UnixListener, back: mpsc::Sender<UnixStream>) {
-    let Ok((mut connection, _)) = listener.accept() else { return };
-    if let Ok(kept) = connection.try_clone() {
-        let _ = back.send(kept);
+    gate.wait();
+    if from_host {
+        // a guest that stops reading (or exits) ends this with an error: nothing more to send
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut connection);
     }
-    // a guest that stops reading (or exits) ends this with an error: nothing more to send
-    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut connection);
     let _ = connection.shutdown(std::net::Shutdown::Write);
 }
 
@@ -261,10 +501,7 @@ fn sweep_dead_runs(base: &Path) {
         let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        // SAFETY: kill(2) with signal 0 only asks whether the process exists
-        let gone = unsafe { libc::kill(pid, 0) } == -1
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        if !warm::process_exists(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

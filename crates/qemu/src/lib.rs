@@ -48,6 +48,7 @@ mod args;
 mod console;
 pub mod devices;
 mod interactive;
+pub mod qmp;
 mod session;
 
 pub use accel::{probe_machine, resolve_accel, KVM_PROBE_TIMEOUT};

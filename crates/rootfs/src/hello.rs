@@ -11,6 +11,23 @@ use crate::{
 };
 
 const HELLO_C: &str = include_str!("../files/hello.c");
+const SEED_C: &str = include_str!("../files/kardel-seed.c");
+
+/// Where the images carry [`build_seed`]'s program.
+pub const SEED_PATH: &str = "sbin/kardel-seed";
+
+/// Compiles `files/kardel-seed.c` (fresh randomness for a restored guest) with `cc` in
+/// `work_dir`, and returns the program's path there.
+pub fn build_seed(sh: &Shell, cc: &str, work_dir: &Path) -> Result<std::path::PathBuf> {
+    let dir = std::path::absolute(work_dir.join("seed"))
+        .with_context(|| format!("resolving {}", work_dir.display()))?;
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let source = dir.join("kardel-seed.c");
+    fs::write(&source, SEED_C).with_context(|| format!("writing {}", source.display()))?;
+    let program = dir.join("kardel-seed");
+    compile_static(sh, cc, &source, &program).context("building kardel-seed")?;
+    Ok(program)
+}
 
 /// Compiles `files/hello.c` with `cc` (a compiler command, split at spaces, such as "gcc" or
 /// "ccache gcc") into a static, stripped `/init`, and packs it with `dev/console` into

@@ -31,7 +31,7 @@ pub use compress::{
 };
 pub use cpio::{list_cpio, write_cpio, CpioEntryListing};
 pub use ext4::{ext4_too_small, write_ext4, DEFAULT_EXT4_SIZE, RAMDISK_SIZE_LIMIT};
-pub use hello::{build_hello, compile_static};
+pub use hello::{build_hello, build_seed, compile_static, SEED_PATH};
 pub use tree::{Contents, Entry, Kind, Tree};
 
 /// The tutorial's files, with their modes here rather than taken from the checkout (a clone or

@@ -17,7 +17,7 @@ use crate::{
 /// measured is what is built. Your modules and overlays come over the tutorial's tree, overlays
 /// last.
 pub fn rootfs_tree(ctx: &Context, busybox: &Busybox, modules: Option<&Modules>) -> Result<Tree> {
-    tree_with(busybox, modules, &overlays(ctx)?)
+    tree_with(ctx, busybox, modules, &overlays(ctx)?)
 }
 
 /// Your overlays, each read once for a build: its fingerprint and its tree come from one reading.
@@ -25,8 +25,17 @@ fn overlays(ctx: &Context) -> Result<Vec<Tree>> {
     ctx.selection.overlays.iter().map(|dir| Tree::user_overlay(dir)).collect()
 }
 
-fn tree_with(busybox: &Busybox, modules: Option<&Modules>, overlays: &[Tree]) -> Result<Tree> {
+fn tree_with(
+    ctx: &Context,
+    busybox: &Busybox,
+    modules: Option<&Modules>,
+    overlays: &[Tree],
+) -> Result<Tree> {
     let mut tree = rootfs::tutorial_rootfs(&busybox.install_dir)?;
+    // the runner's helper for warm starts, compiled for the guest as hello is
+    let work = ctx.layout.images_work(ctx.variant().as_deref());
+    let seed = rootfs::build_seed(&ctx.sh, &ctx.guest_cc(), &work)?;
+    tree.add_file_host(rootfs::SEED_PATH, &seed, 0o755)?;
     for (path, host, mode) in modules.map(|m| m.files.as_slice()).unwrap_or_default() {
         tree.add_file_host(path, host, *mode)?;
     }
@@ -95,7 +104,7 @@ pub fn build(
     // made before the stage only then.
     let tree = match overlays.is_empty() {
         true => None,
-        false => Some(tree_with(busybox, modules, &overlays)?),
+        false => Some(tree_with(ctx, busybox, modules, &overlays)?),
     };
     if let Some(tree) = &tree {
         images.initrd_skipped = rootfs::ext4_too_small(tree, ctx.selection.image_size_mib << 20)?
@@ -111,7 +120,7 @@ pub fn build(
     };
     let prepare = || match tree {
         Some(tree) => Ok(tree),
-        None => tree_with(busybox, modules, &overlays),
+        None => tree_with(ctx, busybox, modules, &overlays),
     };
     let done = stage.run(prepare, |tree| write_images(ctx, &tree, &images, variant.as_deref()))?;
     Ok((images, done.outcome))

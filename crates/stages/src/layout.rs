@@ -17,6 +17,8 @@
 //! target/kardel/kvm-probe                     the KVM probe's cached verdict
 //! target/kardel/bisect/<repo>/               a bisect's checkout (linux/), target folder, log
 //! target/kardel/ccache-bin/                   links named like the compilers, to ccache
+//! target/kardel/warm/<arch>/<fingerprint>.state  a saved machine warm command runs start from
+//! target/kardel/lava/<job>/                   a LAVA job's run here
 //! target/bench/<arch>/<profile>/              the benchmark's own target folder (the same layout)
 //! ```
 
@@ -133,6 +135,16 @@ impl Layout {
     /// A bisect's own checkout, target folder, log and lock: one per repository bisected.
     pub fn bisect(&self, slug: &str) -> PathBuf {
         self.work().join("bisect").join(slug)
+    }
+
+    /// The saved machines command runs start from (warm starts).
+    pub fn warm_states(&self) -> PathBuf {
+        self.work().join("warm").join(&self.arch)
+    }
+
+    /// The saved machine of this fingerprint.
+    pub fn warm_state(&self, fingerprint: &str) -> PathBuf {
+        self.warm_states().join(format!("{fingerprint}.state"))
     }
 
     /// A LAVA job's run here: the device dictionary, lava-run's log and output.
