@@ -1,6 +1,7 @@
 //! A command in the guest, on both images and the tiny kernel: its output and exit code are the
 //! run's, quoting survives (a word of 40 KB with newlines too), the status cannot be faked by what it prints, stdout and stderr stay
-//! apart, stdin passes through, a broken boot fails fast.
+//! apart, stdin passes through, a broken boot fails fast; and the same from a saved machine (warm
+//! starts), which carries nothing from one run to the next.
 //!
 //! An end-to-end binary (see `common/mod.rs`): runs when `CI=true` or `KARDEL_E2E=1`. It boots
 //! what `e2e_1_chain` built, and builds it itself (`all`) when run alone.
@@ -53,6 +54,7 @@ fn commands_in_the_guest() {
     let piped = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&piped.stdout), "FROM THE HOST\ndone\n");
     edges_of_a_command();
+    warm_starts();
     for (args, shows) in [
         (&["--append", "rdinit=/sbin/nope"][..], "No working init found"),
         (&["--initrd", "--append", "init=/sbin/nope"][..], "Requested init /sbin/nope failed"),
@@ -158,4 +160,79 @@ fn assert_no_run_folders() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "run folders left in {}: {left:?}", runs.display());
+}
+
+/// A run from the saved machine gives what a boot gives, and nothing of the runs before it: the
+/// host's time, fresh randomness, a machine of its own (issue 23's cases).
+fn warm_starts() {
+    let warm = |args: &[&str]| run(xtask(&[&["run", "--verbose", "--"], args].concat()));
+    let said = |run: &common::Run, what: &str| {
+        assert!(run.stderr().contains(what), "no {what:?} in:\n{}", run.stderr());
+    };
+    // the earlier runs saved the machine: this one starts from it
+    let first = warm(&["true"]).ok();
+    said(&first, "warm start: restored the saved machine");
+
+    // cold and warm answer alike: exit codes, quoting, stdin, a faked status
+    let cases: [&[&str]; 3] = [
+        &["sh", "-c", "echo out; echo err >&2; exit 7"],
+        &["echo", r#"a  "b" $c"#],
+        &["sh", "-c", "echo 'exit 0'; echo 'exit 0' >/dev/console; exit 3"],
+    ];
+    for case in cases {
+        let cold = run(xtask(&[&["run", "--cold", "--"], case].concat()));
+        let warm = run(xtask(&[&["run", "--"], case].concat()));
+        assert_eq!(cold.output.status.code(), warm.output.status.code(), "{case:?}");
+        assert_eq!(cold.stdout(), warm.stdout(), "{case:?}");
+        assert_eq!(cold.stderr(), warm.stderr(), "{case:?}");
+    }
+    let mut piped = xtask(&["run", "--", "tr", "a-z", "A-Z"]);
+    piped.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = piped.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"warm stdin\n").unwrap();
+    assert_eq!(child.wait_with_output().unwrap().stdout, b"WARM STDIN\n");
+
+    // nothing of one warm run is in the next
+    let mark = ["sh", "-c", "test ! -e /left-by-a-run && : >/left-by-a-run"];
+    assert_eq!(warm(&mark).output.status.code(), Some(0));
+    let second = warm(&mark);
+    said(&second, "restored the saved machine");
+    assert_eq!(second.output.status.code(), Some(0), "a file of the run before is there");
+    // fresh randomness, and the host's time
+    let random = ["sh", "-c", "head -c 16 /dev/urandom | od -An -tx1"];
+    let (a, b) = (warm(&random).ok().stdout(), warm(&random).ok().stdout());
+    assert_ne!(a, b, "two warm runs read the same random bytes");
+    let guest: u64 = warm(&["date", "+%s"]).ok().stdout().trim().parse().unwrap();
+    let host = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert!(host.as_secs().abs_diff(guest) <= 2, "guest {guest}, host {}", host.as_secs());
+
+    // another machine (here its memory) is saved anew; --cold boots
+    let other = run(xtask(&["run", "--verbose", "--memory", "320", "--", "true"])).ok();
+    said(&other, "warm start: saved the machine");
+    said(&run(xtask(&["run", "--verbose", "--cold", "--", "true"])).ok(), "a boot (not asked");
+
+    // a saved state that does not load: the run boots instead, once, and saves it anew
+    let states = target_dir().join("kardel/warm/x86_64");
+    for entry in std::fs::read_dir(&states).unwrap().flatten() {
+        std::fs::write(entry.path(), b"not a machine").unwrap();
+    }
+    let fell_back = warm(&["echo", "booted"]).ok();
+    assert_eq!(fell_back.stdout(), "booted\n");
+    said(&fell_back, "the restore failed, booting instead");
+    said(&fell_back, "saved the machine");
+
+    // four at once, each restoring its own machine from the one state
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let mut cmd = xtask(&["run", "--", "sh", "-c", &format!("echo run {i}")]);
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("run {i}\n"));
+    }
+    assert_no_run_folders();
 }
