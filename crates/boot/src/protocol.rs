@@ -112,7 +112,7 @@ mod tests {
         }
         assert!(RUN.contains(&format!("echo \"{RUNNER_STARTED}\"")), "the runner's start line");
         assert!(RUN.contains(&format!("echo \"{RUNNER_READY}\"")), "the runner's ready line");
-        assert!(RUN.contains("/sbin/kardel-seed \"$seed\""), "the runner seeds the guest");
+        assert!(RUN.contains("/sbin/kardel-seed \"$now\" \"$seed\""), "the runner seeds the guest");
         // the status port held on descriptor 3 from before the command until after it, which the
         // command does not get
         assert!(RUN.contains("exec 3>\"$status\""), "the runner holds the status port");

@@ -1,17 +1,21 @@
 /*
- * kardel-seed HEX: fresh randomness for a guest restored from a saved machine (`cargo xtask run`'s
- * warm starts). Every restore of one saved state starts with the same kernel random state, so
- * without this every warm run would read the same bytes from /dev/urandom. The host sends up to
- * 64 random bytes (HEX); this credits them to the kernel's input pool (RNDADDENTROPY) and has the
- * CRNG reseed from it at once (RNDRESEEDCRNG), as Linux 5.18+ does by itself when a vmgenid
- * changes: the same on every kernel and architecture the tool boots.
+ * kardel-seed SECONDS HEX: the host's time and fresh randomness for a guest restored from a saved
+ * machine (`cargo xtask run`'s warm starts), in one program (each one started costs time under
+ * emulation). Every restore of one saved state starts with the saved clock and the same kernel
+ * random state: without this every warm run would read the same bytes from /dev/urandom. The
+ * clock is set to SECONDS since the epoch; the up to 64 random bytes of HEX are credited to the
+ * kernel's input pool (RNDADDENTROPY) and the CRNG reseeded from it at once (RNDRESEEDCRNG), as
+ * Linux 5.18+ does by itself when a vmgenid changes: the same on every kernel and architecture
+ * the tool boots.
  *
  * The ioctl numbers are the kernel's generic encoding, the same on x86_64, aarch64 and riscv64:
  * spelled out here so that no kernel headers are needed in the cross compiler's sysroot.
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #define RNDADDENTROPY 0x40085203 /* _IOW('R', 0x03, int[2]) */
 #define RNDRESEEDCRNG 0x5207     /* _IO('R', 0x07) */
@@ -32,7 +36,12 @@ int main(int argc, char **argv)
 		int buf_size;
 		unsigned char buf[64];
 	} pool;
-	const char *hex = argc > 1 ? argv[1] : "";
+	if (argc != 3)
+		return 2;
+	struct timespec now = { .tv_sec = (time_t)strtoll(argv[1], NULL, 10) };
+	if (now.tv_sec <= 0 || clock_settime(CLOCK_REALTIME, &now) < 0)
+		return 1;
+	const char *hex = argv[2];
 	size_t n = strlen(hex) / 2;
 
 	if (n == 0 || n > sizeof pool.buf || strlen(hex) % 2)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use boot::{
     boots::{self, Boot},
     machine::{self, Request, Speed},
@@ -25,8 +25,14 @@ use super::{
 
 /// The fast machine's target, as a share of the tutorial's time to the prompt (issue 15).
 const FAST_MACHINE_TARGET: f64 = 0.6;
-/// `run -- true` from start to exit, as a share of the tutorial's time to the prompt (issue 15).
+/// `run --cold -- true` from start to exit, as a share of the tutorial's time to the prompt
+/// (issue 15).
 const COMMAND_RUN_TARGET: f64 = 0.7;
+/// `run -- true` from a saved machine, start to exit, as a share of the tutorial's time to the
+/// prompt (issue 23).
+const WARM_RUN_TARGET: f64 = 0.2;
+/// Commands run one after another, and four at a time, for commands per second.
+const IN_A_ROW: usize = 16;
 
 /// QEMU start to the console prompt, median of `boots`, per image; TCG always, KVM where it works;
 /// and the BusyBox images again with zstd. Every boot goes through the one boot path.
@@ -86,14 +92,19 @@ pub fn boot_times(bench: &Bench, built: &Built, report: &mut Report) -> Result<(
         let figure = report.seconds("boot", format!("fast machine to prompt, {accel_name}"), fast);
         figure.tutorial_way = Some(tutorial.as_secs_f64());
         figure.note = format!("initramfs; {}", ratio(fast, tutorial, Some(FAST_MACHINE_TARGET)).1);
-        let command = median_of(boots, || bench.child().run(&accel_name, &[], &["true"]))?;
-        let figure =
-            report.seconds("boot", format!("`run -- true`, start to exit, {accel_name}"), command);
+        let cold = ["--cold".to_string()];
+        let command = median_of(boots, || bench.child().run(&accel_name, &cold, &["true"]))?;
+        let figure = report.seconds(
+            "boot",
+            format!("`run --cold -- true`, start to exit, {accel_name}"),
+            command,
+        );
         figure.tutorial_way = Some(tutorial.as_secs_f64());
         figure.note = format!(
-            "whole process; {} to the tutorial's prompt",
+            "whole process, a boot; {} to the tutorial's prompt",
             ratio(command, tutorial, Some(COMMAND_RUN_TARGET)).1
         );
+        warm_runs(bench, &accel_name, tutorial, report)?;
         let picture = timeline::render(
             &format!("{} initramfs boot, {accel_name}, medians of {boots}", ctx.arch.name),
             &[
@@ -117,6 +128,70 @@ pub fn boot_times(bench: &Bench, built: &Built, report: &mut Report) -> Result<(
     if auto != Accel::Kvm {
         report.not_measured("boot", "kvm", reason);
     }
+    Ok(())
+}
+
+/// Command runs from the saved machine (warm starts): `run -- true` beside the tutorial's prompt,
+/// where its time goes (the tool before QEMU, as `--dry-run` takes it, and the rest), the saved
+/// state's size, and commands per second one after another and four at a time.
+fn warm_runs(
+    bench: &Bench,
+    accel_name: &str,
+    tutorial: Duration,
+    report: &mut Report,
+) -> Result<()> {
+    let child = bench.child();
+    // the first run saves the machine (the cold runs above do not)
+    let saving = child.run(accel_name, &[], &["true"])?;
+    report.seconds("boot", format!("`run -- true` that saves the machine, {accel_name}"), saving);
+    let warm = median_of(bench.boots, || child.run(accel_name, &[], &["true"]))?;
+    let figure =
+        report.seconds("boot", format!("`run -- true` warm, start to exit, {accel_name}"), warm);
+    figure.tutorial_way = Some(tutorial.as_secs_f64());
+    figure.note = format!(
+        "whole process, from the saved machine; {} to the tutorial's prompt",
+        ratio(warm, tutorial, Some(WARM_RUN_TARGET)).1
+    );
+    let dry = ["--dry-run".to_string()];
+    let tool = median_of(bench.boots, || child.run(accel_name, &dry, &["true"]))?;
+    let figure = report.seconds("boot", "warm run: the tool before QEMU (--dry-run)", tool);
+    figure.note = format!(
+        "the rest, {:.3} s: QEMU restoring the machine, the command, power-off",
+        warm.saturating_sub(tool).as_secs_f64()
+    );
+    let states = bench.ctx.layout.warm_states();
+    let biggest = std::fs::read_dir(&states)
+        .with_context(|| format!("reading {}", states.display()))?
+        .flatten()
+        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+        .max()
+        .unwrap_or(0);
+    report.add("boot", "saved machine's size", biggest as f64 / f64::from(1 << 20), "MiB").note =
+        "QEMU's migration stream of the 1 GiB guest".into();
+    let (_, in_a_row) =
+        timed(|| (0..IN_A_ROW).try_for_each(|_| child.run(accel_name, &[], &["true"]).map(drop)))?;
+    report.add(
+        "boot",
+        format!("warm `run -- true`, {IN_A_ROW} in a row"),
+        IN_A_ROW as f64 / in_a_row.as_secs_f64(),
+        "commands/s",
+    );
+    let (_, four_at_a_time) = timed(|| {
+        for _ in 0..IN_A_ROW / 4 {
+            std::thread::scope(|scope| {
+                let runs: Vec<_> =
+                    (0..4).map(|_| scope.spawn(|| child.run(accel_name, &[], &["true"]))).collect();
+                runs.into_iter().try_for_each(|r| r.join().expect("a run's thread").map(drop))
+            })?;
+        }
+        Ok(())
+    })?;
+    report.add(
+        "boot",
+        format!("warm `run -- true`, {IN_A_ROW} four at a time"),
+        IN_A_ROW as f64 / four_at_a_time.as_secs_f64(),
+        "commands/s",
+    );
     Ok(())
 }
 
