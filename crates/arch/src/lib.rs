@@ -44,6 +44,7 @@ pub struct Arch {
     pub qemu_packages: Packages,
     pub cross_packages: Packages,
     pub host_kernel_packages: Packages,
+    pub warm_starts: bool,
     pub uboot_boards: Vec<String>,
     pub uboot_image: String,
 }

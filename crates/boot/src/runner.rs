@@ -107,6 +107,9 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], mut options: Option
     sweep_dead_runs(&ctx.layout.runs());
     let cold_because = match options.warm {
         false => Some("not asked for (--cold, or a command that needs a boot)".to_string()),
+        true if !ctx.arch.warm_starts => {
+            Some(format!("not on {} (arches.toml says why)", ctx.arch.name))
+        }
         true => warm::cannot(&machine, options.waits_for_debugger),
     };
     let mut start = None;

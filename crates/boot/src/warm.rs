@@ -61,7 +61,8 @@ pub fn fingerprint(machine: &Machine, run_dir: &Path) -> Result<String> {
     }
     let mut files: Vec<PathBuf> = vec![machine.kernel.clone()];
     files.extend(machine.initrd.clone());
-    files.extend(machine.firmware.clone());
+    // a firmware may be a name QEMU knows (`-bios default`): its QEMU's identity covers it
+    files.extend(machine.firmware.clone().filter(|f| f.is_file()));
     files.extend(program(&machine.qemu));
     for file in files {
         fp.add_file_identity("file", &file)?;
