@@ -124,11 +124,11 @@ pub fn check_tests(boot: &Boot, built: &Built) -> Tests {
 
 /// A command as the job's one case: it passes when the command exits 0.
 pub fn command_tests(argv: &[String], timeout: Duration) -> Tests {
-    let line: Vec<String> = argv.iter().map(|w| qemu::shell_quote(w)).collect();
+    let line = boot::protocol::command_line(argv);
     Tests {
         definition: "run",
         description: format!("the command {}", argv.join(" ")),
-        steps: vec![Step::Case(Case::new("command", line.join(" ")))],
+        steps: vec![Step::Case(Case::new("command", line))],
         timeout: Timeout::seconds(timeout.as_secs()),
     }
 }
@@ -169,10 +169,9 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
             known.join(", ")
         );
     };
-    let job_text = std::fs::read_to_string(&flags.job)?;
     let sh = xshell::Shell::new()?;
     let mut steps = vec![hostdeps::Step::Lava, hostdeps::Step::Qemu];
-    if job_text.contains("format: ext4") {
+    if head.deploys_ext4() {
         steps.push(hostdeps::Step::LavaExt4);
     }
     hostdeps::ensure(&sh, arch, &steps, flags.install_deps)?;

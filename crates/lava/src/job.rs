@@ -350,12 +350,6 @@ impl Job {
     pub fn yaml(&self) -> String {
         serde_norway::to_string(self).expect("a job serialises")
     }
-
-    /// The test definitions' names, in order: what the results must report.
-    pub fn definitions(&self) -> Vec<&str> {
-        let tests = self.actions.iter().filter_map(|a| a.test.as_ref());
-        tests.flat_map(|t| t.definitions.iter().map(|d| d.name.as_str())).collect()
-    }
 }
 
 /// What the LAVA command needs of any job, a lab's included: its name and context. Anything
@@ -373,7 +367,21 @@ pub struct Head {
 #[derive(Debug, Clone, Deserialize)]
 struct HeadAction {
     #[serde(default)]
+    deploy: Option<HeadDeploy>,
+    #[serde(default)]
     test: Option<HeadTest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct HeadDeploy {
+    #[serde(default)]
+    images: std::collections::BTreeMap<String, HeadImage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct HeadImage {
+    #[serde(default)]
+    format: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -413,6 +421,12 @@ impl Head {
     pub fn definitions(&self) -> Vec<&str> {
         let tests = self.actions.iter().filter_map(|a| a.test.as_ref());
         tests.flat_map(|t| t.definitions.iter().map(|d| d.name.as_str())).collect()
+    }
+
+    /// Whether an image is deployed as ext4: LAVA then puts its overlay in through libguestfs.
+    pub fn deploys_ext4(&self) -> bool {
+        let deploys = self.actions.iter().filter_map(|a| a.deploy.as_ref());
+        deploys.flat_map(|d| d.images.values()).any(|i| i.format.as_deref() == Some("ext4"))
     }
 }
 
@@ -551,10 +565,12 @@ mod tests {
         let job = Job::new(&boot());
         let read: Job = serde_norway::from_str(&job.yaml()).unwrap();
         assert_eq!(read, job);
-        assert_eq!(read.definitions(), ["check"]);
         let head = Head::parse(&job.yaml()).unwrap();
         assert_eq!(head.context().arch, "x86_64");
         assert_eq!(head.definitions(), ["check"]);
+        assert!(!head.deploys_ext4());
+        let initrd = Job::new(&Boot { rootfs_format: RootfsFormat::Ext4, ..boot() });
+        assert!(Head::parse(&initrd.yaml()).unwrap().deploys_ext4());
     }
 
     #[test]

@@ -75,7 +75,6 @@ pub struct Outcome {
     pub failed_steps: Vec<CaseResult>,
     pub job: Option<CaseResult>,
     pub console: String,
-    pub errors: Vec<String>,
     /// the console between a case's start and end signals, by case: what it printed
     outputs: Vec<(String, Vec<String>)>,
     /// the case whose start signal came last, until its end signal
@@ -98,7 +97,6 @@ impl Outcome {
                 self.console.push('\n');
                 self.follow_case(line);
             }
-            Event::Error(message) => self.errors.push(message.clone()),
             _ => {}
         }
     }
