@@ -103,7 +103,7 @@ impl Options {
 /// to it, and returns its exit code. An error is a failure of the machine (or of the tool). With
 /// `options.warm`, the machine starts from its saved state when there is one ([`warm`]), and is
 /// saved when there is none; a restore that fails falls back to a boot, once.
-pub fn run(ctx: &Context, machine: Machine, argv: &[String], mut options: Options) -> Result<u8> {
+pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Result<u8> {
     sweep_dead_runs(&ctx.layout.runs());
     let cold_because = match options.warm {
         false => Some("not asked for (--cold, or a command that needs a boot)".to_string()),
@@ -112,36 +112,36 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], mut options: Option
         }
         true => warm::cannot(&machine, options.waits_for_debugger),
     };
-    let mut start = None;
-    if cold_because.is_none() {
-        let mut probe = machine.clone();
-        let ports = Ports::add(ctx, &mut probe, true)?;
-        let fingerprint = warm::fingerprint(&probe, &ports.dir.0)?;
-        start = Some(warm::plan(ctx, &fingerprint));
+    if let Some(why) = cold_because {
+        say(&options, &format!("warm start: none, a boot ({why})"));
+        let mut machine = machine;
+        let ports = Ports::add(ctx, &mut machine, false)?;
+        let started = boot(machine, ports, argv, None, &options)?;
+        return finish(started, argv, options);
     }
-    let start = start.unwrap_or_else(|| warm::Start::Cold(cold_because.unwrap_or_default()));
-    if let warm::Start::Restore(state) = &start {
-        match restore(ctx, &machine, argv, state, &options) {
-            Ok(restored) => {
-                say(&options, "warm start: restored the saved machine");
-                return finish(restored, argv, options);
-            }
-            Err(why) => {
-                say(&options, &format!("warm start: the restore failed, booting instead: {why:#}"));
-                // a state that does not load is of no use to the next run either
-                let _ = std::fs::remove_file(state);
-            }
+    // the run's own ports in the machine: the fingerprint is of exactly what QEMU is given
+    let mut warm_machine = machine.clone();
+    let ports = Ports::add(ctx, &mut warm_machine, true)?;
+    let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0)?);
+    if !state.is_file() {
+        let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
+        return finish(started, argv, options);
+    }
+    match restore(warm_machine, ports, argv, &state, &options) {
+        Ok(restored) => {
+            say(&options, "warm start: restored the saved machine");
+            finish(restored, argv, options)
+        }
+        Err(why) => {
+            say(&options, &format!("warm start: the restore failed, booting instead: {why:#}"));
+            // a state that does not load is of no use to the next run either
+            let _ = std::fs::remove_file(&state);
+            let mut machine = machine;
+            let ports = Ports::add(ctx, &mut machine, true)?;
+            let started = boot(machine, ports, argv, Some(&state), &options)?;
+            finish(started, argv, options)
         }
     }
-    let saving = match &start {
-        warm::Start::Cold(why) => {
-            say(&options, &format!("warm start: none, a boot ({why})"));
-            None
-        }
-        warm::Start::Save(state) | warm::Start::Restore(state) => Some(state.clone()),
-    };
-    let started = boot(ctx, machine, argv, saving.as_deref(), &mut options)?;
-    finish(started, argv, options)
 }
 
 fn say(options: &Options, line: &str) {
@@ -214,15 +214,13 @@ struct Started {
 /// From the saved machine `state`: QEMU loads it, the command is sent at once, and the runner's
 /// start line must come within [`RESTORE_LIMIT`], or the restore failed.
 fn restore(
-    ctx: &Context,
-    machine: &Machine,
+    mut machine: Machine,
+    ports: Ports,
     argv: &[String],
     state: &Path,
     options: &Options,
 ) -> Result<Started> {
     let timeout = options.timeout;
-    let mut machine = machine.clone();
-    let ports = Ports::add(ctx, &mut machine, true)?;
     machine.extra_args.extend(qemu::qmp::restore_args(state));
     let limits = Limits { whole_session: timeout, silence: BOOT_SILENCE };
     let session = Session::spawn_with_limits(&machine, &options.console_log, limits)?;
@@ -239,15 +237,15 @@ fn restore(
 /// second here; one that does not load fails at once.
 const RESTORE_LIMIT: Duration = Duration::from_secs(10);
 
-/// A boot; with `saving`, the machine saved there once its runner waits for its command.
+/// A boot of `machine` (with `ports` in it); with `saving`, the machine saved there once its
+/// runner waits for its command.
 fn boot(
-    ctx: &Context,
     mut machine: Machine,
+    ports: Ports,
     argv: &[String],
     saving: Option<&Path>,
-    options: &mut Options,
+    options: &Options,
 ) -> Result<Started> {
-    let ports = Ports::add(ctx, &mut machine, saving.is_some())?;
     let qmp = ports.dir.0.join("qmp");
     if saving.is_some() {
         machine.devices.extend(devices::monitor_socket(&qmp, devices::MonitorKind::Qmp));

@@ -14,23 +14,11 @@ use std::{
 use anyhow::Result;
 use artifact::Fingerprint;
 use qemu::Machine;
-use stages::Context;
 
 use crate::protocol;
 
 /// How many saved machines an architecture keeps (about 25 MB each): the newest.
 const KEPT_STATES: usize = 8;
-
-/// How this run starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Start {
-    /// a boot, as without warm starts; why not warm
-    Cold(String),
-    /// a boot that saves the machine to this file for the runs after it
-    Save(PathBuf),
-    /// from this saved machine
-    Restore(PathBuf),
-}
 
 /// Why `machine` (the runner's, before its ports) cannot start warm, if it cannot: what a saved
 /// machine cannot carry over from one run to the next.
@@ -63,29 +51,14 @@ pub fn fingerprint(machine: &Machine, run_dir: &Path) -> Result<String> {
     files.extend(machine.initrd.clone());
     // a firmware may be a name QEMU knows (`-bios default`): its QEMU's identity covers it
     files.extend(machine.firmware.clone().filter(|f| f.is_file()));
-    files.extend(program(&machine.qemu));
+    files.extend(match machine.qemu.components().count() {
+        1 => stages::hostdeps::find_on_path(&machine.qemu.to_string_lossy()),
+        _ => Some(machine.qemu.clone()),
+    });
     for file in files {
         fp.add_file_identity("file", &file)?;
     }
     Ok(fp.hex())
-}
-
-/// A program named as on a command line: its path, looked up in PATH unless it has a slash.
-fn program(name: &Path) -> Option<PathBuf> {
-    if name.components().count() > 1 {
-        return Some(name.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
-/// Where the machine of `fingerprint` is saved, and whether it is.
-pub fn plan(ctx: &Context, fingerprint: &str) -> Start {
-    let state = ctx.layout.warm_state(fingerprint);
-    match state.is_file() {
-        true => Start::Restore(state),
-        false => Start::Save(state),
-    }
 }
 
 /// Where a save to `state` writes first: a name of this process's, renamed when complete, so

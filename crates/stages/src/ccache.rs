@@ -94,15 +94,7 @@ pub fn parse_stats_log(text: &str) -> Stats {
 
 /// The program's path, when it is on the PATH.
 pub fn find_program() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join("ccache")).find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    crate::hostdeps::find_on_path("ccache")
 }
 
 impl Ccache {

@@ -299,9 +299,13 @@ pub fn path_with_sbin() -> std::ffi::OsString {
 }
 
 pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|dir| is_executable(&dir.join(program))))
-        .unwrap_or(false)
+    find_on_path(program).is_some()
+}
+
+/// Where `program` is on the PATH, if it is.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
