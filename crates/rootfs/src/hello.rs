@@ -16,16 +16,23 @@ const SEED_C: &str = include_str!("../files/kardel-seed.c");
 /// Where the images carry [`build_seed`]'s program.
 pub const SEED_PATH: &str = "sbin/kardel-seed";
 
-/// Compiles `files/kardel-seed.c` (fresh randomness for a restored guest) with `cc` in
-/// `work_dir`, and returns the program's path there.
+/// Compiles `files/kardel-seed.c` (the time and fresh randomness for a restored guest) with `cc`
+/// in `work_dir`, and returns the program's path there. A program compiled from this source by
+/// this compiler is kept: the root tree is made on every run that has overlays, and a compile
+/// there would cost each of them a fraction of a second.
 pub fn build_seed(sh: &Shell, cc: &str, work_dir: &Path) -> Result<std::path::PathBuf> {
     let dir = std::path::absolute(work_dir.join("seed"))
         .with_context(|| format!("resolving {}", work_dir.display()))?;
+    let (source, program, made_by) =
+        (dir.join("kardel-seed.c"), dir.join("kardel-seed"), dir.join("made-by"));
+    let recipe = format!("{cc}\n{SEED_C}");
+    if program.is_file() && fs::read_to_string(&made_by).is_ok_and(|r| r == recipe) {
+        return Ok(program);
+    }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let source = dir.join("kardel-seed.c");
     fs::write(&source, SEED_C).with_context(|| format!("writing {}", source.display()))?;
-    let program = dir.join("kardel-seed");
     compile_static(sh, cc, &source, &program).context("building kardel-seed")?;
+    artifact::write_atomic(&made_by, |f| Ok(std::io::Write::write_all(f, recipe.as_bytes())?))?;
     Ok(program)
 }
 
