@@ -1,6 +1,6 @@
 //! The same micro Linux on the other rows of the architecture table: `check --all` (all three
-//! boots) and `run -- uname -m` on aarch64 and on riscv64, each with its tiny kernel and
-//! BusyBox, built by its cross compiler.
+//! boots) and `run -- uname -m` (booted, then warm where the row has warm starts) on aarch64 and
+//! on riscv64, each with its tiny kernel and BusyBox, built by its cross compiler.
 //!
 //! An end-to-end binary (see `common/mod.rs`): runs when `CI=true` or `KARDEL_E2E=1`. One test
 //! per architecture, one at a time ([`serial`]); `check` builds what it boots.
@@ -42,4 +42,13 @@ fn boots_and_says_where(arch: &str) {
     eprintln!("{arch}:\n{}", check.stdout());
     let uname = run(xtask(&["run", "--arch", arch, "--", "uname", "-m"])).ok();
     assert_eq!(uname.stdout(), format!("{arch}\n"));
+    // the run above saved the machine where the row has warm starts (aarch64): this one is
+    // restored and answers alike; riscv64 boots every command
+    let again = run(xtask(&["run", "--verbose", "--arch", arch, "--", "uname", "-m"])).ok();
+    assert_eq!(again.stdout(), format!("{arch}\n"));
+    let said = match arch {
+        "riscv64" => "warm start: none, a boot (not on riscv64",
+        _ => "warm start: restored the saved machine",
+    };
+    assert!(again.stderr().contains(said), "{arch}: no {said:?} in\n{}", again.stderr());
 }

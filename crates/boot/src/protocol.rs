@@ -41,7 +41,8 @@ pub const COMMAND: Port = Port { id: "kcmd", name: "kardel.command" };
 
 pub const PORTS: [Port; 5] = [STDOUT, STDERR, STATUS, STDIN, COMMAND];
 
-/// What the runner of a machine to save prints when it waits for its command: the moment to save.
+/// What the runner of a machine to save prints (its `kardel-seed`, which then waits for the
+/// command port's first line, [`warm_header`]): the moment to save.
 pub const RUNNER_READY: &str = "kardel-run: ready for a command";
 
 /// The first line for a restored runner: the host's time (seconds since the epoch) and fresh
@@ -85,6 +86,7 @@ mod tests {
 
     const RUN: &str = include_str!("../../rootfs/files/sbin/kardel-run");
     const SETUP: &str = include_str!("../../rootfs/files/sbin/kardel-setup");
+    const SEED: &str = include_str!("../../rootfs/files/kardel-seed.c");
 
     /// Words of `script` that start with `prefix` and go on in `[A-Za-z0-9_.]`.
     fn words<'a>(script: &'a str, prefix: &str) -> Vec<&'a str> {
@@ -111,8 +113,8 @@ mod tests {
             assert!(RUN.contains(&format!("{})", port.name)), "kardel-run lacks {}", port.name);
         }
         assert!(RUN.contains(&format!("echo \"{RUNNER_STARTED}\"")), "the runner's start line");
-        assert!(RUN.contains(&format!("echo \"{RUNNER_READY}\"")), "the runner's ready line");
-        assert!(RUN.contains("/sbin/kardel-seed \"$now\" \"$seed\""), "the runner seeds the guest");
+        assert!(SEED.contains(&format!("\"{RUNNER_READY}\\n\"")), "the seeder's ready line");
+        assert!(RUN.contains("/sbin/kardel-seed <&4"), "the runner seeds from the command port");
         // the status port held on descriptor 3 from before the command until after it, which the
         // command does not get
         assert!(RUN.contains("exec 3>\"$status\""), "the runner holds the status port");

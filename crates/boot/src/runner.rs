@@ -24,7 +24,7 @@
 
 use std::{
     fs::File,
-    io::{IsTerminal, Read, Write},
+    io::{BufRead, IsTerminal, Read, Write},
     os::{
         fd::AsRawFd,
         unix::net::{UnixListener, UnixStream},
@@ -105,6 +105,10 @@ impl Options {
 /// saved when there is none; a restore that fails falls back to a boot, once.
 pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Result<u8> {
     sweep_dead_runs(&ctx.layout.runs());
+    // a guest that reaches nothing of the host's is done once its status is in: its poweroff
+    // (a tenth of a second under TCG) would change nothing anyone sees
+    let ends_at_status = warm::host_in_guest(&machine).is_none();
+    let finish = |started, options| finish(started, argv, options, ends_at_status);
     let cold_because = match options.warm {
         false => Some("not asked for (--cold, or a command that needs a boot)".to_string()),
         true if !ctx.arch.warm_starts => {
@@ -117,29 +121,31 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
         let mut machine = machine;
         let ports = Ports::add(ctx, &mut machine, false)?;
         let started = boot(machine, ports, argv, None, &options)?;
-        return finish(started, argv, options);
+        return finish(started, options);
     }
     // the run's own ports in the machine: the fingerprint is of exactly what QEMU is given
     let mut warm_machine = machine.clone();
     let ports = Ports::add(ctx, &mut warm_machine, true)?;
     let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0)?);
-    if !state.is_file() {
+    if !state.is_file() || !warm::ram_of(&state).is_file() {
         let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
-        return finish(started, argv, options);
+        return finish(started, options);
     }
     match restore(warm_machine, ports, argv, &state, &options) {
         Ok(restored) => {
-            say(&options, "warm start: restored the saved machine");
-            finish(restored, argv, options)
+            let took = restored.session.arrived(RUNNER_STARTED).unwrap_or_default();
+            let took = format!("{:.3} s from QEMU's start to the command's", took.as_secs_f64());
+            say(&options, &format!("warm start: restored the saved machine ({took})"));
+            finish(restored, options)
         }
         Err(why) => {
             say(&options, &format!("warm start: the restore failed, booting instead: {why:#}"));
             // a state that does not load is of no use to the next run either
-            let _ = std::fs::remove_file(&state);
+            warm::forget(&state);
             let mut machine = machine;
             let ports = Ports::add(ctx, &mut machine, true)?;
             let started = boot(machine, ports, argv, Some(&state), &options)?;
-            finish(started, argv, options)
+            finish(started, options)
         }
     }
 }
@@ -221,9 +227,18 @@ fn restore(
     options: &Options,
 ) -> Result<Started> {
     let timeout = options.timeout;
-    machine.extra_args.extend(qemu::qmp::restore_args(state));
+    let qmp = ports.dir.0.join("qmp");
+    machine.devices.extend(devices::memory_file(machine.memory_mib, &warm::ram_of(state), false));
+    machine.devices.extend(devices::monitor_socket(&qmp, devices::MonitorKind::Qmp));
+    machine.extra_args.extend(qemu::qmp::restore_args());
     let limits = Limits { whole_session: timeout, silence: BOOT_SILENCE };
     let session = Session::spawn_with_limits(&machine, &options.console_log, limits)?;
+    let loaded = qemu::qmp::Qmp::connect(&qmp, RESTORE_LIMIT, || session.output_closed())
+        .and_then(|mut monitor| monitor.restore_from(state));
+    if let Err(err) = loaded {
+        let report = session.console_report();
+        bail!("QEMU did not take the saved machine: {err:#}\n{report}");
+    }
     let mut started = Started::new(session, ports);
     // at once: the runner's start line, which tells a restore that worked, comes after it
     started.gate.open();
@@ -246,8 +261,9 @@ fn boot(
     saving: Option<&Path>,
     options: &Options,
 ) -> Result<Started> {
-    let qmp = ports.dir.0.join("qmp");
+    let (qmp, ram) = (ports.dir.0.join("qmp"), ports.dir.0.join("ram"));
     if saving.is_some() {
+        machine.devices.extend(devices::memory_file(machine.memory_mib, &ram, true));
         machine.devices.extend(devices::monitor_socket(&qmp, devices::MonitorKind::Qmp));
     }
     let silence = if options.waits_for_debugger { options.timeout } else { BOOT_SILENCE };
@@ -262,7 +278,7 @@ fn boot(
             if let Err(err) = started.session.wait_for(protocol::RUNNER_READY, options.timeout) {
                 return Err(err.context(format!("the guest failed running `{}`", argv.join(" "))));
             }
-            match save(&qmp, state) {
+            match save(&qmp, &ram, state) {
                 Ok(()) => {
                     say(options, &format!("warm start: saved the machine as {}", state.display()))
                 }
@@ -274,23 +290,23 @@ fn boot(
     Ok(started)
 }
 
-/// Saves the machine to `state` (under a temporary name, renamed when complete) and lets it go
-/// on, whatever happened to the save. It runs while it is saved (its runner waits for its
-/// command, so little changes under the copy): the saved state is a running machine's, which a
-/// restore starts at once, where a stopped one's would wait for a `cont`.
-fn save(qmp: &Path, state: &Path) -> Result<()> {
-    let mut monitor = qemu::qmp::Qmp::connect(qmp, Duration::from_secs(5))?;
+/// Saves the machine to `state` and its RAM (the file `ram`, shared with the guest) beside it,
+/// both under temporary names renamed when complete, and lets it go on, whatever happened to the
+/// save. The RAM is copied while the machine is stopped (a completed save leaves it so): from
+/// then on this run's guest writes to its own file only. The saved state is a running machine's,
+/// which a restore starts at once, where a stopped one's would wait for a `cont`.
+fn save(qmp: &Path, ram: &Path, state: &Path) -> Result<()> {
+    let mut monitor = qemu::qmp::Qmp::connect(qmp, Duration::from_secs(5), || false)?;
     let saved = (|| {
         std::fs::create_dir_all(state.parent().expect("a state's folder"))?;
-        let temporary = warm::temporary(state);
-        let written = monitor.save_to(&temporary, Duration::from_secs(30));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written?;
-        warm::keep(&temporary, state)
+        monitor.save_to(&warm::temporary(state), Duration::from_secs(30))?;
+        warm::copy_ram(ram, &warm::temporary(&warm::ram_of(state)))?;
+        warm::keep(state)
     })();
-    // a completed save leaves the machine stopped (QEMU's postmigrate): this run goes on
+    if saved.is_err() {
+        let _ = std::fs::remove_file(warm::temporary(state));
+        let _ = std::fs::remove_file(warm::temporary(&warm::ram_of(state)));
+    }
     if monitor.execute("query-status", serde_json::json!({}))?["running"] != true {
         monitor.execute("cont", serde_json::json!({}))?;
     }
@@ -334,7 +350,7 @@ impl Started {
 }
 
 /// Streams, the status, the wait for the command's end, and its exit code.
-fn finish(started: Started, argv: &[String], options: Options) -> Result<u8> {
+fn finish(started: Started, argv: &[String], options: Options, ends_at_status: bool) -> Result<u8> {
     let Started { mut session, ports, connections, connection_back, gate, runner_started, began } =
         started;
     let (done, reader_gone) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
@@ -362,11 +378,19 @@ fn finish(started: Started, argv: &[String], options: Options) -> Result<u8> {
     drop(connection_back);
     let status_listener = ports.status.try_clone()?;
     let (status_sent, status_received) = mpsc::channel();
+    let status_killer = killer.clone();
     thread::spawn(move || {
         let mut text = String::new();
-        if let Ok((mut connection, _)) = status_listener.accept() {
-            // until QEMU closes the connection, as it exits
-            let _ = connection.read_to_string(&mut text);
+        if let Ok((connection, _)) = status_listener.accept() {
+            // until QEMU closes the connection, as it exits (or is killed: `ends_at_status`).
+            // The command's output is all in its ports' files by then: a guest's write to a
+            // port returns once QEMU has taken it
+            let mut lines = std::io::BufReader::new(connection);
+            while matches!(lines.read_line(&mut text), Ok(n) if n > 0) {
+                if ends_at_status && text.ends_with('\n') && parse_status(&text).is_some() {
+                    status_killer.kill();
+                }
+            }
         }
         let _ = status_sent.send(text);
     });

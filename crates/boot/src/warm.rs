@@ -1,8 +1,10 @@
 //! Warm starts: a command run from a saved machine instead of a boot. The first run of a machine
-//! boots it with [`protocol::WARM`], saves it (QMP `migrate` to a file) once its runner waits
-//! for a command ([`protocol::RUNNER_READY`]), and goes on; every later run of exactly that
-//! machine starts QEMU from the file (`-incoming`) and sends the command, the host's time and
-//! fresh randomness. "Exactly" is a fingerprint of QEMU's arguments (the run's own folder left
+//! boots it with [`protocol::WARM`] and its RAM in a shared file, saves it once its runner waits
+//! for a command ([`protocol::RUNNER_READY`]): the devices by QMP `migrate` to a `.state` file,
+//! the RAM as a copy of its file, a `.ram` beside it; and goes on. Every later run of exactly
+//! that machine starts QEMU with the `.ram` mapped copy-on-write (nothing to load: pages come as
+//! the guest touches them, and the file stays as saved), loads the `.state`, and sends the
+//! command, the host's time and fresh randomness. "Exactly" is a fingerprint of QEMU's arguments (the run's own folder left
 //! out), the kernel, the image, the firmware and QEMU itself: any change is a new save, never a
 //! stale guest.
 
@@ -11,14 +13,59 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use artifact::Fingerprint;
 use qemu::Machine;
 
 use crate::protocol;
 
-/// How many saved machines an architecture keeps (about 25 MB each): the newest.
+/// How many saved machines an architecture keeps (about 45 MB each): the newest.
 const KEPT_STATES: usize = 8;
+
+/// The saved RAM that goes with the saved machine `state`.
+pub fn ram_of(state: &Path) -> PathBuf {
+    state.with_extension("ram")
+}
+
+/// Copies the RAM file `from` (a running machine's, stopped) to `to`, only the parts the guest
+/// touched: the file is as large as the guest's memory, most of it never written.
+pub fn copy_ram(from: &Path, to: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let context = || format!("copying {} to {}", from.display(), to.display());
+    let source = std::fs::File::open(from).with_context(context)?;
+    let target = std::fs::File::create(to).with_context(context)?;
+    let length = source.metadata().with_context(context)?.len();
+    target.set_len(length).with_context(context)?;
+    let (fd_in, fd_out) = (source.as_raw_fd(), target.as_raw_fd());
+    let mut at: i64 = 0;
+    while (at as u64) < length {
+        // SAFETY: lseek on descriptors this function owns
+        let data = unsafe { libc::lseek(fd_in, at, libc::SEEK_DATA) };
+        if data < 0 {
+            break; // ENXIO: only a hole is left
+        }
+        let hole = unsafe { libc::lseek(fd_in, data, libc::SEEK_HOLE) };
+        let (mut from_at, mut to_at) = (data, data);
+        while from_at < hole {
+            // SAFETY: offsets are this function's; the kernel copies between the two files
+            let copied = unsafe {
+                libc::copy_file_range(
+                    fd_in,
+                    &mut from_at,
+                    fd_out,
+                    &mut to_at,
+                    (hole - from_at) as usize,
+                    0,
+                )
+            };
+            if copied <= 0 {
+                return Err(std::io::Error::last_os_error()).with_context(context);
+            }
+        }
+        at = hole;
+    }
+    Ok(())
+}
 
 /// Why `machine` (the runner's, before its ports) cannot start warm, if it cannot: what a saved
 /// machine cannot carry over from one run to the next.
@@ -26,15 +73,19 @@ pub fn cannot(machine: &Machine, waits_for_debugger: bool) -> Option<String> {
     if waits_for_debugger {
         return Some("a guest stopped for gdb boots".into());
     }
+    // a share's folder and a network are this run's host's, set up as the guest boots
+    host_in_guest(machine).map(|what| format!("{what} are set up as the guest boots"))
+}
+
+/// What of the host's `machine`'s guest reaches (shares, networking), if anything: a guest that
+/// reaches nothing of the host's is of no use once its command's status is in, and a guest that
+/// does must power off (its writes to a share flushed, its connections closed).
+pub fn host_in_guest(machine: &Machine) -> Option<&'static str> {
     let arg = |variable: &str| {
         let prefix = format!("{variable}=");
         machine.append.iter().any(|a| a.starts_with(&prefix))
     };
-    if arg(protocol::SHARES) || arg(protocol::NET) {
-        // a share's folder and a network are this run's host's, set up as the guest boots
-        return Some("shares and networking are set up as the guest boots".into());
-    }
-    None
+    (arg(protocol::SHARES) || arg(protocol::NET)).then_some("shares and networking")
 }
 
 /// The fingerprint of `machine` (the warm runner's, with its ports in `run_dir`): its QEMU
@@ -70,10 +121,12 @@ pub fn temporary(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
-/// Makes `temporary`'s state the saved one, then keeps the newest [`KEPT_STATES`] and drops
-/// the saves cut short by runs that are gone.
-pub fn keep(temporary: &Path, state: &Path) -> Result<()> {
-    std::fs::rename(temporary, state)?;
+/// Makes the temporary saved RAM and state ([`temporary`]) the saved ones (the state last: a
+/// state names a whole save), then keeps the newest [`KEPT_STATES`] and drops the saves cut
+/// short by runs that are gone.
+pub fn keep(state: &Path) -> Result<()> {
+    std::fs::rename(temporary(&ram_of(state)), ram_of(state))?;
+    std::fs::rename(temporary(state), state)?;
     let Some(dir) = state.parent() else { return Ok(()) };
     let mut states = Vec::new();
     for entry in std::fs::read_dir(dir)?.flatten() {
@@ -85,14 +138,27 @@ pub fn keep(temporary: &Path, state: &Path) -> Result<()> {
         } else if name.ends_with(".state") {
             let modified = entry.metadata().and_then(|m| m.modified()).ok();
             states.push((modified, entry.path()));
+        } else if name.ends_with(".ram") && !entry.path().with_extension("state").exists() {
+            // a save killed between its two renames (a moment's window: only if it is old)
+            let age =
+                entry.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+            if age.is_some_and(|age| age.as_secs() > 60) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
     states.sort();
     let excess = states.len().saturating_sub(KEPT_STATES);
     for (_, old) in &states[..excess] {
-        let _ = std::fs::remove_file(old);
+        forget(old);
     }
     Ok(())
+}
+
+/// Removes the saved machine `state` (the state first: a RAM without its state is never used).
+pub fn forget(state: &Path) {
+    let _ = std::fs::remove_file(state);
+    let _ = std::fs::remove_file(ram_of(state));
 }
 
 /// Whether process `pid` still runs (the owner of a run's folder, of a save cut short).
@@ -125,6 +191,24 @@ mod tests {
         assert!(cannot(&machine, true).unwrap().contains("gdb"));
         machine.append.push(protocol::kernel_arg(protocol::NET, 1));
         assert!(cannot(&machine, false).unwrap().contains("networking"));
+    }
+
+    #[test]
+    fn a_saved_ram_is_a_copy_of_what_the_guest_touched() {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let dir = std::env::temp_dir().join(format!("kardel-ram-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (live, saved) = (dir.join("ram"), dir.join("saved.ram"));
+        let ram = std::fs::File::create(&live).unwrap();
+        ram.set_len(64 << 20).unwrap();
+        ram.write_all_at(b"kernel", 4096).unwrap();
+        ram.write_all_at(b"runner", 40 << 20).unwrap();
+        copy_ram(&live, &saved).unwrap();
+        let copy = std::fs::read(&saved).unwrap();
+        assert_eq!(copy, std::fs::read(&live).unwrap());
+        // the untouched 64 MiB stay holes: a few blocks on disk, not the guest's whole memory
+        assert!(std::fs::metadata(&saved).unwrap().blocks() * 512 < 1 << 20);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

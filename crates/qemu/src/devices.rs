@@ -64,6 +64,23 @@ pub fn gdb_stub(port: u16) -> Vec<OsString> {
     words(&["-gdb", &format!("tcp:127.0.0.1:{port}"), "-S"])
 }
 
+/// The guest's RAM (`memory_mib`, as `-m`) in `file`. `shared`: the guest's memory is the file
+/// (a machine to save: with QMP's `x-ignore-shared` a save then holds only its devices,
+/// the file its memory). Not shared: the file is what the memory starts as, and what the guest
+/// writes stays its own, copied on write: every machine restored from one saved file starts
+/// alike and leaves the file as it was, and loads nothing (pages come as the guest touches them).
+pub fn memory_file(memory_mib: u32, file: &Path, shared: bool) -> Vec<OsString> {
+    let share = if shared { "on" } else { "off" };
+    let mut backend = OsString::from(format!(
+        "memory-backend-file,id={MEMORY_ID},size={memory_mib}M,share={share},mem-path="
+    ));
+    backend.push(file.as_os_str());
+    vec!["-object".into(), backend, "-machine".into(), format!("memory-backend={MEMORY_ID}").into()]
+}
+
+/// The RAM's name in QEMU (and in a saved machine: a restore must use the same).
+const MEMORY_ID: &str = "kardel.ram";
+
 /// Which protocol a monitor socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MonitorKind {
@@ -214,6 +231,18 @@ mod tests {
         check(
             monitor_socket(Path::new("/tmp/k/qmp.sock"), MonitorKind::Qmp),
             expect!["-qmp unix:/tmp/k/qmp.sock,server=on,wait=off"],
+        );
+    }
+
+    #[test]
+    fn memory_in_a_file_shared_or_copied_on_write() {
+        check(
+            memory_file(256, Path::new("/t/run/ram"), true),
+            expect!["-object memory-backend-file,id=kardel.ram,size=256M,share=on,mem-path=/t/run/ram -machine memory-backend=kardel.ram"],
+        );
+        check(
+            memory_file(1024, Path::new("/t/warm/a b.ram"), false),
+            expect!["-object 'memory-backend-file,id=kardel.ram,size=1024M,share=off,mem-path=/t/warm/a b.ram' -machine memory-backend=kardel.ram"],
         );
     }
 

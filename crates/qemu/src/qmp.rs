@@ -18,13 +18,17 @@ pub struct Qmp {
 
 impl Qmp {
     /// Connects to the monitor at `path` (QEMU creates it as it starts: waits up to `timeout`
-    /// for it), reads the greeting and leaves the capabilities negotiation.
-    pub fn connect(path: &Path, timeout: Duration) -> Result<Qmp> {
+    /// for it, unless `gone` says QEMU is), reads the greeting and leaves the capabilities
+    /// negotiation.
+    pub fn connect(path: &Path, timeout: Duration, gone: impl Fn() -> bool) -> Result<Qmp> {
         let start = Instant::now();
         let stream = loop {
             match UnixStream::connect(path) {
                 Ok(stream) => break stream,
-                Err(_) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) if gone() => {
+                    bail!("QEMU ended before its monitor {} was up", path.display())
+                }
+                Err(_) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(1)),
                 Err(err) => {
                     return Err(err)
                         .with_context(|| format!("connecting to QMP {}", path.display()))
@@ -45,7 +49,9 @@ impl Qmp {
     /// naming the command. Events that arrive meanwhile are passed over.
     pub fn execute(&mut self, command: &str, arguments: Value) -> Result<Value> {
         let message = json!({ "execute": command, "arguments": arguments });
-        writeln!(self.writer, "{message}").with_context(|| format!("QMP {command}"))?;
+        // one write: QEMU wakes for each, and reads its monitor a byte at a time
+        let line = format!("{message}\n");
+        self.writer.write_all(line.as_bytes()).with_context(|| format!("QMP {command}"))?;
         loop {
             let reply = self.read_message().with_context(|| format!("QMP {command}"))?;
             if let Some(value) = reply.get("return") {
@@ -65,9 +71,11 @@ impl Qmp {
         Ok(serde_json::from_str(&line)?)
     }
 
-    /// Saves the stopped machine's whole state to `file` (QEMU's migration stream, through
-    /// `cat`), waiting up to `timeout` for it to complete.
+    /// Saves the machine's state to `file` (QEMU's migration stream, through `cat`), waiting
+    /// up to `timeout` for it to complete; a completed save leaves the machine stopped. RAM in a
+    /// shared file ([`crate::devices::memory_file`]) is left out: the file holds it.
     pub fn save_to(&mut self, file: &Path, timeout: Duration) -> Result<()> {
+        self.leave_out_shared_memory()?;
         let uri = format!("exec:cat > {}", crate::shell_quote(&file.to_string_lossy()));
         self.execute("migrate", json!({ "uri": uri }))?;
         let start = Instant::now();
@@ -82,15 +90,30 @@ impl Qmp {
                     )
                 }
                 _ if start.elapsed() > timeout => bail!("saving the machine took over {timeout:?}"),
-                _ => std::thread::sleep(Duration::from_millis(5)),
+                _ => std::thread::sleep(Duration::from_millis(2)),
             }
         }
     }
+
+    /// Starts loading the state [`Qmp::save_to`] wrote to `file` into a QEMU started with
+    /// [`restore_args`]; the machine runs once it is loaded.
+    pub fn restore_from(&mut self, file: &Path) -> Result<()> {
+        self.leave_out_shared_memory()?;
+        let uri = format!("exec:cat {}", crate::shell_quote(&file.to_string_lossy()));
+        self.execute("migrate-incoming", json!({ "uri": uri }))?;
+        Ok(())
+    }
+
+    /// Both ends of a save must agree on it: the stream's layout depends on it.
+    fn leave_out_shared_memory(&mut self) -> Result<()> {
+        let capability = json!({ "capability": "x-ignore-shared", "state": true });
+        self.execute("migrate-set-capabilities", json!({ "capabilities": [capability] }))?;
+        Ok(())
+    }
 }
 
-/// QEMU's arguments that start a machine from a state [`Qmp::save_to`] wrote: it loads the
-/// file, then runs.
-pub fn restore_args(file: &Path) -> Vec<std::ffi::OsString> {
-    let uri = format!("exec:cat {}", crate::shell_quote(&file.to_string_lossy()));
-    vec!["-incoming".into(), uri.into()]
+/// QEMU's arguments that make it wait for a saved machine ([`Qmp::restore_from`]) instead of
+/// booting.
+pub fn restore_args() -> Vec<std::ffi::OsString> {
+    vec!["-incoming".into(), "defer".into()]
 }

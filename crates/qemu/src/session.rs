@@ -260,6 +260,11 @@ impl Session {
     }
 
     /// The whole console so far, terminal controls removed.
+    /// Whether QEMU closed its output (it exited, or is exiting): nothing more will come.
+    pub fn output_closed(&self) -> bool {
+        self.lock().open_streams == 0
+    }
+
     pub fn transcript(&self) -> String {
         printable(self.lock().watcher.transcript())
     }

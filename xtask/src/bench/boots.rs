@@ -154,20 +154,21 @@ fn warm_runs(
     );
     let dry = ["--dry-run".to_string()];
     let tool = median_of(bench.boots, || child.run(accel_name, &dry, &["true"]))?;
-    let figure = report.seconds("boot", "warm run: the tool before QEMU (--dry-run)", tool);
-    figure.note = format!(
-        "the rest, {:.3} s: QEMU restoring the machine, the command, power-off",
-        warm.saturating_sub(tool).as_secs_f64()
+    report.seconds("boot", "warm run: the tool before QEMU (--dry-run)", tool).note =
+        "the fingerprints of the kernel, the image and the saved machine".into();
+    let verbose = ["--verbose".to_string()];
+    let restore = median_of(bench.boots, || {
+        let (_, said) = child.run_stderr(accel_name, &verbose, &["true"])?;
+        restore_took(&said).with_context(|| format!("no restore's time in:\n{said}"))
+    })?;
+    report.seconds("boot", "warm run: QEMU's start to the command's", restore).note = format!(
+        "QEMU starting, loading the devices' state, the runner seeding the clock and the \
+         randomness; the rest, {:.3} s: the command, its status, the tool's end",
+        warm.saturating_sub(tool + restore).as_secs_f64()
     );
-    let states = bench.ctx.layout.warm_states();
-    let biggest = std::fs::read_dir(&states)
-        .with_context(|| format!("reading {}", states.display()))?
-        .flatten()
-        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
-        .max()
-        .unwrap_or(0);
-    report.add("boot", "saved machine's size", biggest as f64 / f64::from(1 << 20), "MiB").note =
-        "QEMU's migration stream of the 1 GiB guest".into();
+    report
+        .add("boot", "saved machine's size", saved_size(&bench.ctx.layout.warm_states())?, "MiB")
+        .note = "on disk: the devices' state and the RAM the guest touched, of its 1 GiB".into();
     let (_, in_a_row) =
         timed(|| (0..IN_A_ROW).try_for_each(|_| child.run(accel_name, &[], &["true"]).map(drop)))?;
     report.add(
@@ -193,6 +194,28 @@ fn warm_runs(
         "commands/s",
     );
     Ok(())
+}
+
+/// The restore's time in a `run --verbose`'s stderr ([`boot::runner`]'s line).
+fn restore_took(said: &str) -> Option<Duration> {
+    let (_, after) = said.split_once("warm start: restored the saved machine (")?;
+    let seconds = after.split_once(" s ")?.0.parse::<f64>().ok()?;
+    Some(Duration::from_secs_f64(seconds))
+}
+
+/// The biggest saved machine in `states`, in MiB on disk: its state and the blocks its RAM file
+/// has (a sparse file the size of the guest's memory).
+fn saved_size(states: &std::path::Path) -> Result<f64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut sizes: std::collections::BTreeMap<std::ffi::OsString, u64> = Default::default();
+    for entry in
+        std::fs::read_dir(states).with_context(|| format!("reading {}", states.display()))?
+    {
+        let path = entry?.path();
+        let (Some(stem), Ok(meta)) = (path.file_stem(), path.metadata()) else { continue };
+        *sizes.entry(stem.to_owned()).or_default() += meta.blocks() * 512;
+    }
+    Ok(sizes.into_values().max().unwrap_or(0) as f64 / f64::from(1 << 20))
 }
 
 /// The initrd boot through U-Boot built from source (in the user's target folder) beside the

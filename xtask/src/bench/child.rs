@@ -64,8 +64,21 @@ impl Xtask {
         self.timed_with_output(&[&["bisect"][..], args].concat(), command)
     }
 
+    /// `run --accel ACCEL FLAGS -- ARGS`, timed from start to exit, with its stderr.
+    pub fn run_stderr(
+        &self,
+        accel: &str,
+        run_flags: &[String],
+        args: &[&str],
+    ) -> Result<(Duration, String)> {
+        let mut before = vec!["run".to_string(), "--accel".to_string(), accel.to_string()];
+        before.extend(run_flags.iter().cloned());
+        let before: Vec<&str> = before.iter().map(String::as_str).collect();
+        self.timed_with_outputs(&before, args).map(|(elapsed, _, stderr)| (elapsed, stderr))
+    }
+
     fn timed(&self, subcommand: &[&str], command_args: &[&str]) -> Result<Duration> {
-        self.timed_with_output(subcommand, command_args).map(|(elapsed, _)| elapsed)
+        self.timed_with_outputs(subcommand, command_args).map(|(elapsed, _, _)| elapsed)
     }
 
     fn timed_with_output(
@@ -73,6 +86,15 @@ impl Xtask {
         subcommand: &[&str],
         command_args: &[&str],
     ) -> Result<(Duration, String)> {
+        self.timed_with_outputs(subcommand, command_args).map(|(elapsed, out, _)| (elapsed, out))
+    }
+
+    /// The run's time, stdout and stderr.
+    fn timed_with_outputs(
+        &self,
+        subcommand: &[&str],
+        command_args: &[&str],
+    ) -> Result<(Duration, String, String)> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(&exe);
         command.args(subcommand).args(flags::selection_args(&self.selection));
@@ -99,6 +121,7 @@ impl Xtask {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        Ok((elapsed, String::from_utf8_lossy(&output.stdout).into_owned()))
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        Ok((elapsed, text(&output.stdout), text(&output.stderr)))
     }
 }
