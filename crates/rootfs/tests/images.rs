@@ -129,7 +129,7 @@ fn cpio_listing() {
         040755 0:0       0    - proc
         040755 0:0       0    - sbin
         120777 0:0      14    - sbin/init -> ../bin/busybox
-        100755 0:0    2479    - sbin/kardel-run
+        100755 0:0    2482    - sbin/kardel-run
         100755 0:0     698    - sbin/kardel-setup
         120777 0:0      14    - sbin/poweroff -> ../bin/busybox
         040755 0:0       0    - sys
