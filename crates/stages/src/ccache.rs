@@ -167,6 +167,11 @@ impl Ccache {
             ("PATH".into(), path.to_string_lossy().into_owned()),
             ("CCACHE_BASEDIR".into(), base_dir.to_string()),
             ("CCACHE_STATSLOG".into(), stats_log.display().to_string()),
+            // depend mode: a miss runs the compiler alone, where ccache's default runs the
+            // preprocessor first to hash its output (kbuild's -Wp,-MMD dependency files name
+            // what to hash instead). On the tiny kernel from an empty cache here: make 165 s,
+            // against 229 s in the default mode and 186 s without ccache
+            ("CCACHE_DEPEND".into(), "1".into()),
         ])
     }
 }
