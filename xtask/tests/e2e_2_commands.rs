@@ -213,8 +213,11 @@ fn warm_starts() {
 
     // a saved state that does not load: the run boots instead, once, and saves it anew
     let states = target_dir().join("kardel/warm/x86_64");
-    for entry in std::fs::read_dir(&states).unwrap().flatten() {
-        std::fs::write(entry.path(), b"not a machine").unwrap();
+    // each saved machine a folder: the devices' state and the RAM
+    for saved in std::fs::read_dir(&states).unwrap().flatten() {
+        for file in std::fs::read_dir(saved.path()).unwrap().flatten() {
+            std::fs::write(file.path(), b"not a machine").unwrap();
+        }
     }
     let fell_back = warm(&["echo", "booted"]).ok();
     assert_eq!(fell_back.stdout(), "booted\n");

@@ -11,6 +11,9 @@
 //! - Once the runner has started the command, the console is the command's: text on it that
 //!   looks like a failure ("Kernel panic") does not end the run. A real panic still does (QEMU
 //!   exits by itself: `panic=-1`, `-no-reboot`), with no status: exit code 125.
+//! - A guest that reaches nothing of the host's (no share, no network) ends when its status is in:
+//!   QEMU is killed there, its output all on the host (a guest's write to a port returns once QEMU
+//!   has taken it); a guest with a share or a network powers off, flushing its writes.
 //! - Whenever the status arrived, it is the verdict. It comes on a connection, not a file, so
 //!   a share of the target folder cannot replace it; the last `exit N` counts.
 //! - stdin streams as it arrives, with bounded memory (a Unix socket QEMU reads from only as the
@@ -127,7 +130,7 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
     let mut warm_machine = machine.clone();
     let ports = Ports::add(ctx, &mut warm_machine, true)?;
     let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0)?);
-    if !state.is_file() || !warm::ram_of(&state).is_file() {
+    if !warm::is_saved(&state) {
         let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
         return finish(started, options);
     }
@@ -234,7 +237,7 @@ fn restore(
     let limits = Limits { whole_session: timeout, silence: BOOT_SILENCE };
     let session = Session::spawn_with_limits(&machine, &options.console_log, limits)?;
     let loaded = qemu::qmp::Qmp::connect(&qmp, RESTORE_LIMIT, || session.output_closed())
-        .and_then(|mut monitor| monitor.restore_from(state));
+        .and_then(|mut monitor| monitor.restore_from(&warm::state_file(state)));
     if let Err(err) = loaded {
         let report = session.console_report();
         bail!("QEMU did not take the saved machine: {err:#}\n{report}");
@@ -290,27 +293,29 @@ fn boot(
     Ok(started)
 }
 
-/// Saves the machine to `state` and its RAM (the file `ram`, shared with the guest) beside it,
-/// both under temporary names renamed when complete, and lets it go on, whatever happened to the
-/// save. The RAM is copied while the machine is stopped (a completed save leaves it so): from
-/// then on this run's guest writes to its own file only. The saved state is a running machine's,
-/// which a restore starts at once, where a stopped one's would wait for a `cont`.
-fn save(qmp: &Path, ram: &Path, state: &Path) -> Result<()> {
+/// Saves the machine to the folder `saved`: the devices' state, and its RAM (the file `ram`,
+/// shared with the guest) copied beside it, in a temporary folder renamed when complete; and lets
+/// it go on, whatever happened to the save. The RAM is copied while the machine is stopped (a
+/// completed save leaves it so): from then on this run's guest writes to its own file only. The
+/// saved state is a running machine's, which a restore starts at once, where a stopped one's
+/// would wait for a `cont`.
+fn save(qmp: &Path, ram: &Path, saved: &Path) -> Result<()> {
     let mut monitor = qemu::qmp::Qmp::connect(qmp, Duration::from_secs(5), || false)?;
-    let saved = (|| {
-        std::fs::create_dir_all(state.parent().expect("a state's folder"))?;
-        monitor.save_to(&warm::temporary(state), Duration::from_secs(30))?;
-        warm::copy_ram(ram, &warm::temporary(&warm::ram_of(state)))?;
-        warm::keep(state)
+    let temporary = warm::temporary(saved);
+    let done = (|| {
+        std::fs::create_dir_all(&temporary)
+            .with_context(|| format!("creating {}", temporary.display()))?;
+        monitor.save_to(&warm::state_file(&temporary), Duration::from_secs(30))?;
+        warm::copy_ram(ram, &warm::ram_of(&temporary))?;
+        warm::keep(&temporary, saved)
     })();
-    if saved.is_err() {
-        let _ = std::fs::remove_file(warm::temporary(state));
-        let _ = std::fs::remove_file(warm::temporary(&warm::ram_of(state)));
+    if done.is_err() {
+        let _ = std::fs::remove_dir_all(&temporary);
     }
     if monitor.execute("query-status", serde_json::json!({}))?["running"] != true {
         monitor.execute("cont", serde_json::json!({}))?;
     }
-    saved
+    done
 }
 
 impl Started {

@@ -1,9 +1,9 @@
 //! Warm starts: a command run from a saved machine instead of a boot. The first run of a machine
 //! boots it with [`protocol::WARM`] and its RAM in a shared file, saves it once its runner waits
-//! for a command ([`protocol::RUNNER_READY`]): the devices by QMP `migrate` to a `.state` file,
-//! the RAM as a copy of its file, a `.ram` beside it; and goes on. Every later run of exactly
-//! that machine starts QEMU with the `.ram` mapped copy-on-write (nothing to load: pages come as
-//! the guest touches them, and the file stays as saved), loads the `.state`, and sends the
+//! for a command ([`protocol::RUNNER_READY`]): the devices by QMP `migrate` to a `state` file,
+//! the RAM as a copy of its file, `ram`, both in the machine's folder; and goes on. Every later run of exactly
+//! that machine starts QEMU with the `ram` mapped copy-on-write (nothing to load: pages come as
+//! the guest touches them, and the file stays as saved), loads the `state`, and sends the
 //! command, the host's time and fresh randomness. "Exactly" is a fingerprint of QEMU's arguments (the run's own folder left
 //! out), the kernel, the image, the firmware and QEMU itself: any change is a new save, never a
 //! stale guest.
@@ -21,11 +21,6 @@ use crate::protocol;
 
 /// How many saved machines an architecture keeps (about 45 MB each): the newest.
 const KEPT_STATES: usize = 8;
-
-/// The saved RAM that goes with the saved machine `state`.
-pub fn ram_of(state: &Path) -> PathBuf {
-    state.with_extension("ram")
-}
 
 /// Copies the RAM file `from` (a running machine's, stopped) to `to`, only the parts the guest
 /// touched: the file is as large as the guest's memory, most of it never written.
@@ -112,39 +107,58 @@ pub fn fingerprint(machine: &Machine, run_dir: &Path) -> Result<String> {
     Ok(fp.hex())
 }
 
-/// Where a save to `state` writes first: a name of this process's, renamed when complete, so
-/// that a save cut short (a kill) is never restored.
-pub fn temporary(state: &Path) -> PathBuf {
-    let mut name = OsString::from(".");
-    name.push(state.file_name().unwrap_or_default());
-    name.push(format!(".tmp-{}", std::process::id()));
-    state.with_file_name(name)
+/// The devices' state of the saved machine `saved` (a folder: [`Layout::warm_state`]).
+///
+/// [`Layout::warm_state`]: stages::layout::Layout::warm_state
+pub fn state_file(saved: &Path) -> PathBuf {
+    saved.join("state")
 }
 
-/// Makes the temporary saved RAM and state ([`temporary`]) the saved ones (the state last: a
-/// state names a whole save), then keeps the newest [`KEPT_STATES`] and drops the saves cut
-/// short by runs that are gone.
-pub fn keep(state: &Path) -> Result<()> {
-    std::fs::rename(temporary(&ram_of(state)), ram_of(state))?;
-    std::fs::rename(temporary(state), state)?;
-    let Some(dir) = state.parent() else { return Ok(()) };
+/// The RAM of the saved machine `saved`, which a restore maps copy-on-write.
+pub fn ram_of(saved: &Path) -> PathBuf {
+    saved.join("ram")
+}
+
+/// Whether `saved` holds a whole saved machine.
+pub fn is_saved(saved: &Path) -> bool {
+    state_file(saved).is_file() && ram_of(saved).is_file()
+}
+
+/// Where a save to `saved` writes first: a folder of this process's, renamed when complete (the
+/// state and its RAM in one rename), so that a save cut short (a kill) is never restored and no
+/// restore pairs one save's state with another's RAM.
+pub fn temporary(saved: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(saved.file_name().unwrap_or_default());
+    name.push(format!(".tmp-{}", std::process::id()));
+    saved.with_file_name(name)
+}
+
+/// Makes the save in `temporary` the saved machine `saved` (when another run saved the same
+/// machine first, theirs stays and this one goes), then keeps the newest [`KEPT_STATES`] and
+/// drops the saves cut short by runs that are gone.
+pub fn keep(temporary: &Path, saved: &Path) -> Result<()> {
+    if let Err(err) = std::fs::rename(temporary, saved) {
+        if !is_saved(saved) {
+            return Err(err).with_context(|| format!("renaming {}", temporary.display()));
+        }
+        let _ = std::fs::remove_dir_all(temporary);
+    }
+    let Some(dir) = saved.parent() else { return Ok(()) };
     let mut states = Vec::new();
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         if let Some(pid) = name.rsplit_once(".tmp-").and_then(|(_, p)| p.parse::<i32>().ok()) {
             if !process_exists(pid) {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = std::fs::remove_dir_all(entry.path());
             }
-        } else if name.ends_with(".state") {
+        } else if is_dir {
             let modified = entry.metadata().and_then(|m| m.modified()).ok();
             states.push((modified, entry.path()));
-        } else if name.ends_with(".ram") && !entry.path().with_extension("state").exists() {
-            // a save killed between its two renames (a moment's window: only if it is old)
-            let age =
-                entry.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
-            if age.is_some_and(|age| age.as_secs() > 60) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        } else {
+            // a file of an older tool's saves: no restore reads one
+            let _ = std::fs::remove_file(entry.path());
         }
     }
     states.sort();
@@ -155,10 +169,9 @@ pub fn keep(state: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes the saved machine `state` (the state first: a RAM without its state is never used).
-pub fn forget(state: &Path) {
-    let _ = std::fs::remove_file(state);
-    let _ = std::fs::remove_file(ram_of(state));
+/// Removes the saved machine `saved` (a restore that has it open keeps what it has).
+pub fn forget(saved: &Path) {
+    let _ = std::fs::remove_dir_all(saved);
 }
 
 /// Whether process `pid` still runs (the owner of a run's folder, of a save cut short).
@@ -191,6 +204,32 @@ mod tests {
         assert!(cannot(&machine, true).unwrap().contains("gdb"));
         machine.append.push(protocol::kernel_arg(protocol::NET, 1));
         assert!(cannot(&machine, false).unwrap().contains("networking"));
+    }
+
+    #[test]
+    fn a_save_becomes_the_saved_machine_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("kardel-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let save = |saved: &Path, what: &str| {
+            let temporary = temporary(saved);
+            std::fs::create_dir_all(&temporary).unwrap();
+            std::fs::write(state_file(&temporary), what).unwrap();
+            std::fs::write(ram_of(&temporary), what).unwrap();
+            keep(&temporary, saved).unwrap();
+        };
+        let saved = dir.join("fp");
+        std::fs::write(dir.join("old.state"), "an older tool's").unwrap();
+        save(&saved, "first");
+        assert!(is_saved(&saved));
+        // the same machine saved again by another run: the first stays, whole
+        save(&saved, "second");
+        assert_eq!(std::fs::read_to_string(ram_of(&saved)).unwrap(), "first");
+        let left: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, ["fp"], "no temporary folder, no older file");
+        forget(&saved);
+        assert!(!is_saved(&saved));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl Layout {
 
     /// The saved machine of this fingerprint.
     pub fn warm_state(&self, fingerprint: &str) -> PathBuf {
-        self.warm_states().join(format!("{fingerprint}.state"))
+        self.warm_states().join(fingerprint)
     }
 
     /// A LAVA job's run here: the device dictionary, lava-run's log and output.

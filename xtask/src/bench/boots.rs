@@ -207,15 +207,14 @@ fn restore_took(said: &str) -> Option<Duration> {
 /// has (a sparse file the size of the guest's memory).
 fn saved_size(states: &std::path::Path) -> Result<f64> {
     use std::os::unix::fs::MetadataExt;
-    let mut sizes: std::collections::BTreeMap<std::ffi::OsString, u64> = Default::default();
-    for entry in
-        std::fs::read_dir(states).with_context(|| format!("reading {}", states.display()))?
-    {
-        let path = entry?.path();
-        let (Some(stem), Ok(meta)) = (path.file_stem(), path.metadata()) else { continue };
-        *sizes.entry(stem.to_owned()).or_default() += meta.blocks() * 512;
-    }
-    Ok(sizes.into_values().max().unwrap_or(0) as f64 / f64::from(1 << 20))
+    let on_disk = |saved: &std::path::Path| -> u64 {
+        let files = std::fs::read_dir(saved).into_iter().flatten().flatten();
+        files.filter_map(|f| f.metadata().ok()).map(|m| m.blocks() * 512).sum()
+    };
+    let listing =
+        std::fs::read_dir(states).with_context(|| format!("reading {}", states.display()))?;
+    let biggest = listing.flatten().map(|saved| on_disk(&saved.path())).max().unwrap_or(0);
+    Ok(biggest as f64 / f64::from(1 << 20))
 }
 
 /// The initrd boot through U-Boot built from source (in the user's target folder) beside the
