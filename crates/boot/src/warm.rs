@@ -1,12 +1,12 @@
 //! Warm starts: a command run from a saved machine instead of a boot. The first run of a machine
-//! boots it with [`protocol::WARM`] and its RAM in a shared file, saves it once its runner waits
-//! for a command ([`protocol::RUNNER_READY`]): the devices by QMP `migrate` to a `state` file,
-//! the RAM as a copy of its file, `ram`, both in the machine's folder; and goes on. Every later run of exactly
-//! that machine starts QEMU with the `ram` mapped copy-on-write (nothing to load: pages come as
-//! the guest touches them, and the file stays as saved), loads the `state`, and sends the
-//! command, the host's time and fresh randomness. "Exactly" is a fingerprint of QEMU's arguments (the run's own folder left
-//! out), the kernel, the image, the firmware and QEMU itself: any change is a new save, never a
-//! stale guest.
+//! boots it with [`protocol::WARM`] and its RAM in a shared file, and saves it once its runner
+//! waits for a command ([`protocol::RUNNER_READY`]): the devices by QMP `migrate` to a `state`
+//! file, the RAM as a copy of its file, `ram`, both in the machine's folder; then goes on. Every
+//! later run of exactly that machine starts QEMU with the `ram` mapped copy-on-write (nothing to
+//! load: pages come as the guest touches them, and the file stays as saved), loads the `state`,
+//! and sends the command, the host's time and fresh randomness. "Exactly" is a fingerprint of
+//! QEMU's arguments (the run's own folder left out), the kernel, the image, the firmware and QEMU
+//! itself: any change is a new save, never a stale guest.
 
 use std::{
     ffi::OsString,
@@ -39,7 +39,11 @@ pub fn copy_ram(from: &Path, to: &Path) -> Result<()> {
         if data < 0 {
             break; // ENXIO: only a hole is left
         }
+        // SAFETY: as above; there is always a hole at the end of a file
         let hole = unsafe { libc::lseek(fd_in, data, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(std::io::Error::last_os_error()).with_context(context);
+        }
         let (mut from_at, mut to_at) = (data, data);
         while from_at < hole {
             // SAFETY: offsets are this function's; the kernel copies between the two files

@@ -10,6 +10,7 @@
 //! fn qemu_args(&Machine) -> Vec<OsString>           fn command_line(&Machine) -> String
 //! fn shell_line(&[OsString]) -> String              fn shell_quote(&str) -> String
 //! mod devices: no_nic() user_net(&[Forward]) share_9p(..) gdb_stub(port) monitor_socket(..)
+//!              memory_file(mib, file, shared)
 //!              public_listeners(&argv)             each returns Vec<OsString>
 //!
 //! // KVM or TCG, probed and cached
@@ -31,7 +32,11 @@
 //! session.run(cmd, timeout) -> Result<String>                   non-zero status is an error
 //! session.run_status(cmd, timeout) -> Result<GuestOutput { status, output }>
 //! session.poweroff_and_wait(timeout) -> Result<ExitStatus>
-//! session.transcript() command_line() log_path() pid() elapsed()
+//! session.transcript() command_line() log_path() pid() elapsed() output_closed()
+//!
+//! // a machine saved and restored (the runner's warm starts)
+//! mod qmp: Qmp::connect(path, timeout, gone) execute(cmd, args) save_to(file, timeout)
+//!          restore_from(file)       restore_args() -> -incoming defer
 //! struct BootFailure { kind, waiting_for, report }: the error when the guest shows a FailureKind
 //!
 //! // a person at the console

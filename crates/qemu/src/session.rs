@@ -259,12 +259,12 @@ impl Session {
         Some(when.duration_since(self.started))
     }
 
-    /// The whole console so far, terminal controls removed.
     /// Whether QEMU closed its output (it exited, or is exiting): nothing more will come.
     pub fn output_closed(&self) -> bool {
         self.lock().open_streams == 0
     }
 
+    /// The whole console so far, terminal controls removed.
     pub fn transcript(&self) -> String {
         printable(self.lock().watcher.transcript())
     }

@@ -44,9 +44,7 @@ impl Xtask {
 
     /// `run --accel ACCEL [FLAGS] -- ARGS`, timed from start to exit.
     pub fn run(&self, accel: &str, run_flags: &[String], args: &[&str]) -> Result<Duration> {
-        let mut before = vec!["run".to_string(), "--accel".to_string(), accel.to_string()];
-        before.extend(run_flags.iter().cloned());
-        self.timed(&before.iter().map(String::as_str).collect::<Vec<_>>(), args)
+        self.run_stderr(accel, run_flags, args).map(|(elapsed, _)| elapsed)
     }
 
     /// `test --accel ACCEL ARGS`, timed from start to exit.
