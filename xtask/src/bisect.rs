@@ -18,7 +18,12 @@ use boot::{
     machine::{self, Init, Request, Speed},
     runner,
 };
-use stages::{hostdeps, pipeline, summary::Summary, Context};
+use stages::{
+    hostdeps,
+    pipeline::{self, Rootfs},
+    summary::Summary,
+    Context,
+};
 
 use crate::{build::target_dir, flags};
 
@@ -47,37 +52,68 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         }
     }
 
-    // everything of this bisect's lives apart: its checkout, and a target folder of its own so
-    // that no step's kernel or image replaces yours
+    // the bisect's kernels live apart: its checkout, and a target folder of its own so that no
+    // step's kernel replaces yours
     let user = Context::new(&selection, target_dir()?)?;
     let slug =
         artifact::Fingerprint::new("bisect").add("repo", repo.dir.display().to_string()).hex();
     let home = user.layout.bisect(&slug[..16]);
     std::fs::create_dir_all(&home)?;
     let _lock = artifact::Lock::acquire(&user.layout.lock_for(&home), "this repository's bisect")?;
-    let checkout = Checkout::prepare(&sh, &repo, &home.join("linux"))?;
+    hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
+    let options = flags.machine.options(None)?;
+
+    // BusyBox and the images do not change from step to step (your modules aside, which are
+    // built against each kernel): they are built, or found current, in your target folder as
+    // `rootfs` would, while git writes the checkout
+    let shares_rootfs = selection.modules.is_empty();
+    let user_selection = selection.clone();
+    let (checkout, progress, checkout_took, rootfs) = std::thread::scope(|scope| -> Result<_> {
+        let rootfs = shares_rootfs.then(|| {
+            scope.spawn(|| -> Result<Rootfs> {
+                let user = Context::new(&user_selection, target_dir()?)?;
+                pipeline::build_rootfs(&user, false, &mut Summary::default())
+            })
+        });
+        let started = Instant::now();
+        let checked_out = (|| -> Result<_> {
+            let checkout = Checkout::prepare(&sh, &repo, &home.join("linux"))?;
+            let progress = match (&flags.replay, &ends) {
+                (Some(log), _) => checkout.replay(log)?,
+                (None, Some((good, bad))) => checkout.start(bad, good)?,
+                (None, None) => unreachable!("clap requires --good and --bad without --replay"),
+            };
+            Ok((checkout, progress, started.elapsed()))
+        })();
+        let rootfs = match rootfs {
+            Some(thread) => Some(
+                thread
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the root filesystem's build panicked"))?
+                    .context("the root filesystem every step boots")?,
+            ),
+            None => None,
+        };
+        let (checkout, progress, checkout_took) = checked_out?;
+        Ok((checkout, progress, checkout_took, rootfs))
+    })?;
+    let mut progress = progress;
     selection.sources.kernel_source = Some(checkout.dir.clone());
     selection.sources.kernel_version = None;
     selection.sources.kernel_sha256 = None;
     selection.sources.kernel_tree_is_the_tools = true;
     let mut ctx = Context::new(&selection, home.join("target"))?;
     ctx.layout = ctx.layout.clone().with_runs_of(&user.layout);
-    let options = flags.machine.options(None)?;
     ctx.add_features(&options.needed_features());
-    hostdeps::ensure(&ctx.sh, ctx.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
 
-    let mut progress = match (&flags.replay, &ends) {
-        (Some(log), _) => checkout.replay(log)?,
-        (None, Some((good, bad))) => checkout.start(bad, good)?,
-        (None, None) => unreachable!("clap requires --good and --bad without --replay"),
-    };
     let (good, bad) = checkout.ends()?;
     let log_path = home.join("bisect.log");
     eprintln!(
-        "bisect: {} (good) .. {} (bad) in {}",
+        "bisect: {} (good) .. {} (bad) in {} (checked out in {:.1}s)",
         short(&good),
         short(&bad),
-        checkout.dir.display()
+        checkout.dir.display(),
+        checkout_took.as_secs_f64()
     );
     let panic = match flags.panic {
         flags::PanicIs::Bad => PanicIs::Bad,
@@ -92,7 +128,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     let mut steps = Vec::new();
     while let Progress::Testing { steps_left } = progress {
         let commit = checkout.head()?;
-        let step = test_commit(&ctx, &flags, &options, commit, panic);
+        let step = test_commit(&ctx, rootfs.as_ref(), &flags, &options, commit, panic);
         eprintln!("{}", step.line(steps.len() + 1, Some(steps_left)));
         progress = checkout.mark(step.verdict)?;
         steps.push(step);
@@ -123,16 +159,21 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     Ok(if report.first_bad.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Builds the checked-out commit in the one build folder and boots it.
+/// Builds the checked-out commit in the one build folder and boots it with `rootfs` (or, with
+/// your modules, images of its own).
 fn test_commit(
     ctx: &Context,
+    rootfs: Option<&Rootfs>,
     flags: &flags::Bisect,
     options: &boot::Options,
     commit: Commit,
     panic: PanicIs,
 ) -> Step {
     let started = Instant::now();
-    let built = pipeline::build_all(ctx, false, &[], &mut Summary::default());
+    let built = match rootfs {
+        Some(rootfs) => pipeline::build_kernel(ctx, rootfs, &mut Summary::default()),
+        None => pipeline::build_all(ctx, false, &[], &mut Summary::default()),
+    };
     let build_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let outcome = match built {

@@ -13,6 +13,7 @@ use crate::{
     stage::Outcome,
 };
 
+#[derive(Debug, Clone)]
 pub struct Busybox {
     /// `make install`'s output: bin/, sbin/, usr/, linuxrc
     pub install_dir: PathBuf,

@@ -20,6 +20,14 @@ pub struct Built {
     pub images: ImagePaths,
 }
 
+/// BusyBox and the images without your modules: they do not depend on the kernel, so builds of
+/// many kernels (a bisect's steps) boot the same ones.
+#[derive(Clone)]
+pub struct Rootfs {
+    pub busybox: Busybox,
+    pub images: ImagePaths,
+}
+
 /// Builds whatever is missing or stale. `extra_needs` are host needs checked up front besides
 /// the build's own (QEMU for `run` and `check`).
 pub fn build_all(
@@ -51,16 +59,26 @@ pub fn build_all(
 }
 
 /// BusyBox and the images: `cargo xtask rootfs`.
-pub fn build_rootfs(
-    ctx: &Context,
-    install_deps: bool,
-    summary: &mut Summary,
-) -> Result<ImagePaths> {
+pub fn build_rootfs(ctx: &Context, install_deps: bool, summary: &mut Summary) -> Result<Rootfs> {
     hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
     anyhow::ensure!(
         ctx.selection.modules.is_empty(),
         "--module builds against the kernel: use `cargo xtask all` (or run, check), not rootfs"
     );
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
-    summary.stage("images", || images::build(ctx, &busybox, None), ImagePaths::all)
+    let images = summary.stage("images", || images::build(ctx, &busybox, None), ImagePaths::all)?;
+    Ok(Rootfs { busybox, images })
+}
+
+/// The kernel alone, to boot with `rootfs` (made by [`build_rootfs`], perhaps in another target
+/// folder). Your modules are built against each kernel: with them, use [`build_all`].
+pub fn build_kernel(ctx: &Context, rootfs: &Rootfs, summary: &mut Summary) -> Result<Built> {
+    anyhow::ensure!(
+        ctx.selection.modules.is_empty(),
+        "your modules are built against each kernel: their images come from build_all"
+    );
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Kernel], false)?;
+    let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()])?;
+    let Rootfs { busybox, images } = rootfs.clone();
+    Ok(Built { kernel, busybox, images })
 }

@@ -5,8 +5,9 @@
 //! widely included header changed now and then, which a bisect's back and forth recompiles again
 //! by hand and looks up in ccache (target: at most 0.7).
 //!
-//! Both sides start from an empty build folder; ours from an empty ccache of the bench's own,
-//! seeded only with BusyBox (the initramfs the script boots is ours, made before it starts).
+//! Both sides start from an empty kernel build folder and a root filesystem made before the clock
+//! starts (the script boots our initramfs); ours from a ccache of the bench's own with nothing of
+//! the kernel's in it, and without its checkout, which it makes (by hand, the tree is there).
 
 use std::{path::Path, time::Duration};
 
@@ -39,11 +40,15 @@ pub fn versus_by_hand(bench: &Bench, built: &Built, report: &mut Report) -> Resu
         let (history, expected) = make_history(&tree, &repo, header_changes)?;
         let ours = ours(bench, &work, &history, &expected)?;
         let theirs = by_hand(bench, built, &work, &history, &initramfs, &expected)?;
-        let figure = report.seconds("bisect", format!("16 commits, {name}"), ours);
+        let figure = report.seconds("bisect", format!("16 commits, {name}"), ours.took);
         figure.tutorial_way = Some(theirs.as_secs_f64());
+        let without_checkout = ours.took.as_secs_f64() - ours.checkout;
         figure.note = format!(
-            "{}; tutorial's way: git bisect run with make in the tree, the tutorial's QEMU line",
-            ratio(ours, theirs, Some(target)).1
+            "{}; of it {:.1} s making the bisect's checkout, once per repository ({:.2} without); \
+             tutorial's way: git bisect run with make in the tree, the tutorial's QEMU line",
+            ratio(ours.took, theirs, Some(target)).1,
+            ours.checkout,
+            without_checkout / theirs.as_secs_f64(),
         );
         remove_dir_if_present(&repo)?;
     }
@@ -77,9 +82,9 @@ fn make_history(tree: &Path, repo: &Path, header_changes: &[usize]) -> Result<(H
     Ok((history, regression))
 }
 
-/// `cargo xtask bisect` as a child, from an empty target folder and an empty ccache (BusyBox's
-/// objects put in it first, untimed).
-fn ours(bench: &Bench, work: &Path, history: &History, expected: &str) -> Result<Duration> {
+/// `cargo xtask bisect` as a child, from a target folder with only BusyBox and the images in it
+/// (built first, untimed) and a ccache of the bench's own with only BusyBox's compiles in it.
+fn ours(bench: &Bench, work: &Path, history: &History, expected: &str) -> Result<Ours> {
     let ctx = &bench.ctx;
     let target = work.join("ours");
     let cache = work.join("ccache");
@@ -93,22 +98,38 @@ fn ours(bench: &Bench, work: &Path, history: &History, expected: &str) -> Result
         let mut selection = bench.selection.clone();
         selection.sources.kernel_source = Some(history.repo.clone());
         selection.sources.kernel_version = None;
-        // BusyBox and the images into the cache and out of the timing, as the script's are
-        let seed = child::Xtask::in_target(&bench.selection, ctx, &work.join("seed"));
-        seed.rootfs()?;
         let bisecting = child::Xtask::in_target(&selection, ctx, &target);
-        let (took, stdout) = bisecting
+        // BusyBox and the images built before the clock starts, as the script's initramfs is:
+        // the bisect boots the ones of the target folder it runs from
+        bisecting.rootfs()?;
+        let (took, stdout, stderr) = bisecting
             .bisect(&["--good", &history.base, "--bad", "main"], &["sh", "-c", REGRESSION_CHECK])?;
         if !stdout.contains(&format!("first bad commit: {expected}")) {
             bail!("our bisect named another commit than {expected}:\n{stdout}");
         }
-        Ok(took)
+        let checkout = checkout_seconds(&stderr).with_context(|| {
+            format!("our bisect did not say how long its checkout took:\n{stderr}")
+        })?;
+        Ok(Ours { took, checkout })
     })();
     match previous {
         Some(dir) => std::env::set_var("CCACHE_DIR", dir),
         None => std::env::remove_var("CCACHE_DIR"),
     }
     result
+}
+
+struct Ours {
+    took: Duration,
+    /// of it, making the bisect's own checkout: once per repository, the next bisect of it
+    /// starts from the one there (by hand, the tree is there already)
+    checkout: f64,
+}
+
+/// `(checked out in 15.2s)` of the bisect's first line.
+fn checkout_seconds(stderr: &str) -> Option<f64> {
+    let (_, rest) = stderr.split_once("(checked out in ")?;
+    rest.split_once("s)")?.0.parse().ok()
 }
 
 /// The image the script boots: the initramfs, with an `/init` that prints /proc/version.
@@ -195,4 +216,14 @@ fn by_hand(
     }
     remove_dir_if_present(&clone)?;
     Ok(took)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_checkouts_time_is_read_from_the_bisects_first_line() {
+        let stderr = "bisect: eeb0ba7d37a1 (good) .. 29fade5e100b (bad) in /t/linux (checked out in 15.2s)\n";
+        assert_eq!(super::checkout_seconds(stderr), Some(15.2));
+        assert_eq!(super::checkout_seconds("bisect: a (good) .. b (bad) in /t/linux\n"), None);
+    }
 }

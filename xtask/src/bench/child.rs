@@ -57,9 +57,10 @@ impl Xtask {
         self.timed(&["rootfs"], &[])
     }
 
-    /// `bisect ARGS -- COMMAND`, timed from start to exit, with its stdout (the answer).
-    pub fn bisect(&self, args: &[&str], command: &[&str]) -> Result<(Duration, String)> {
-        self.timed_with_output(&[&["bisect"][..], args].concat(), command)
+    /// `bisect ARGS -- COMMAND`, timed from start to exit, with its stdout (the answer) and
+    /// stderr (its steps as they went).
+    pub fn bisect(&self, args: &[&str], command: &[&str]) -> Result<(Duration, String, String)> {
+        self.timed_with_outputs(&[&["bisect"][..], args].concat(), command)
     }
 
     /// `run --accel ACCEL FLAGS -- ARGS`, timed from start to exit, with its stderr.
@@ -77,14 +78,6 @@ impl Xtask {
 
     fn timed(&self, subcommand: &[&str], command_args: &[&str]) -> Result<Duration> {
         self.timed_with_outputs(subcommand, command_args).map(|(elapsed, _, _)| elapsed)
-    }
-
-    fn timed_with_output(
-        &self,
-        subcommand: &[&str],
-        command_args: &[&str],
-    ) -> Result<(Duration, String)> {
-        self.timed_with_outputs(subcommand, command_args).map(|(elapsed, out, _)| (elapsed, out))
     }
 
     /// The run's time, stdout and stderr.
