@@ -67,37 +67,26 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     // built against each kernel): they are built, or found current, in your target folder as
     // `rootfs` would, while git writes the checkout
     let shares_rootfs = selection.modules.is_empty();
-    let user_selection = selection.clone();
-    let (checkout, progress, checkout_took, rootfs) = std::thread::scope(|scope| -> Result<_> {
+    let (checkout, mut progress, checkout_took, rootfs) = std::thread::scope(|scope| {
         let rootfs = shares_rootfs.then(|| {
             scope.spawn(|| -> Result<Rootfs> {
-                let user = Context::new(&user_selection, target_dir()?)?;
+                let user = Context::new(&selection, target_dir()?)?;
                 pipeline::build_rootfs(&user, false, &mut Summary::default())
             })
         });
         let started = Instant::now();
-        let checked_out = (|| -> Result<_> {
-            let checkout = Checkout::prepare(&sh, &repo, &home.join("linux"))?;
-            let progress = match (&flags.replay, &ends) {
-                (Some(log), _) => checkout.replay(log)?,
-                (None, Some((good, bad))) => checkout.start(bad, good)?,
-                (None, None) => unreachable!("clap requires --good and --bad without --replay"),
-            };
-            Ok((checkout, progress, started.elapsed()))
-        })();
-        let rootfs = match rootfs {
-            Some(thread) => Some(
+        let checked_out = check_out(&sh, &repo, &home, &flags, ends.as_ref());
+        let rootfs = rootfs
+            .map(|thread| {
                 thread
                     .join()
                     .map_err(|_| anyhow::anyhow!("the root filesystem's build panicked"))?
-                    .context("the root filesystem every step boots")?,
-            ),
-            None => None,
-        };
-        let (checkout, progress, checkout_took) = checked_out?;
-        Ok((checkout, progress, checkout_took, rootfs))
+                    .context("the root filesystem every step boots")
+            })
+            .transpose()?;
+        let (checkout, progress) = checked_out?;
+        anyhow::Ok((checkout, progress, started.elapsed(), rootfs))
     })?;
-    let mut progress = progress;
     selection.sources.kernel_source = Some(checkout.dir.clone());
     selection.sources.kernel_version = None;
     selection.sources.kernel_sha256 = None;
@@ -157,6 +146,24 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         .with_context(|| format!("--json {}", path.display()))?;
     }
     Ok(if report.first_bad.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The bisect's checkout, put back to a clean state and started (or its log replayed): the first
+/// commit to test checked out.
+fn check_out<'a>(
+    sh: &'a xshell::Shell,
+    repo: &Repo,
+    home: &std::path::Path,
+    flags: &flags::Bisect,
+    ends: Option<&(String, String)>,
+) -> Result<(Checkout<'a>, Progress)> {
+    let checkout = Checkout::prepare(sh, repo, &home.join("linux"))?;
+    let progress = match (&flags.replay, ends) {
+        (Some(log), _) => checkout.replay(log)?,
+        (None, Some((good, bad))) => checkout.start(bad, good)?,
+        (None, None) => unreachable!("clap requires --good and --bad without --replay"),
+    };
+    Ok((checkout, progress))
 }
 
 /// Builds the checked-out commit in the one build folder and boots it with `rootfs` (or, with
