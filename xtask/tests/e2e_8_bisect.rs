@@ -90,6 +90,7 @@ fn bisect_names_the_planted_commits_and_leaves_the_repository_alone() {
         cmd.args(args).env("KARDEL_KERNEL_SOURCE", &repo_arg);
         run(cmd)
     };
+    let started = std::time::SystemTime::now();
     let found = bisect(&[
         "--good",
         &base,
@@ -143,6 +144,23 @@ fn bisect_names_the_planted_commits_and_leaves_the_repository_alone() {
         .and_then(|l| l.split(" (").next())
         .expect("the log's path is printed")
         .to_string();
+    // the steps booted your target folder's BusyBox and images: the bisect's own folder has
+    // only kernels (what an older version of the tool left there is older than this bisect)
+    let arch = std::env::var("KARDEL_ARCH").unwrap_or_else(|_| std::env::consts::ARCH.into());
+    let own_images = PathBuf::from(&log).with_file_name("target").join("images").join(arch);
+    let built_there: Vec<String> = std::fs::read_dir(&own_images)
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= started))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !built_there.iter().any(|name| name == "busybox" || name.starts_with("rootfs")),
+        "the bisect built a root filesystem of its own in {}: {built_there:?}",
+        own_images.display()
+    );
     let replayed = bisect(&["--replay", &log, "--", "true"]).ok();
     assert!(replayed.stdout().contains(&format!("first bad commit: {regression}")));
     assert!(replayed.stdout().contains("0 step(s)"), "{}", replayed.stdout());
