@@ -57,9 +57,10 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     let user = Context::new(&selection, target_dir()?)?;
     let slug =
         artifact::Fingerprint::new("bisect").add("repo", repo.dir.display().to_string()).hex();
-    let home = user.layout.bisect(&slug[..16]);
+    let user_layout = user.layout.clone();
+    let home = user_layout.bisect(&slug[..16]);
     std::fs::create_dir_all(&home)?;
-    let _lock = artifact::Lock::acquire(&user.layout.lock_for(&home), "this repository's bisect")?;
+    let _lock = artifact::Lock::acquire(&user_layout.lock_for(&home), "this repository's bisect")?;
     hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
     let options = flags.machine.options(None)?;
 
@@ -69,10 +70,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     let shares_rootfs = selection.modules.is_empty();
     let (checkout, mut progress, checkout_took, rootfs) = std::thread::scope(|scope| {
         let rootfs = shares_rootfs.then(|| {
-            scope.spawn(|| -> Result<Rootfs> {
-                let user = Context::new(&selection, target_dir()?)?;
-                pipeline::build_rootfs(&user, false, &mut Summary::default())
-            })
+            scope.spawn(move || pipeline::build_rootfs(&user, false, &mut Summary::default()))
         });
         let started = Instant::now();
         let checked_out = check_out(&sh, &repo, &home, &flags, ends.as_ref());
@@ -92,7 +90,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     selection.sources.kernel_sha256 = None;
     selection.sources.kernel_tree_is_the_tools = true;
     let mut ctx = Context::new(&selection, home.join("target"))?;
-    ctx.layout = ctx.layout.clone().with_runs_of(&user.layout);
+    ctx.layout = ctx.layout.clone().with_runs_of(&user_layout);
     ctx.add_features(&options.needed_features());
 
     let (good, bad) = checkout.ends()?;
