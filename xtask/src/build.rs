@@ -105,6 +105,11 @@ pub fn all(flags: flags::Build) -> Result<()> {
 pub fn deps(flags: flags::Deps) -> Result<()> {
     let sh = xshell::Shell::new()?;
     let arch = arch::Arch::get(&flags.arch()?)?;
+    if !flags.packages.is_empty() {
+        let packages: Vec<&str> =
+            flags.packages.iter().flat_map(|p| p.split_whitespace()).collect();
+        hostdeps::install_packages(&sh, &packages)?;
+    }
     hostdeps::ensure(&sh, arch, &hostdeps::ALL_STEPS, flags.install)?;
     println!(
         "host packages: everything the build, the images and QEMU need for {} is installed",

@@ -585,6 +585,11 @@ pub struct Deps {
     /// Check (and install) LAVA's dispatcher and what it needs too (`cargo xtask lava`)
     #[arg(long)]
     pub lava: bool,
+    /// With --install: install these packages of the host's package manager too, through the
+    /// same install (apt: lists read when empty, a newer package that blocks put back); CI's
+    /// whole set in one command
+    #[arg(long, value_name = "PACKAGE", num_args = 1.., requires = "install")]
+    pub packages: Vec<String>,
 }
 
 /// `cargo xtask lava JOB`.

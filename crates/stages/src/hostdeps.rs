@@ -399,7 +399,7 @@ impl PackageManager {
 }
 
 /// Fails naming what is missing for `stages`, with the command that installs it; with
-/// `install`, runs that command instead (as root, or through sudo).
+/// `install`, installs it (as root, or through sudo).
 pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) -> Result<()> {
     let Some((names, argv)) = missing_and_install(sh, arch, steps)? else { return Ok(()) };
     if !install && !asked_yes(&names, &argv) {
@@ -410,10 +410,47 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
             argv.join(" ")
         );
     }
+    run_install(sh, &argv)?;
+    ensure(sh, arch, steps, false)
+}
+
+/// Installs these packages by name (`deps --install --packages`), through the same install as
+/// the tool's own needs.
+pub fn install_packages(sh: &Shell, packages: &[&str]) -> Result<()> {
+    let Some(manager) = PackageManager::detect() else {
+        bail!("no apt-get, dnf or pacman here to install {}", packages.join(" "));
+    };
+    run_install(sh, &command(sh, manager, packages))
+}
+
+/// Runs an install command made by `command`: apt's through `apt::install` (package lists read
+/// when there are none, a newer package of the same family that blocks the install put back),
+/// the others as they are.
+fn run_install(sh: &Shell, argv: &[String]) -> Result<()> {
+    let plain = match argv.first() {
+        Some(p) if p == "sudo" => &argv[1..],
+        _ => argv,
+    };
+    if let [program, install, rest @ ..] = plain {
+        if program == "apt-get" && install == "install" {
+            let packages: Vec<&str> =
+                rest.iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
+            return crate::apt::install(sh, &packages, plain.len() == argv.len());
+        }
+    }
     eprintln!("installing: {}", argv.join(" "));
     let (program, args) = argv.split_first().expect("non-empty argv");
     cmd!(sh, "{program} {args...}").run()?;
-    ensure(sh, arch, steps, false)
+    Ok(())
+}
+
+/// The install command for `packages` (through sudo when not root).
+fn command(sh: &Shell, manager: PackageManager, packages: &[&str]) -> Vec<String> {
+    let mut argv = manager.install_argv(packages);
+    if !is_root(sh) {
+        argv.insert(0, "sudo".into());
+    }
+    argv
 }
 
 /// What `steps` lack on this host, said in one line, if anything: a probe that neither asks nor
@@ -452,11 +489,7 @@ fn missing_and_install(
         missing.iter().flat_map(|n| manager.package(n).split_whitespace()).collect();
     packages.sort_unstable();
     packages.dedup();
-    let mut argv = manager.install_argv(&packages);
-    if !is_root(sh) {
-        argv.insert(0, "sudo".into());
-    }
-    Ok(Some((names, argv)))
+    Ok(Some((names, command(sh, manager, &packages))))
 }
 
 /// Whether this program runs as root.

@@ -4,6 +4,7 @@
 //! `layout`, `features`, `ccache` and `stage` at the bottom, `context` above them, `kbuild` and `package`
 //! (a kconfig package as a row) above it, the stages above those, the pipeline on top.
 
+pub mod apt;
 pub mod busybox;
 pub mod ccache;
 pub mod context;
