@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use bisect::{
     git::{Checkout, Repo},
-    Commit, FirstBad, Outcome, PanicIs, Progress, Report, Step,
+    Commit, FirstBad, Outcome, PanicIs, Progress, Report, Step, Verdict,
 };
 use boot::{
     boots, checks,
@@ -40,7 +40,16 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     let repo = Repo::open(&sh, &source)?;
     let ends = match (&flags.good, &flags.bad) {
         (Some(good), Some(bad)) => {
-            let (good, bad) = (repo.resolve("--good", good)?, repo.resolve("--bad", bad)?);
+            let (good_commit, bad_commit) =
+                (repo.resolve("--good", good)?, repo.resolve("--bad", bad)?);
+            if good_commit == bad_commit {
+                bail!(
+                    "--good {good} and --bad {bad} are the same commit ({}): there is nothing \
+                     to bisect",
+                    short(&good_commit)
+                );
+            }
+            let (good, bad) = (good_commit, bad_commit);
             repo.check_ancestry(&good, &bad)?;
             Some((good, bad))
         }
@@ -95,6 +104,16 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
 
     let (good, bad) = checkout.ends()?;
     let log_path = home.join("bisect.log");
+    if let Ok((_, status)) = repo.state() {
+        let changed = status.lines().filter(|l| !l.starts_with("??")).count();
+        if changed > 0 {
+            eprintln!(
+                "bisect: the {changed} uncommitted change(s) in {} are not bisected: each step \
+                 is a commit, checked out apart",
+                repo.dir.display()
+            );
+        }
+    }
     eprintln!(
         "bisect: {} (good) .. {} (bad) in {} (checked out in {:.1}s)",
         short(&good),
@@ -124,6 +143,19 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     }
     let log = save_log()?;
     checkout.finish()?;
+    // git trusts --good: when no step was good, a test that fails everywhere would name the
+    // commit after it, so the good end is tested too
+    let good_end = match progress {
+        Progress::FirstBad(_) if !steps.iter().any(|s| s.verdict == Verdict::Good) => {
+            eprintln!("bisect: no step was good: testing --good {} itself", short(&good));
+            checkout.clean_at(&good)?;
+            let step =
+                test_commit(&ctx, rootfs.as_ref(), &flags, &options, checkout.head()?, panic);
+            eprintln!("{}", step.line(steps.len() + 1, None));
+            Some(step)
+        }
+        _ => None,
+    };
 
     let (first_bad, candidates) = match progress {
         Progress::FirstBad(hash) => {
@@ -134,7 +166,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         Progress::OnlySkipped(candidates) => (None, candidates),
         Progress::Testing { .. } => unreachable!("the loop ends on an answer"),
     };
-    let report = Report { good, bad, first_bad, candidates, steps, log };
+    let report = Report { good, bad, first_bad, candidates, steps, good_end, log };
     print!("{}", report.summary());
     println!("bisect log: {} (repeat it: cargo xtask bisect --replay {0})", log_path.display());
     if let Some(path) = &flags.json {
@@ -143,7 +175,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         })
         .with_context(|| format!("--json {}", path.display()))?;
     }
-    Ok(if report.first_bad.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.answer().is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The bisect's checkout, put back to a clean state and started (or its log replayed): the first

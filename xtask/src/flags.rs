@@ -598,10 +598,17 @@ pub struct Lava {
     /// The job (YAML, device type qemu)
     #[arg(value_name = "JOB", value_parser = parse_file)]
     pub job: PathBuf,
-    /// Where lava-run's output, its log and the device dictionary go [default:
-    /// target/kardel/lava/<JOB's name>]
+    /// Where lava-run's output, its log and the device dictionary go: a new or empty folder, or
+    /// one an earlier run made (a folder holding other files is refused) [default:
+    /// target/kardel/lava/<the job file's name without .yaml>]
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Run the job although it asks more of this machine than its guest and its own images:
+    /// QEMU options that write or read files here or listen (-D, -serial file:, -drive
+    /// file=/PATH, -monitor tcp:, -object ...), a `docker` or `command` action, file:// images
+    /// the user who ran sudo cannot read. lava-run runs them as root
+    #[arg(long)]
+    pub trust_job: bool,
     /// Show the guest's console as the job runs
     #[arg(long)]
     pub verbose: bool,

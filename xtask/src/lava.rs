@@ -155,7 +155,9 @@ pub fn kunit_tests(loads_modules: bool) -> Tests {
 const REPORT_SUITES: &str = r#"dmesg | awk '{ sub(/^\[[^]]*\] /, "") } /^(not )?ok [0-9]+ / { r = "pass"; n = $3; if ($1 == "not") { r = "fail"; n = $4 } if (n == "-") n = ($1 == "not") ? $5 : $4; if ($0 ~ /# SKIP/) r = "skip"; print n, r }' | while read suite result; do lava-test-case "$suite" --result "$result"; done"#;
 
 /// `cargo xtask lava JOB`: the job through `lava-run` with a device dictionary for this
-/// machine, its cases reported as `test` reports KUnit's.
+/// machine, its cases reported as `test` reports KUnit's. What the job asks of this machine,
+/// its images and the output folder are checked first, before the host's packages, root, or
+/// anything written.
 pub fn run(flags: flags::Lava) -> Result<ExitCode> {
     reports::check_report_paths(&flags.reports)?;
     let head = lava::Head::read(&flags.job)?;
@@ -169,6 +171,18 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
             known.join(", ")
         );
     };
+    if !flags.trust_job {
+        refuse_untrusted(&flags.job, &head)?;
+    }
+    let layout = stages::layout::Layout::new(build::target_dir()?, &arch.name);
+    // the default folder may be one an earlier version of the tool wrote (without its marker)
+    let (dir, adopt_earlier) = match &flags.output_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (layout.lava(&lava::output::folder_name(&flags.job)), true),
+    };
+    lava::output::check(&dir, adopt_earlier)?;
+    check_images(&flags.job, &head, flags.trust_job)?;
+
     let sh = xshell::Shell::new()?;
     let mut steps = vec![hostdeps::Step::Lava, hostdeps::Step::Qemu];
     if head.deploys_ext4() {
@@ -178,14 +192,8 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
     if !hostdeps::is_root(&sh) {
         bail!("lava-run must run as root (it checks): sudo target/debug/xtask lava JOB");
     }
-    let stem = flags.job.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    let layout = stages::layout::Layout::new(build::target_dir()?, &arch.name);
-    let dir = flags.output_dir.clone().unwrap_or_else(|| layout.lava(&stem));
     let _lock = artifact::Lock::acquire(&layout.lock_for(&dir), "this job's output folder")?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    lava::output::prepare(&dir, adopt_earlier)?;
 
     let device = lava::Device::qemu(&arch.lava, &arch.qemu, &device_hardware(arch, context));
     let device_path = dir.join("device.yaml");
@@ -206,18 +214,104 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
     let verbose = flags.verbose;
     let outcome = lava::dispatcher::run(&dispatch, |event| show(event, verbose))?;
     let run = outcome.run(&head.job_name, &head.definitions());
-    reports::report(&run, &flags.reports, &mut std::io::stdout())?;
-    Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
+    Ok(reports::finish(&run, &flags.reports, &mut std::io::stdout(), runner::GUEST_FAILED))
+}
+
+/// Refuses a job that asks more of this machine than its guest and its own images
+/// ([`lava::trust`]): lava-run would do it as root.
+fn refuse_untrusted(job: &Path, head: &lava::Head) -> Result<()> {
+    let refused = lava::trust::refusals(head);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{}: the job asks more of this machine than its guest and its own images, which \
+         lava-run would do as root:\n  {}\nTake it out of the job, or run it with --trust-job \
+         if you trust the job",
+        job.display(),
+        refused.join("\n  ")
+    )
+}
+
+/// How long an image's server has to answer before the job is refused: LAVA would retry it for
+/// about ten minutes, saying nothing.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// Each image the job deploys is there: a `file://` file that exists (and, unless the job is
+/// trusted, that the user who ran sudo may read: lava-run reads it as root, and the guest gets
+/// it), an http(s) URL whose server answers within [`ANSWER_WITHIN`] and not with an error.
+fn check_images(job: &Path, head: &lava::Head, trusted: bool) -> Result<()> {
+    let invoker = if trusted { None } else { sudo_user() };
+    for image in head.images() {
+        let Some(url) = &image.url else { continue };
+        let named = format!("{}: the image {} ({url})", job.display(), image.label);
+        if let Some(path) = url.strip_prefix("file://") {
+            let path = Path::new(path);
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => bail!("{named}: not a file"),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    bail!("{named}: no such file")
+                }
+                Err(err) => bail!("{named}: {err}"),
+            }
+            if let Some((uid, gid)) = invoker {
+                if !readable_by(path, uid, gid)? {
+                    bail!(
+                        "{named}: the user who ran sudo (uid {uid}) cannot read it, and lava-run \
+                         would read it as root for the guest; run it with --trust-job if you \
+                         trust the job"
+                    );
+                }
+            }
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            match fetch::answers(url, ANSWER_WITHIN) {
+                Ok(status) if status < 400 => {}
+                Ok(status) => bail!("{named}: the server answers HTTP {status}"),
+                Err(why) => bail!(
+                    "{named} does not answer ({why}); LAVA would retry it for about ten minutes"
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The user and group sudo ran the tool for (`SUDO_UID`, `SUDO_GID`), when it did.
+fn sudo_user() -> Option<(u32, u32)> {
+    let id = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    Some((id("SUDO_UID")?, id("SUDO_GID")?))
+}
+
+/// Whether `uid` (in group `gid`) may read `path` by its permission bits and its folders'.
+fn readable_by(path: &Path, uid: u32, gid: u32) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let path =
+        std::fs::canonicalize(path).with_context(|| format!("reading {}", path.display()))?;
+    let allows = |at: &Path, want: u32| -> Result<bool> {
+        let meta = std::fs::metadata(at).with_context(|| format!("reading {}", at.display()))?;
+        Ok(lava::trust::permits(uid, gid, meta.uid(), meta.gid(), meta.mode(), want))
+    };
+    for folder in path.ancestors().skip(1) {
+        if !allows(folder, 1)? {
+            return Ok(false);
+        }
+    }
+    allows(&path, 4)
 }
 
 /// The machine a lab's qemu device type would give the job, here: the architecture's board,
-/// CPU and firmware, the job's memory, TCG when it says `no_kvm`, no network card.
+/// CPU and firmware, the job's memory, TCG when it says `no_kvm`, no network card, no monitor.
 fn device_hardware(arch: &arch::Arch, context: &lava::job::Context) -> Vec<std::ffi::OsString> {
     let mut machine = machine::arch_machine(arch, Path::new(""), Speed::Tutorial);
     machine.memory_mib = context.memory.unwrap_or(machine.memory_mib);
     machine.accel = if context.no_kvm { qemu::Accel::Tcg } else { qemu::Accel::Kvm };
     machine.headless = true;
     machine.devices.extend(qemu::devices::no_nic());
+    // no monitor on the console (-nographic would share it with the serial port): what LAVA
+    // types there (a job's login commands, an interactive test's lines) reaches the guest only,
+    // never QEMU's monitor, which can write files and run commands here as root
+    machine.devices.extend(["-monitor".into(), "none".into()]);
     qemu::hardware_args(&machine)
 }
 

@@ -1,47 +1,63 @@
 //! The reports of a run's results, for every command that has them (`test`, `run --tap`,
 //! `lava`): the summary on the terminal, JUnit and JSON files.
 
-use std::{io::Write, path::Path};
+use std::{io::Write, process::ExitCode};
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
 use crate::flags;
 
-/// The report files' folders exist: a typo is named before a kernel is built.
+/// A run's results are in but a report file asked for could not be written: sysexits'
+/// `EX_IOERR`, apart from a failed case (1) and a failed machine (125), so that a CI never takes
+/// an old report, or none, for this run's.
+pub const REPORT_UNWRITTEN: u8 = 74;
+
+/// The report files can be written (their folders exist and take a file, or they are devices):
+/// said once, before a kernel is built.
 pub fn check_report_paths(reports: &flags::Reports) -> Result<()> {
     for (flag, path) in [("--junit", &reports.junit), ("--json", &reports.json)] {
         let Some(path) = path else { continue };
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            bail!("{flag} {}: no folder {}", path.display(), parent.display());
-        }
-        if path.is_dir() {
-            bail!("{flag} {}: a folder, not a file", path.display());
-        }
+        artifact::user_file::check(path).with_context(|| format!("{flag} {}", path.display()))?;
     }
     Ok(())
 }
 
-/// The summary on `terminal`, and the files asked for.
-pub fn report(
+/// The summary on `terminal`, then the files asked for; the run's exit code, or
+/// [`REPORT_UNWRITTEN`] when its results are in but a file could not be written.
+pub fn finish(
     run: &results::Run,
     reports: &flags::Reports,
     terminal: &mut dyn Write,
-) -> Result<()> {
-    write!(terminal, "{}", run.summary())?;
-    write_reports(run, reports, terminal)
+    machine_failed: u8,
+) -> ExitCode {
+    let _ = write!(terminal, "{}", run.summary());
+    let written = write_reports(run, reports, terminal);
+    let code = run.exit_code(machine_failed);
+    ExitCode::from(if written || code == machine_failed { code } else { REPORT_UNWRITTEN })
 }
 
-/// The JUnit and JSON files asked for, each written whole or not at all.
+/// The JUnit and JSON files asked for, each written whole or not at all (a device or
+/// `/dev/stdout` written in place, never replaced); whether all were, each failure said on
+/// stderr with its file.
 pub fn write_reports(
     run: &results::Run,
     reports: &flags::Reports,
     terminal: &mut dyn Write,
-) -> Result<()> {
-    for (path, text) in [(&reports.junit, run.junit()), (&reports.json, run.json())] {
+) -> bool {
+    let mut written = true;
+    for (flag, path, text) in
+        [("--junit", &reports.junit, run.junit()), ("--json", &reports.json, run.json())]
+    {
         let Some(path) = path else { continue };
-        artifact::write_atomic(path, |f| Ok(f.write_all(text.as_bytes())?))?;
-        writeln!(terminal, "wrote {}", path.display())?;
+        match artifact::user_file::write(path, text.as_bytes()) {
+            Ok(()) => {
+                let _ = writeln!(terminal, "wrote {}", path.display());
+            }
+            Err(err) => {
+                eprintln!("error: {flag}: the report was not written: {err:#}");
+                written = false;
+            }
+        }
     }
-    Ok(())
+    written
 }

@@ -18,7 +18,7 @@ use boot::{
 use crate::{
     build::for_boot,
     flags,
-    reports::{check_report_paths, report, write_reports},
+    reports::{check_report_paths, finish, write_reports},
 };
 
 pub fn run(flags: flags::Test) -> Result<ExitCode> {
@@ -37,7 +37,7 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
             eprintln!("error: {err:#}");
             let failure = Some(format!("{err:#}"));
             let run = results::Run::new("kunit", results::Results::default(), failure);
-            write_reports(&run, &flags.reports, &mut std::io::stderr())?;
+            write_reports(&run, &flags.reports, &mut std::io::stderr());
             return Ok(ExitCode::from(runner::GUEST_FAILED));
         }
     };
@@ -50,8 +50,7 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
             false => format!("no KUnit suite matches --kunit {glob}"),
         });
     }
-    report(&run, &flags.reports, &mut std::io::stdout())?;
-    Ok(ExitCode::from(run.exit_code(runner::GUEST_FAILED)))
+    Ok(finish(&run, &flags.reports, &mut std::io::stdout(), runner::GUEST_FAILED))
 }
 
 /// `test --kunit --lava-job FILE`: the KUnit kernel's boot written as a LAVA job, a case per

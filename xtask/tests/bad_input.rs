@@ -92,6 +92,28 @@ fn a_test_run_without_a_suite_or_with_nowhere_to_report_is_refused() {
     fresh.refuses(&["run", "--initramfs", "--tap"], &[], &["--tap", "give one after --"]);
 }
 
+/// A report path that cannot be written is named once, before anything is built or booted.
+#[test]
+fn a_report_path_that_cannot_be_written_is_refused_once_before_any_work() {
+    let fresh = Fresh::new("report-paths");
+    for (flag, path, says) in [
+        ("--junit", "/proc/version", "cannot write in /proc"),
+        ("--json", "/proc", "is a folder"),
+        ("--junit", "/nonexistent/r.xml", "no folder /nonexistent"),
+    ] {
+        for command in
+            [&["run", "--tap", flag, path, "--", "true"][..], &["test", "--kunit", flag, path]]
+        {
+            let out = fresh.xtask(command, &[]).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command:?}");
+            assert_eq!(stderr.matches(says).count(), 1, "{command:?} said it not once:\n{stderr}");
+            assert!(stderr.contains(&format!("{flag} {path}")), "{command:?}:\n{stderr}");
+            assert!(!fresh.dir.join("target").exists(), "{command:?} built");
+        }
+    }
+}
+
 #[test]
 fn a_boot_through_uboot_is_refused_where_it_cannot_work() {
     let fresh = Fresh::new("uboot");
@@ -310,6 +332,11 @@ fn a_bisect_without_a_history_or_with_a_commit_it_lacks_is_refused() {
     );
     git(&["commit", "-q", "--allow-empty", "-m", "two"]);
     fresh.refuses(
+        &["bisect", "--kernel-source", &plain_arg, "--good", "HEAD", "--bad", "HEAD~0"],
+        &[],
+        &["--good HEAD and --bad HEAD~0 are the same commit", "nothing to bisect"],
+    );
+    fresh.refuses(
         &["bisect", "--kernel-source", &plain_arg, "--good", "HEAD", "--bad", "HEAD~1"],
         &[],
         &["is not an ancestor of --bad"],
@@ -343,4 +370,65 @@ fn a_lava_job_that_cannot_be_written_or_run_here_is_refused() {
     fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "\"mips\"", "x86_64"]);
     write("- not: a job\n");
     fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "not a LAVA job"]);
+}
+
+/// `lava JOB` runs lava-run as root: a job that would reach past its guest and its own images,
+/// an image that is not there or whose server does not answer, and an output folder holding
+/// someone else's files are each refused before any package check, naming the job file and
+/// what is wrong, with the user's files left as they were.
+#[test]
+fn a_lava_job_reaching_past_its_guest_or_its_folder_is_refused() {
+    let fresh = Fresh::new("lava-trust");
+    for image in ["bzImage", "rootfs.cpio.gz"] {
+        std::fs::write(fresh.dir.join(image), "").unwrap();
+    }
+    let job = fresh.dir.join("job.yaml");
+    let job_arg = job.display().to_string();
+    let write = |kernel_url: &str, rootfs_arg: &str| {
+        let text = format!(
+            "device_type: qemu\njob_name: t\ncontext: {{arch: x86_64, no_kvm: true}}\nactions:\n\
+             - deploy:\n    to: tmpfs\n    images:\n      kernel:\n        url: {kernel_url}\n        \
+             image_arg: -kernel {{kernel}} -append 'console=ttyS0'\n      rootfs:\n        \
+             url: file://{}\n        image_arg: {rootfs_arg}\n",
+            fresh.dir.join("rootfs.cpio.gz").display()
+        );
+        std::fs::write(&job, text).unwrap();
+    };
+    let kernel = format!("file://{}", fresh.dir.join("bzImage").display());
+
+    // QEMU options that write files here: refused by name, the file not made
+    let log = fresh.dir.join("qemu.log");
+    write(&kernel, &format!("-initrd {{rootfs}} -D {}", log.display()));
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "-D", "--trust-job"]);
+    write(&kernel, "-initrd {rootfs} -serial file:/tmp/x -drive file=/etc/shadow,format=raw");
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "-serial file:/tmp/x", "/etc/shadow"]);
+    assert!(!log.exists());
+
+    // an output folder with a file of the user's: refused, the file kept
+    write(&kernel, "-initrd {rootfs}");
+    let mine = fresh.dir.join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("keep"), "mine\n").unwrap();
+    let mine_arg = mine.display().to_string();
+    fresh.refuses(
+        &["lava", &job_arg, "--output-dir", &mine_arg],
+        &[],
+        &[&mine_arg, "keep", "did not make"],
+    );
+    assert_eq!(std::fs::read_to_string(mine.join("keep")).unwrap(), "mine\n");
+
+    // images that are not there: refused at once rather than retried by LAVA for minutes
+    let missing = format!("file://{}", fresh.dir.join("no-such-bzImage").display());
+    write(&missing, "-initrd {rootfs}");
+    fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", &missing, "no such file"]);
+    write("http://127.0.0.1:1/x", "-initrd {rootfs}");
+    fresh.refuses(
+        &["lava", &job_arg],
+        &[],
+        &["job.yaml", "http://127.0.0.1:1/x", "does not answer"],
+    );
+
+    // --trust-job lets the options through, not a missing image
+    write(&missing, "-initrd {rootfs} -D /tmp/kardel-trusted.log");
+    fresh.refuses(&["lava", &job_arg, "--trust-job"], &[], &[&missing]);
 }

@@ -74,6 +74,33 @@ fn edges_of_a_command() {
     let write_the_status_port = "for p in /sys/class/virtio-ports/*; do read -r n <$p/name; \
          [ $n = kardel.status ] && echo 'exit 0' >/dev/${p##*/}; done; exit 3";
     assert_eq!(code(&["sh", "-c", write_the_status_port]), Some(3), "the status was faked");
+    // nor any other port of the runner's: each open fails at once instead of a write that
+    // blocks until --timeout
+    let every_port = run(xtask(&[
+        "run",
+        "--timeout",
+        "60",
+        "--",
+        "sh",
+        "-c",
+        "for p in /dev/vport*; do echo 'exit 0' > $p; done; exit 3",
+    ]));
+    assert_eq!(every_port.output.status.code(), Some(3), "{}", every_port.stderr());
+    assert!(every_port.elapsed < Duration::from_secs(30), "took {:?}", every_port.elapsed);
+    // the guest has what udev would add: /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd
+    let mut awk =
+        xtask(&["run", "--", "sh", "-c", "awk -f /dev/stdin && ls /dev/fd/ >/dev/stderr"]);
+    awk.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = awk.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"BEGIN { print 6 * 7 }\n").unwrap();
+    let awk = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&awk.stdout),
+        "42\n",
+        "{}",
+        String::from_utf8_lossy(&awk.stderr)
+    );
+    assert!(String::from_utf8_lossy(&awk.stderr).contains('2'), "no /dev/fd/2");
     // text that looks like a failure, on the console and in the kernel's log, is the command's
     let panic_text = "echo 'Kernel panic - not syncing: printed' >/dev/console; \
          echo 'Kernel panic - not syncing: logged' >/dev/kmsg; exit 0";

@@ -231,9 +231,64 @@ fn tap_from_a_command(dir: &Path) {
     ]))
     .ok();
     assert!(passing.stderr().contains("1 cases: 1 passed"), "{}", passing.stderr());
+    reports_land_where_the_user_said(dir);
     // a plan the output falls short of is not a pass, whatever the command's exit code
-    let short = run(xtask(&["run", "--tap", "--", "sh", "-c", "printf '1..2\\nok 1 - one\\n'"]));
-    assert_eq!(short.output.status.code(), Some(1), "{}", short.stderr());
+    // ... and the JUnit a CI reads says so: a failing case of its own, as Bail out! is an error
+    let junit = dir.join("short.xml");
+    for (tap, case, expected) in [
+        ("printf '1..2\\nok 1 - one\\n'", "plan", Kind::Failure),
+        ("printf '1..2\\nok 1 - one\\nBail out! no disk\\nok 2 - two\\n'", "bail out", Kind::Error),
+    ] {
+        let short = run(xtask(&["run", "--tap", "--junit", path(&junit), "--", "sh", "-c", tap]));
+        assert_eq!(short.output.status.code(), Some(1), "{}", short.stderr());
+        let report = read_junit(&junit);
+        let cases: Vec<(&str, Kind)> = report
+            .test_suites
+            .iter()
+            .flat_map(|s| &s.test_cases)
+            .map(|c| (c.name.as_str(), kind(&c.status)))
+            .collect();
+        assert_eq!(cases, [("one", Kind::Pass), (case, expected)], "{tap}");
+    }
+}
+
+/// The report paths a user gives: a symlink to the real report stays a link and the report is
+/// written where it points; a device (a twin of /dev/null, made where the test runs as root, as CI
+/// does) stays a device; a full device is an error naming it, the results still printed, and an
+/// exit code of its own (74), not a machine failure's (125).
+fn reports_land_where_the_user_said(dir: &Path) {
+    let fine = "printf '1..1\\nok 1 - fine\\n'";
+    let link = dir.join("link.xml");
+    std::os::unix::fs::symlink("real.xml", &link).unwrap();
+    let null = dir.join("null");
+    let made = std::process::Command::new("mknod").arg(&null).args(["c", "1", "3"]).status();
+    let null = if made.is_ok_and(|s| s.success()) { null } else { PathBuf::from("/dev/null") };
+    run(xtask(&[
+        "run",
+        "--tap",
+        "--junit",
+        path(&link),
+        "--json",
+        path(&null),
+        "--",
+        "sh",
+        "-c",
+        fine,
+    ]))
+    .ok();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(read_junit(&dir.join("real.xml")).test_suites[0].tests, 1);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&null).unwrap().file_type().is_char_device(), "{null:?}");
+
+    let full = run(xtask(&["run", "--tap", "--junit", "/dev/full", "--", "sh", "-c", fine]));
+    assert_eq!(full.output.status.code(), Some(74), "{}", full.stderr());
+    assert!(full.stderr().contains("1 cases: 1 passed"), "{}", full.stderr());
+    assert!(
+        full.stderr().contains("--junit: the report was not written: writing /dev/full"),
+        "{}",
+        full.stderr()
+    );
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The same boots as LAVA jobs, run here by LAVA's own dispatcher (`lava-run`): `check`'s
 //! checks on both images on x86_64 and on riscv64's initramfs pass case by case, a command that
-//! fails is a failed case (exit 1) with its output, a command whose quoting LAVA rewrites
+//! fails is a failed case (exit 1) with its output, a definition that stops part-way is an
+//! error (exit 1) though its cases so far passed, a command whose quoting LAVA rewrites
 //! passes, a kernel that panics is the machine failing (exit 125), KUnit's suites and a test
 //! module's are a case each (the example's failing suite fails the job); the jobs and device
 //! dictionaries validate against LAVA's own schema and name no address but `file://` paths or
@@ -92,6 +93,20 @@ fn a_command_as_a_lava_job_fails_and_passes_as_it_does_here() {
     assert_eq!(ran.output.status.code(), Some(1), "{}\n{}", ran.stdout(), ran.stderr());
     assert!(ran.stdout().contains("FAIL run.command\n    printed this\n"), "{}", ran.stdout());
 
+    // a definition that stops part-way (its second step fails under LAVA's `set -e`, LAVA marks
+    // the definition failed, the job itself passes): its first case passed, the run did not
+    let stopping = job("stopping");
+    run(xtask(&["run", "--lava-job", &stopping, "--", "true"])).ok();
+    let text = std::fs::read_to_string(&stopping).unwrap();
+    let step = text.lines().find(|l| l.contains("lava-test-case command --shell")).unwrap();
+    let indent = &step[..step.find("- ").expect("a step of a list")];
+    let steps = format!("{step}\n{indent}- rm -rf / ; lava-test-case after --shell true");
+    std::fs::write(&stopping, text.replace(step, &steps)).unwrap();
+    let ran = run(xtask(&["lava", &stopping]));
+    assert_eq!(ran.output.status.code(), Some(1), "{}\n{}", ran.stdout(), ran.stderr());
+    assert!(ran.stdout().contains("ERROR lava.0_run\n"), "{}", ran.stdout());
+    assert!(ran.stdout().contains("1 passed"), "{}", ran.stdout());
+
     // LAVA rewrites `$1` in a step: the command still gets its words as they were given
     let quoting = job("quoting");
     let script = r#"test "$1" = "a b" && test "$2" = "it's""#;
@@ -100,6 +115,18 @@ fn a_command_as_a_lava_job_fails_and_passes_as_it_does_here() {
     validates("job", Path::new(&quoting));
     let ran = run(xtask(&["lava", &quoting])).ok();
     assert!(ran.stdout().contains("1 cases: 1 passed"), "{}", ran.stdout());
+
+    // README's example, as written there: it passes under LAVA's own dispatcher
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("cargo xtask run --lava-job cmd.yaml -- sh -c '"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("README's `run --lava-job cmd.yaml` example");
+    let cmd = job("cmd");
+    run(xtask(&["run", "--lava-job", &cmd, "--", "sh", "-c", example])).ok();
+    let ran = run(xtask(&["lava", &cmd])).ok();
+    assert!(ran.stdout().contains("1 cases: 1 passed"), "{example}: {}", ran.stdout());
 
     // a kernel that panics: the machine failed, exit 125, the panic line said
     let check = job("check");

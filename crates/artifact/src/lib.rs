@@ -15,6 +15,8 @@ use std::{
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+pub mod user_file;
+
 /// The temporary name `path` is written under: same folder (so the rename is atomic), unique per
 /// process, and never mistaken for the final name.
 pub fn temp_path(path: &Path) -> PathBuf {

@@ -159,7 +159,7 @@ impl<'a> Checkout<'a> {
 
     /// `rev` checked out, with no local change and no stray file (a killed run's), whatever the
     /// checkout's own branch points at (the user's repository may have been made anew).
-    fn clean_at(&self, rev: &str) -> Result<()> {
+    pub fn clean_at(&self, rev: &str) -> Result<()> {
         self.git(&["checkout", "--quiet", "--force", "--detach", rev])?;
         self.git(&["clean", "-fdq"]).map(drop)
     }

@@ -175,6 +175,9 @@ pub struct Report {
     /// when only skipped commits are left: the first bad one is among these
     pub candidates: Vec<String>,
     pub steps: Vec<Step>,
+    /// the good end, tested when no step was good: git trusts `--good`, and a test that fails
+    /// everywhere would otherwise name the commit after it
+    pub good_end: Option<Step>,
     /// `git bisect log`, which `--replay` takes
     pub log: String,
 }
@@ -190,6 +193,12 @@ impl Report {
     /// The answer and the table of steps.
     pub fn summary(&self) -> String {
         let mut out = match &self.first_bad {
+            Some(_) if !self.good_end_is_good() => format!(
+                "no first bad commit: --good {} is not good here either ({}): the test fails at \
+                 both ends, so nothing in the range made it fail\n",
+                short(&self.good),
+                self.good_end.as_ref().map(|s| s.reason.as_str()).unwrap_or_default()
+            ),
             Some(first) => format!(
                 "first bad commit: {} {}\n  author: {}\n",
                 first.commit.hash, first.commit.subject, first.author
@@ -220,6 +229,16 @@ impl Report {
             ));
         }
         out
+    }
+
+    /// Whether the good end is good, or untested (some step was good).
+    pub fn good_end_is_good(&self) -> bool {
+        self.good_end.as_ref().is_none_or(|s| s.verdict == Verdict::Good)
+    }
+
+    /// The first bad commit, when the bisect has one to name.
+    pub fn answer(&self) -> Option<&FirstBad> {
+        self.first_bad.as_ref().filter(|_| self.good_end_is_good())
     }
 
     pub fn json(&self) -> String {
@@ -258,6 +277,41 @@ mod tests {
             Some(Progress::OnlySkipped(vec!["1".repeat(40), "2".repeat(40)]))
         );
         assert_eq!(parse_progress("fatal: bad revision"), None);
+    }
+
+    #[test]
+    fn a_good_end_that_is_bad_leaves_no_first_bad_commit() {
+        let step = |verdict| Step {
+            commit: Commit { hash: "a".repeat(40), subject: "base".into() },
+            verdict,
+            reason: "exit 1".into(),
+            build_seconds: 1.0,
+            boot_seconds: 1.0,
+        };
+        let first = FirstBad {
+            commit: Commit { hash: "b".repeat(40), subject: "next".into() },
+            author: "A <a@b>".into(),
+        };
+        let mut report = Report {
+            good: "a".repeat(40),
+            bad: "c".repeat(40),
+            first_bad: Some(first),
+            candidates: Vec::new(),
+            steps: vec![step(Verdict::Bad)],
+            good_end: Some(step(Verdict::Bad)),
+            log: String::new(),
+        };
+        assert!(report.answer().is_none());
+        assert!(
+            report.summary().starts_with(
+                "no first bad commit: --good aaaaaaaaaaaa is not good here either (exit 1)"
+            ),
+            "{}",
+            report.summary()
+        );
+        report.good_end = Some(step(Verdict::Good));
+        assert!(report.answer().is_some());
+        assert!(report.summary().starts_with("first bad commit: bbbb"));
     }
 
     #[test]

@@ -142,7 +142,9 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
             finish(restored, options)
         }
         Err(why) => {
-            say(&options, &format!("warm start: the restore failed, booting instead: {why:#}"));
+            // said without --verbose: every later run would pay the boot otherwise, unseen
+            eprintln!("warm start: the restore failed, booting instead: {}", first_line(&why));
+            say(&options, &format!("{why:#}"));
             // a state that does not load is of no use to the next run either
             warm::forget(&state);
             let mut machine = machine;
@@ -151,6 +153,11 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
             finish(started, options)
         }
     }
+}
+
+/// An error's first line, for a line on stderr that does not need `--verbose`.
+fn first_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").lines().next().unwrap_or_default().to_string()
 }
 
 fn say(options: &Options, line: &str) {
@@ -231,7 +238,16 @@ fn restore(
 ) -> Result<Started> {
     let timeout = options.timeout;
     let qmp = ports.dir.0.join("qmp");
-    machine.devices.extend(devices::memory_file(machine.memory_mib, &warm::ram_of(state), false));
+    let ram = match warm::ram_to_map(state, &ports.dir.0) {
+        Ok((ram, None)) => ram,
+        Ok((ram, Some(why))) => {
+            eprintln!("warm start: {why}");
+            ram
+        }
+        Err(err) => return Err(err),
+    };
+    warm::mark_used(state);
+    machine.devices.extend(devices::memory_file(machine.memory_mib, &ram, false));
     machine.devices.extend(devices::monitor_socket(&qmp, devices::MonitorKind::Qmp));
     machine.extra_args.extend(qemu::qmp::restore_args());
     let limits = Limits { whole_session: timeout, silence: BOOT_SILENCE };
@@ -285,7 +301,7 @@ fn boot(
                 Ok(()) => {
                     say(options, &format!("warm start: saved the machine as {}", state.display()))
                 }
-                Err(why) => say(options, &format!("warm start: not saved: {why:#}")),
+                Err(why) => eprintln!("warm start: the machine was not saved: {why:#}"),
             }
             started.gate.open();
         }

@@ -13,13 +13,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use artifact::Fingerprint;
 use qemu::Machine;
 
 use crate::protocol;
 
-/// How many saved machines an architecture keeps (about 45 MB each): the newest.
+/// How many saved machines an architecture keeps (about 45 MB each): the last used.
 const KEPT_STATES: usize = 8;
 
 /// Copies the RAM file `from` (a running machine's, stopped) to `to`, only the parts the guest
@@ -57,13 +57,77 @@ pub fn copy_ram(from: &Path, to: &Path) -> Result<()> {
                     0,
                 )
             };
-            if copied <= 0 {
-                return Err(std::io::Error::last_os_error()).with_context(context);
+            if copied < 0 {
+                let err = std::io::Error::last_os_error();
+                // another file system (EXDEV on kernels from 5.19 on), or one that has no
+                // copy_file_range: the bytes read and written here instead
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::EXDEV | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
+                ) {
+                    copy_range(&source, &target, from_at as u64, (hole - from_at) as u64)
+                        .with_context(context)?;
+                    break;
+                }
+                return Err(err).with_context(context);
+            }
+            if copied == 0 {
+                bail!("{}: copy_file_range copied nothing at {from_at}", context());
             }
         }
         at = hole;
     }
     Ok(())
+}
+
+/// Copies `length` bytes at `at` from one file to the other, by reads and writes.
+fn copy_range(
+    from: &std::fs::File,
+    to: &std::fs::File,
+    at: u64,
+    length: u64,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut done = 0;
+    while done < length {
+        let want = buffer.len().min((length - done) as usize);
+        let got = from.read_at(&mut buffer[..want], at + done)?;
+        if got == 0 {
+            break;
+        }
+        to.write_all_at(&buffer[..got], at + done)?;
+        done += got as u64;
+    }
+    Ok(())
+}
+
+/// The RAM file a restore of `saved` maps: the saved one, which QEMU opens for reading and
+/// writing even to map it copy-on-write; or, when that cannot be opened so (a read-only folder
+/// or mount), a copy in the run's folder `run_dir`, with the reason to say.
+pub fn ram_to_map(saved: &Path, run_dir: &Path) -> Result<(PathBuf, Option<String>)> {
+    let ram = ram_of(saved);
+    match std::fs::OpenOptions::new().read(true).write(true).open(&ram) {
+        Ok(_) => Ok((ram, None)),
+        Err(err) => {
+            let copy = run_dir.join("ram");
+            copy_ram(&ram, &copy)?;
+            let why = format!(
+                "{} cannot be opened for writing ({err}), which QEMU 7.2 needs even for a \
+                 copy-on-write map: restored from a copy",
+                ram.display()
+            );
+            Ok((copy, Some(why)))
+        }
+    }
+}
+
+/// Marks the saved machine `saved` used now: the machines kept are the last used, not the
+/// last saved (a read-only folder keeps its times).
+pub fn mark_used(saved: &Path) {
+    if let Ok(dir) = std::fs::File::open(saved) {
+        let _ = dir.set_modified(std::time::SystemTime::now());
+    }
 }
 
 /// Why `machine` (the runner's, before its ports) cannot start warm, if it cannot: what a saved
@@ -251,6 +315,58 @@ mod tests {
         assert_eq!(copy, std::fs::read(&live).unwrap());
         // the untouched 64 MiB stay holes: a few blocks on disk, not the guest's whole memory
         assert!(std::fs::metadata(&saved).unwrap().blocks() * 512 < 1 << 20);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_ram_on_another_file_system_is_copied_all_the_same() {
+        use std::os::unix::fs::FileExt;
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            eprintln!("skipped: no /dev/shm, so no second file system to copy from");
+            return;
+        }
+        let live = shm.join(format!("kardel-ram-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("kardel-xdev-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ram = std::fs::File::create(&live).unwrap();
+        ram.set_len(8 << 20).unwrap();
+        ram.write_all_at(&[7u8; 3 << 20], 1 << 20).unwrap();
+        copy_ram(&live, &dir.join("ram")).unwrap();
+        assert_eq!(std::fs::read(dir.join("ram")).unwrap(), std::fs::read(&live).unwrap());
+        // the fallback on its own, as EXDEV takes it
+        let out = std::fs::File::create(dir.join("by-hand")).unwrap();
+        out.set_len(8 << 20).unwrap();
+        copy_range(&std::fs::File::open(&live).unwrap(), &out, 1 << 20, 3 << 20).unwrap();
+        assert_eq!(std::fs::read(dir.join("by-hand")).unwrap(), std::fs::read(&live).unwrap());
+        std::fs::remove_file(&live).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_machines_kept_are_the_last_used() {
+        let dir = std::env::temp_dir().join(format!("kardel-evict-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let save = |name: &str| {
+            let saved = dir.join(name);
+            let temporary = temporary(&saved);
+            std::fs::create_dir_all(&temporary).unwrap();
+            std::fs::write(state_file(&temporary), name).unwrap();
+            std::fs::write(ram_of(&temporary), name).unwrap();
+            keep(&temporary, &saved).unwrap();
+            // folder times apart
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        save("default");
+        for n in 0..KEPT_STATES - 1 {
+            save(&format!("variant-{n}"));
+        }
+        // the first machine is used again, then one more is saved: the oldest unused goes
+        mark_used(&dir.join("default"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        save("one-more");
+        assert!(is_saved(&dir.join("default")), "the machine just used was evicted");
+        assert!(!is_saved(&dir.join("variant-0")), "the least recently used stayed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

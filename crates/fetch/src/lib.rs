@@ -23,6 +23,7 @@
 //! Source::source_tree(&self, &Fetcher, unpack_root) -> Result<PathBuf>
 //! unpack(archive, dest_dir) -> Result<PathBuf>      // dest_dir/<the archive's top folder>
 //! unpacked_tree(dest_dir) -> Option<PathBuf>        // what a finished unpack left there
+//! answers(url, within) -> Result<u16, String>       // an HTTP status, or why no answer came
 //! ```
 //!
 //! Order of origins for a pin: each mirror with each of the pin's files in listed order (xz
@@ -61,6 +62,7 @@
 
 mod fetcher;
 mod pins;
+mod probe;
 mod progress;
 mod silence;
 mod source;
@@ -71,5 +73,6 @@ pub use fetcher::{
     default_cache_dir, parse_mirror_list, ChecksumMismatch, FailedAttempt, FetchFailed, Fetcher,
 };
 pub use pins::{Package, Pin, PinTable, PinnedFile};
+pub use probe::answers;
 pub use source::Source;
 pub use unpack::{unpack, unpacked_tree};

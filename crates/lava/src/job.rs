@@ -362,6 +362,9 @@ pub struct Head {
     pub context: Option<Context>,
     #[serde(default)]
     actions: Vec<HeadAction>,
+    /// the whole job, for what the trust module checks of it
+    #[serde(skip)]
+    pub raw: serde_norway::Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,6 +385,19 @@ struct HeadDeploy {
 struct HeadImage {
     #[serde(default)]
     format: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    image_arg: Option<String>,
+}
+
+/// One of a job's deployed images: its label (`kernel`, `rootfs`: QEMU's arguments name it
+/// `{label}`), where LAVA fetches it from, and the QEMU arguments that use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobImage {
+    pub label: String,
+    pub url: Option<String>,
+    pub image_arg: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -403,7 +419,8 @@ impl Head {
     }
 
     pub fn parse(text: &str) -> Result<Head> {
-        let head: Head = serde_norway::from_str(text)?;
+        let mut head: Head = serde_norway::from_str(text)?;
+        head.raw = serde_norway::from_str(text)?;
         if head.device_type != "qemu" {
             bail!("its device_type is {:?}: this machine runs qemu jobs", head.device_type);
         }
@@ -421,6 +438,19 @@ impl Head {
     pub fn definitions(&self) -> Vec<&str> {
         let tests = self.actions.iter().filter_map(|a| a.test.as_ref());
         tests.flat_map(|t| t.definitions.iter().map(|d| d.name.as_str())).collect()
+    }
+
+    /// Every image the job deploys, in the order of its deploy actions (labels in order).
+    pub fn images(&self) -> Vec<JobImage> {
+        let deploys = self.actions.iter().filter_map(|a| a.deploy.as_ref());
+        deploys
+            .flat_map(|d| d.images.iter())
+            .map(|(label, image)| JobImage {
+                label: label.clone(),
+                url: image.url.clone(),
+                image_arg: image.image_arg.clone(),
+            })
+            .collect()
     }
 
     /// Whether an image is deployed as ext4: LAVA then puts its overlay in through libguestfs.

@@ -1,7 +1,9 @@
 //! `lava-run`'s log read back. Each line is one YAML document (JSON, but with `!` tags on some
 //! values): `{dt, lvl, msg}`. `results` lines carry a test case's result (`definition`, `case`,
 //! `result`); LAVA's own steps come as cases of the definition `lava`, the job's verdict as its
-//! case `job`; `target` lines are the guest's console. Pure: lines in, [`Outcome`] out.
+//! case `job`, and each test definition's run as its case `N_NAME` (`pass` when the definition
+//! reached its end, `fail` when it stopped part-way: a step failed under `set -e`, or the guest's
+//! shell died); `target` lines are the guest's console. Pure: lines in, [`Outcome`] out.
 
 use serde::Deserialize;
 use serde_norway::Value;
@@ -74,11 +76,57 @@ pub struct Outcome {
     /// LAVA's steps that failed, in order
     pub failed_steps: Vec<CaseResult>,
     pub job: Option<CaseResult>,
+    /// LAVA's record of each test definition's run (`definition: lava`, `case: 0_check`), with
+    /// the console's last lines when it came
+    pub definitions: Vec<(CaseResult, Vec<String>)>,
     pub console: String,
     /// the console between a case's start and end signals, by case: what it printed
     outputs: Vec<(String, Vec<String>)>,
     /// the case whose start signal came last, until its end signal
     open_case: Option<String>,
+    /// the console's lines since the last case ended: where a definition that stopped part-way
+    /// shows why
+    since_case: Excerpt,
+}
+
+/// The first and the last lines of a stretch of console (a failing step's command comes first
+/// under LAVA's `set -x`, its last words last), and how many were left out between them.
+#[derive(Debug, Clone, Default)]
+struct Excerpt {
+    first: Vec<String>,
+    last: std::collections::VecDeque<String>,
+    left_out: usize,
+}
+
+impl Excerpt {
+    const FIRST: usize = 5;
+    const LAST: usize = 10;
+
+    fn push(&mut self, line: &str) {
+        if self.first.len() < Self::FIRST {
+            self.first.push(line.to_string());
+            return;
+        }
+        self.last.push_back(line.to_string());
+        if self.last.len() > Self::LAST {
+            self.last.pop_front();
+            self.left_out += 1;
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Excerpt::default();
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let mut lines = self.first.clone();
+        if self.left_out > 0 {
+            let plural = if self.left_out == 1 { "" } else { "s" };
+            lines.push(format!("[{} line{plural} left out]", self.left_out));
+        }
+        lines.extend(self.last.iter().cloned());
+        lines
+    }
 }
 
 /// How many lines of a case's output its report keeps (the log has all of them).
@@ -89,6 +137,9 @@ impl Outcome {
         match event {
             Event::Case(result) => self.cases.push(result.clone()),
             Event::Step(result) if result.case == "job" => self.job = Some(result.clone()),
+            Event::Step(result) if is_definition_run(&result.case) => {
+                self.definitions.push((result.clone(), self.since_case.lines()))
+            }
             Event::Step(result) if result.result != "pass" => {
                 self.failed_steps.push(result.clone())
             }
@@ -107,10 +158,17 @@ impl Outcome {
         if let Some(name) = signal(line, "<LAVA_SIGNAL_STARTTC ") {
             self.outputs.push((name.to_string(), Vec::new()));
             self.open_case = Some(name.to_string());
-        } else if signal(line, "<LAVA_SIGNAL_ENDTC ").is_some() {
+            self.since_case.clear();
+            return;
+        }
+        let ends = ["<LAVA_SIGNAL_ENDTC ", "<LAVA_SIGNAL_TESTCASE ", "<LAVA_SIGNAL_STARTRUN "];
+        if ends.iter().any(|end| signal(line, end).is_some()) {
             self.open_case = None;
-        } else if let (Some(open), Some((name, lines))) = (&self.open_case, self.outputs.last_mut())
-        {
+            self.since_case.clear();
+            return;
+        }
+        self.since_case.push(line);
+        if let (Some(open), Some((name, lines))) = (&self.open_case, self.outputs.last_mut()) {
             if open == name {
                 lines.push(line.to_string());
             }
@@ -199,8 +257,93 @@ impl Outcome {
             .filter(|name| !tests.iter().any(|t| t.name == **name))
             .map(|name| format!("the test definition {name} reported no results"))
             .collect();
+        let unfinished = self.unfinished_definitions(expected);
+        if !unfinished.is_empty() {
+            tests.push(Test {
+                name: LAVA_SUITE.to_string(),
+                status: Status::Fail,
+                directive: None,
+                diagnostics: Vec::new(),
+                seconds: None,
+                subtests: unfinished,
+            });
+        }
         Run::new(name, Results { tests, problems }, self.machine_failure())
     }
+
+    /// The test definitions that did not reach their end, as error cases named as LAVA names
+    /// them (`0_check`, in its suite `lava`): those LAVA marked failed (a step failed under
+    /// `set -e`, the shell died), and those that reported cases but whose end LAVA never
+    /// recorded (a definition's record is lost when the next one starts). A definition that
+    /// neither reported nor ended is a problem of [`Outcome::run`]'s already.
+    fn unfinished_definitions(&self, expected: &[&str]) -> Vec<Test> {
+        let mut names: Vec<&str> = expected.to_vec();
+        for case in &self.cases {
+            let name = strip_index(&case.definition);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let mut unfinished = Vec::new();
+        for name in names {
+            let records: Vec<&(CaseResult, Vec<String>)> =
+                self.definitions.iter().filter(|(r, _)| strip_index(&r.case) == name).collect();
+            // a definition LAVA ran again (failure_retry) is judged by its last run
+            let (lava_name, why, mut lines) = match records.last() {
+                Some((record, _)) if record.result == "pass" => continue,
+                Some((record, lines)) => (
+                    record.case.clone(),
+                    format!(
+                        "LAVA marked the test definition {name} {}: it stopped before its last \
+                         step (LAVA runs a definition's steps under `set -e`: a step failed, or \
+                         the guest's shell died), so the steps after it did not run",
+                        match record.result.as_str() {
+                            "fail" => "failed",
+                            other => other,
+                        }
+                    ),
+                    lines.clone(),
+                ),
+                None => {
+                    let Some(case) = self.cases.iter().find(|c| strip_index(&c.definition) == name)
+                    else {
+                        continue;
+                    };
+                    (
+                        case.definition.clone(),
+                        format!(
+                            "LAVA never recorded the end of the test definition {name}: it \
+                             stopped before its last step"
+                        ),
+                        Vec::new(),
+                    )
+                }
+            };
+            let mut diagnostics = vec![why];
+            if !lines.is_empty() {
+                diagnostics.push("the console after its last case:".to_string());
+                diagnostics.append(&mut lines);
+            }
+            unfinished.push(Test {
+                name: lava_name,
+                status: Status::Error,
+                directive: None,
+                diagnostics,
+                seconds: None,
+                subtests: Vec::new(),
+            });
+        }
+        unfinished
+    }
+}
+
+/// The suite of LAVA's own records in a report: what LAVA calls the results it logs itself.
+pub const LAVA_SUITE: &str = "lava";
+
+/// `0_check`: LAVA's record of a test definition's run (its own steps are named with `-`, and
+/// never start with an index).
+fn is_definition_run(case: &str) -> bool {
+    strip_index(case) != case
 }
 
 /// The name in `<LAVA_SIGNAL_... NAME>` when `line` is that signal.
@@ -213,7 +356,13 @@ fn signal<'a>(line: &'a str, start: &str) -> Option<&'a str> {
 /// `0_check` → `check`: LAVA numbers a job's definitions.
 pub fn strip_index(definition: &str) -> &str {
     match definition.split_once('_') {
-        Some((index, rest)) if index.chars().all(|c| c.is_ascii_digit()) => rest,
+        Some((index, rest))
+            if !index.is_empty()
+                && !rest.is_empty()
+                && index.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            rest
+        }
         _ => definition,
     }
 }
@@ -268,7 +417,8 @@ mod tests {
 {"dt": "4", "lvl": "target", "msg": "<LAVA_SIGNAL_ENDTC command>"}
 {"dt": "5", "lvl": "target", "msg": "<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=command RESULT=fail>"}
 {"dt": "6", "lvl": "results", "msg": {"case": "command", "definition": "0_run", "result": "fail"}}
-{"dt": "7", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
+{"dt": "7", "lvl": "results", "msg": {"case": "0_run", "definition": "lava", "result": "pass", "uuid": "1_1.1.3.1"}}
+{"dt": "8", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
 "#;
         let run = Outcome::read(log).run("run", &["run"]);
         assert_eq!(run.tests[0].subtests[0].diagnostics, ["hello world"]);
@@ -293,6 +443,104 @@ mod tests {
         let cut = PASSED.lines().take(5).collect::<Vec<_>>().join("\n");
         let run = Outcome::read(&cut).run("check", &["check"]);
         assert_eq!(run.machine_failure.as_deref(), Some("lava-run ended without the job's result"));
+    }
+
+    /// Lines of a real `lava-run` 2023.01 log of a definition whose steps were `lava-test-case
+    /// before --shell true`, then `rm -rf / ; lava-test-case after --shell true`: the second step
+    /// failed, `set -e` ended the definition, lava-test-runner went on to its end, and LAVA marked
+    /// the definition's run failed (its record in the suite `lava`) while the job itself passed.
+    /// (Of its 3544 lines: the definition's start, its case, some of rm's, and its end.)
+    const STOPPED_PART_WAY: &str = r#"{"dt": "2026-12-06T16:19:10.919101", "lvl": "target", "msg": "<LAVA_SIGNAL_STARTRUN 0_run 28339_1.1.3.1>"}
+{"dt": "2026-12-06T16:19:10.919379", "lvl": "debug", "msg": "Received signal: <STARTRUN> 0_run 28339_1.1.3.1"}
+{"dt": "2026-12-06T16:19:10.919437", "lvl": "info", "msg": "Starting test lava.0_run (28339_1.1.3.1)"}
+{"dt": "2026-12-06T16:19:10.919512", "lvl": "info", "msg": "Skipping test definition patterns."}
+{"dt": "2026-12-06T16:19:10.919592", "lvl": "target", "msg": "+ lava-test-case before --shell true"}
+{"dt": "2026-12-06T16:19:10.921639", "lvl": "target", "msg": "<LAVA_SIGNAL_STARTTC before>"}
+{"dt": "2026-12-06T16:19:10.921873", "lvl": "debug", "msg": "Received signal: <STARTTC> before"}
+{"dt": "2026-12-06T16:19:10.922160", "lvl": "target", "msg": "<LAVA_SIGNAL_ENDTC before>"}
+{"dt": "2026-12-06T16:19:10.922394", "lvl": "debug", "msg": "Received signal: <ENDTC> before"}
+{"dt": "2026-12-06T16:19:10.925194", "lvl": "debug", "msg": "Received signal: <TESTCASE> TEST_CASE_ID=before RESULT=pass"}
+{"dt": "2026-12-06T16:19:10.925278", "lvl": "results", "msg": {"case": "before", "definition": "0_run", "endtc": ! "379", "result": "pass", "starttc": ! "377"}}
+{"dt": "2026-12-06T16:19:10.925392", "lvl": "target", "msg": "<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=before RESULT=pass>"}
+{"dt": "2026-12-06T16:19:10.925630", "lvl": "target", "msg": "+ rm -rf /"}
+{"dt": "2026-12-06T16:19:10.938228", "lvl": "target", "msg": "rm: can't remove '/tmp': Device or resource busy"}
+{"dt": "2026-12-06T16:19:10.940373", "lvl": "target", "msg": "rm: can't remove '/sys/kernel/warn_count': Operation not permitted"}
+{"dt": "2026-12-06T16:19:10.940418", "lvl": "target", "msg": "rm: can't remove '/sys/kernel/notes': Operation not permitted"}
+{"dt": "2026-12-06T16:19:10.941207", "lvl": "target", "msg": "rm: can't remove '/sys/kernel/mm/swap/vma_ra_enabled': Operation not permitted"}
+{"dt": "2026-12-06T16:19:10.942983", "lvl": "target", "msg": "rm: can't remove '/sys/kernel/uevent_seqnum': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.859486", "lvl": "target", "msg": "rm: can't remove '/proc/38/mountinfo': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.859700", "lvl": "target", "msg": "rm: can't remove '/proc/38/mountstats': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.859891", "lvl": "target", "msg": "rm: can't remove '/proc/38/clear_refs': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.860098", "lvl": "target", "msg": "rm: can't remove '/proc/38/smaps': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.860284", "lvl": "target", "msg": "rm: can't remove '/proc/38/smaps_rollup': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.860480", "lvl": "target", "msg": "rm: can't remove '/proc/38/pagemap': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.860657", "lvl": "target", "msg": "rm: can't remove '/proc/38/oom_score': Operation not permitted"}
+{"dt": "2026-12-06T16:19:11.862954", "lvl": "target", "msg": "rm: can't remove '/dev': Device or resource busy"}
+{"dt": "2026-12-06T16:19:11.865333", "lvl": "target", "msg": "/lava-28339/0/../bin/lava-test-shell: line 12: can't create /lava-28339/0/results/0_run-1796573950/return_code: nonexistent directory"}
+{"dt": "2026-12-06T16:19:11.866197", "lvl": "target", "msg": "<LAVA_TEST_RUNNER EXIT>"}
+{"dt": "2026-12-06T16:19:11.866692", "lvl": "info", "msg": "ok: lava_test_shell seems to have completed"}
+{"dt": "2026-12-06T16:19:11.866757", "lvl": "error", "msg": "Marking unfinished test run as failed"}
+{"dt": "2026-12-06T16:19:11.866810", "lvl": "results", "msg": {"case": "0_run", "definition": "lava", "duration": "0.95", "result": "fail", "uuid": "28339_1.1.3.1"}}
+{"dt": "2026-12-06T16:19:11.867105", "lvl": "info", "msg": "end: 3 lava-test-retry (duration 00:00:01) [common]"}
+{"dt": "2026-12-06T16:19:13.080595", "lvl": "info", "msg": "Job finished correctly"}
+{"dt": "2026-12-06T16:19:13.080679", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
+"#;
+
+    #[test]
+    fn a_definition_that_stopped_part_way_is_an_error_not_a_pass() {
+        let run = Outcome::read(STOPPED_PART_WAY).run("run", &["run"]);
+        assert_eq!(run.machine_failure, None);
+        assert!(!run.passed);
+        assert_eq!(run.exit_code(125), 1);
+        let suites: Vec<&str> = run.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(suites, ["run", "lava"]);
+        assert_eq!(run.tests[0].subtests[0].status, Status::Pass);
+        let definition = &run.tests[1].subtests[0];
+        assert_eq!((definition.name.as_str(), definition.status), ("0_run", Status::Error));
+        assert!(definition.diagnostics[0].contains("stopped before its last step"));
+        // the failing step's command first (LAVA's `set -x`), the console's last words last
+        assert_eq!(definition.diagnostics[2], "+ rm -rf /", "{definition:?}");
+        assert!(definition.diagnostics.iter().any(|l| l == "[1 line left out]"), "{definition:?}");
+        assert_eq!(definition.diagnostics.last().unwrap(), "<LAVA_TEST_RUNNER EXIT>");
+        assert_eq!((run.counts.pass, run.counts.error), (1, 1));
+        assert!(run.summary().contains("ERROR lava.0_run\n"), "{}", run.summary());
+        assert!(run.junit().contains("0_run"));
+    }
+
+    #[test]
+    fn a_definition_whose_end_never_came_is_an_error() {
+        // LAVA forgets a definition's run when the next one starts before it ended
+        let log = r#"{"dt": "1", "lvl": "results", "msg": {"case": "a1", "definition": "0_first", "result": "pass"}}
+{"dt": "2", "lvl": "results", "msg": {"case": "b1", "definition": "1_second", "result": "pass"}}
+{"dt": "3", "lvl": "results", "msg": {"case": "1_second", "definition": "lava", "result": "pass", "uuid": "1_1.1.3.2"}}
+{"dt": "4", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
+"#;
+        let run = Outcome::read(log).run("job", &["first", "second"]);
+        assert_eq!(run.exit_code(125), 1);
+        let lava = run.tests.iter().find(|t| t.name == "lava").expect("a lava suite");
+        let names: Vec<&str> = lava.subtests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["0_first"]);
+        // a definition LAVA ran twice (failure_retry) is judged by its last run
+        let retried = log.replace(
+            r#"{"dt": "3""#,
+            r#"{"dt": "2", "lvl": "results", "msg": {"case": "0_first", "definition": "lava", "result": "fail"}}
+{"dt": "2", "lvl": "results", "msg": {"case": "0_first", "definition": "lava", "result": "pass"}}
+{"dt": "3""#,
+        );
+        assert_eq!(Outcome::read(&retried).run("job", &["first", "second"]).exit_code(125), 0);
+    }
+
+    #[test]
+    fn a_job_lava_did_not_pass_is_never_a_pass() {
+        for result in ["fail", "incomplete", "canceled"] {
+            let log = PASSED.replace(
+                r#"{"case": "job", "definition": "lava", "result": "pass"}"#,
+                &format!(r#"{{"case": "job", "definition": "lava", "result": "{result}"}}"#),
+            );
+            let run = Outcome::read(&log).run("check", &["check"]);
+            assert!(run.machine_failure.is_some(), "{result}");
+            assert_eq!(run.exit_code(125), 125, "{result}");
+        }
     }
 
     #[test]

@@ -7,7 +7,17 @@
 //! not the test's (a console's boot messages); an unindented line is a diagnostic only while a
 //! subtest runs.
 //! A test whose result never comes (the kernel crashed, the machine was stopped) is an error
-//! named by its `# Subtest:` header, never a pass; a plan that does not match is a problem.
+//! named by its `# Subtest:` header, never a pass; a plan that does not match is a problem, and
+//! so is a missing one (but for KUnit's modules, whose documents plan their suite only).
+//! `Bail out!` is a problem and ends the reading: no result after it counts.
+//!
+//! Diagnostics (`#` lines, and a failure report's other lines) go with a test as each format
+//! places them: KTAP writes a test's before its result line (KUnit prints a case's output, then
+//! its `ok`), TAP (`TAP version 13`/`14`, or no version line) after it. The kernel's own output
+//! (its lines carry the kernel's times) is read as KTAP whatever its version line: KUnit before
+//! KTAP (Linux 5.15) printed `TAP version 14`. A YAML block (`  ---`
+//! to `  ...`) right after a result line is that test's, in both. A test with no name is named
+//! by its number (`test 2`); `not ok ... # TODO` is not a failure (TAP): it counts as skipped.
 
 use serde::Serialize;
 
@@ -69,7 +79,7 @@ impl Counts {
         self.error += other.error;
     }
 
-    fn one(status: Status) -> Counts {
+    pub(crate) fn one(status: Status) -> Counts {
         let mut counts = Counts::default();
         match status {
             Status::Pass => counts.pass = 1,
@@ -122,9 +132,20 @@ impl Results {
 /// One line's meaning, its indentation taken off.
 #[derive(Debug, PartialEq)]
 enum Line<'a> {
-    Version,
-    Plan { count: usize, directive: Option<&'a str> },
-    Result { ok: bool, name: &'a str, directive: Option<&'a str> },
+    /// `KTAP version` (true) or `TAP version`
+    Version {
+        ktap: bool,
+    },
+    Plan {
+        count: usize,
+        directive: Option<&'a str>,
+    },
+    Result {
+        ok: bool,
+        number: Option<usize>,
+        name: &'a str,
+        directive: Option<&'a str>,
+    },
     Subtest(&'a str),
     BailOut(&'a str),
     Diagnostic(&'a str),
@@ -133,7 +154,7 @@ enum Line<'a> {
 
 fn classify(text: &str) -> Line<'_> {
     if text.starts_with("KTAP version ") || text.starts_with("TAP version ") {
-        return Line::Version;
+        return Line::Version { ktap: text.starts_with('K') };
     }
     if let Some(rest) = text.strip_prefix("1..") {
         let (count, directive) = split_directive(rest);
@@ -149,9 +170,14 @@ fn classify(text: &str) -> Line<'_> {
         let (description, directive) = split_directive(rest);
         // `ok 3 - name`: the number, then an optional dash
         let description = description.trim_start();
-        let description = description.trim_start_matches(|c: char| c.is_ascii_digit()).trim();
-        let name = description.strip_prefix("- ").unwrap_or(description).trim();
-        return Line::Result { ok, name, directive };
+        let digits = description.find(|c: char| !c.is_ascii_digit()).unwrap_or(description.len());
+        let number = description[..digits].parse().ok();
+        let description = description[digits..].trim();
+        let name = match description {
+            "-" => "",
+            _ => description.strip_prefix("- ").unwrap_or(description).trim(),
+        };
+        return Line::Result { ok, number, name, directive };
     }
     if let Some(name) = text.strip_prefix("# Subtest:") {
         return Line::Subtest(name.trim());
@@ -177,7 +203,41 @@ fn split_directive(text: &str) -> (&str, Option<&str>) {
 }
 
 fn is_skip(directive: Option<&str>) -> bool {
-    directive.is_some_and(|d| d.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("skip")))
+    is_directive(directive, "skip")
+}
+
+/// `# TODO`: a test expected to fail; its failure is not the run's (TAP).
+pub(crate) fn is_todo(directive: Option<&str>) -> bool {
+    is_directive(directive, "todo")
+}
+
+fn is_directive(directive: Option<&str>, word: &str) -> bool {
+    directive.is_some_and(|d| d.get(..4).is_some_and(|w| w.eq_ignore_ascii_case(word)))
+}
+
+/// The columns of `text`'s indentation (a tab to the next multiple of four).
+fn indent_columns(text: &str) -> usize {
+    let mut columns = 0;
+    for c in text.chars() {
+        match c {
+            ' ' => columns += 1,
+            '\t' => columns = (columns / 4 + 1) * 4,
+            _ => break,
+        }
+    }
+    columns
+}
+
+/// `text` with up to `columns` columns of its indentation taken off.
+fn dedent(text: &str, columns: usize) -> &str {
+    let mut at = 0;
+    for (i, c) in text.char_indices() {
+        if !matches!(c, ' ' | '\t') || indent_columns(&text[..i]) >= columns {
+            break;
+        }
+        at = i + c.len_utf8();
+    }
+    &text[at..]
 }
 
 /// The kernel's time prefix (`[   12.345678] `) and the rest of the line.
@@ -224,10 +284,24 @@ impl Level {
     }
 }
 
+/// A YAML block being read: its indentation, and the depth of the result it follows.
+struct Yaml {
+    columns: usize,
+    depth: usize,
+}
+
 struct Reader {
     levels: Vec<Level>,
     problems: Vec<String>,
     in_document: bool,
+    /// the last version line was KTAP's, or the kernel prints the lines: a test's diagnostics
+    /// come before its result, and KUnit's modules plan their suites only
+    ktap: bool,
+    /// `Bail out!` came: nothing after it is read
+    bailed: bool,
+    /// the line before was a result line: its depth and indentation (a YAML block may follow)
+    after_result: Option<(usize, usize)>,
+    yaml: Option<Yaml>,
     last_time: Option<f64>,
     /// where the current top-level document's tests begin (KUnit's modules print one each)
     document_start: usize,
@@ -240,6 +314,10 @@ pub fn parse(text: &str) -> Results {
         levels: Vec::new(),
         problems: Vec::new(),
         in_document: false,
+        ktap: false,
+        bailed: false,
+        after_result: None,
+        yaml: None,
         last_time: None,
         document_start: 0,
         line_number: 0,
@@ -261,19 +339,37 @@ impl Reader {
     fn line(&mut self, raw: &str) {
         self.line_number += 1;
         let n = self.line_number;
+        if self.bailed {
+            return;
+        }
         let (time, text) = split_time(raw);
+        if self.yaml_line(text) {
+            return;
+        }
+        let after_result = self.after_result.take();
         let (depth, text) = split_indent(text);
         let line = classify(text);
         if !self.in_document {
             match line {
-                Line::Version | Line::Plan { .. } | Line::Result { .. } | Line::Subtest(_) => {
-                    self.in_document = true
-                }
+                Line::Version { .. }
+                | Line::Plan { .. }
+                | Line::Result { .. }
+                | Line::Subtest(_)
+                | Line::BailOut(_) => self.in_document = true,
                 _ => return,
+            }
+        }
+        if let (Some((at, columns)), Line::Other(text)) = (after_result, &line) {
+            let indent = indent_columns(split_time(raw).1);
+            if text.trim_end() == "---" && indent > columns {
+                self.yaml = Some(Yaml { columns: indent, depth: at });
+                self.previous(at).expect("the result before").diagnostics.push("---".into());
+                return;
             }
         }
         if time.is_some() {
             self.last_time = time;
+            self.ktap = true;
         }
         for d in 0..=depth {
             let level = self.level(d);
@@ -282,10 +378,10 @@ impl Reader {
             }
         }
         match line {
-            Line::Version | Line::Subtest(_) => {
+            Line::Version { .. } | Line::Subtest(_) => {
                 // a new test at a depth still holding an unfinished one: that one never ended
                 let fresh = match &line {
-                    Line::Version => self.level(depth).opened,
+                    Line::Version { .. } => self.level(depth).opened,
                     _ => self.level(depth).header.is_some(),
                 };
                 if fresh && depth > 0 {
@@ -297,8 +393,10 @@ impl Reader {
                 }
                 let level = self.level(depth);
                 level.opened = true;
-                if let Line::Subtest(name) = line {
-                    level.header = Some(name.to_string());
+                match line {
+                    Line::Subtest(name) => level.header = Some(name.to_string()),
+                    Line::Version { ktap } => self.ktap = ktap || time.is_some(),
+                    _ => {}
                 }
             }
             Line::Plan { count, directive } => {
@@ -309,11 +407,21 @@ impl Reader {
                     level.plan_skips = directive.map(str::to_string);
                 }
             }
-            Line::Result { ok, name, directive } => self.result(depth, ok, name, directive, time),
-            Line::BailOut(reason) => {
-                self.problems.push(format!("Bail out! {reason}"));
+            Line::Result { ok, number, name, directive } => {
+                self.result(depth, ok, number, name, directive, time);
+                self.after_result = Some((depth, indent_columns(split_time(raw).1)));
             }
-            Line::Diagnostic(text) => self.level(depth).diagnostics.push((n, text.to_string())),
+            Line::BailOut(reason) => {
+                self.problems.push(format!("Bail out! {reason}").trim_end().to_string());
+                self.bailed = true;
+            }
+            Line::Diagnostic(text) => {
+                self.note(depth, n, text);
+                // TAP's diagnostics and YAML block both follow the result, in either order
+                if !self.ktap {
+                    self.after_result = after_result;
+                }
+            }
             // a failure's report runs over lines of its own, some unindented (KUnit's message of
             // an EXPECT_..._MSG): a line at the top goes to the test running, if one is
             Line::Other(text) if !text.is_empty() => {
@@ -321,17 +429,56 @@ impl Reader {
                 match (depth, running) {
                     (0, Some(d)) => self.levels[d].diagnostics.push((n, text.to_string())),
                     (0, None) => {}
-                    _ => self.level(depth).diagnostics.push((n, text.to_string())),
+                    _ => self.note(depth, n, text),
                 }
             }
             Line::Other(_) => {}
         }
     }
 
+    /// The test whose result came last at `depth` in this document, if one did.
+    fn previous(&mut self, depth: usize) -> Option<&mut Test> {
+        let first = if depth == 0 { self.document_start } else { 0 };
+        let tests = &mut self.level(depth).tests;
+        tests.len().checked_sub(1).filter(|&last| last >= first).map(|last| &mut tests[last])
+    }
+
+    /// A diagnostic at `depth`: in TAP the result's before it (if one came at this depth), in
+    /// KTAP (and before TAP's first result) the result's that comes next.
+    fn note(&mut self, depth: usize, n: usize, text: &str) {
+        if !self.ktap {
+            if let Some(test) = self.previous(depth) {
+                test.diagnostics.push(text.to_string());
+                return;
+            }
+        }
+        self.level(depth).diagnostics.push((n, text.to_string()));
+    }
+
+    /// A line of the YAML block being read (its end, `...`, included) goes to the result it
+    /// follows; a line indented less than the block ends it (its `...` went missing) and is
+    /// read as usual.
+    fn yaml_line(&mut self, text: &str) -> bool {
+        let Some(Yaml { columns, depth }) = self.yaml else { return false };
+        let body = text.trim();
+        if !body.is_empty() && indent_columns(text) < columns {
+            self.yaml = None;
+            return false;
+        }
+        if body == "..." {
+            self.yaml = None;
+        }
+        if !body.is_empty() {
+            let line = dedent(text.trim_end(), columns).to_string();
+            self.previous(depth).expect("the result before").diagnostics.push(line);
+        }
+        true
+    }
     fn result(
         &mut self,
         depth: usize,
         ok: bool,
+        number: Option<usize>,
         name: &str,
         directive: Option<&str>,
         time: Option<f64>,
@@ -351,7 +498,7 @@ impl Reader {
         }
         diagnostics.sort_by_key(|(n, _)| *n);
         let mut diagnostics: Vec<String> = diagnostics.into_iter().map(|(_, text)| text).collect();
-        let mut status = match (ok, is_skip(directive)) {
+        let mut status = match (ok, is_skip(directive) || (!ok && is_todo(directive))) {
             (_, true) => Status::Skip,
             (true, false) => Status::Pass,
             (false, false) => Status::Fail,
@@ -362,8 +509,9 @@ impl Reader {
                 let problem = format!("{name}: planned {planned} subtests, {ran} ran");
                 diagnostics.push(format!("# {problem}"));
                 self.problems.push(problem);
-                if ran < planned && status == Status::Pass {
-                    status = Status::Error;
+                // not a pass: short of its plan, it did not finish; over it, it failed
+                if matches!(status, Status::Pass | Status::Skip) {
+                    status = if ran < planned { Status::Error } else { Status::Fail };
                 }
             }
         }
@@ -373,8 +521,11 @@ impl Reader {
             _ => None,
         };
         level.started = None;
+        let first = if depth == 0 { self.document_start } else { 0 };
+        let position = level.tests.len() + 1 - first;
         let name = match (name.is_empty(), inner.header) {
             (true, Some(header)) => header,
+            (true, None) => format!("test {}", number.unwrap_or(position)),
             _ => name.to_string(),
         };
         level.tests.push(Test {
@@ -415,14 +566,20 @@ impl Reader {
         });
     }
 
-    /// The top-level plan against the tests since the document began.
+    /// The top-level plan against the tests since the document began. A document with no plan
+    /// is TAP's that lost it, or KTAP's begun at the top; KUnit's modules' documents begin a
+    /// level down, their suites planned there.
     fn check_plan(&mut self) {
         let Some(level) = self.levels.first() else { return };
-        if let Some(planned) = level.plan {
-            let ran = level.tests.len() - self.document_start;
-            if planned != ran && level.plan_skips.is_none() {
+        let ran = level.tests.len() - self.document_start;
+        match level.plan {
+            Some(planned) if planned != ran && level.plan_skips.is_none() => {
                 self.problems.push(format!("planned {planned} tests, {ran} ran"));
             }
+            None if ran > 0 && (!self.ktap || level.opened) => {
+                self.problems.push(format!("no plan: {ran} tests ran, no 1..N line"));
+            }
+            _ => {}
         }
     }
 

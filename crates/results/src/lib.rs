@@ -1,13 +1,18 @@
 //! Test results a CI reads: KTAP and TAP read into a tree of tests ([`ktap`]), then a summary
 //! for the terminal, JUnit XML (GitLab, Jenkins and GitHub's test reporters read it) and JSON,
 //! and the exit code. Pure: strings in, strings out.
+//!
+//! The three reports and the exit code tell one story: what did not add up (a plan the output
+//! fell short of or lacks, `Bail out!`, a broken machine, a problem the caller found, no test at
+//! all) is a failing case of its own in each, counted alike, so that a CI reading only the JUnit
+//! fails when the exit code does.
 
 pub mod ktap;
 
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 pub use ktap::{parse, Counts, Results, Status, Test};
 
@@ -17,18 +22,54 @@ pub const PASSED: u8 = 0;
 pub const FAILED: u8 = 1;
 
 /// One run's results: what was tested, what the output held, and whether the machine failed
-/// under it (a panic, silence, the timeout).
-#[derive(Debug, Clone, Serialize)]
+/// under it (a panic, silence, the timeout). Serialised as [`Run::json`] writes it.
+#[derive(Debug, Clone)]
 pub struct Run {
     /// what ran (`kunit`, or the command), the name of its JUnit report
     pub name: String,
     pub passed: bool,
+    /// the output's cases; the reports count [`Run::totals`], these and the cases they add
     pub counts: Counts,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub machine_failure: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     pub tests: Vec<Test>,
+}
+
+/// The JSON of a run: its fields, with the counts the JUnit and the summary show.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    name: &'a str,
+    passed: bool,
+    counts: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machine_failure: &'a Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    problems: &'a Vec<String>,
+    tests: &'a Vec<Test>,
+}
+
+impl Serialize for Run {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RunJson {
+            name: &self.name,
+            passed: self.green(),
+            counts: self.totals(),
+            machine_failure: &self.machine_failure,
+            problems: &self.problems,
+            tests: &self.tests,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A case the reports add to the output's: its name, how it ended, what it says.
+struct Added {
+    name: String,
+    status: Status,
+    message: String,
+    /// the summary says it on a line of its own (what the problems and the machine's line
+    /// do not already say)
+    said: bool,
 }
 
 impl Run {
@@ -43,14 +84,78 @@ impl Run {
         }
     }
 
-    /// 0 when every case passed; 1 when one failed or none ran; `machine_failed` (the tool's
-    /// code for a broken machine) when the machine failed, whatever ran before.
+    /// 0 when every case passed; 1 when one failed, none ran or something did not add up (a
+    /// problem); `machine_failed` (the tool's code for a broken machine) when the machine
+    /// failed, whatever ran before.
     pub fn exit_code(&self, machine_failed: u8) -> u8 {
-        match (&self.machine_failure, self.passed) {
+        match (&self.machine_failure, self.green()) {
             (Some(_), _) => machine_failed,
             (None, true) => PASSED,
             (None, false) => FAILED,
         }
+    }
+
+    /// The output's cases, as the JUnit shows them.
+    fn read(&self) -> Counts {
+        let mut counts = Counts::default();
+        self.tests.iter().for_each(|t| counts.add(t.counts()));
+        counts
+    }
+
+    /// The run passed: what the exit code, the JUnit and the JSON's `passed` say alike.
+    fn green(&self) -> bool {
+        self.passed && self.problems.is_empty() && self.machine_failure.is_none()
+    }
+
+    /// The cases the reports count: the output's, and those they add for what did not add up.
+    pub fn totals(&self) -> Counts {
+        let mut counts = self.read();
+        for added in self.added() {
+            counts.add(Counts::one(added.status));
+        }
+        counts
+    }
+
+    /// The cases the reports add to the output's: the machine's failure (an error), a problem
+    /// no case of the output's shows (`plan`, `bail out`, or the problem itself), and, when the
+    /// run failed with no case failing, one that says so (no test ran).
+    fn added(&self) -> Vec<Added> {
+        let mut added = Vec::new();
+        if let Some(reason) = &self.machine_failure {
+            let message = reason.lines().next().unwrap_or("the machine failed").to_string();
+            added.push(Added {
+                name: "machine".into(),
+                status: Status::Error,
+                message,
+                said: false,
+            });
+        }
+        for problem in self.problems.iter().filter(|p| !shown(p, &self.tests)) {
+            let (name, status) = if problem.starts_with("Bail out!") {
+                ("bail out", Status::Error)
+            } else if problem.starts_with("planned ") || problem.starts_with("no plan") {
+                ("plan", Status::Fail)
+            } else {
+                (problem.as_str(), Status::Fail)
+            };
+            let message = problem.clone();
+            added.push(Added { name: name.into(), status, message, said: false });
+        }
+        let red = |c: Counts| c.fail + c.error > 0;
+        let read = self.read();
+        if !self.green() && !red(read) && added.is_empty() {
+            let message = match read.total() {
+                0 => "no test ran",
+                _ => "the run did not pass",
+            };
+            added.push(Added {
+                name: "tests".into(),
+                status: Status::Fail,
+                message: message.into(),
+                said: true,
+            });
+        }
+        added
     }
 
     pub fn json(&self) -> String {
@@ -60,7 +165,7 @@ impl Run {
     /// The run as JUnit XML: a test suite per top-level test with subtests (a KUnit suite), its
     /// leaf cases as test cases (a parameterised case's parameters as `case.parameter`), and one
     /// suite named after the run for top-level cases (plain TAP), a broken machine and what did
-    /// not add up.
+    /// not add up, each as a case of its own ([`Run::totals`]).
     pub fn junit(&self) -> String {
         let mut report = Report::new(self.name.as_str());
         let mut own = TestSuite::new(self.name.as_str());
@@ -79,21 +184,29 @@ impl Run {
                 suite.add_test_case(case(leaf, &name, &test.name));
             }
             // a suite that did not finish, or failed with no failing case, is a case of its own
-            let failing_case = test.subtests.iter().any(|t| {
-                let c = t.counts();
-                c.fail + c.error > 0
-            });
-            if test.status == Status::Error || (test.status == Status::Fail && !failing_case) {
+            if own_case(test) {
                 let alone = Test { subtests: Vec::new(), ..test.clone() };
                 suite.add_test_case(case(&alone, &test.name, &test.name));
             }
             report.add_test_suite(suite);
         }
-        if let Some(reason) = &self.machine_failure {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_message(reason.lines().next().unwrap_or("the machine failed"));
-            status.set_description(reason.as_str());
-            own.add_test_case(TestCase::new("machine", status));
+        for added in self.added() {
+            let kind = match added.status {
+                Status::Error => NonSuccessKind::Error,
+                _ => NonSuccessKind::Failure,
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_message(added.message.as_str());
+            let description = match added.name.as_str() {
+                "machine" => self.machine_failure.as_deref().unwrap_or_default(),
+                _ => added.message.as_str(),
+            };
+            status.set_description(description);
+            let mut case = TestCase::new(added.name.as_str(), status);
+            if added.name != "machine" {
+                case.set_classname(self.name.as_str());
+            }
+            own.add_test_case(case);
         }
         if !self.problems.is_empty() {
             own.set_system_err(self.problems.join("\n"));
@@ -115,6 +228,8 @@ impl Run {
                 rows.push((test.name.clone(), test.counts(), test.seconds));
             }
         }
+        let added = self.added();
+        added.iter().for_each(|a| loose.add(Counts::one(a.status)));
         if loose.total() > 0 {
             rows.push((self.name.clone(), loose, None));
         }
@@ -146,7 +261,7 @@ impl Run {
                     failures.push((shown, leaf));
                 }
             }
-            if test.status == Status::Error && !test.subtests.is_empty() {
+            if !test.subtests.is_empty() && own_case(test) {
                 failures.push((test.name.clone(), test));
             }
         }
@@ -157,16 +272,17 @@ impl Run {
                 out += &format!("    {line}\n");
             }
         }
-        if !self.problems.is_empty() {
+        let said: Vec<&String> = added.iter().filter(|a| a.said).map(|a| &a.message).collect();
+        if !self.problems.is_empty() || !said.is_empty() {
             out += "\n";
-            for problem in &self.problems {
+            for problem in self.problems.iter().chain(said) {
                 out += &format!("problem: {problem}\n");
             }
         }
         if let Some(reason) = &self.machine_failure {
             out += &format!("\nthe machine failed: {}\n", reason.lines().next().unwrap_or(""));
         }
-        let c = self.counts;
+        let c = self.totals();
         out += &format!(
             "\n{} cases: {} passed, {} failed, {} skipped, {} errors{}\n",
             c.total(),
@@ -174,7 +290,7 @@ impl Run {
             c.fail,
             c.skip,
             c.error,
-            if self.passed { "" } else { " — FAILED" }
+            if self.green() { "" } else { " — FAILED" }
         );
         out
     }
@@ -191,11 +307,37 @@ fn leaves<'a>(test: &'a Test, prefix: Option<&str>, out: &mut Vec<(String, &'a T
             out.push((name, sub));
         } else {
             leaves(sub, Some(&name), out);
-            if sub.status == Status::Error {
+            if own_case(sub) {
                 out.push((name, sub));
             }
         }
     }
+}
+
+/// A test with subtests that is a case of its own (as [`Test::counts`] counts it): it did not
+/// finish, or it failed with no failing case.
+fn own_case(test: &Test) -> bool {
+    let failing = test.subtests.iter().any(|t| {
+        let c = t.counts();
+        c.fail + c.error > 0
+    });
+    test.status == Status::Error || (test.status == Status::Fail && !failing)
+}
+
+/// A problem a failing test of the output's already shows: one that did not finish, or one
+/// whose plan did not match.
+fn shown(problem: &str, tests: &[Test]) -> bool {
+    tests.iter().any(|t| {
+        let by_this = match t.status {
+            Status::Error => {
+                problem.strip_suffix(" did not finish") == Some(t.name.as_str())
+                    || t.diagnostics.iter().any(|d| d.strip_prefix("# ") == Some(problem))
+            }
+            Status::Fail => t.diagnostics.iter().any(|d| d.strip_prefix("# ") == Some(problem)),
+            _ => false,
+        };
+        by_this || shown(problem, &t.subtests)
+    })
 }
 
 fn case(test: &Test, name: &str, classname: &str) -> TestCase {
@@ -204,11 +346,16 @@ fn case(test: &Test, name: &str, classname: &str) -> TestCase {
         Status::Pass => TestCaseStatus::success(),
         Status::Skip => {
             let mut status = TestCaseStatus::skipped();
-            if let Some(directive) = &test.directive {
+            match &test.directive {
+                // `TODO reason` as it is: a failure expected, not a skip
+                Some(todo) if ktap::is_todo(Some(todo)) => status.set_message(todo.as_str()),
                 // `SKIP reason`: the reason
-                let reason = directive.get(4..).filter(|_| directive.len() > 4).unwrap_or("");
-                status.set_message(reason.trim());
-            }
+                Some(skip) => {
+                    let reason = skip.get(4..).filter(|_| skip.len() > 4).unwrap_or("");
+                    status.set_message(reason.trim())
+                }
+                None => &mut status,
+            };
             status
         }
         Status::Fail | Status::Error => {
@@ -221,7 +368,9 @@ fn case(test: &Test, name: &str, classname: &str) -> TestCase {
             let message = test
                 .diagnostics
                 .iter()
-                .find(|l| l.contains("FAILED") || l.contains("no result"))
+                .find(|l| {
+                    l.contains("FAILED") || l.contains("no result") || l.contains(": planned ")
+                })
                 .or(test.diagnostics.first())
                 .map(|l| l.trim_start_matches('#').trim())
                 .unwrap_or(fallback);
@@ -237,3 +386,6 @@ fn case(test: &Test, name: &str, classname: &str) -> TestCase {
     }
     case
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,14 +122,14 @@ fn cpio_listing() {
         040755 0:0       0    - etc
         100644 0:0     160    - etc/fstab
         040755 0:0       0    - etc/init.d
-        100755 0:0     159    - etc/init.d/rcS
+        100755 0:0     454    - etc/init.d/rcS
         100644 0:0     448    - etc/inittab
         120777 0:0      11    - linuxrc -> bin/busybox
         040755 0:0       0    - mnt
         040755 0:0       0    - proc
         040755 0:0       0    - sbin
         120777 0:0      14    - sbin/init -> ../bin/busybox
-        100755 0:0    2482    - sbin/kardel-run
+        100755 0:0    3359    - sbin/kardel-run
         100755 0:0     698    - sbin/kardel-setup
         120777 0:0      14    - sbin/poweroff -> ../bin/busybox
         040755 0:0       0    - sys
