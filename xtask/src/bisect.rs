@@ -61,6 +61,9 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
         }
     }
 
+    // every flag's value is checked before a folder, a lock or a package
+    let options = flags.machine.options(None)?;
+
     // the bisect's kernels live apart: its checkout, and a target folder of its own so that no
     // step's kernel replaces yours
     let user = Context::new(&selection, target_dir()?)?;
@@ -71,7 +74,6 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     std::fs::create_dir_all(&home)?;
     let _lock = artifact::Lock::acquire(&user_layout.lock_for(&home), "this repository's bisect")?;
     hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
-    let options = flags.machine.options(None)?;
 
     // BusyBox and the images do not change from step to step (your modules aside, which are
     // built against each kernel): they are built, or found current, in your target folder as
@@ -103,6 +105,7 @@ pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
     ctx.add_features(&options.needed_features());
 
     let (good, bad) = checkout.ends()?;
+    artifact::record_timing("checkout", checkout_took.as_secs_f64());
     let log_path = home.join("bisect.log");
     if let Ok((_, status)) = repo.state() {
         let changed = status.lines().filter(|l| !l.starts_with("??")).count();
@@ -245,7 +248,8 @@ fn boot_and_test(
             );
             Ok(match checked {
                 Ok(_) => Outcome::Checked(Ok(())),
-                Err(err) => match qemu::panic_line(&format!("{err:#}")) {
+                // the console, not the error's text, says whether the kernel panicked
+                Err(err) => match qemu::panic_line(&session.transcript()) {
                     Some(line) => Outcome::Panicked(line.to_string()),
                     None => Outcome::Checked(Err(first_line(&format!("{err:#}")))),
                 },
@@ -262,16 +266,20 @@ fn boot_and_test(
                 } else {
                     Box::new(std::io::sink())
                 },
-                ..runner::Options::for_command(ctx, Duration::from_secs(flags.timeout))
+                ..runner::Options::for_command(ctx, options, Duration::from_secs(flags.timeout))
             };
             Ok(match runner::run(ctx, machine, &flags.command, run_options) {
-                Ok(runner::GUEST_FAILED) => Outcome::MachineFailed("the command exited 125".into()),
-                Ok(code) => Outcome::Exited(code),
-                // the runner's error names the kernel's panic line first when it panicked
-                Err(err) => match qemu::panic_line(&format!("{err:#}")) {
-                    Some(line) => Outcome::Panicked(line.to_string()),
-                    None => Outcome::MachineFailed(first_line(&format!("{err:#}"))),
-                },
+                runner::Outcome::Exited(runner::GUEST_FAILED) => {
+                    Outcome::MachineFailed("the command exited 125".into())
+                }
+                runner::Outcome::Failed(runner::Failure {
+                    kind: runner::FailureKind::Panic(line),
+                    ..
+                }) => Outcome::Panicked(line),
+                runner::Outcome::Failed(failure) => {
+                    Outcome::MachineFailed(first_line(&failure.message))
+                }
+                other => Outcome::Exited(other.exit_code()),
             })
         })()
     };

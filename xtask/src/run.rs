@@ -154,19 +154,24 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
         verbose: flags.verbose,
         waits_for_debugger: flags.gdb.is_some(),
         warm: !flags.cold,
-        ..runner::Options::for_command(&ctx, Duration::from_secs(flags.timeout))
+        ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
     };
     if !(flags.tap || flags.reports.wanted()) {
-        return runner::run(&ctx, machine, &flags.command, options).map(ExitCode::from);
+        let outcome = runner::run(&ctx, machine, &flags.command, options);
+        if let Some(failure) = outcome.failure() {
+            eprintln!("error: {}", failure.message);
+        }
+        return Ok(ExitCode::from(outcome.exit_code()));
     }
     let copy = Arc::new(Mutex::new(Vec::new()));
     options.stdout = Box::new(test::Tee { out: std::io::stdout(), copy: Arc::clone(&copy) });
     let outcome = runner::run(&ctx, machine, &flags.command, options);
     let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
-    let machine_failure = outcome.as_ref().err().map(|err| format!("{err:#}"));
+    let machine_failure = outcome.failure().map(|failure| failure.message.clone());
     let mut run =
         results::Run::new(&flags.command.join(" "), results::parse(&stdout), machine_failure);
-    if let Ok(code @ 1..) = outcome {
+    let code = outcome.exit_code();
+    if outcome.failure().is_none() && code != 0 {
         run.passed = false;
         run.problems.push(format!("the command exited with {code}"));
     }

@@ -93,13 +93,13 @@ fn boot_kunit(
         // what loading the modules prints is not the results: the summary is stdout's
         stdout: Box::new(std::io::stderr()),
         console_copy: Some(Arc::clone(&console)),
-        ..runner::Options::for_command(&ctx, Duration::from_secs(flags.timeout))
+        ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
     };
     let argv = ["sh", "-c", kunit::LOAD_TEST_MODULES].map(String::from);
     let machine_failure = match runner::run(&ctx, machine, &argv, options) {
-        Ok(0) => None,
-        Ok(code) => Some(format!("loading the test modules failed (exit {code})")),
-        Err(err) => Some(format!("{err:#}")),
+        runner::Outcome::Exited(0) => None,
+        runner::Outcome::Failed(failure) => Some(failure.message),
+        other => Some(format!("loading the test modules failed (exit {})", other.exit_code())),
     };
     let console = std::mem::take(&mut *console.lock().expect("the console's lock"));
     Ok((console_log, console, machine_failure))

@@ -48,19 +48,29 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// Whether `text` holds `token` as a whole word: `--uboot` is not mentioned by `--uboot-rom`.
+fn mentions(text: &str, token: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    text.match_indices(token).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + token.len()..].chars().next();
+        !after.is_some_and(is_word) && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 fn readme_names_everything() -> Result<()> {
     let readme = read("README.md")?;
     let command = Xtask::command();
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
         ensure!(
-            readme.contains(&format!("cargo xtask {name}")),
+            mentions(&readme, &format!("cargo xtask {name}")),
             "README.md does not describe `cargo xtask {name}`"
         );
         for arg in sub.get_arguments() {
             if let Some(long) = arg.get_long() {
                 ensure!(
-                    readme.contains(&format!("--{long}")),
+                    mentions(&readme, &format!("--{long}")),
                     "README.md does not mention --{long} (of `{name}`)"
                 );
             }
@@ -185,6 +195,15 @@ mod tests {
     #[test]
     fn readme_names_every_subcommand_and_build_flag() {
         super::readme_names_everything().unwrap();
+    }
+
+    #[test]
+    fn a_flag_is_mentioned_as_a_whole_word() {
+        let readme = "`--uboot-rom FILE` boots a ROM; `cargo xtask runs`";
+        assert!(!super::mentions(readme, "--uboot"));
+        assert!(super::mentions(readme, "--uboot-rom"));
+        assert!(!super::mentions(readme, "cargo xtask run"));
+        assert!(super::mentions("| `--uboot`, `--json` |", "--uboot"));
     }
 
     #[test]

@@ -88,8 +88,7 @@ fn edges_of_a_command() {
     assert_eq!(every_port.output.status.code(), Some(3), "{}", every_port.stderr());
     assert!(every_port.elapsed < Duration::from_secs(30), "took {:?}", every_port.elapsed);
     // the guest has what udev would add: /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd
-    let mut awk =
-        xtask(&["run", "--", "sh", "-c", "awk -f /dev/stdin && ls /dev/fd/ >/dev/stderr"]);
+    let mut awk = xtask(&["run", "--", "sh", "-c", "awk -f /dev/stdin && ls /dev/fd/ >&2"]);
     awk.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = awk.spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"BEGIN { print 6 * 7 }\n").unwrap();
@@ -126,6 +125,7 @@ fn edges_of_a_command() {
     head.stdin(endless.stdout.take().unwrap());
     let head = run(head).ok();
     let _ = endless.kill();
+    let _ = endless.wait();
     assert_eq!(head.stdout(), "y\n");
     assert!(head.elapsed < Duration::from_secs(30), "took {:?}", head.elapsed);
 
@@ -238,18 +238,36 @@ fn warm_starts() {
     said(&other, "warm start: saved the machine");
     said(&run(xtask(&["run", "--verbose", "--cold", "--", "true"])).ok(), "a boot (not asked");
 
-    // a saved state that does not load: the run boots instead, once, and saves it anew
+    // a saved machine whose files changed since the save is not restored: the run boots and
+    // saves it anew, saying so without --verbose
     let states = target_dir().join("kardel/warm/x86_64");
-    // each saved machine a folder: the devices' state and the RAM
-    for saved in std::fs::read_dir(&states).unwrap().flatten() {
-        for file in std::fs::read_dir(saved.path()).unwrap().flatten() {
-            std::fs::write(file.path(), b"not a machine").unwrap();
+    let saved_files = || -> Vec<std::path::PathBuf> {
+        let folders = std::fs::read_dir(&states).unwrap().flatten();
+        folders
+            .flat_map(|s| std::fs::read_dir(s.path()).unwrap().flatten().map(|f| f.path()))
+            .collect()
+    };
+    for file in saved_files() {
+        if file.ends_with("ram") {
+            std::fs::write(&file, b"not a machine").unwrap();
         }
     }
-    let fell_back = warm(&["echo", "booted"]).ok();
+    let rebooted = run(xtask(&["run", "--", "echo", "booted"])).ok();
+    assert_eq!(rebooted.stdout(), "booted\n");
+    said(&rebooted, "changed since it was saved: booting, and saving the machine anew");
+    // a state that does not load though its files are as saved (same size, same time): the run
+    // boots instead, once, and saves it anew
+    for file in saved_files().into_iter().filter(|f| f.ends_with("state")) {
+        let meta = std::fs::metadata(&file).unwrap();
+        let out = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&out, &vec![0u8; meta.len() as usize], 0).unwrap();
+        out.set_modified(meta.modified().unwrap()).unwrap();
+    }
+    let fell_back = run(xtask(&["run", "--", "echo", "booted"])).ok();
     assert_eq!(fell_back.stdout(), "booted\n");
     said(&fell_back, "the restore failed, booting instead");
-    said(&fell_back, "saved the machine");
+    let again = warm(&["true"]).ok();
+    said(&again, "warm start: restored the saved machine");
 
     // four at once, each restoring its own machine from the one state
     let children: Vec<_> = (0..4)

@@ -214,13 +214,10 @@ fn tap_from_a_command(dir: &Path) {
         failed.stdout()
     );
     let report = read_junit(&junit);
-    let cases: Vec<(&str, Kind)> = report
-        .test_suites
-        .iter()
-        .flat_map(|s| &s.test_cases)
-        .map(|c| (c.name.as_str(), kind(&c.status)))
-        .collect();
-    assert_eq!(cases, [("boots", Kind::Pass), ("sums", Kind::Failure), ("later", Kind::Skipped)]);
+    assert_eq!(
+        cases(&report),
+        [("boots", Kind::Pass), ("sums", Kind::Failure), ("later", Kind::Skipped)]
+    );
     let passing = run(xtask(&[
         "run",
         "--tap",
@@ -242,13 +239,7 @@ fn tap_from_a_command(dir: &Path) {
         let short = run(xtask(&["run", "--tap", "--junit", path(&junit), "--", "sh", "-c", tap]));
         assert_eq!(short.output.status.code(), Some(1), "{}", short.stderr());
         let report = read_junit(&junit);
-        let cases: Vec<(&str, Kind)> = report
-            .test_suites
-            .iter()
-            .flat_map(|s| &s.test_cases)
-            .map(|c| (c.name.as_str(), kind(&c.status)))
-            .collect();
-        assert_eq!(cases, [("one", Kind::Pass), (case, expected)], "{tap}");
+        assert_eq!(cases(&report), [("one", Kind::Pass), (case, expected)], "{tap}");
     }
 }
 
@@ -308,6 +299,16 @@ fn kind(status: &TestCaseStatus) -> Kind {
     }
 }
 
+/// Every case of the report, by name, with how it ended.
+fn cases(report: &Report) -> Vec<(&str, Kind)> {
+    report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .map(|c| (c.name.as_str(), kind(&c.status)))
+        .collect()
+}
+
 /// The JUnit file parsed back: well formed, or the test fails naming it.
 fn read_junit(path: &Path) -> Report {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -327,6 +328,6 @@ fn only_suite<'a>(report: &'a Report, name: &str) -> &'a quick_junit::TestSuite 
     found[0]
 }
 
-fn path(p: &PathBuf) -> &str {
+fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }

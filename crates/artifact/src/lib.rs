@@ -61,6 +61,20 @@ pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     })
 }
 
+/// The variable naming a file where the tool appends the times of its own steps, a JSON object
+/// a line (`{"what":"checkout","seconds":15.2}`): what the bench reads, rather than the tool's
+/// messages to people.
+pub const TIMINGS: &str = "KARDEL_TIMINGS";
+
+/// Appends `seconds` for `what` to the [`TIMINGS`] file, when there is one (a failed write
+/// changes nothing of the run).
+pub fn record_timing(what: &str, seconds: f64) {
+    let Some(path) = std::env::var_os(TIMINGS) else { return };
+    if let Ok(mut file) = fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(file, "{{\"what\":\"{what}\",\"seconds\":{seconds}}}");
+    }
+}
+
 /// The sha256 of a file, lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -172,32 +186,68 @@ pub struct Lock {
     _file: File,
 }
 
+/// How long a run waits for another to free what it needs: longer than any build here (a
+/// defconfig kernel takes about 12 minutes on two cores), short of a night in CI.
+pub const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 impl Lock {
-    /// Locks `path` (created if needed), waiting for another holder and saying so first,
-    /// naming `what` is locked.
+    /// Locks `path` (created if needed), waiting for another holder (saying who holds it first)
+    /// for at most [`LOCK_PATIENCE`], naming `what` is locked.
     pub fn acquire(path: &Path, what: &str) -> Result<Lock> {
+        Lock::acquire_within(path, what, LOCK_PATIENCE)
+    }
+
+    /// [`Lock::acquire`], giving up after `patience`.
+    pub fn acquire_within(path: &Path, what: &str, patience: std::time::Duration) -> Result<Lock> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file = fs::OpenOptions::new()
+        let mut file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(path)
             .with_context(|| format!("opening lock file {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                eprintln!(
-                    "blocking: waiting for another run to finish with {what} (lock {})",
-                    path.display()
-                );
-                file.lock().with_context(|| format!("locking {}", path.display()))?;
-            }
-            Err(fs::TryLockError::Error(err)) => {
-                return Err(err).with_context(|| format!("locking {}", path.display()));
+        let started = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(path).unwrap_or_default();
+                    let holder = match holder.trim() {
+                        "" => String::new(),
+                        who => format!(", held by {who}"),
+                    };
+                    if started.elapsed() >= patience {
+                        anyhow::bail!(
+                            "gave up after {}s waiting for another run to finish with {what} \
+                             (lock {}{holder})",
+                            patience.as_secs(),
+                            path.display()
+                        );
+                    }
+                    if !said {
+                        eprintln!(
+                            "blocking: waiting for another run to finish with {what} (lock {}{holder}; \
+                             at most {} min)",
+                            path.display(),
+                            patience.as_secs() / 60
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(fs::TryLockError::Error(err)) => {
+                    return Err(err).with_context(|| format!("locking {}", path.display()));
+                }
             }
         }
+        // who holds it, for a run that waits: this process and its command line
+        let argv: Vec<String> = std::env::args().collect();
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "pid {} ({})", std::process::id(), argv.join(" "));
         Ok(Lock { _file: file })
     }
 }
@@ -211,6 +261,23 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_held_lock_names_its_holder_and_a_waiter_gives_up() {
+        let dir = scratch("lock");
+        let path = dir.join("build.lock");
+        let _held = Lock::acquire(&path, "the build folder").unwrap();
+        let waited =
+            Lock::acquire_within(&path, "the build folder", std::time::Duration::from_millis(300));
+        let err = format!("{:#}", waited.err().expect("a second holder"));
+        assert!(
+            err.contains(
+                "gave up after 0s waiting for another run to finish with the build folder"
+            ),
+            "{err}"
+        );
+        assert!(err.contains(&format!("held by pid {}", std::process::id())), "{err}");
     }
 
     #[test]

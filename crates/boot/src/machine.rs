@@ -98,6 +98,18 @@ impl Options {
         self.net || !self.forwards.is_empty()
     }
 
+    /// What of the host's the guest reaches (shares, a network), if anything: such a guest
+    /// powers off at its end (its writes to a share flushed, its connections closed) and never
+    /// starts from a saved machine (both are this run's host's, set up as it boots).
+    pub fn reaches_host(&self) -> Option<&'static str> {
+        match (self.shares.is_empty(), self.wants_net()) {
+            (true, false) => None,
+            (false, false) => Some("shares"),
+            (true, true) => Some("networking"),
+            (false, true) => Some("shares and networking"),
+        }
+    }
+
     /// The features of features.toml the kernel needs for these options.
     pub fn needed_features(&self) -> Vec<&'static str> {
         let mut needs = Vec::new();

@@ -83,13 +83,16 @@ pub struct Options {
     /// start from the saved machine when there is one, and save it when there is none
     /// ([`warm`]): for commands only (KUnit's suites run as the kernel boots)
     pub warm: bool,
+    /// what of the host's the guest reaches ([`crate::Options::reaches_host`]), if anything
+    pub reaches_host: Option<&'static str>,
 }
 
 impl Options {
-    /// A command's run as `run -- CMD` makes it: its stdout this process's, the console in the
-    /// `command` log.
-    pub fn for_command(ctx: &Context, timeout: Duration) -> Options {
+    /// A command's run as `run -- CMD` makes it, on a machine made with `machine`'s options:
+    /// its stdout this process's, the console in the `command` log.
+    pub fn for_command(ctx: &Context, machine: &crate::Options, timeout: Duration) -> Options {
         Options {
+            reaches_host: machine.reaches_host(),
             timeout,
             verbose: false,
             waits_for_debugger: false,
@@ -101,23 +104,143 @@ impl Options {
     }
 }
 
+/// How a command run ended: what `run`, `test` and `bisect` read (never an error's text).
+#[derive(Debug)]
+pub enum Outcome {
+    /// the command's exit status, as the runner wrote it
+    Exited(u8),
+    /// the reader of the run's stdout or stderr went away first
+    ReaderGone,
+    /// the machine (or the tool around it) failed under the command
+    Failed(Failure),
+}
+
+/// Why a run has no exit status, and what to tell a person.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// the reason, the console's last lines and where its whole log is
+    pub message: String,
+}
+
+/// The kinds of [`Failure`] a caller may act on (the bisect's `--panic skip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// the kernel panicked: its panic line
+    Panic(String),
+    /// the console showed a boot that cannot go on (no init, no root, no console)
+    Boot(qemu::FailureKind),
+    /// `--timeout` passed
+    Timeout,
+    /// the guest (or QEMU) ended without the command's status, with no panic on its console
+    NoStatus,
+    /// anything else: silence before the runner started, QEMU gone, a port or folder that
+    /// could not be made
+    Machine,
+}
+
+impl Outcome {
+    /// The run's exit code: the command's, [`READER_GONE`] or [`GUEST_FAILED`].
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Exited(code) => *code,
+            Outcome::ReaderGone => READER_GONE,
+            Outcome::Failed(_) => GUEST_FAILED,
+        }
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Failed(failure) => Some(failure),
+            _ => None,
+        }
+    }
+
+    /// A failure of the run's own making from an error: a [`qemu::BootFailure`] keeps its kind
+    /// (and its panic line), anything else is the machine's.
+    fn from_error(err: anyhow::Error) -> Outcome {
+        let kind = match err.downcast_ref::<qemu::BootFailure>() {
+            Some(boot) => match (&boot.panic_line, boot.kind) {
+                (Some(line), _) => FailureKind::Panic(line.clone()),
+                (None, kind) => FailureKind::Boot(kind),
+            },
+            None => FailureKind::Machine,
+        };
+        Outcome::Failed(Failure { kind, message: format!("{err:#}") })
+    }
+}
+
+/// How the wait for the guest to end went.
+enum Waited {
+    /// QEMU ended (or was stopped at the status)
+    Ended,
+    /// `--timeout` passed first
+    TimedOut(Duration),
+    /// the session failed otherwise (its error)
+    Failed(anyhow::Error),
+}
+
+/// The verdict of a run, pure: a status that arrived always decides; then a reader that went
+/// away; then why the guest ended without one. `panic_line` is the kernel's, if its console
+/// shows one; `report` the console's last lines.
+fn verdict(
+    status: Option<u8>,
+    reader_gone: bool,
+    waited: Waited,
+    panic_line: Option<&str>,
+    command: &str,
+    report: impl FnOnce() -> String,
+) -> Outcome {
+    match (status, waited) {
+        (Some(code), _) => Outcome::Exited(code),
+        (None, _) if reader_gone => Outcome::ReaderGone,
+        (None, Waited::TimedOut(limit)) => Outcome::Failed(Failure {
+            kind: FailureKind::Timeout,
+            message: format!(
+                "the guest did not finish `{command}` within --timeout {}s\n{}",
+                limit.as_secs(),
+                report()
+            ),
+        }),
+        (None, Waited::Failed(err)) => {
+            Outcome::from_error(err.context(format!("the guest failed running `{command}`")))
+        }
+        (None, Waited::Ended) => {
+            // a panic under the command (a module's, say) is the usual reason: say so first
+            let why = panic_line.map(|l| format!(": {l}")).unwrap_or_default();
+            let kind = match panic_line {
+                Some(line) => FailureKind::Panic(line.to_string()),
+                None => FailureKind::NoStatus,
+            };
+            let message =
+                format!("the guest ended without the command's exit status{why}\n{}", report());
+            Outcome::Failed(Failure { kind, message })
+        }
+    }
+}
+
 /// Boots `machine` (whose init is [`protocol::RUNNER_INIT`]) with `argv` as its command, streams
 /// the command's output to `options.stdout` and this process's stderr, and this process's stdin
 /// to it, and returns its exit code. An error is a failure of the machine (or of the tool). With
 /// `options.warm`, the machine starts from its saved state when there is one ([`warm`]), and is
-/// saved when there is none; a restore that fails falls back to a boot, once.
-pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Result<u8> {
+/// saved when there is none; a restore that fails falls back to a boot, once. Every way the
+/// run ends is an [`Outcome`]: a failure of the machine or of the tool around it too.
+pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Outcome {
+    try_run(ctx, machine, argv, options).unwrap_or_else(Outcome::from_error)
+}
+
+fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Result<Outcome> {
     sweep_dead_runs(&ctx.layout.runs());
     // a guest that reaches nothing of the host's is done once its status is in: its poweroff
     // (a tenth of a second under TCG) would change nothing anyone sees
-    let ends_at_status = warm::host_in_guest(&machine).is_none();
+    let ends_at_status = options.reaches_host.is_none();
     let finish = |started, options| finish(started, argv, options, ends_at_status);
     let cold_because = match options.warm {
         false => Some("not asked for (--cold, or a command that needs a boot)".to_string()),
         true if !ctx.arch.warm_starts => {
             Some(format!("not on {} (arches.toml says why)", ctx.arch.name))
         }
-        true => warm::cannot(&machine, options.waits_for_debugger),
+        true => warm::cannot(options.reaches_host, options.waits_for_debugger),
     };
     if let Some(why) = cold_because {
         say(&options, &format!("warm start: none, a boot ({why})"));
@@ -134,9 +257,16 @@ pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
         let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
         return finish(started, options);
     }
+    if let Err(why) = warm::intact(&state) {
+        eprintln!("warm start: {why}: booting, and saving the machine anew");
+        warm::forget(&state);
+        let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
+        return finish(started, options);
+    }
     match restore(warm_machine, ports, argv, &state, &options) {
         Ok(restored) => {
             let took = restored.session.arrived(RUNNER_STARTED).unwrap_or_default();
+            artifact::record_timing("restore", took.as_secs_f64());
             let took = format!("{:.3} s from QEMU's start to the command's", took.as_secs_f64());
             say(&options, &format!("warm start: restored the saved machine ({took})"));
             finish(restored, options)
@@ -323,6 +453,7 @@ fn save(qmp: &Path, ram: &Path, saved: &Path) -> Result<()> {
             .with_context(|| format!("creating {}", temporary.display()))?;
         monitor.save_to(&warm::state_file(&temporary), Duration::from_secs(30))?;
         warm::copy_ram(ram, &warm::ram_of(&temporary))?;
+        warm::record_identity(&temporary)?;
         warm::keep(&temporary, saved)
     })();
     if done.is_err() {
@@ -371,7 +502,12 @@ impl Started {
 }
 
 /// Streams, the status, the wait for the command's end, and its exit code.
-fn finish(started: Started, argv: &[String], options: Options, ends_at_status: bool) -> Result<u8> {
+fn finish(
+    started: Started,
+    argv: &[String],
+    options: Options,
+    ends_at_status: bool,
+) -> Result<Outcome> {
     let Started { mut session, ports, connections, connection_back, gate, runner_started, began } =
         started;
     let (done, reader_gone) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
@@ -436,28 +572,22 @@ fn finish(started: Started, argv: &[String], options: Options, ends_at_status: b
     // QEMU is gone, so its connection is closed: what it held is all there is
     let status = status_received.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
     drop(ports);
-    match (parse_status(&status), result) {
-        (Some(code), _) => Ok(code),
-        (None, _) if reader_gone.load(Ordering::SeqCst) => Ok(READER_GONE),
-        (None, Err(_)) if began.elapsed() >= timeout => Err(anyhow::anyhow!(
-            "the guest did not finish `{}` within --timeout {}s\n{}",
-            argv.join(" "),
-            timeout.as_secs(),
-            session.console_report()
-        )),
-        (None, Err(err)) => {
-            Err(err.context(format!("the guest failed running `{}`", argv.join(" "))))
-        }
-        (None, Ok(_)) => {
-            // a panic under the command (a module's, say) is the usual reason: say so first
-            let transcript = session.transcript();
-            let why = qemu::panic_line(&transcript).map(|l| format!(": {l}")).unwrap_or_default();
-            Err(anyhow::anyhow!(
-                "the guest ended without the command's exit status{why}\n{}",
-                session.console_report()
-            ))
-        }
-    }
+    let waited = match result {
+        Ok(_) => Waited::Ended,
+        Err(_) if began.elapsed() >= timeout => Waited::TimedOut(timeout),
+        Err(err) => Waited::Failed(err),
+    };
+    let transcript = session.transcript();
+    let command = argv.join(" ");
+    let outcome = verdict(
+        parse_status(&status),
+        reader_gone.load(Ordering::SeqCst),
+        waited,
+        qemu::panic_line(&transcript),
+        &command,
+        || session.console_report(),
+    );
+    Ok(outcome)
 }
 
 /// Opened once; waited on by the threads that must not send before it opens.
@@ -607,4 +737,87 @@ fn open_when_there(path: &Path) -> std::io::Result<File> {
         thread::sleep(Duration::from_millis(10));
     }
     open()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verdict of one way a run can end: its exit code and the failure's kind, if any.
+    fn judged(
+        status: Option<u8>,
+        reader_gone: bool,
+        waited: Waited,
+        panic: Option<&str>,
+    ) -> (u8, Option<FailureKind>) {
+        let outcome = verdict(status, reader_gone, waited, panic, "cmd", || "console".into());
+        (outcome.exit_code(), outcome.failure().map(|f| f.kind.clone()))
+    }
+
+    #[test]
+    fn a_status_that_arrived_always_decides() {
+        let panic = Some("Kernel panic - not syncing: printed by the command");
+        assert_eq!(judged(Some(3), false, Waited::Ended, None), (3, None));
+        assert_eq!(judged(Some(0), true, Waited::Ended, panic), (0, None));
+        let late = Waited::TimedOut(Duration::from_secs(4));
+        assert_eq!(judged(Some(7), false, late, None), (7, None));
+        let failed = Waited::Failed(anyhow::anyhow!("qemu exited"));
+        assert_eq!(judged(Some(0), false, failed, None), (0, None));
+    }
+
+    #[test]
+    fn without_a_status_the_reader_then_the_machine_decide() {
+        assert_eq!(judged(None, true, Waited::Ended, None), (READER_GONE, None));
+        let timeout = Waited::TimedOut(Duration::from_secs(4));
+        assert_eq!(judged(None, false, timeout, None), (GUEST_FAILED, Some(FailureKind::Timeout)));
+        let line = "Kernel panic - not syncing: Attempted to kill init!";
+        assert_eq!(
+            judged(None, false, Waited::Ended, Some(line)),
+            (GUEST_FAILED, Some(FailureKind::Panic(line.into())))
+        );
+        assert_eq!(
+            judged(None, false, Waited::Ended, None),
+            (GUEST_FAILED, Some(FailureKind::NoStatus))
+        );
+        let silent = Waited::Failed(anyhow::anyhow!("the console printed nothing for 15s"));
+        assert_eq!(judged(None, false, silent, None), (GUEST_FAILED, Some(FailureKind::Machine)));
+    }
+
+    #[test]
+    fn a_boot_failure_keeps_its_kind_and_its_panic_line() {
+        let boot = |kind, panic_line: Option<&str>| {
+            Waited::Failed(anyhow::anyhow!(qemu::BootFailure {
+                kind,
+                panic_line: panic_line.map(String::from),
+                waiting_for: "the runner".into(),
+                report: "console".into(),
+            }))
+        };
+        let no_init = boot(qemu::FailureKind::NoWorkingInit, None);
+        assert_eq!(
+            judged(None, false, no_init, None),
+            (GUEST_FAILED, Some(FailureKind::Boot(qemu::FailureKind::NoWorkingInit)))
+        );
+        let line = "Kernel panic - not syncing: No working init found.";
+        let panicked = boot(qemu::FailureKind::NoWorkingInit, Some(line));
+        assert_eq!(
+            judged(None, false, panicked, None),
+            (GUEST_FAILED, Some(FailureKind::Panic(line.into())))
+        );
+    }
+
+    #[test]
+    fn a_timeout_says_the_limit_given() {
+        let outcome = verdict(
+            None,
+            false,
+            Waited::TimedOut(Duration::from_secs(4)),
+            None,
+            "sleep 60",
+            || "the console's tail".into(),
+        );
+        let message = &outcome.failure().unwrap().message;
+        assert!(message.starts_with("the guest did not finish `sleep 60` within --timeout 4s\n"));
+        assert!(message.ends_with("the console's tail"));
+    }
 }

@@ -130,25 +130,14 @@ pub fn mark_used(saved: &Path) {
     }
 }
 
-/// Why `machine` (the runner's, before its ports) cannot start warm, if it cannot: what a saved
-/// machine cannot carry over from one run to the next.
-pub fn cannot(machine: &Machine, waits_for_debugger: bool) -> Option<String> {
+/// Why a run cannot start warm, if it cannot: what a saved machine cannot carry over from one
+/// run to the next (`reaches_host`: [`crate::Options::reaches_host`]).
+pub fn cannot(reaches_host: Option<&str>, waits_for_debugger: bool) -> Option<String> {
     if waits_for_debugger {
         return Some("a guest stopped for gdb boots".into());
     }
     // a share's folder and a network are this run's host's, set up as the guest boots
-    host_in_guest(machine).map(|what| format!("{what} are set up as the guest boots"))
-}
-
-/// What of the host's `machine`'s guest reaches (shares, networking), if anything: a guest that
-/// reaches nothing of the host's is of no use once its command's status is in, and a guest that
-/// does must power off (its writes to a share flushed, its connections closed).
-pub fn host_in_guest(machine: &Machine) -> Option<&'static str> {
-    let arg = |variable: &str| {
-        let prefix = format!("{variable}=");
-        machine.append.iter().any(|a| a.starts_with(&prefix))
-    };
-    (arg(protocol::SHARES) || arg(protocol::NET)).then_some("shares and networking")
+    reaches_host.map(|what| format!("{what} are set up as the guest boots"))
 }
 
 /// The fingerprint of `machine` (the warm runner's, with its ports in `run_dir`): its QEMU
@@ -185,6 +174,47 @@ pub fn state_file(saved: &Path) -> PathBuf {
 /// The RAM of the saved machine `saved`, which a restore maps copy-on-write.
 pub fn ram_of(saved: &Path) -> PathBuf {
     saved.join("ram")
+}
+
+/// The sizes, times and inodes of a saved machine's two files, written beside them once the save
+/// is whole: a file written into, truncated or replaced since no longer matches, and is not
+/// restored (a restore of a changed RAM would hang until the restore's limit).
+fn identities(saved: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut text = String::new();
+    for file in [state_file(saved), ram_of(saved)] {
+        let meta =
+            std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?;
+        text.push_str(&format!(
+            "{} {} {} {}\n",
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ino()
+        ));
+    }
+    Ok(text)
+}
+
+fn identity_file(saved: &Path) -> PathBuf {
+    saved.join("identity")
+}
+
+/// Records what the saved machine in `saved` (a complete temporary folder) is on disk.
+pub fn record_identity(saved: &Path) -> Result<()> {
+    let path = identity_file(saved);
+    std::fs::write(&path, identities(saved)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whether the saved machine `saved` is as it was saved; why not, if it is not.
+pub fn intact(saved: &Path) -> std::result::Result<(), String> {
+    let recorded = std::fs::read_to_string(identity_file(saved))
+        .map_err(|_| "the saved machine has no record of its files (an older save)".to_string())?;
+    match identities(saved) {
+        Ok(now) if now == recorded => Ok(()),
+        Ok(_) => Err(format!("{} changed since it was saved", saved.display())),
+        Err(err) => Err(format!("{err:#}")),
+    }
 }
 
 /// Whether `saved` holds a whole saved machine.
@@ -267,11 +297,18 @@ mod tests {
 
     #[test]
     fn a_machine_with_a_share_or_a_network_or_a_debugger_boots() {
-        let mut machine = Machine::new("qemu-system-x86_64", "/k/bzImage");
-        assert_eq!(cannot(&machine, false), None);
-        assert!(cannot(&machine, true).unwrap().contains("gdb"));
-        machine.append.push(protocol::kernel_arg(protocol::NET, 1));
-        assert!(cannot(&machine, false).unwrap().contains("networking"));
+        let mut options = crate::Options::plain(qemu::AccelChoice::Auto);
+        assert_eq!(cannot(options.reaches_host(), false), None);
+        assert!(cannot(options.reaches_host(), true).unwrap().contains("gdb"));
+        options.net = true;
+        assert!(cannot(options.reaches_host(), false).unwrap().contains("networking"));
+        options.net = false;
+        let dir = "/srv".into();
+        options.shares.push(crate::machine::Share { tag: None, dir, read_only: true });
+        assert_eq!(
+            cannot(options.reaches_host(), false).unwrap(),
+            "shares are set up as the guest boots"
+        );
     }
 
     #[test]
@@ -283,12 +320,18 @@ mod tests {
             std::fs::create_dir_all(&temporary).unwrap();
             std::fs::write(state_file(&temporary), what).unwrap();
             std::fs::write(ram_of(&temporary), what).unwrap();
+            record_identity(&temporary).unwrap();
             keep(&temporary, saved).unwrap();
         };
         let saved = dir.join("fp");
         std::fs::write(dir.join("old.state"), "an older tool's").unwrap();
         save(&saved, "first");
         assert!(is_saved(&saved));
+        assert!(intact(&saved).is_ok());
+        // a RAM written into after the save is not restored
+        std::fs::write(ram_of(&saved), "fIrst").unwrap();
+        assert!(intact(&saved).unwrap_err().contains("changed since it was saved"));
+        std::fs::write(ram_of(&saved), "first").unwrap();
         // the same machine saved again by another run: the first stays, whole
         save(&saved, "second");
         assert_eq!(std::fs::read_to_string(ram_of(&saved)).unwrap(), "first");

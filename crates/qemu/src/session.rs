@@ -74,6 +74,8 @@ impl<'a> From<&'a str> for Until<'a> {
 #[error("{kind} while waiting for {waiting_for}\n{report}")]
 pub struct BootFailure {
     pub kind: FailureKind,
+    /// the kernel's panic line on the console, when it panicked
+    pub panic_line: Option<String>,
     pub waiting_for: String,
     /// The end of the console transcript and where the whole log is.
     pub report: String,
@@ -530,7 +532,9 @@ impl Session {
             }
         }
         self.kill(&format!("{kind}"));
-        anyhow!(BootFailure { kind, waiting_for: waiting_for.to_string(), report: self.report() })
+        let panic_line = crate::panic_line(&self.transcript()).map(String::from);
+        let waiting_for = waiting_for.to_string();
+        anyhow!(BootFailure { kind, panic_line, waiting_for, report: self.report() })
     }
 
     /// Kills QEMU and returns `message` with the console report.

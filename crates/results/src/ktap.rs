@@ -570,6 +570,10 @@ impl Reader {
     /// is TAP's that lost it, or KTAP's begun at the top; KUnit's modules' documents begin a
     /// level down, their suites planned there.
     fn check_plan(&mut self) {
+        // a bail out says why the rest never came: the plan it cut short is not a second problem
+        if self.bailed {
+            return;
+        }
         let Some(level) = self.levels.first() else { return };
         let ran = level.tests.len() - self.document_start;
         match level.plan {

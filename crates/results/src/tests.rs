@@ -92,11 +92,10 @@ fn bail_out_is_an_error_case_and_ends_the_output() {
         "TAP version 13\n1..3\nok 1 a\nBail out! no disk\nok 2 b\nok 3 c\n",
         None,
         expect![[r#"
-        pass cmd/a
-        error cmd/bail out: Bail out! no disk
-        failure cmd/plan: planned 3 tests, 1 ran
-        3 tests, 1 failures, 1 errors, 0 skipped; exit 1
-    "#]],
+            pass cmd/a
+            error cmd/bail out: Bail out! no disk
+            2 tests, 0 failures, 1 errors, 0 skipped; exit 1
+        "#]],
     );
 }
 

@@ -237,4 +237,89 @@ mod tests {
         assert_eq!(stats.describe(), "2 hits, 1 misses (66%)");
         assert_eq!(parse_stats_log("").describe(), "0 hits, 0 misses");
     }
+
+    #[test]
+    fn a_build_that_compiled_nothing_through_ccache_asked_nothing() {
+        let dir = crate::testing::scratch("ccache-stats");
+        assert_eq!(read_stats(&dir.join("kernel-tiny.ccache")), Stats::default());
+        std::fs::write(
+            dir.join("kernel-tiny.ccache"),
+            "# a.c\ndirect_cache_hit\n# b.c\ndirect_cache_hit\n",
+        )
+        .unwrap();
+        let stats = read_stats(&dir.join("kernel-tiny.ccache"));
+        assert_eq!(stats.describe(), "2 hits, 0 misses (100%)");
+        // a log of links only: no compile, so no rate
+        let links = parse_stats_log("# vmlinux\ncalled_for_link\n# Image\ncalled_for_link\n");
+        assert_eq!((links.compiles(), links.uncacheable), (0, 2));
+        assert_eq!(links.describe(), "0 hits, 0 misses");
+    }
+
+    #[test]
+    fn ccache_off_is_never_looked_for() {
+        let dir = crate::testing::scratch("ccache-off");
+        let resolved = Ccache::resolve(Choice::Off, &dir.join("bin"), &dir, &["gcc".into()]);
+        assert!(resolved.unwrap().is_none());
+        assert!(!dir.join("bin").exists());
+    }
+
+    /// ccache at `program` for builds under `dir`, its usability already known (`None`: usable).
+    fn ccache(
+        choice: Choice,
+        program: &str,
+        dir: &Path,
+        unusable: Option<Option<String>>,
+    ) -> Ccache {
+        let known = std::sync::OnceLock::new();
+        if let Some(why) = unusable {
+            known.set(why).unwrap();
+        }
+        Ccache {
+            choice,
+            unusable: known,
+            program: PathBuf::from(program),
+            compilers: vec!["gcc".into(), "aarch64-linux-gnu-gcc".into()],
+            masquerade: dir.join("ccache-bin"),
+            base_dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn compiles_go_through_links_first_on_the_path_with_paths_made_relative() {
+        let dir = crate::testing::scratch("ccache-env");
+        let ccache = ccache(Choice::Auto, "/usr/bin/ccache", &dir, Some(None));
+        let log = dir.join("kernel-tiny.ccache");
+        let env: std::collections::BTreeMap<String, String> =
+            ccache.env(&log).unwrap().into_iter().collect();
+        let links = dir.join("ccache-bin");
+        assert!(env["PATH"].starts_with(&format!("{}:", links.display())), "{}", env["PATH"]);
+        assert_eq!(env["CCACHE_BASEDIR"], dir.display().to_string());
+        assert_eq!(env["CCACHE_STATSLOG"], log.display().to_string());
+        assert_eq!(env["CCACHE_DEPEND"], "1");
+        for compiler in ["gcc", "aarch64-linux-gnu-gcc"] {
+            assert_eq!(
+                std::fs::read_link(links.join(compiler)).unwrap(),
+                Path::new("/usr/bin/ccache")
+            );
+        }
+        // your modules' builds keep the paths as they are, for their compilers' messages
+        let env: std::collections::BTreeMap<String, String> =
+            ccache.env_keeping_paths(&log).unwrap().into_iter().collect();
+        assert_eq!(env["CCACHE_BASEDIR"], "");
+    }
+
+    #[test]
+    fn a_ccache_that_cannot_store_is_left_out_unless_asked_for() {
+        let dir = crate::testing::scratch("ccache-unusable");
+        let log = dir.join("busybox.ccache");
+        // `false -k cache_dir` fails as a ccache without a cache would
+        let auto = ccache(Choice::Auto, "/bin/false", &dir, None);
+        assert!(auto.env(&log).unwrap().is_empty());
+        assert!(!dir.join("ccache-bin").exists(), "no links for a ccache left out");
+        let on = ccache(Choice::On, "/bin/false", &dir, None);
+        assert_eq!(
+            on.env(&log).unwrap_err().to_string(),
+            "--ccache: /bin/false -k cache_dir failed"
+        );
+    }
 }

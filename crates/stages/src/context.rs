@@ -252,3 +252,111 @@ impl Context {
             .unwrap_or_else(|| self.arch.cross_prefix().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    /// A module folder named `name` under `parent`, with a Kbuild.
+    fn module(parent: &Path, name: &str) -> PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Kbuild"), "obj-m += hello.o\n").unwrap();
+        dir
+    }
+
+    fn context(name: &str, change: impl FnOnce(&mut Selection)) -> Context {
+        testing::context(&testing::selection("x86_64", "tiny", change), testing::scratch(name))
+    }
+
+    /// The variant's shown part and whether its digest is 8 hex digits.
+    fn shown(variant: &str) -> &str {
+        let (shown, digest) = variant.rsplit_once('-').unwrap();
+        assert!(digest.len() == 8 && digest.chars().all(|c| c.is_ascii_hexdigit()), "{variant}");
+        shown
+    }
+
+    #[test]
+    fn modules_and_overlays_make_a_variant_named_by_their_folders() {
+        let dir = testing::scratch("variant-folders");
+        let hello = module(&dir, "hello");
+        let files = dir.join("my files");
+        std::fs::create_dir_all(&files).unwrap();
+        assert_eq!(context("variant-none", |_| {}).variant(), None);
+        let both = context("variant-both", |s| {
+            s.modules = vec![hello.clone()];
+            s.overlays = vec![files.clone()];
+        })
+        .variant()
+        .unwrap();
+        assert_eq!(shown(&both), "hello+my_files");
+        let overlay = context("variant-overlay", |s| s.overlays = vec![files.clone()]);
+        assert_eq!(shown(&overlay.variant().unwrap()), "my_files");
+        // the name is cut, the digest kept
+        let long = dir.join("a".repeat(60));
+        std::fs::create_dir_all(&long).unwrap();
+        let variant = context("variant-long", |s| s.overlays = vec![long]).variant().unwrap();
+        assert_eq!(shown(&variant), "a".repeat(48));
+    }
+
+    #[test]
+    fn modules_built_against_another_kernel_are_another_variant() {
+        let hello = module(&testing::scratch("variant-kernel"), "hello");
+        let mut ctx = context("variant-kernel-ctx", |s| s.modules = vec![hello]);
+        assert_eq!(ctx.kernel_flavour(), "tiny+workbench", "a module needs a kernel with modules");
+        let workbench = ctx.variant().unwrap();
+        ctx.add_features(&["debug"]);
+        assert_eq!(ctx.kernel_flavour(), "tiny+debug+workbench");
+        assert_ne!(ctx.variant().unwrap(), workbench);
+        // an overlay is the same whatever kernel boots it
+        let files = testing::scratch("variant-kernel-files");
+        let mut ctx = context("variant-kernel-overlay", |s| s.overlays = vec![files]);
+        let plain = ctx.variant().unwrap();
+        ctx.add_features(&["debug"]);
+        assert_eq!(ctx.variant().unwrap(), plain);
+    }
+
+    #[test]
+    fn a_module_then_kunit_is_kunits_kernel_with_modules() {
+        let hello = module(&testing::scratch("asked-order"), "hello");
+        let mut ctx = context("asked-order-ctx", |s| s.modules = vec![hello]);
+        assert_eq!(ctx.kernel_flavour(), "tiny+workbench");
+        ctx.add_features(&["kunit"]);
+        assert_eq!(ctx.extra_features, ["kunit", "modules"]);
+        assert_eq!(ctx.kernel_flavour(), "tiny+kunit+modules");
+        // the same kernel as KUnit's without a module
+        let mut ctx = context("asked-kunit", |_| {});
+        ctx.add_features(&["kunit"]);
+        assert_eq!(ctx.kernel_flavour(), "tiny+kunit+modules");
+    }
+
+    #[test]
+    fn module_and_overlay_mistakes_are_refused_before_any_work() {
+        let dir = testing::scratch("refused");
+        let refused = |change: &dyn Fn(&mut Selection)| {
+            let selection = testing::selection("x86_64", "tiny", change);
+            Context::new(&selection, dir.join("target")).err().unwrap().to_string()
+        };
+        let (one, other) = (module(&dir.join("a"), "hello"), module(&dir.join("b"), "hello"));
+        assert_eq!(
+            refused(&|s| s.modules = vec![one.clone(), other.clone()]),
+            "two --module folders are named hello: their modules would collide"
+        );
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        assert_eq!(
+            refused(&|s| s.modules = vec![empty.clone()]),
+            format!("--module {}: no Kbuild or Makefile with obj-m in it", empty.display())
+        );
+        assert_eq!(
+            refused(&|s| s.overlays = vec!["/nowhere/files".into()]),
+            "--overlay /nowhere/files: not a folder"
+        );
+        assert_eq!(
+            refused(&|s| s.sources.kernel_source = Some("/nowhere/linux".into())),
+            "--kernel-source /nowhere/linux: no such file or folder"
+        );
+        assert!(!dir.join("target").exists(), "nothing written for a refused selection");
+    }
+}

@@ -379,4 +379,123 @@ mod tests {
         assert!(missing[0].contains("CONFIG_BLK_DEV_RAM asked for y"), "{}", missing[0]);
         assert!(missing[0].contains("feature ramdisk"), "{}", missing[0]);
     }
+
+    #[test]
+    fn a_feature_that_comes_with_an_unknown_feature_is_refused() {
+        let err = Catalog::parse(
+            "[profile.p]\nabout = \"\"\nbase = \"tinyconfig\"\n[feature.f]\nabout = \"\"\nwith = [\"nope\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "features.toml: feature f comes with an unknown feature nope");
+    }
+
+    #[test]
+    fn a_misspelt_field_in_features_toml_is_refused() {
+        let err = Catalog::parse(
+            "[profile.p]\nabout = \"\"\nbase = \"tinyconfig\"\n[feature.f]\nabout = \"\"\nworkbnch = true\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "parsing features.toml");
+        assert!(format!("{err:#}").contains("unknown field `workbnch`"), "{err:#}");
+    }
+
+    #[test]
+    fn an_unknown_profile_names_the_profiles_there_are() {
+        let err = Catalog::builtin().profile("huge").unwrap_err();
+        assert_eq!(err.to_string(), "unknown profile `huge`: expected one of default, tiny");
+    }
+
+    #[test]
+    fn a_new_workbench_row_joins_the_workbench_flavour() {
+        // a catalog of its own: the workbench is whatever rows say `workbench = true`
+        let catalog = Catalog::parse(
+            "[profile.p]\nabout = \"\"\nbase = \"tinyconfig\"\nfeatures = [\"net\"]\n\
+             [feature.net]\nabout = \"\"\nworkbench = true\n\
+             [feature.rng]\nabout = \"\"\nworkbench = true\n\
+             [feature.trace]\nabout = \"\"\n",
+        )
+        .unwrap();
+        let p = catalog.profile("p").unwrap();
+        assert_eq!(catalog.workbench(), ["net", "rng"]);
+        let extra = extra_features(&catalog, p, &["rng"]);
+        assert_eq!(extra, ["rng"], "the profile has the rest of the workbench already");
+        assert_eq!(flavour(&catalog, "p", &extra), "p+workbench");
+        let extra = extra_features(&catalog, p, &["trace", "rng"]);
+        assert_eq!(flavour(&catalog, "p", &extra), "p+trace+workbench");
+        assert_eq!(flavour(&catalog, "p", &extra_features(&catalog, p, &["trace"])), "p+trace");
+    }
+
+    #[test]
+    fn features_add_their_make_targets_to_the_kernel_build() {
+        let catalog = Catalog::builtin();
+        let (tiny, default) =
+            (catalog.profile("tiny").unwrap(), catalog.profile("default").unwrap());
+        assert!(kernel_make_targets(tiny, &[]).unwrap().is_empty());
+        assert_eq!(kernel_make_targets(tiny, &["debug".into()]).unwrap(), ["scripts_gdb"]);
+        // Module.symvers for your modules, on the default profile and the workbench flavour
+        assert_eq!(kernel_make_targets(default, &[]).unwrap(), ["modules"]);
+        let workbench = extra_features(catalog, tiny, &["net"]);
+        assert_eq!(kernel_make_targets(tiny, &workbench).unwrap(), ["modules"]);
+    }
+
+    #[test]
+    fn a_flavours_features_apply_before_the_profiles_own_fragments() {
+        let catalog = Catalog::builtin();
+        let tiny = catalog.profile("tiny").unwrap();
+        let files = kernel_fragments(repo(), "x86_64", tiny, &["debug".into()]).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(repo().join("kernel-config")).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "boot.config",
+                "x86_64/boot.config",
+                "ramdisk.config",
+                "command.config",
+                "debug.config",
+                "before-5.18/debug.config",
+                "tiny.config",
+                "x86_64/tiny.config"
+            ]
+        );
+    }
+
+    #[test]
+    fn busybox_is_built_static_on_every_profile() {
+        let catalog = Catalog::builtin();
+        for profile in ["tiny", "default"] {
+            let files =
+                busybox_fragments(repo(), "x86_64", catalog.profile(profile).unwrap()).unwrap();
+            assert_eq!(files, [repo().join("busybox-config/static.config")], "{profile}");
+        }
+    }
+
+    #[test]
+    fn a_fragment_in_no_folder_is_named_with_where_it_was_looked_for() {
+        let dir = repo().join("kernel-config");
+        let err = fragment_files(&dir, "x86_64", "nope.config").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no config fragment nope.config in {} (nor in its x86_64/ folder)",
+                dir.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_kernel_with_every_symbol_of_a_feature_lacks_nothing() {
+        let config =
+            "CONFIG_BLK_DEV_RAM=y\nCONFIG_BLK_DEV_RAM_COUNT=1\nCONFIG_BLK_DEV_RAM_SIZE=65536\n";
+        let config = kconfig::parse_config(config);
+        assert!(missing_in_kernel(repo(), "x86_64", &["ramdisk"], &config).unwrap().is_empty());
+        let smaller = kconfig::parse_config(
+            "CONFIG_BLK_DEV_RAM=y\nCONFIG_BLK_DEV_RAM_COUNT=1\nCONFIG_BLK_DEV_RAM_SIZE=4096\n",
+        );
+        let missing = missing_in_kernel(repo(), "x86_64", &["ramdisk"], &smaller).unwrap();
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].contains("CONFIG_BLK_DEV_RAM_SIZE asked for 65536"), "{}", missing[0]);
+    }
 }

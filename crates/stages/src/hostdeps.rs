@@ -446,11 +446,31 @@ fn run_install(sh: &Shell, argv: &[String]) -> Result<()> {
 
 /// The install command for `packages` (through sudo when not root).
 fn command(sh: &Shell, manager: PackageManager, packages: &[&str]) -> Vec<String> {
+    install_command(manager, packages, is_root(sh))
+}
+
+/// The install command for `packages`, through sudo unless `root`.
+fn install_command(manager: PackageManager, packages: &[&str], root: bool) -> Vec<String> {
     let mut argv = manager.install_argv(packages);
-    if !is_root(sh) {
+    if !root {
         argv.insert(0, "sudo".into());
     }
     argv
+}
+
+/// The needs of `steps`, in the table's order.
+fn needed_for<'a>(needs: &'a [Need], steps: &[Step]) -> Vec<&'a Need> {
+    needs.iter().filter(|need| need.steps.iter().any(|s| steps.contains(s))).collect()
+}
+
+/// The packages that install `missing` with `manager`: each once, sorted (a need may name
+/// several, and several needs one).
+fn packages_for(manager: PackageManager, missing: &[&Need]) -> Vec<&'static str> {
+    let mut packages: Vec<&str> =
+        missing.iter().flat_map(|n| manager.package(n).split_whitespace()).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    packages
 }
 
 /// What `steps` lack on this host, said in one line, if anything: a probe that neither asks nor
@@ -470,11 +490,8 @@ fn missing_and_install(
     steps: &[Step],
 ) -> Result<Option<(Vec<String>, Vec<String>)>> {
     let needs = needs(arch);
-    let missing: Vec<&Need> = needs
-        .iter()
-        .filter(|need| need.steps.iter().any(|s| steps.contains(s)))
-        .filter(|need| !present(sh, &need.probe))
-        .collect();
+    let missing: Vec<&Need> =
+        needed_for(&needs, steps).into_iter().filter(|need| !present(sh, &need.probe)).collect();
     if missing.is_empty() {
         return Ok(None);
     }
@@ -485,10 +502,21 @@ fn missing_and_install(
             names.join(", ")
         );
     };
-    let mut packages: Vec<&str> =
-        missing.iter().flat_map(|n| manager.package(n).split_whitespace()).collect();
-    packages.sort_unstable();
-    packages.dedup();
+    // a need this package manager has no package for (LAVA's, off Debian) is the user's to meet
+    let unpackaged: Vec<&str> = missing
+        .iter()
+        .filter(|n| manager.package(n).trim().is_empty())
+        .map(|n| n.what.as_ref())
+        .collect();
+    if !unpackaged.is_empty() {
+        bail!(
+            "missing host tools: {} (this system's package manager has no package for {}: \
+             install it by hand)",
+            names.join(", "),
+            unpackaged.join(", ")
+        );
+    }
+    let packages = packages_for(manager, &missing);
     Ok(Some((names, command(sh, manager, &packages))))
 }
 
@@ -515,4 +543,128 @@ fn asked_yes(names: &[String], argv: &[String]) -> bool {
         return false;
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    fn need(what: &str) -> &'static Need {
+        HOST_NEEDS.iter().find(|n| n.what == what).unwrap()
+    }
+
+    fn whats(needs: &[&Need]) -> String {
+        needs.iter().map(|n| n.what.as_ref()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The command that installs `missing` with `manager`, as a user reads it.
+    fn install(manager: PackageManager, missing: &[&Need], root: bool) -> String {
+        install_command(manager, &packages_for(manager, missing), root).join(" ")
+    }
+
+    #[test]
+    fn each_step_needs_its_own_host_tools() {
+        let shown = [
+            ("kernel", &[Kernel][..]),
+            ("busybox", &[Busybox]),
+            ("images", &[Images]),
+            ("u-boot", &[Uboot]),
+            ("lava", &[Lava]),
+            ("deps", &ALL_STEPS),
+        ]
+        .map(|(name, steps)| format!("{name}: {}", whats(&needed_for(HOST_NEEDS, steps))))
+        .join("\n");
+        expect![[r#"
+            kernel: C compiler, make, flex, bison, lz4, bc, libelf headers, OpenSSL headers
+            busybox: C compiler, make, static C library
+            images: C compiler, static C library, mke2fs, debugfs, e2fsck
+            u-boot: C compiler, make, flex, bison, OpenSSL headers, swig, Python headers, Python setuptools, GnuTLS headers, libuuid headers
+            lava: LAVA's dispatcher (lava-run), LAVA's schemas (lava-common, voluptuous)
+            deps: C compiler, make, flex, bison, lz4, bc, libelf headers, OpenSSL headers, static C library, mke2fs, debugfs, e2fsck"#]]
+        .assert_eq(&shown);
+    }
+
+    #[test]
+    fn apt_installs_each_package_once_without_recommends_through_sudo() {
+        let missing = [need("mke2fs"), need("debugfs"), need("e2fsck"), need("static C library")];
+        assert_eq!(
+            install(PackageManager::Apt, &missing, false),
+            "sudo apt-get install -y --no-install-recommends e2fsprogs libc6-dev"
+        );
+        assert_eq!(
+            install(PackageManager::Apt, &missing, true),
+            "apt-get install -y --no-install-recommends e2fsprogs libc6-dev"
+        );
+    }
+
+    #[test]
+    fn dnf_and_pacman_install_their_own_package_names() {
+        let missing = [need("OpenSSL headers"), need("libelf headers"), need("static C library")];
+        assert_eq!(
+            install(PackageManager::Dnf, &missing, true),
+            "dnf install -y elfutils-libelf-devel glibc-static openssl-devel"
+        );
+        assert_eq!(
+            install(PackageManager::Pacman, &missing, false),
+            "sudo pacman -S --needed --noconfirm glibc libelf openssl"
+        );
+    }
+
+    #[test]
+    fn a_need_of_several_packages_installs_them_all() {
+        let missing = [need("LAVA's schemas (lava-common, voluptuous)")];
+        assert_eq!(
+            install(PackageManager::Apt, &missing, true),
+            "apt-get install -y --no-install-recommends lava-common python3-voluptuous"
+        );
+    }
+
+    #[test]
+    fn the_qemu_step_needs_the_architectures_qemu_from_its_row() {
+        let needs = needs(Arch::get("x86_64").unwrap());
+        let qemu = needed_for(&needs, &[Qemu]);
+        assert_eq!(whats(&qemu), "QEMU (x86_64)");
+        assert_eq!(
+            install(PackageManager::Dnf, &qemu, true),
+            "dnf install -y qemu-system-x86-core"
+        );
+        let needs = crate::hostdeps::needs(Arch::get("riscv64").unwrap());
+        let qemu = needed_for(&needs, &[Qemu]);
+        assert_eq!(
+            install(PackageManager::Pacman, &qemu, true),
+            "pacman -S --needed --noconfirm qemu-system-riscv qemu-system-riscv-firmware"
+        );
+    }
+
+    #[test]
+    fn a_foreign_architecture_needs_its_cross_compiler_and_static_libc() {
+        let expected = [
+            (
+                "aarch64",
+                "C cross compiler for aarch64 (aarch64-linux-gnu-gcc), static C library for aarch64",
+                "apt-get install -y --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+            ),
+            (
+                "riscv64",
+                "C cross compiler for riscv64 (riscv64-linux-gnu-gcc), static C library for riscv64",
+                "apt-get install -y --no-install-recommends gcc-riscv64-linux-gnu libc6-dev-riscv64-cross",
+            ),
+        ];
+        for (name, what, apt) in expected {
+            let arch = Arch::get(name).unwrap();
+            let needs = needs(arch);
+            let cross: Vec<&Need> = needed_for(&needs, &[Busybox])
+                .into_iter()
+                .filter(|n| n.what.contains(name))
+                .collect();
+            if arch.is_host() {
+                assert!(cross.is_empty(), "the host's own architecture needs no cross compiler");
+                continue;
+            }
+            assert_eq!(whats(&cross), what);
+            assert_eq!(install(PackageManager::Apt, &cross, true), apt);
+        }
+    }
 }

@@ -165,3 +165,37 @@ fn write_images(
     eprintln!("images: {}", images.hello.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fingerprint of the overlays of a context whose one overlay is `dir`.
+    fn overlays_hex(dir: &std::path::Path, target: &std::path::Path) -> String {
+        let selection =
+            crate::testing::selection("x86_64", "tiny", |s| s.overlays = vec![dir.into()]);
+        let ctx = crate::testing::context(&selection, target.to_path_buf());
+        let mut fp = Fingerprint::new("images");
+        overlays_fingerprint(&ctx, &overlays(&ctx).unwrap(), &mut fp).unwrap();
+        fp.hex()
+    }
+
+    #[test]
+    fn an_edit_in_an_overlay_remakes_the_images() {
+        use std::os::unix::fs::PermissionsExt;
+        let target = crate::testing::scratch("overlay-target");
+        let dir = crate::testing::scratch("overlay-files");
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/motd"), "hello\n").unwrap();
+        let first = overlays_hex(&dir, &target);
+        assert_eq!(overlays_hex(&dir, &target), first, "nothing changed, nothing to make");
+        std::fs::write(dir.join("etc/motd"), "hello, world\n").unwrap();
+        let edited = overlays_hex(&dir, &target);
+        assert_ne!(edited, first, "the contents");
+        std::fs::set_permissions(dir.join("etc/motd"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        assert_ne!(overlays_hex(&dir, &target), edited, "the mode");
+        std::os::unix::fs::symlink("motd", dir.join("etc/issue")).unwrap();
+        assert_ne!(overlays_hex(&dir, &target), edited, "a new link");
+    }
+}

@@ -128,13 +128,18 @@ impl<'a> OutOfTree<'a> {
 
     /// Builds `targets` (none: make's default) in parallel, with the user's extra make arguments.
     pub fn build(&self, what: &str, targets: &[&str]) -> Result<Duration> {
-        let mut args = self.build_args.clone();
-        args.extend(targets.iter().map(|t| t.to_string()));
-        let took = self.run(what, &args)?;
+        let took = self.run(what, &self.build_args(targets))?;
         if let Some(stats) = self.ccache_stats().filter(|s| s.compiles() > 0) {
             eprintln!("{}: ccache: {}", self.label, stats.describe());
         }
         Ok(took)
+    }
+
+    /// make's arguments for building `targets`: `-jN`, the user's extra ones, the targets.
+    fn build_args(&self, targets: &[&str]) -> Vec<String> {
+        let mut args = self.build_args.clone();
+        args.extend(targets.iter().map(|t| t.to_string()));
+        args
     }
 
     /// What this build's compiles asked of ccache so far, when they go through it.
@@ -358,5 +363,105 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_timestamp(1_704_067_200), "2024-01-01 00:00:00 UTC");
         assert_eq!(utc_timestamp(951_827_696), "2000-02-29 12:34:56 UTC");
+    }
+
+    /// An out-of-tree build of `source` into `build` for the tiny kernel on x86_64, four jobs and
+    /// the user's `V=1`.
+    fn out_of_tree<'a>(ctx: &'a Context, source: &Path, build: &Path) -> OutOfTree<'a> {
+        OutOfTree::new(
+            ctx,
+            "kernel (tiny)".into(),
+            source.to_path_buf(),
+            build.to_path_buf(),
+            vec!["ARCH=x86".into()],
+            "kernel-tiny",
+        )
+        .unwrap()
+    }
+
+    fn context(name: &str) -> Context {
+        let selection =
+            crate::testing::selection("x86_64", "tiny", |s| s.make_args = vec!["V=1".into()]);
+        crate::testing::context(&selection, crate::testing::scratch(name))
+    }
+
+    #[test]
+    fn a_build_runs_make_out_of_tree_with_the_jobs_and_the_users_arguments() {
+        let ctx = context("make-line");
+        let build = out_of_tree(&ctx, Path::new("/src/linux"), Path::new("/b/kernel-tiny"));
+        assert_eq!(
+            build.make(&build.build_args(&["bzImage", "modules"])).to_string(),
+            "make -C /src/linux O=/b/kernel-tiny ARCH=x86 -j4 V=1 bzImage modules"
+        );
+        // configuring is one make target alone
+        assert_eq!(
+            build.make(&["tinyconfig".into()]).to_string(),
+            "make -C /src/linux O=/b/kernel-tiny ARCH=x86 tinyconfig"
+        );
+    }
+
+    #[test]
+    fn builds_are_stamped_with_the_epoch_and_the_tools_name() {
+        let env: Vec<String> =
+            reproducible_env(1_704_067_200).iter().map(|(k, v)| format!("{k}={v}")).collect();
+        expect_test::expect![[r#"
+            SOURCE_DATE_EPOCH=1704067200
+            KBUILD_BUILD_TIMESTAMP=2024-01-01 00:00:00 UTC
+            KBUILD_BUILD_USER=kardel
+            KBUILD_BUILD_HOST=kardel
+            KBUILD_BUILD_VERSION=1"#]]
+        .assert_eq(&env.join("\n"));
+    }
+
+    #[test]
+    fn a_trees_version_is_read_from_its_makefile() {
+        let tree = crate::testing::scratch("tree-version");
+        std::fs::write(
+            tree.join("Makefile"),
+            "# SPDX-License-Identifier: GPL-2.0\nVERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 3\n",
+        )
+        .unwrap();
+        assert_eq!(tree_version(&tree).unwrap(), (6, 12));
+        std::fs::write(tree.join("Makefile"), "all:\n\techo busybox\n").unwrap();
+        assert_eq!(
+            tree_version(&tree).unwrap_err().to_string(),
+            format!("{}: no VERSION and PATCHLEVEL in its Makefile", tree.display())
+        );
+    }
+
+    #[test]
+    fn a_value_that_did_not_stick_is_explained_from_the_trees_kconfig() {
+        let ctx = context("explain");
+        let source = crate::testing::scratch("explain-src");
+        std::fs::write(
+            source.join("Kconfig"),
+            "config NET\n\tbool \"Networking\"\n\n\
+             config NET_9P\n\tbool \"9P\"\n\tdepends on NET\n",
+        )
+        .unwrap();
+        let build = out_of_tree(&ctx, &source, &crate::testing::scratch("explain-build"));
+        let wanted = kconfig::parse_fragment("share.config", "CONFIG_NET_9P=y\n").unwrap();
+        let config = kconfig::parse_config("# CONFIG_NET is not set\n");
+        let lines = build.explain(&kconfig::verify(&wanted, &config), &config);
+        expect_test::expect!["  share.config:1: CONFIG_NET_9P asked for y, but the final .config does not have it: it depends on NET, which is off"].assert_eq(&lines.join("\n"));
+    }
+
+    #[test]
+    fn busyboxs_kconfig_files_are_found_in_its_build_folder() {
+        let ctx = context("explain-busybox");
+        let build_dir = crate::testing::scratch("explain-busybox-build");
+        // BusyBox writes most of its Config.in files into the build folder from templates
+        std::fs::write(
+            build_dir.join("Config.in"),
+            "config STATIC\n\tbool \"Build static binary\"\n\tdepends on !PIE\n\n\
+             config PIE\n\tbool \"Build position independent executable\"\n",
+        )
+        .unwrap();
+        let build = out_of_tree(&ctx, &crate::testing::scratch("explain-busybox-src"), &build_dir)
+            .with_kconfig("Config.in", &[]);
+        let wanted = kconfig::parse_fragment("static.config", "CONFIG_STATIC=y\n").unwrap();
+        let config = kconfig::parse_config("CONFIG_PIE=y\n");
+        let lines = build.explain(&kconfig::verify(&wanted, &config), &config);
+        expect_test::expect!["  static.config:1: CONFIG_STATIC asked for y, but the final .config does not have it: its dependencies are not met: PIE is y (!PIE)"].assert_eq(&lines.join("\n"));
     }
 }

@@ -268,4 +268,98 @@ mod tests {
             /t/kardel/runs"#]]
         .assert_eq(&shown);
     }
+
+    #[test]
+    fn the_work_folders_are_the_readmes() {
+        let layout = Layout::new("/t", "aarch64");
+        let shown = [
+            layout.sources(),
+            layout.bisect("linux"),
+            layout.warm_state("0123abcd.state"),
+            layout.lava("job-1"),
+            layout.ccache_links(),
+            layout.kvm_probe_cache(),
+            layout.images_work(None),
+            layout.images_work(Some("hello-0123abcd")),
+            layout.bench_file("timeline.svg"),
+        ]
+        .map(|p| p.display().to_string())
+        .join("\n");
+        expect![[r#"
+            /t/kardel/src
+            /t/kardel/bisect/linux
+            /t/kardel/warm/aarch64/0123abcd.state
+            /t/kardel/lava/job-1
+            /t/kardel/ccache-bin
+            /t/kardel/kvm-probe
+            /t/kardel/images/aarch64
+            /t/kardel/images/aarch64/variants/hello-0123abcd
+            /t/timeline.svg"#]]
+        .assert_eq(&shown);
+    }
+
+    #[test]
+    fn each_compression_has_its_own_images_and_stamp() {
+        let layout = Layout::new("/t", "x86_64");
+        let shown = |compression, variant| {
+            let images = layout.image_paths(compression, variant);
+            let mut all: Vec<String> =
+                images.all().iter().map(|p| p.display().to_string()).collect();
+            all.push(layout.images_stamp(compression, variant).display().to_string());
+            all.join("\n")
+        };
+        expect![[r#"
+            /t/images/x86_64/rootfs.img.zst
+            /t/images/x86_64/rootfs.cpio.zst
+            /t/images/x86_64/rootfs.cpio
+            /t/images/x86_64/hello.cpio.zst
+            /t/images/x86_64/.images-zst.stamp"#]]
+        .assert_eq(&shown(Compression::Zstd, None));
+        expect![[r#"
+            /t/images/x86_64/variants/files-0123abcd/rootfs.img.gz
+            /t/images/x86_64/variants/files-0123abcd/rootfs.cpio.gz
+            /t/images/x86_64/variants/files-0123abcd/rootfs.cpio
+            /t/images/x86_64/variants/files-0123abcd/hello.cpio.gz
+            /t/images/x86_64/variants/files-0123abcd/.images-gz.stamp"#]]
+        .assert_eq(&shown(Compression::Gzip, Some("files-0123abcd")));
+    }
+
+    #[test]
+    fn an_initrd_too_small_for_the_tree_is_not_an_output() {
+        let mut images = Layout::new("/t", "x86_64").image_paths(Compression::Gzip, None);
+        assert_eq!(images.all().len(), 4);
+        images.initrd_skipped = Some("the initrd was not made: 80 MiB do not fit 64".into());
+        let all = images.all();
+        assert_eq!(all.len(), 3);
+        assert!(!all.contains(&images.initrd), "{all:?}");
+    }
+
+    #[test]
+    fn a_lock_is_named_by_its_folder_as_one_word() {
+        let layout = Layout::new("/t", "x86_64");
+        // inside the target folder: relative to it
+        assert_eq!(
+            layout.lock_for(Path::new("/t/kardel/src")),
+            Path::new("/t/kardel/locks/kardel_src.lock")
+        );
+        // outside it (a developer's own tree): the whole path, spaces and all, made one word
+        assert_eq!(
+            layout.lock_for(Path::new("/home/me/linux src+6.1")),
+            Path::new("/t/kardel/locks/_home_me_linux_src_6.1.lock")
+        );
+    }
+
+    #[test]
+    fn a_bisects_layout_runs_commands_in_the_users_runs_folder() {
+        let user = Layout::new("/t", "x86_64");
+        let bisect = Layout::new("/t/kardel/bisect/linux/target", "x86_64");
+        assert_eq!(bisect.runs(), Path::new("/t/kardel/bisect/linux/target/kardel/runs"));
+        let bisect = bisect.with_runs_of(&user);
+        assert_eq!(bisect.runs(), Path::new("/t/kardel/runs"));
+        // everything else stays the bisect's own
+        assert_eq!(
+            bisect.log("kernel-tiny"),
+            Path::new("/t/kardel/bisect/linux/target/kardel/logs/x86_64/kernel-tiny.log")
+        );
+    }
 }

@@ -27,3 +27,6 @@ pub mod uboot;
 pub use context::Context;
 pub use pipeline::Built;
 pub use selection::{Selection, Sources, UbootSelection};
+
+#[cfg(test)]
+mod testing;

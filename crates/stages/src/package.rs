@@ -174,3 +174,119 @@ impl<'a> Package<'a> {
         stage.run(|| self.configured(), produce)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+    use crate::{selection::UbootSelection, testing};
+
+    /// A package row as a user would check it, paths under the target folder shown from it.
+    fn row(package: &Package, target: &Path) -> String {
+        let repo = crate::context::repo();
+        let under = |p: &Path| {
+            let p = p.strip_prefix(target).map(|p| format!("<target>/{}", p.display()));
+            p.unwrap_or_else(|_| "elsewhere".into())
+        };
+        let fragments: Vec<String> = package
+            .fragments
+            .iter()
+            .map(|f| f.strip_prefix(&repo).unwrap_or(f).display().to_string())
+            .collect();
+        let arch_var: Vec<&String> =
+            package.vars.iter().filter(|v| v.starts_with("ARCH=")).collect();
+        format!(
+            "{} {:?} log {} base {} top {}\nbuild {} inside the tree {:?}\n\
+             vars {arch_var:?} kconfig {:?}\nfragments {}",
+            package.name,
+            package.label,
+            package.log_name,
+            package.base,
+            package.kconfig_top,
+            under(&package.build_dir),
+            package.in_tree,
+            package.kconfig_vars,
+            fragments.join(" "),
+        )
+    }
+
+    #[test]
+    fn the_kernel_row_of_a_flavour() {
+        let target = testing::scratch("row-kernel");
+        let selection = testing::selection("x86_64", "tiny", |s| {
+            s.sources.kernel_version = Some("6.6.108".into())
+        });
+        let mut ctx = testing::context(&selection, target.clone());
+        ctx.add_features(&["debug"]);
+        let package = crate::kernel::package(&ctx).unwrap();
+        expect![[r#"
+            kernel "kernel (tiny+debug)" log kernel-tiny+debug base tinyconfig top Kconfig
+            build <target>/kardel/build/x86_64/kernel-tiny+debug-6.6.108 inside the tree Some(".kardel-build-x86_64-tiny+debug")
+            vars ["ARCH=x86"] kconfig [("ARCH", "x86"), ("SRCARCH", "x86")]
+            fragments kernel-config/boot.config kernel-config/x86_64/boot.config kernel-config/ramdisk.config kernel-config/command.config kernel-config/debug.config kernel-config/before-5.18/debug.config kernel-config/tiny.config kernel-config/x86_64/tiny.config"#]]
+        .assert_eq(&row(&package, &target));
+    }
+
+    #[test]
+    fn the_busybox_row_is_configured_from_its_config_in() {
+        let target = testing::scratch("row-busybox");
+        let ctx = testing::context(&testing::selection("aarch64", "tiny", |_| {}), target.clone());
+        expect![[r#"
+            busybox "busybox" log busybox base defconfig top Config.in
+            build <target>/kardel/build/aarch64/busybox-1.36.1 inside the tree None
+            vars [] kconfig []
+            fragments busybox-config/static.config"#]]
+        .assert_eq(&row(&crate::busybox::package(&ctx).unwrap(), &target));
+    }
+
+    #[test]
+    fn the_u_boot_row_is_the_boards_defconfig_and_the_tutorials_fragment() {
+        let target = testing::scratch("row-uboot");
+        let ctx =
+            testing::context(&testing::selection("x86_64", "default", |_| {}), target.clone());
+        let board = UbootSelection { board: Some("qemu-x86".into()), ..Default::default() };
+        expect![[r#"
+            u-boot "U-Boot (qemu-x86)" log u-boot-qemu-x86 base qemu-x86_defconfig top Kconfig
+            build <target>/kardel/build/x86_64/u-boot-qemu-x86-2024.04 inside the tree None
+            vars [] kconfig [("ARCH", "x86"), ("SRCARCH", "x86")]
+            fragments uboot-config/tutorial.config"#]]
+        .assert_eq(&row(&crate::uboot::package(&ctx, &board).unwrap(), &target));
+    }
+
+    #[test]
+    fn a_developers_kernel_tree_builds_outside_it() {
+        let target = testing::scratch("row-developer");
+        let tree = testing::scratch("row-developer-linux");
+        let selection =
+            testing::selection("x86_64", "tiny", |s| s.sources.kernel_source = Some(tree));
+        let ctx = testing::context(&selection, target.clone());
+        let package = crate::kernel::package(&ctx).unwrap();
+        assert_eq!(package.in_tree, None);
+        let folder = package.build_dir.strip_prefix(&target).unwrap().display().to_string();
+        assert!(folder.starts_with("kardel/build/x86_64/kernel-tiny-local-"), "{folder}");
+    }
+
+    #[test]
+    fn u_boot_flags_are_refused_before_any_build() {
+        let target = testing::scratch("row-uboot-refused");
+        let ctx = testing::context(&testing::selection("x86_64", "default", |_| {}), target);
+        let refused = |selection: UbootSelection| {
+            crate::uboot::check_flags(&ctx, &selection).unwrap_err().to_string()
+        };
+        assert_eq!(
+            refused(UbootSelection { board: Some("qemu-arm".into()), ..Default::default() }),
+            "--uboot-board qemu-arm: not a U-Boot board for x86_64; expected one of: qemu-x86_64, qemu-x86"
+        );
+        assert_eq!(
+            refused(UbootSelection {
+                source: Some("/nowhere/u-boot".into()),
+                ..Default::default()
+            }),
+            "--uboot-source /nowhere/u-boot: no such file or folder"
+        );
+        let missing = PathBuf::from("/nowhere/mine.config");
+        let err = refused(UbootSelection { fragments: vec![missing], ..Default::default() });
+        assert!(err.contains("/nowhere/mine.config"), "{err}");
+    }
+}

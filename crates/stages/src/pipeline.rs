@@ -60,11 +60,12 @@ pub fn build_all(
 
 /// BusyBox and the images: `cargo xtask rootfs`.
 pub fn build_rootfs(ctx: &Context, install_deps: bool, summary: &mut Summary) -> Result<Rootfs> {
-    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
+    // a refused flag before any package is installed
     anyhow::ensure!(
         ctx.selection.modules.is_empty(),
         "--module builds against the kernel: use `cargo xtask all` (or run, check), not rootfs"
     );
+    hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
     let images = summary.stage("images", || images::build(ctx, &busybox, None), ImagePaths::all)?;
     Ok(Rootfs { busybox, images })

@@ -98,3 +98,24 @@ pub fn folder_word(dir: &Path) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folders_name_becomes_one_plain_word() {
+        assert_eq!(folder_word(Path::new("/home/me/my files.v2")), "my_files_v2");
+        assert_eq!(folder_word(Path::new("/srv/rootfs-extra_1/")), "rootfs-extra_1");
+        assert_eq!(folder_word(Path::new("/srv/éte")), "_te");
+        assert_eq!(folder_word(Path::new("/")), "folder");
+    }
+
+    #[test]
+    fn a_module_is_named_by_its_folder() {
+        assert_eq!(module_name(Path::new("/work/examples/modules/hello")), "hello");
+        assert_eq!(module_name(Path::new("/work/echodev/")), "echodev");
+        // a folder that has no name of its own (`--module ..` made absolute)
+        assert_eq!(module_name(Path::new("/work/hello/..")), "module");
+    }
+}

@@ -224,4 +224,84 @@ mod tests {
         assert_eq!(user_pin("6.6.108", table).unwrap().version, "6.6.108");
         assert!(user_pin("next", DIGEST).is_err());
     }
+
+    /// `package`'s source for the tiny kernel on x86_64 with `change` made to the selection, and
+    /// the context it was planned in.
+    fn plan(
+        name: &str,
+        package: Package,
+        change: impl FnOnce(&mut crate::Selection),
+    ) -> (Context, Result<Source>) {
+        let selection = crate::testing::selection("x86_64", "tiny", change);
+        let ctx = crate::testing::context(&selection, crate::testing::scratch(name));
+        let source = Source::plan(&ctx, package);
+        (ctx, source)
+    }
+
+    #[test]
+    fn the_pin_tables_defaults_and_chosen_versions_name_the_build_folders() {
+        let kernel = plan("plan-default", Package::Kernel, |_| {}).1.unwrap();
+        assert_eq!(kernel.slug(), "5.15.193");
+        assert_eq!(kernel.describe(), "kernel 5.15.193 (pinned)");
+        let busybox = plan("plan-busybox", Package::Busybox, |s| {
+            s.sources.busybox_version = Some("1.35.0".into())
+        })
+        .1
+        .unwrap();
+        assert_eq!(busybox.slug(), "1.35.0");
+        assert_eq!(
+            busybox.identity,
+            "pinned:1.35.0:faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694"
+        );
+        assert!(!busybox.is_mutable_tree());
+    }
+
+    #[test]
+    fn an_unpinned_version_is_refused_with_the_known_ones() {
+        let (ctx, kernel) = plan("plan-unknown", Package::Kernel, |s| {
+            s.sources.kernel_version = Some("6.7.1".into())
+        });
+        let err = kernel.err().unwrap().to_string();
+        assert!(err.starts_with("no pinned kernel version 6.7.1; known versions: "), "{err}");
+        let err = Source::plan(&ctx, Package::Uboot).err().unwrap().to_string();
+        assert_eq!(err, "U-Boot's source is chosen by its own flags");
+    }
+
+    #[test]
+    fn a_developers_tree_is_built_every_time_and_never_written_into() {
+        let tree = crate::testing::scratch("plan-tree-linux");
+        let (ctx, source) =
+            plan("plan-tree", Package::Kernel, |s| s.sources.kernel_source = Some(tree.clone()));
+        let source = source.unwrap();
+        assert!(source.is_mutable_tree());
+        assert!(!source.is_the_tools_own(&ctx));
+        assert_eq!(source.describe(), format!("local tree {}", tree.display()));
+        let slug = source.slug();
+        assert!(slug.starts_with("local-") && slug.len() == "local-".len() + 16, "{slug}");
+        // a bisect's checkout is a tree too, but the tool's own: its builds may live inside it
+        let (ctx, source) = plan("plan-tree-bisect", Package::Kernel, |s| {
+            s.sources.kernel_source = Some(tree.clone());
+            s.sources.kernel_tree_is_the_tools = true;
+        });
+        assert!(source.unwrap().is_the_tools_own(&ctx));
+    }
+
+    #[test]
+    fn a_changed_local_tarball_builds_in_a_folder_of_its_own() {
+        let dir = crate::testing::scratch("plan-tarball-files");
+        let tarball = dir.join("linux-6.1.tar.xz");
+        std::fs::write(&tarball, b"not really xz").unwrap();
+        let slug = |name: &str| {
+            let (ctx, source) =
+                plan(name, Package::Kernel, |s| s.sources.kernel_source = Some(tarball.clone()));
+            let source = source.unwrap();
+            assert!(source.identity.starts_with("tarball:"), "{}", source.identity);
+            assert!(!source.is_mutable_tree() && source.is_the_tools_own(&ctx));
+            source.slug()
+        };
+        let first = slug("plan-tarball-1");
+        assert_eq!(first, slug("plan-tarball-2"), "the same file, the same folder");
+        std::fs::write(&tarball, b"not really xz, and longer").unwrap();
+        assert_ne!(first, slug("plan-tarball-3"));
+    }
 }

@@ -71,3 +71,59 @@ pub fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_said_in_bytes_kib_or_mib() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 20), "5.00 MiB");
+        assert_eq!(human_size(12_345_678), "11.77 MiB");
+    }
+
+    #[test]
+    fn each_stage_is_a_line_with_the_sizes_of_what_it_left() {
+        let dir = crate::testing::scratch("summary");
+        std::fs::write(dir.join("bzImage"), vec![0u8; 1536]).unwrap();
+        let summary = Summary {
+            rows: vec![
+                Row {
+                    stage: "kernel".into(),
+                    outcome: Outcome::Built,
+                    elapsed: Duration::from_millis(93_456),
+                    // an output that is not there (an initrd not made) is left out
+                    outputs: vec![dir.join("bzImage"), dir.join("rootfs.img.gz")],
+                },
+                Row {
+                    stage: "busybox".into(),
+                    outcome: Outcome::Reused,
+                    elapsed: Duration::from_millis(20),
+                    outputs: vec![],
+                },
+            ],
+        };
+        let shown = summary.render().replace(&dir.display().to_string(), "<dir>");
+        expect_test::expect![[r#"
+            kernel     built          93.46s
+                   1.5 KiB  <dir>/bzImage
+            busybox    up to date      0.02s
+        "#]]
+        .assert_eq(&shown);
+    }
+
+    #[test]
+    fn a_stage_that_fails_leaves_no_line() {
+        let mut summary = Summary::default();
+        let built = summary.stage("kernel", || Ok(((), Outcome::Built)), |()| vec![]);
+        assert!(built.is_ok());
+        let failed: anyhow::Result<()> =
+            summary.stage("busybox", || anyhow::bail!("make failed"), |()| vec![]);
+        assert_eq!(failed.unwrap_err().to_string(), "make failed");
+        let stages: Vec<&str> = summary.rows.iter().map(|r| r.stage.as_str()).collect();
+        assert_eq!(stages, ["kernel"]);
+    }
+}

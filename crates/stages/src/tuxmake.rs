@@ -73,4 +73,50 @@ mod tests {
         "#]]
         .assert_eq(&super::metadata("x86_64", "tinyconfig", "bzImage"));
     }
+
+    /// The metadata `write` leaves for `profile` on `arch`, in the folder it returns.
+    fn written(name: &str, arch: &str, profile: &str) -> (std::path::PathBuf, serde_json::Value) {
+        let target = crate::testing::scratch(name);
+        let ctx = crate::testing::context(
+            &crate::testing::selection(arch, profile, |_| {}),
+            target.clone(),
+        );
+        super::write(&ctx, &target).unwrap();
+        let path = target.join(super::METADATA);
+        let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        (path, json)
+    }
+
+    #[test]
+    fn each_kernels_metadata_names_its_architecture_base_config_and_image() {
+        for (arch, profile, tuxmake, kconfig, kernel) in [
+            ("x86_64", "default", "x86_64", "x86_64_defconfig", "bzImage"),
+            ("aarch64", "tiny", "arm64", "tinyconfig", "Image"),
+            ("riscv64", "default", "riscv", "defconfig", "Image"),
+        ] {
+            let (_, json) = written(&format!("tuxmake-{arch}-{profile}"), arch, profile);
+            assert_eq!(json["build"]["target_arch"], tuxmake, "{arch}");
+            assert_eq!(json["build"]["kconfig"], kconfig, "{arch} {profile}");
+            assert_eq!(json["results"]["artifacts"]["kernel"][0], kernel, "{arch}");
+        }
+    }
+
+    #[test]
+    fn the_metadata_is_written_once() {
+        use std::os::unix::fs::MetadataExt;
+        let (path, _) = written("tuxmake-once", "x86_64", "tiny");
+        let target = path.parent().unwrap().to_path_buf();
+        let ctx = crate::testing::context(
+            &crate::testing::selection("x86_64", "tiny", |_| {}),
+            target.clone(),
+        );
+        // a second build leaves the file as it is
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        super::write(&ctx, &target).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+        // one from another build is replaced
+        std::fs::write(&path, "{}").unwrap();
+        super::write(&ctx, &target).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains("\"tinyconfig\""));
+    }
 }

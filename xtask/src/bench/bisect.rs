@@ -102,15 +102,12 @@ fn ours(bench: &Bench, work: &Path, history: &History, expected: &str) -> Result
         // BusyBox and the images built before the clock starts, as the script's initramfs is:
         // the bisect boots the ones of the target folder it runs from
         bisecting.rootfs()?;
-        let (took, stdout, stderr) = bisecting
+        let ran = bisecting
             .bisect(&["--good", &history.base, "--bad", "main"], &["sh", "-c", REGRESSION_CHECK])?;
-        if !stdout.contains(&format!("first bad commit: {expected}")) {
-            bail!("our bisect named another commit than {expected}:\n{stdout}");
+        if !ran.stdout.contains(&format!("first bad commit: {expected}")) {
+            bail!("our bisect named another commit than {expected}:\n{}", ran.stdout);
         }
-        let checkout = checkout_seconds(&stderr).with_context(|| {
-            format!("our bisect did not say how long its checkout took:\n{stderr}")
-        })?;
-        Ok(Ours { took, checkout })
+        Ok(Ours { took: ran.elapsed, checkout: ran.timing("checkout")? })
     })();
     match previous {
         Some(dir) => std::env::set_var("CCACHE_DIR", dir),
@@ -124,12 +121,6 @@ struct Ours {
     /// of it, making the bisect's own checkout: once per repository, the next bisect of it
     /// starts from the one there (by hand, the tree is there already)
     checkout: f64,
-}
-
-/// `(checked out in 15.2s)` of the bisect's first line.
-fn checkout_seconds(stderr: &str) -> Option<f64> {
-    let (_, rest) = stderr.split_once("(checked out in ")?;
-    rest.split_once("s)")?.0.parse().ok()
 }
 
 /// The image the script boots: the initramfs, with an `/init` that prints /proc/version.
@@ -216,14 +207,4 @@ fn by_hand(
     }
     remove_dir_if_present(&clone)?;
     Ok(took)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_checkouts_time_is_read_from_the_bisects_first_line() {
-        let stderr = "bisect: eeb0ba7d37a1 (good) .. 29fade5e100b (bad) in /t/linux (checked out in 15.2s)\n";
-        assert_eq!(super::checkout_seconds(stderr), Some(15.2));
-        assert_eq!(super::checkout_seconds("bisect: a (good) .. b (bad) in /t/linux\n"), None);
-    }
 }

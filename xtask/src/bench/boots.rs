@@ -158,8 +158,8 @@ fn warm_runs(
         "the fingerprints of the kernel, the image and the saved machine".into();
     let verbose = ["--verbose".to_string()];
     let restore = median_of(bench.boots, || {
-        let (_, said) = child.run_stderr(accel_name, &verbose, &["true"])?;
-        restore_took(&said).with_context(|| format!("no restore's time in:\n{said}"))
+        let ran = child.run_timed(accel_name, &verbose, &["true"])?;
+        Ok(Duration::from_secs_f64(ran.timing("restore")?))
     })?;
     report.seconds("boot", "warm run: QEMU's start to the command's", restore).note = format!(
         "QEMU starting, loading the devices' state, the runner seeding the clock and the \
@@ -194,13 +194,6 @@ fn warm_runs(
         "commands/s",
     );
     Ok(())
-}
-
-/// The restore's time in a `run --verbose`'s stderr ([`boot::runner`]'s line).
-fn restore_took(said: &str) -> Option<Duration> {
-    let (_, after) = said.split_once("warm start: restored the saved machine (")?;
-    let seconds = after.split_once(" s ")?.0.parse::<f64>().ok()?;
-    Some(Duration::from_secs_f64(seconds))
 }
 
 /// The biggest saved machine in `states`, in MiB on disk: its state and the blocks its RAM file

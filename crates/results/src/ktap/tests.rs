@@ -54,7 +54,7 @@ fn kernel_times_become_durations() {
 #[test]
 fn bail_out_is_a_problem() {
     let results = parse("TAP version 13\n1..2\nok 1 a\nBail out! no disk\n");
-    assert_eq!(results.problems, ["Bail out! no disk", "planned 2 tests, 1 ran"]);
+    assert_eq!(results.problems, ["Bail out! no disk"]);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn an_unnamed_case_is_named_by_its_number() {
 fn nothing_after_bail_out_counts() {
     let results = parse("TAP version 13\n1..3\nok 1 a\nBail out! no disk\nok 2 b\nok 3 c\n");
     assert_eq!(names(&results), ["a"]);
-    assert_eq!(results.problems, ["Bail out! no disk", "planned 3 tests, 1 ran"]);
+    assert_eq!(results.problems, ["Bail out! no disk"]);
     assert!(!results.passed());
 }
 
