@@ -1,305 +1,44 @@
-//! `cargo xtask bisect`: git's bisect, run in a checkout of the tool's own, each step built
-//! incrementally in one build folder (through ccache when it is there) and booted on the fast
-//! machine, then judged as `git bisect run` would: exit 0 good, 125 or a build that fails skip,
-//! anything else bad, a panic bad (`--panic skip`).
+//! `cargo xtask bisect`: the flags as a [`bisect::run::Plan`], the bisect run by the bisect crate,
+//! its summary on stdout and its JSON where asked.
 
-use std::{
-    process::ExitCode,
-    time::{Duration, Instant},
-};
+use std::{process::ExitCode, time::Duration};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use bisect::{
-    git::{Checkout, Repo},
-    Commit, FirstBad, Outcome, PanicIs, Progress, Report, Step, Verdict,
-};
-use boot::{
-    boots, checks,
-    machine::{self, Init, Request, Speed},
-    runner,
-};
-use stages::{
-    hostdeps,
-    pipeline::{self, Rootfs},
-    summary::Summary,
-    Context,
+    run::{Ends, Plan},
+    PanicIs,
 };
 
 use crate::{build::target_dir, flags};
 
 pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
-    let mut selection = flags.build.selection()?;
-    let Some(source) = selection.sources.kernel_source.clone() else {
-        bail!("bisect needs the kernel's history: give a git kernel tree with --kernel-source DIR");
-    };
-    if !source.is_dir() {
-        bail!("--kernel-source {}: bisect needs a git work tree, not a tarball", source.display());
-    }
     crate::reports::check_report_paths(&flags::Reports { junit: None, json: flags.json.clone() })?;
-    let sh = xshell::Shell::new()?;
-    let repo = Repo::open(&sh, &source)?;
-    let ends = match (&flags.good, &flags.bad) {
-        (Some(good), Some(bad)) => {
-            let (good_commit, bad_commit) =
-                (repo.resolve("--good", good)?, repo.resolve("--bad", bad)?);
-            if good_commit == bad_commit {
-                bail!(
-                    "--good {good} and --bad {bad} are the same commit ({}): there is nothing \
-                     to bisect",
-                    short(&good_commit)
-                );
-            }
-            let (good, bad) = (good_commit, bad_commit);
-            repo.check_ancestry(&good, &bad)?;
-            Some((good, bad))
-        }
-        _ => None,
+    let ends = match (flags.replay, flags.good, flags.bad) {
+        (Some(log), ..) => Ends::Replay(log),
+        (None, Some(good), Some(bad)) => Ends::Commits { good, bad },
+        _ => unreachable!("clap requires --good and --bad without --replay"),
     };
-    if let Some(log) = &flags.replay {
-        if !log.is_file() {
-            bail!("--replay {}: no such file", log.display());
-        }
-    }
-
-    // every flag's value is checked before a folder, a lock or a package
-    let options = flags.machine.options(None)?;
-
-    // the bisect's kernels live apart: its checkout, and a target folder of its own so that no
-    // step's kernel replaces yours
-    let user = Context::new(&selection, target_dir()?)?;
-    let slug =
-        artifact::Fingerprint::new("bisect").add("repo", repo.dir.display().to_string()).hex();
-    let user_layout = user.layout.clone();
-    let home = user_layout.bisect(&slug[..16]);
-    std::fs::create_dir_all(&home)?;
-    let _lock = artifact::Lock::acquire(&user_layout.lock_for(&home), "this repository's bisect")?;
-    hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
-
-    // BusyBox and the images do not change from step to step (your modules aside, which are
-    // built against each kernel): they are built, or found current, in your target folder as
-    // `rootfs` would, while git writes the checkout
-    let shares_rootfs = selection.modules.is_empty();
-    let (checkout, mut progress, checkout_took, rootfs) = std::thread::scope(|scope| {
-        let rootfs = shares_rootfs.then(|| {
-            scope.spawn(move || pipeline::build_rootfs(&user, false, &mut Summary::default()))
-        });
-        let started = Instant::now();
-        let checked_out = check_out(&sh, &repo, &home, &flags, ends.as_ref());
-        let rootfs = rootfs
-            .map(|thread| {
-                thread
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the root filesystem's build panicked"))?
-                    .context("the root filesystem every step boots")
-            })
-            .transpose()?;
-        let (checkout, progress) = checked_out?;
-        anyhow::Ok((checkout, progress, started.elapsed(), rootfs))
-    })?;
-    selection.sources.kernel_source = Some(checkout.dir.clone());
-    selection.sources.kernel_version = None;
-    selection.sources.kernel_sha256 = None;
-    selection.sources.kernel_tree_is_the_tools = true;
-    let mut ctx = Context::new(&selection, home.join("target"))?;
-    ctx.layout = ctx.layout.clone().with_runs_of(&user_layout);
-    ctx.add_features(&options.needed_features());
-
-    let (good, bad) = checkout.ends()?;
-    artifact::record_timing("checkout", checkout_took.as_secs_f64());
-    let log_path = home.join("bisect.log");
-    if let Ok((_, status)) = repo.state() {
-        let changed = status.lines().filter(|l| !l.starts_with("??")).count();
-        if changed > 0 {
-            eprintln!(
-                "bisect: the {changed} uncommitted change(s) in {} are not bisected: each step \
-                 is a commit, checked out apart",
-                repo.dir.display()
-            );
-        }
-    }
-    eprintln!(
-        "bisect: {} (good) .. {} (bad) in {} (checked out in {:.1}s)",
-        short(&good),
-        short(&bad),
-        checkout.dir.display(),
-        checkout_took.as_secs_f64()
-    );
-    let panic = match flags.panic {
-        flags::PanicIs::Bad => PanicIs::Bad,
-        flags::PanicIs::Skip => PanicIs::Skip,
+    let plan = Plan {
+        selection: flags.build.selection()?,
+        target_dir: target_dir()?,
+        ends,
+        command: flags.command,
+        timeout: Duration::from_secs(flags.timeout),
+        verbose: flags.verbose,
+        panic: match flags.panic {
+            flags::PanicIs::Bad => PanicIs::Bad,
+            flags::PanicIs::Skip => PanicIs::Skip,
+        },
+        options: flags.machine.options(None)?,
+        install_deps: flags.build.install_deps,
     };
-
-    let save_log = || -> Result<String> {
-        let log = checkout.log()?;
-        artifact::write_atomic(&log_path, |f| Ok(std::io::Write::write_all(f, log.as_bytes())?))?;
-        Ok(log)
-    };
-    let mut steps = Vec::new();
-    while let Progress::Testing { steps_left } = progress {
-        let commit = checkout.head()?;
-        let step = test_commit(&ctx, rootfs.as_ref(), &flags, &options, commit, panic);
-        eprintln!("{}", step.line(steps.len() + 1, Some(steps_left)));
-        progress = checkout.mark(step.verdict)?;
-        steps.push(step);
-        // saved after every step: a killed bisect can be replayed up to where it was
-        save_log()?;
-    }
-    let log = save_log()?;
-    checkout.finish()?;
-    // git trusts --good: when no step was good, a test that fails everywhere would name the
-    // commit after it, so the good end is tested too
-    let good_end = match progress {
-        Progress::FirstBad(_) if !steps.iter().any(|s| s.verdict == Verdict::Good) => {
-            eprintln!("bisect: no step was good: testing --good {} itself", short(&good));
-            checkout.clean_at(&good)?;
-            let step =
-                test_commit(&ctx, rootfs.as_ref(), &flags, &options, checkout.head()?, panic);
-            eprintln!("{}", step.line(steps.len() + 1, None));
-            Some(step)
-        }
-        _ => None,
-    };
-
-    let (first_bad, candidates) = match progress {
-        Progress::FirstBad(hash) => {
-            let first =
-                FirstBad { commit: checkout.commit(&hash)?, author: checkout.author(&hash)? };
-            (Some(first), Vec::new())
-        }
-        Progress::OnlySkipped(candidates) => (None, candidates),
-        Progress::Testing { .. } => unreachable!("the loop ends on an answer"),
-    };
-    let report = Report { good, bad, first_bad, candidates, steps, good_end, log };
+    let bisected = bisect::run::bisect(&plan)?;
+    let report = &bisected.report;
     print!("{}", report.summary());
-    println!("bisect log: {} (repeat it: cargo xtask bisect --replay {0})", log_path.display());
+    println!("bisect log: {} (repeat it: cargo xtask bisect --replay {0})", bisected.log.display());
     if let Some(path) = &flags.json {
-        artifact::write_atomic(path, |f| {
-            Ok(std::io::Write::write_all(f, report.json().as_bytes())?)
-        })
-        .with_context(|| format!("--json {}", path.display()))?;
+        artifact::user_file::write(path, report.json().as_bytes())
+            .with_context(|| format!("--json {}", path.display()))?;
     }
     Ok(if report.answer().is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// The bisect's checkout, put back to a clean state and started (or its log replayed): the first
-/// commit to test checked out.
-fn check_out<'a>(
-    sh: &'a xshell::Shell,
-    repo: &Repo,
-    home: &std::path::Path,
-    flags: &flags::Bisect,
-    ends: Option<&(String, String)>,
-) -> Result<(Checkout<'a>, Progress)> {
-    let checkout = Checkout::prepare(sh, repo, &home.join("linux"))?;
-    let progress = match (&flags.replay, ends) {
-        (Some(log), _) => checkout.replay(log)?,
-        (None, Some((good, bad))) => checkout.start(bad, good)?,
-        (None, None) => unreachable!("clap requires --good and --bad without --replay"),
-    };
-    Ok((checkout, progress))
-}
-
-/// Builds the checked-out commit in the one build folder and boots it with `rootfs` (or, with
-/// your modules, images of its own).
-fn test_commit(
-    ctx: &Context,
-    rootfs: Option<&Rootfs>,
-    flags: &flags::Bisect,
-    options: &boot::Options,
-    commit: Commit,
-    panic: PanicIs,
-) -> Step {
-    let started = Instant::now();
-    let built = match rootfs {
-        Some(rootfs) => pipeline::build_kernel(ctx, rootfs, &mut Summary::default()),
-        None => pipeline::build_all(ctx, false, &[], &mut Summary::default()),
-    };
-    let build_seconds = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let outcome = match built {
-        Err(err) => Outcome::BuildFailed(build_error(&format!("{err:#}"))),
-        Ok(built) => boot_and_test(ctx, flags, options, &built),
-    };
-    Step {
-        commit,
-        verdict: outcome.verdict(panic),
-        reason: outcome.reason(),
-        build_seconds,
-        boot_seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-fn boot_and_test(
-    ctx: &Context,
-    flags: &flags::Bisect,
-    options: &boot::Options,
-    built: &pipeline::Built,
-) -> Outcome {
-    let boot = boots::by_name("initramfs");
-    let result: Result<Outcome> = if flags.command.is_empty() {
-        (|| {
-            let machine = machine::machine(ctx, built, &Request::new(boot, Speed::Fast), options)?;
-            let mut session = machine::spawn(ctx, &machine, boot)?;
-            let checked = checks::as_the_tutorial_shows(
-                &mut session,
-                &built.kernel.release,
-                boot,
-                &mut Vec::new(),
-            );
-            Ok(match checked {
-                Ok(_) => Outcome::Checked(Ok(())),
-                // the console, not the error's text, says whether the kernel panicked
-                Err(err) => match qemu::panic_line(&session.transcript()) {
-                    Some(line) => Outcome::Panicked(line.to_string()),
-                    None => Outcome::Checked(Err(first_line(&format!("{err:#}")))),
-                },
-            })
-        })()
-    } else {
-        (|| {
-            let request = Request { init: Init::Runner, ..Request::new(boot, Speed::Fast) };
-            let machine = machine::machine(ctx, built, &request, options)?;
-            let run_options = runner::Options {
-                verbose: flags.verbose,
-                stdout: if flags.verbose {
-                    Box::new(std::io::stdout())
-                } else {
-                    Box::new(std::io::sink())
-                },
-                ..runner::Options::for_command(ctx, options, Duration::from_secs(flags.timeout))
-            };
-            Ok(match runner::run(ctx, machine, &flags.command, run_options) {
-                runner::Outcome::Exited(runner::GUEST_FAILED) => {
-                    Outcome::MachineFailed("the command exited 125".into())
-                }
-                runner::Outcome::Failed(runner::Failure {
-                    kind: runner::FailureKind::Panic(line),
-                    ..
-                }) => Outcome::Panicked(line),
-                runner::Outcome::Failed(failure) => {
-                    Outcome::MachineFailed(first_line(&failure.message))
-                }
-                other => Outcome::Exited(other.exit_code()),
-            })
-        })()
-    };
-    result.unwrap_or_else(|err| Outcome::MachineFailed(first_line(&format!("{err:#}"))))
-}
-
-/// What a failed build says in a few words: the compiler's first error from the log's tail, or
-/// else the error's first line (a fragment that did not stick, say).
-fn build_error(text: &str) -> String {
-    match text.lines().find(|l| l.contains("error:") || l.contains("Error ")) {
-        Some(line) => first_line(line),
-        None => first_line(text),
-    }
-}
-
-fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-    line.chars().take(200).collect()
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
 }

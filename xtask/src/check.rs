@@ -80,6 +80,6 @@ fn lava_job(flags: &flags::Check) -> Result<()> {
     lava::check_options(&flags.machine, boot)?;
     let options = flags.machine.options(None)?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &uboot::Choice::None, &[])?;
-    let tests = lava::check_tests(boot, &built);
+    let tests = ::lava::boots::check_tests(boot, &built);
     lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }

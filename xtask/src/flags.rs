@@ -60,6 +60,9 @@ pub enum Cmd {
     Gdb(Gdb),
     /// Run the repository's own checks (README, fragments, tables, formatting)
     Tidy,
+    /// Every setting (a flag with a KARDEL_* variable) with its value and where it came from:
+    /// the environment, a settings file's line (kardel.toml), or the default
+    Config,
 }
 
 /// Where the sources come from: the same flags for every subcommand that fetches.
@@ -286,11 +289,12 @@ impl ImageChoice {
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
     /// Virtual CPUs [default: 2, the tutorial's; 1 on the fast machine]
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, env = "KARDEL_CPUS", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: Option<u32>,
     /// Guest memory in MiB (at least 64)
     #[arg(
         long,
+        env = "KARDEL_MEMORY",
         default_value_t = DEFAULT_MEMORY_MIB,
         value_parser = clap::value_parser!(u32).range(i64::from(MIN_MEMORY_MIB)..)
     )]
@@ -840,17 +844,32 @@ pub fn parse() -> Xtask {
             std::env::remove_var(name);
         }
     }
+    // the settings files' values reach clap as their variables would, where the environment
+    // has none
+    let origins = match crate::settings::apply(&command, &stages::context::repo()) {
+        Ok(origins) => origins,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(2);
+        }
+    };
     match Xtask::try_parse() {
-        Ok(flags) => flags,
+        Ok(flags) => {
+            crate::settings::remember(origins);
+            flags
+        }
         Err(err) => {
             let from_env = invalid_arg_env(&err, &command);
             if let Some(name) = from_env {
                 let shown = err.render().to_string();
                 eprint!("{}", shown.trim_end());
-                eprintln!(
-                    "\n(the value came from the environment variable {name}={:?})",
-                    std::env::var(&name).unwrap_or_default()
-                );
+                let value = std::env::var(&name).unwrap_or_default();
+                match origins.get(&name) {
+                    Some(origin) => eprintln!("\n(the value {value:?} came from {origin})"),
+                    None => eprintln!(
+                        "\n(the value came from the environment variable {name}={value:?})"
+                    ),
+                }
                 std::process::exit(2);
             }
             err.exit()

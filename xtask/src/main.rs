@@ -9,6 +9,7 @@ mod flags;
 mod lava;
 mod reports;
 mod run;
+mod settings;
 mod test;
 mod tidy;
 
@@ -48,6 +49,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Deps(flags) => done(build::deps(flags)),
         Cmd::Gdb(flags) => done(run::gdb(flags)),
         Cmd::Tidy => done(tidy::run()),
+        Cmd::Config => done(settings::run(&<flags::Xtask as clap::CommandFactory>::command())),
     }
 }
 

@@ -64,7 +64,7 @@ fn lava_job(flags: &flags::Run) -> Result<()> {
     crate::lava::check_options(&flags.machine, boot)?;
     let options = flags.machine.options(None)?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
-    let tests = crate::lava::command_tests(&flags.command, Duration::from_secs(flags.timeout));
+    let tests = lava::boots::command_tests(&flags.command, Duration::from_secs(flags.timeout));
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }
 

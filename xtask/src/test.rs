@@ -65,7 +65,7 @@ fn lava_job(flags: &flags::Test, glob: &str) -> Result<()> {
     options.append.extend(kunit::kernel_args(glob));
     let choice = boot::uboot::Choice::None;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;
-    let tests = crate::lava::kunit_tests(!flags.build.modules.is_empty());
+    let tests = lava::boots::kunit_tests(!flags.build.modules.is_empty());
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }
 

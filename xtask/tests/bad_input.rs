@@ -31,6 +31,8 @@ impl Fresh {
             }
         }
         cmd.args(args)
+            // a new user's: no settings file of this machine's
+            .env("KARDEL_CONFIG", "")
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .env("KARDEL_CACHE_DIR", self.dir.join("cache"))
             .envs(env.iter().copied())
@@ -431,4 +433,55 @@ fn a_lava_job_reaching_past_its_guest_or_its_folder_is_refused() {
     // --trust-job lets the options through, not a missing image
     write(&missing, "-initrd {rootfs} -D /tmp/kardel-trusted.log");
     fresh.refuses(&["lava", &job_arg, "--trust-job"], &[], &[&missing]);
+}
+
+/// A settings file's mistakes are named with the file, the line and the key before any work; a
+/// flag's variable wins over the file; `config` says where each value came from.
+#[test]
+fn a_settings_file_is_read_as_the_flags_variables_and_its_mistakes_are_named() {
+    let fresh = Fresh::new("settings");
+    let file = fresh.dir.join("kardel.toml");
+    let config = file.display().to_string();
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    let with_file = [("KARDEL_CONFIG", config.as_str())];
+
+    write("profile = \"tiny\"\nkernal-source = \"/usr/src\"\n");
+    fresh.refuses(
+        &["all"],
+        &with_file,
+        &[&format!("{config}:2: `kernal-source` is not a setting; did you mean `kernel-source`?")],
+    );
+    write("# mine\nprofile = \"huge\"\n");
+    fresh.refuses(&["all"], &with_file, &["--profile", "huge", &format!("came from {config}:2")]);
+    fresh.refuses(
+        &["all"],
+        &[("KARDEL_CONFIG", "/nonexistent/kardel.toml")],
+        &["/nonexistent/kardel.toml"],
+    );
+
+    write("profile = \"tiny\"\nmemory = 256\n");
+    let shown = fresh.xtask(&["config"], &with_file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let line = |key: &str| stdout.lines().find(|l| l.starts_with(&format!("{key} "))).unwrap_or("");
+    assert!(
+        line("profile").contains("\"tiny\"") && line("profile").ends_with(&format!("{config}:1")),
+        "{stdout}"
+    );
+    assert!(
+        line("memory").contains("\"256\"") && line("memory").ends_with(&format!("{config}:2")),
+        "{stdout}"
+    );
+    assert!(line("accel").contains("\"auto\"") && line("accel").ends_with("default"), "{stdout}");
+    // the variable wins over the file
+    let shown = fresh
+        .xtask(&["config"], &[("KARDEL_CONFIG", config.as_str()), ("KARDEL_PROFILE", "default")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    let profile = stdout.lines().find(|l| l.starts_with("profile ")).unwrap_or("");
+    assert!(
+        profile.contains("\"default\"") && profile.ends_with("environment: KARDEL_PROFILE"),
+        "{stdout}"
+    );
 }

@@ -1,9 +1,10 @@
 //! A bisect of a kernel history: the verdict of each step from what building and booting it gave,
 //! git's own bisect driven in a checkout of the tool's own ([`git::Checkout`]), what git says
-//! after each verdict read back, and the steps as a table and JSON. Everything here but `git` is
-//! pure.
+//! after each verdict read back, and the steps as a table and JSON. Everything here but `git` and
+//! `run` (the whole bisect, built and booted) is pure.
 
 pub mod git;
+pub mod run;
 pub mod synthetic;
 
 use serde::Serialize;

@@ -38,7 +38,7 @@ pub fn as_the_tutorial_shows(
 
     // the kernel's late messages (the TSC's refined calibration, a second or so in) would land
     // in the middle of a command's output on the tutorial's machine, which is not quiet
-    session.run("dmesg -n 1", COMMAND_TIMEOUT)?;
+    session.run(crate::protocol::QUIET_CONSOLE, COMMAND_TIMEOUT)?;
     let running = session.run("uname -r", COMMAND_TIMEOUT)?;
     ensure!(
         running.trim() == release,

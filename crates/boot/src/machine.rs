@@ -333,7 +333,7 @@ pub fn mount_points(shares: &[Share]) -> Result<Vec<(String, String, &Share)>, S
             Some(tag) => tag.clone(),
             None if first_untagged => {
                 first_untagged = false;
-                "hostshare".to_string()
+                protocol::SHARE_TAG.to_string()
             }
             None => stages::selection::folder_word(&share.dir),
         };
@@ -346,8 +346,10 @@ pub fn mount_points(shares: &[Share]) -> Result<Vec<(String, String, &Share)>, S
             ));
         }
         let alone = shares.len() == 1;
-        let mount_point =
-            if alone && share.tag.is_none() { "/mnt".into() } else { format!("/mnt/{tag}") };
+        let mount_point = match alone && share.tag.is_none() {
+            true => protocol::SHARE_MOUNTS.to_string(),
+            false => format!("{}/{tag}", protocol::SHARE_MOUNTS),
+        };
         out.push((tag, mount_point, share));
     }
     Ok(out)

@@ -52,6 +52,21 @@ pub fn warm_header(now: u64, seed: &[u8]) -> String {
     format!("{now} {hex}\n")
 }
 
+/// BusyBox's askfirst line on the tutorial's console: the guest is up, Enter gives a shell.
+pub const PRESS_ENTER: &str = "Please press Enter to activate this console.";
+
+/// BusyBox's shell prompt, as root in `/`.
+pub const SHELL_PROMPT: &str = "/ #";
+
+/// Quiets the kernel's console to panics and worse, so that its lines do not land in the middle
+/// of what a shell on the console prints (a check's output, LAVA's signals).
+pub const QUIET_CONSOLE: &str = "dmesg -n 1";
+
+/// The author's 9p tag for an untagged share (`mount -t 9p hostshare /mnt`), and the folder
+/// shares are mounted under.
+pub const SHARE_TAG: &str = "hostshare";
+pub const SHARE_MOUNTS: &str = "/mnt";
+
 /// What the runner prints on the console once the command starts.
 pub const RUNNER_STARTED: &str = "kardel-run: running the command";
 

@@ -1,0 +1,297 @@
+//! Settings files: `kardel.toml` at the top of the checkout, and the user's in
+//! `$XDG_CONFIG_HOME/kardel/kardel.toml` (`~/.config/kardel/kardel.toml`). A key is the long name
+//! of a flag that has a `KARDEL_*` variable (`profile = "tiny"`, `kernel-fragment = ["a", "b"]`),
+//! and a file's value reaches clap as that variable would, when the environment has none: so a
+//! flag wins over a variable, a variable over the project's file, that over the user's, that
+//! over the default, through clap's one way of reading them. `KARDEL_CONFIG=FILE` reads that
+//! file alone, and `KARDEL_CONFIG=` none.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context as _, Result};
+
+/// The variable that names the one settings file to read (empty: none).
+pub const CONFIG: &str = "KARDEL_CONFIG";
+
+/// A setting a file may hold: a flag's long name, its variable, and how its values are joined
+/// in that variable (`:` for folders, ` ` for URLs), if it takes several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub key: String,
+    pub variable: String,
+    pub delimiter: Option<char>,
+    /// the default clap gives, shown by `config`
+    pub default: Option<String>,
+}
+
+/// One value of a file, as its variable would say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub variable: String,
+    pub value: String,
+    /// `FILE:LINE`
+    pub origin: String,
+}
+
+/// Every setting the command line knows, from clap's flags with a variable.
+pub fn known(command: &clap::Command) -> Vec<Known> {
+    let mut out: Vec<Known> = Vec::new();
+    let mut visit = vec![command];
+    while let Some(command) = visit.pop() {
+        for arg in command.get_arguments() {
+            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else { continue };
+            if out.iter().any(|k| k.key == long) {
+                continue;
+            }
+            let default =
+                arg.get_default_values().first().map(|d| d.to_string_lossy().into_owned());
+            out.push(Known {
+                key: long.to_string(),
+                variable: env.to_string_lossy().into_owned(),
+                delimiter: arg.get_value_delimiter(),
+                default,
+            });
+        }
+        visit.extend(command.get_subcommands());
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// The settings of one file's `text` (named `file` in errors), each as its variable would say
+/// it; a key no flag has, or a value of the wrong shape, is an error naming the file, the line
+/// and the key, with the nearest key there is.
+pub fn read(text: &str, file: &str, known: &[Known]) -> Result<Vec<Setting>> {
+    let table: toml::Table = text.parse().with_context(|| format!("{file}: not TOML"))?;
+    let line_of = |key: &str| {
+        let found = text.lines().position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        found.map(|n| n + 1).unwrap_or(1)
+    };
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        let at = format!("{file}:{}", line_of(key));
+        let Some(setting) = known.iter().find(|k| k.key == *key) else {
+            let nearest = known.iter().min_by_key(|k| distance(&k.key, key)).map(|k| &k.key);
+            let hint = nearest.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            bail!("{at}: `{key}` is not a setting{hint} (`cargo xtask config` lists them)");
+        };
+        let one = |value: &toml::Value| -> Result<String> {
+            Ok(match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                _ => bail!("{at}: `{key}` takes a string, a number or true/false"),
+            })
+        };
+        let value = match (value, setting.delimiter) {
+            (toml::Value::Array(items), Some(delimiter)) => {
+                let items = items.iter().map(one).collect::<Result<Vec<_>>>()?;
+                if let Some(item) = items.iter().find(|i| i.contains(delimiter)) {
+                    bail!(
+                        "{at}: `{key}`: {item:?} holds {delimiter:?}, which separates its values"
+                    );
+                }
+                items.join(&delimiter.to_string())
+            }
+            (toml::Value::Array(_), None) => bail!("{at}: `{key}` takes one value, not a list"),
+            (value, _) => one(value)?,
+        };
+        out.push(Setting { variable: setting.variable.clone(), value, origin: at });
+    }
+    Ok(out)
+}
+
+/// The settings files to read, the one that wins first: `KARDEL_CONFIG`'s alone, or the
+/// project's, then the user's.
+pub fn files(repo: &Path) -> Vec<PathBuf> {
+    if let Some(chosen) = std::env::var_os(CONFIG) {
+        return match chosen.is_empty() {
+            true => Vec::new(),
+            false => vec![PathBuf::from(chosen)],
+        };
+    }
+    let user = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let mut files = vec![repo.join("kardel.toml")];
+    files.extend(user.map(|dir| dir.join("kardel/kardel.toml")));
+    files
+}
+
+/// Reads the settings files and gives each value to its variable where the environment has
+/// none; returns where each value came from, by variable.
+pub fn apply(command: &clap::Command, repo: &Path) -> Result<BTreeMap<String, String>> {
+    let known = known(command);
+    let mut origins = BTreeMap::new();
+    for file in files(repo) {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(err)
+                if err.kind() == std::io::ErrorKind::NotFound
+                    && std::env::var_os(CONFIG).is_none() =>
+            {
+                continue
+            }
+            Err(err) => bail!("{}: {err} ({CONFIG})", file.display()),
+        };
+        for setting in read(&text, &file.display().to_string(), &known)? {
+            let set_already = std::env::var_os(&setting.variable).is_some_and(|v| !v.is_empty());
+            if !set_already {
+                std::env::set_var(&setting.variable, &setting.value);
+                origins.insert(setting.variable, setting.origin);
+            }
+        }
+    }
+    Ok(origins)
+}
+
+static ORIGINS: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
+
+/// Keeps where the settings files' values came from, for `config`.
+pub fn remember(origins: BTreeMap<String, String>) {
+    let _ = ORIGINS.set(origins);
+}
+
+/// `cargo xtask config`, for the command line `command`.
+pub fn run(command: &clap::Command) -> Result<()> {
+    let origins = ORIGINS.get().cloned().unwrap_or_default();
+    print!("{}", show(command, &origins));
+    let read: Vec<String> = files(&stages::context::repo())
+        .iter()
+        .filter(|f| f.is_file())
+        .map(|f| f.display().to_string())
+        .collect();
+    match read.is_empty() {
+        true => println!("settings files: none ({CONFIG} names one; see README)"),
+        false => println!("settings files: {}", read.join(", ")),
+    }
+    Ok(())
+}
+
+/// Every setting with its value and where it came from.
+pub fn show(command: &clap::Command, origins: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for setting in known(command) {
+        let (value, from) = match (std::env::var(&setting.variable), origins.get(&setting.variable))
+        {
+            (Ok(value), Some(origin)) => (value, origin.clone()),
+            (Ok(value), None) => (value, format!("environment: {}", setting.variable)),
+            (Err(_), _) => match &setting.default {
+                Some(default) => (default.clone(), "default".to_string()),
+                None => continue,
+            },
+        };
+        out.push_str(&format!("{:<24} {:<40} {from}\n", setting.key, format!("{value:?}")));
+    }
+    out
+}
+
+/// How many single-letter edits turn `a` into `b`.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(here + 1);
+            previous = here;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Vec<Known> {
+        use clap::CommandFactory;
+        known(&crate::flags::Xtask::command())
+    }
+
+    #[track_caller]
+    fn check(text: &str, expected: &[(&str, &str, &str)]) {
+        let read = read(text, "kardel.toml", &table()).unwrap();
+        let read: Vec<(&str, &str, &str)> = read
+            .iter()
+            .map(|s| (s.variable.as_str(), s.value.as_str(), s.origin.as_str()))
+            .collect();
+        assert_eq!(read, expected);
+    }
+
+    #[track_caller]
+    fn refused(text: &str, says: &str) {
+        let err = format!("{:#}", read(text, "kardel.toml", &table()).unwrap_err());
+        assert!(err.contains(says), "{err}");
+    }
+
+    #[test]
+    fn a_key_is_a_flag_and_its_value_reaches_the_flags_variable() {
+        check(
+            "# the CI's selection\nprofile = \"tiny\"\nkernel-source = \"/usr/src/linux.tar.xz\"\n",
+            &[
+                ("KARDEL_KERNEL_SOURCE", "/usr/src/linux.tar.xz", "kardel.toml:3"),
+                ("KARDEL_PROFILE", "tiny", "kardel.toml:2"),
+            ],
+        );
+        check(
+            "jobs = 2\ncold = true\n",
+            &[("KARDEL_COLD", "true", "kardel.toml:2"), ("KARDEL_JOBS", "2", "kardel.toml:1")],
+        );
+    }
+
+    #[test]
+    fn a_list_is_joined_as_its_variable_takes_it() {
+        check(
+            "kernel-fragment = [\"a.config\", \"b.config\"]\n",
+            &[("KARDEL_KERNEL_FRAGMENTS", "a.config:b.config", "kardel.toml:1")],
+        );
+        check(
+            "mirror = [\"file:///m\", \"http://127.0.0.1:8000\"]\n",
+            &[("KARDEL_MIRRORS", "file:///m http://127.0.0.1:8000", "kardel.toml:1")],
+        );
+    }
+
+    #[test]
+    fn a_wrong_key_or_value_names_the_file_the_line_and_the_nearest_key() {
+        refused(
+            "profile = \"tiny\"\nkernal-source = \"/x\"\n",
+            "kardel.toml:2: `kernal-source` is not a setting; did you mean `kernel-source`?",
+        );
+        refused(
+            "profile = [\"tiny\", \"default\"]\n",
+            "kardel.toml:1: `profile` takes one value, not a list",
+        );
+        refused("kernel-fragment = [\"a:b\"]\n", "holds ':'");
+        refused("profile = { x = 1 }\n", "`profile` takes a string, a number or true/false");
+        refused("profile = \n", "kardel.toml: not TOML");
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_of_one_variable() {
+        let table = table();
+        assert!(table.iter().any(|k| k.key == "profile" && k.variable == "KARDEL_PROFILE"));
+        for known in &table {
+            let twins: Vec<&Known> =
+                table.iter().filter(|k| k.variable == known.variable).collect();
+            assert_eq!(twins.len(), 1, "{} is set by two keys: {twins:?}", known.variable);
+        }
+    }
+
+    #[test]
+    fn distance_counts_edits() {
+        assert_eq!(distance("kernal-source", "kernel-source"), 1);
+        assert_eq!(distance("profile", "profile"), 0);
+        assert_eq!(distance("", "abc"), 3);
+    }
+}
