@@ -46,6 +46,10 @@ pub enum Cmd {
     Test(Test),
     /// Find the commit that broke it: bisect a git kernel tree (--kernel-source DIR) between
     /// --good and --bad, building and booting each step (exit code 0 when one commit is named)
+    // the usage clap makes lists the flags a variable set as if they were required
+    #[command(
+        override_usage = "cargo xtask bisect [OPTIONS] --kernel-source DIR (--good REV --bad REV | --replay LOG) [-- CMD...]"
+    )]
     Bisect(Bisect),
     /// Run a LAVA job (from `check --lava-job`, `run --lava-job`) through LAVA's own dispatcher
     /// on this machine and report its test cases (exit code 0 all passed, 1 a case failed, 125

@@ -303,6 +303,12 @@ fn what_would_hurt_the_users_files_or_another_run_is_refused() {
 fn a_bisect_without_a_history_or_with_a_commit_it_lacks_is_refused() {
     let fresh = Fresh::new("bisect");
     fresh.refuses(&["bisect", "--bad", "HEAD"], &[], &["--good"]);
+    // a flag a variable set is not shown as required
+    fresh.refuses(
+        &["bisect", "--bad", "HEAD"],
+        &[("KARDEL_KERNEL_SOURCE", "/usr/src")],
+        &["Usage: cargo xtask bisect [OPTIONS] --kernel-source DIR (--good REV --bad REV | --replay LOG)"],
+    );
     fresh.refuses(&["bisect", "--good", "v1", "--bad", "v2"], &[], &["--kernel-source DIR"]);
     let plain = fresh.dir.join("plain");
     std::fs::create_dir_all(&plain).unwrap();
