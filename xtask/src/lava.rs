@@ -13,9 +13,14 @@ use crate::{build, flags, reports};
 /// Refuses, before any build, what a LAVA job cannot carry: a job has the kernel, the image,
 /// the kernel's arguments and the memory, and a lab's machine has the rest.
 pub fn check_options(flags: &flags::Machine, boot: &Boot) -> Result<()> {
+    // the features whose rows say a job does not carry them (features.toml's `lava`)
+    if let Some(features) = flags.options(None)?.not_in_a_lava_job() {
+        bail!(
+            "--lava-job: {features} set up this machine's QEMU, which a LAVA job does not carry \
+             (it has the kernel, the image, the kernel's arguments and --memory)"
+        );
+    }
     let this_machines = [
-        (!flags.shares.is_empty() || !flags.shares_ro.is_empty(), "--share"),
-        (flags.net || !flags.forwards.is_empty(), "--net and --forward"),
         (flags.monitor.is_some() || flags.qmp.is_some(), "--monitor and --qmp"),
         (!flags.qemu_args.is_empty(), "--qemu-arg"),
         (flags.cpus.is_some(), "--cpus"),

@@ -98,16 +98,40 @@ impl Options {
         self.net || !self.forwards.is_empty()
     }
 
-    /// What of the host's the guest reaches (shares, a network), if anything: such a guest
-    /// powers off at its end (its writes to a share flushed, its connections closed) and never
-    /// starts from a saved machine (both are this run's host's, set up as it boots).
-    pub fn reaches_host(&self) -> Option<&'static str> {
-        match (self.shares.is_empty(), self.wants_net()) {
-            (true, false) => None,
-            (false, false) => Some("shares"),
-            (true, true) => Some("networking"),
-            (false, true) => Some("shares and networking"),
-        }
+    /// The features these options need whose rows say the guest reaches the host's
+    /// (features.toml's `reaches_host`: a share, the network), named, if any: such a guest powers
+    /// off at its end (its writes to a share flushed, its connections closed) and never starts
+    /// from a saved machine (both are this run's host's, set up as it boots).
+    pub fn reaches_host(&self) -> Option<String> {
+        self.needed_features_whose(|row| row.reaches_host)
+    }
+
+    /// The features these options need that a LAVA job cannot carry (features.toml's `lava`),
+    /// named with what their rows say, if any.
+    pub fn not_in_a_lava_job(&self) -> Option<String> {
+        let catalog = stages::features::Catalog::builtin();
+        let names = self.needed_features_whose(|row| !row.lava)?;
+        let about = |name: &str| catalog.feature(name).map(|f| f.about.clone()).unwrap_or_default();
+        Some(
+            names
+                .split(" and ")
+                .map(|n| format!("`{n}` ({})", about(n)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    }
+
+    fn needed_features_whose(
+        &self,
+        row: impl Fn(&stages::features::Feature) -> bool,
+    ) -> Option<String> {
+        let catalog = stages::features::Catalog::builtin();
+        let names: Vec<&str> = self
+            .needed_features()
+            .into_iter()
+            .filter(|name| catalog.feature(name).is_ok_and(&row))
+            .collect();
+        (!names.is_empty()).then(|| names.join(" and "))
     }
 
     /// The features of features.toml the kernel needs for these options.

@@ -84,7 +84,7 @@ pub struct Options {
     /// ([`warm`]): for commands only (KUnit's suites run as the kernel boots)
     pub warm: bool,
     /// what of the host's the guest reaches ([`crate::Options::reaches_host`]), if anything
-    pub reaches_host: Option<&'static str>,
+    pub reaches_host: Option<String>,
 }
 
 impl Options {
@@ -240,7 +240,7 @@ fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
         true if !ctx.arch.warm_starts => {
             Some(format!("not on {} (arches.toml says why)", ctx.arch.name))
         }
-        true => warm::cannot(options.reaches_host, options.waits_for_debugger),
+        true => warm::cannot(options.reaches_host.as_deref(), options.waits_for_debugger),
     };
     if let Some(why) = cold_because {
         say(&options, &format!("warm start: none, a boot ({why})"));

@@ -137,7 +137,7 @@ pub fn cannot(reaches_host: Option<&str>, waits_for_debugger: bool) -> Option<St
         return Some("a guest stopped for gdb boots".into());
     }
     // a share's folder and a network are this run's host's, set up as the guest boots
-    reaches_host.map(|what| format!("{what} are set up as the guest boots"))
+    reaches_host.map(|what| format!("the guest reaches the host's ({what}), set up as it boots"))
 }
 
 /// The fingerprint of `machine` (the warm runner's, with its ports in `run_dir`): its QEMU
@@ -298,16 +298,16 @@ mod tests {
     #[test]
     fn a_machine_with_a_share_or_a_network_or_a_debugger_boots() {
         let mut options = crate::Options::plain(qemu::AccelChoice::Auto);
-        assert_eq!(cannot(options.reaches_host(), false), None);
-        assert!(cannot(options.reaches_host(), true).unwrap().contains("gdb"));
+        assert_eq!(cannot(options.reaches_host().as_deref(), false), None);
+        assert!(cannot(options.reaches_host().as_deref(), true).unwrap().contains("gdb"));
         options.net = true;
-        assert!(cannot(options.reaches_host(), false).unwrap().contains("networking"));
+        assert!(cannot(options.reaches_host().as_deref(), false).unwrap().contains("(net)"));
         options.net = false;
         let dir = "/srv".into();
         options.shares.push(crate::machine::Share { tag: None, dir, read_only: true });
         assert_eq!(
-            cannot(options.reaches_host(), false).unwrap(),
-            "shares are set up as the guest boots"
+            cannot(options.reaches_host().as_deref(), false).unwrap(),
+            "the guest reaches the host's (share), set up as it boots"
         );
     }
 

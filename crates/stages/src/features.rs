@@ -42,6 +42,17 @@ pub struct Feature {
     /// features a kernel with this one always has too (KUnit's kernels take test modules)
     #[serde(default)]
     pub with: Vec<String>,
+    /// the guest reaches something of the host's (a folder, the network), set up as it boots:
+    /// it powers off at its end and never starts from a saved machine
+    #[serde(default)]
+    pub reaches_host: bool,
+    /// a LAVA job can carry it (a lab's machine has what it needs)
+    #[serde(default = "yes")]
+    pub lava: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
