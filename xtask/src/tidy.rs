@@ -2,8 +2,9 @@
 //! subcommand, flag and variable; every config fragment parses with a comment saying why; the
 //! tables parse; ARCHITECTURE.md's invariants on code hold (no architecture written into code
 //! outside its table, no output path joined outside the layout, no feature name that
-//! features.toml lacks, no import circle between files); the code is formatted. The code checks
-//! take the tree they read, so that each is tested on a tree that breaks it.
+//! features.toml lacks, no import circle between files); the code is formatted. Every check
+//! takes the tree it reads, so that each is tested on a tree that breaks it (the formatting
+//! check, cargo fmt's own, on the repository only).
 
 use std::path::Path;
 
@@ -16,13 +17,13 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace")
 }
 
-fn read(relative: &str) -> Result<String> {
-    std::fs::read_to_string(repo().join(relative)).with_context(|| format!("reading {relative}"))
+fn read(root: &Path, relative: &str) -> Result<String> {
+    std::fs::read_to_string(root.join(relative)).with_context(|| format!("reading {relative}"))
 }
 
 /// `cargo xtask tidy`: every check, each failure named.
 pub fn run() -> Result<()> {
-    type Check = (&'static str, fn() -> Result<()>);
+    type Check = (&'static str, fn(&Path) -> Result<()>);
     let checks: [Check; 9] = [
         ("README names every subcommand, flag and variable", readme_names_everything),
         ("README starts with the two set-up commands", readme_starts_with_setup),
@@ -36,7 +37,7 @@ pub fn run() -> Result<()> {
     ];
     let mut failed = 0;
     for (name, check) in checks {
-        match check() {
+        match check(repo()) {
             Ok(()) => println!("tidy: ok      {name}"),
             Err(err) => {
                 failed += 1;
@@ -58,8 +59,8 @@ fn mentions(text: &str, token: &str) -> bool {
     })
 }
 
-fn readme_names_everything() -> Result<()> {
-    let readme = read("README.md")?;
+fn readme_names_everything(root: &Path) -> Result<()> {
+    let readme = read(root, "README.md")?;
     let command = Xtask::command();
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
@@ -83,22 +84,22 @@ fn readme_names_everything() -> Result<()> {
     Ok(())
 }
 
-fn readme_starts_with_setup() -> Result<()> {
-    let readme = read("README.md")?;
+fn readme_starts_with_setup(root: &Path) -> Result<()> {
+    let readme = read(root, "README.md")?;
     let first_block = readme.split("```").nth(1).context("no code block in README.md")?;
     ensure!(first_block.contains("cargo xtask all"), "first block: {first_block}");
     ensure!(first_block.contains("cargo test --workspace"), "first block: {first_block}");
     ensure!(
-        read(".ci/run")?.contains("cargo test --workspace"),
+        read(root, ".ci/run")?.contains("cargo test --workspace"),
         ".ci/run does not run the README's test command"
     );
     Ok(())
 }
 
-fn fragments_say_why() -> Result<()> {
+fn fragments_say_why(root: &Path) -> Result<()> {
     let mut files = Vec::new();
     for dir in ["kernel-config", "busybox-config", "uboot-config"] {
-        invariants::files_under(&repo().join(dir), &mut files)?;
+        invariants::files_under(&root.join(dir), &mut files)?;
     }
     for path in files {
         let text = std::fs::read_to_string(&path)?;
@@ -117,9 +118,9 @@ fn fragments_say_why() -> Result<()> {
     Ok(())
 }
 
-fn tables_parse() -> Result<()> {
-    arch::parse(&read("crates/arch/arches.toml")?)?;
-    stages::features::Catalog::parse(&read("features.toml")?)?;
+fn tables_parse(root: &Path) -> Result<()> {
+    arch::parse(&read(root, "crates/arch/arches.toml")?)?;
+    stages::features::Catalog::parse(&read(root, "features.toml")?)?;
     Ok(())
 }
 
@@ -145,24 +146,24 @@ fn arch_words() -> Vec<String> {
 /// Where an output path may be joined: the layout, which is the README's "Where things go".
 const LAYOUT_FILE: &str = "crates/stages/src/layout.rs";
 
-fn no_arch_outside_the_table() -> Result<()> {
-    invariants::no_word_outside_its_table(repo(), &arch_words(), &["tidy.rs"])
+fn no_arch_outside_the_table(root: &Path) -> Result<()> {
+    invariants::no_word_outside_its_table(root, &arch_words(), &["tidy.rs"])
 }
 
-fn no_path_outside_the_layout() -> Result<()> {
-    invariants::no_path_outside_the_layout(repo(), LAYOUT_FILE, &["tidy.rs"])
+fn no_path_outside_the_layout(root: &Path) -> Result<()> {
+    invariants::no_path_outside_the_layout(root, LAYOUT_FILE, &["tidy.rs"])
 }
 
-fn no_unknown_feature() -> Result<()> {
-    let catalog = stages::features::Catalog::parse(&read("features.toml")?)?;
+fn no_unknown_feature(root: &Path) -> Result<()> {
+    let catalog = stages::features::Catalog::parse(&read(root, "features.toml")?)?;
     let names: Vec<&str> = catalog.features.keys().map(String::as_str).collect();
-    invariants::no_unknown_feature(repo(), &names)
+    invariants::no_unknown_feature(root, &names)
 }
 
 /// No file reaches itself by its imports, and clap stops at xtask: no library crate depends on it.
-fn no_import_circle() -> Result<()> {
-    invariants::no_import_circle(repo())?;
-    for krate in std::fs::read_dir(repo().join("crates"))? {
+fn no_import_circle(root: &Path) -> Result<()> {
+    invariants::no_import_circle(root)?;
+    for krate in std::fs::read_dir(root.join("crates"))? {
         let manifest = krate?.path().join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).unwrap_or_default();
         ensure!(!text.contains("clap"), "{}: a library crate depends on clap", manifest.display());
@@ -170,11 +171,11 @@ fn no_import_circle() -> Result<()> {
     Ok(())
 }
 
-fn code_is_formatted() -> Result<()> {
+fn code_is_formatted(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = std::process::Command::new(&cargo)
         .args(["fmt", "--all", "--", "--check", "-l"])
-        .current_dir(repo())
+        .current_dir(root)
         .output()
         .context("running cargo fmt")?;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -192,57 +193,124 @@ fn code_is_formatted() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::repo;
+
+    /// A copy of the repository's files a check reads, in a folder of its own, to break.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(name: &str, files: &[&str]) -> Tree {
+            let root =
+                std::env::temp_dir().join(format!("kardel-tidy-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            for file in files {
+                let to = root.join(file);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(repo().join(file), &to).unwrap();
+            }
+            Tree(root)
+        }
+
+        fn edit(&self, file: &str, change: impl Fn(&str) -> String) {
+            let path = self.0.join(file);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, change(&text)).unwrap();
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[track_caller]
+    fn fails(check: fn(&Path) -> anyhow::Result<()>, tree: &Tree, says: &str) {
+        let err = format!("{:#}", check(&tree.0).expect_err("the broken tree passed"));
+        assert!(err.contains(says), "{err}");
+    }
+
+    /// Every check holds on the repository; the formatting check runs cargo fmt on it.
     #[test]
-    fn readme_names_every_subcommand_and_build_flag() {
-        super::readme_names_everything().unwrap();
+    fn the_repository_passes_every_check() {
+        for check in [
+            super::readme_names_everything,
+            super::readme_starts_with_setup,
+            super::fragments_say_why,
+            super::tables_parse,
+            super::no_arch_outside_the_table,
+            super::no_path_outside_the_layout,
+            super::no_unknown_feature,
+            super::no_import_circle,
+            super::code_is_formatted,
+        ] {
+            check(repo()).unwrap();
+        }
     }
 
     #[test]
-    fn a_flag_is_mentioned_as_a_whole_word() {
-        let readme = "`--uboot-rom FILE` boots a ROM; `cargo xtask runs`";
-        assert!(!super::mentions(readme, "--uboot"));
-        assert!(super::mentions(readme, "--uboot-rom"));
-        assert!(!super::mentions(readme, "cargo xtask run"));
-        assert!(super::mentions("| `--uboot`, `--json` |", "--uboot"));
+    fn a_readme_missing_a_flag_or_a_subcommand_fails() {
+        let tree = Tree::new("readme", &["README.md"]);
+        // every whole-word `--uboot` gone; `--uboot-rom` stays
+        tree.edit("README.md", |t| {
+            let mut out = String::new();
+            let mut rest = t;
+            while let Some(at) = rest.find("--uboot") {
+                let after = rest[at + 7..].chars().next();
+                let whole = !after.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+                out.push_str(&rest[..at]);
+                out.push_str(if whole { "--u-boot" } else { "--uboot" });
+                rest = &rest[at + 7..];
+            }
+            out + rest
+        });
+        fails(
+            super::readme_names_everything,
+            &tree,
+            "README.md does not mention --uboot (of `run`)",
+        );
+        let tree = Tree::new("readme-config", &["README.md"]);
+        tree.edit("README.md", |t| t.replace("cargo xtask config", "cargo xtask settings"));
+        fails(super::readme_names_everything, &tree, "does not describe `cargo xtask config`");
     }
 
     #[test]
-    fn readme_starts_with_the_two_setup_commands() {
-        super::readme_starts_with_setup().unwrap();
+    fn a_readme_that_does_not_start_with_the_two_commands_fails() {
+        let tree = Tree::new("setup", &["README.md", ".ci/run"]);
+        super::readme_starts_with_setup(&tree.0).unwrap();
+        tree.edit(".ci/run", |t| t.replace("cargo test --workspace", "cargo nextest run"));
+        fails(
+            super::readme_starts_with_setup,
+            &tree,
+            ".ci/run does not run the README's test command",
+        );
+        tree.edit("README.md", |t| t.replacen("cargo test --workspace", "cargo nextest run", 1));
+        fails(super::readme_starts_with_setup, &tree, "first block");
     }
 
     #[test]
-    fn every_fragment_parses_and_says_why() {
-        super::fragments_say_why().unwrap();
+    fn a_fragment_without_a_why_fails() {
+        let fragments = [
+            "kernel-config/boot.config",
+            "busybox-config/static.config",
+            "uboot-config/tutorial.config",
+        ];
+        let tree = Tree::new("fragments", &fragments);
+        super::fragments_say_why(&tree.0).unwrap();
+        tree.edit("kernel-config/mine.config", |_| "CONFIG_FOO=y\n".into());
+        fails(super::fragments_say_why, &tree, "CONFIG_FOO has no comment saying why");
+        tree.edit("kernel-config/mine.config", |_| "# nothing asked\n".into());
+        fails(super::fragments_say_why, &tree, "requests nothing");
     }
 
     #[test]
-    fn the_tables_parse() {
-        super::tables_parse().unwrap();
-    }
-
-    #[test]
-    fn no_architecture_is_written_into_code() {
-        super::no_arch_outside_the_table().unwrap();
-    }
-
-    #[test]
-    fn no_output_path_is_joined_outside_the_layout() {
-        super::no_path_outside_the_layout().unwrap();
-    }
-
-    #[test]
-    fn no_feature_is_named_that_the_table_lacks() {
-        super::no_unknown_feature().unwrap();
-    }
-
-    #[test]
-    fn no_import_circle_between_files() {
-        super::no_import_circle().unwrap();
-    }
-
-    #[test]
-    fn code_is_formatted() {
-        super::code_is_formatted().unwrap();
+    fn a_table_that_does_not_parse_fails() {
+        let tree = Tree::new("tables", &["crates/arch/arches.toml", "features.toml"]);
+        super::tables_parse(&tree.0).unwrap();
+        tree.edit("features.toml", |t| t.replace("workbench = true", "workbnch = true"));
+        fails(super::tables_parse, &tree, "unknown field `workbnch`");
     }
 }
