@@ -77,8 +77,7 @@ fn lava_job(flags: &flags::Check) -> Result<()> {
             "--lava-job: a LAVA job boots the kernel itself, with no U-Boot and no timeline"
         );
     }
-    lava::check_options(&flags.machine, boot)?;
-    let options = flags.machine.options(None)?;
+    let options = lava::job_options(&flags.machine, boot)?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &uboot::Choice::None, &[])?;
     let tests = ::lava::boots::check_tests(boot, &built);
     lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)

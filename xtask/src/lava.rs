@@ -10,33 +10,29 @@ use boot::{boots::Boot, runner};
 
 use crate::{build, flags, reports};
 
-/// Refuses, before any build, what a LAVA job cannot carry: a job has the kernel, the image,
-/// the kernel's arguments and the memory, and a lab's machine has the rest.
-pub fn check_options(flags: &flags::Machine, boot: &Boot) -> Result<()> {
-    // the features whose rows say a job does not carry them (features.toml's `lava`)
-    if let Some(features) = flags.options(None)?.not_in_a_lava_job() {
+/// The machine's options for a job, refusing before any build what a LAVA job cannot carry: a
+/// job has the kernel, the image, the kernel's arguments and the memory, and a lab's machine
+/// has the rest.
+pub fn job_options(flags: &flags::Machine, boot: &Boot) -> Result<boot::Options> {
+    let options = flags.options(None)?;
+    // the features whose rows say a job does not carry them (features.toml's `lava`), then
+    // what no feature row covers
+    let this_machines = [
+        (flags.monitor.is_some() || flags.qmp.is_some(), "--monitor and --qmp".to_string()),
+        (!flags.qemu_args.is_empty(), "--qemu-arg".to_string()),
+        (flags.cpus.is_some(), "--cpus".to_string()),
+    ];
+    let features = options.not_in_a_lava_job().map(|features| (true, features));
+    if let Some((_, named)) = features.into_iter().chain(this_machines).find(|(given, _)| *given) {
         bail!(
-            "--lava-job: {features} set up this machine's QEMU, which a LAVA job does not carry \
+            "--lava-job: {named} set up this machine's QEMU, which a LAVA job does not carry \
              (it has the kernel, the image, the kernel's arguments and --memory)"
         );
-    }
-    let this_machines = [
-        (flags.monitor.is_some() || flags.qmp.is_some(), "--monitor and --qmp"),
-        (!flags.qemu_args.is_empty(), "--qemu-arg"),
-        (flags.cpus.is_some(), "--cpus"),
-    ];
-    for (given, named) in this_machines {
-        if given {
-            bail!(
-                "--lava-job: {named} set up this machine's QEMU, which a LAVA job does not carry \
-                 (it has the kernel, the image, the kernel's arguments and --memory)"
-            );
-        }
     }
     if boot.init.is_none() {
         bail!("--lava-job: the {} image has no shell for LAVA to log in to", boot.name);
     }
-    Ok(())
+    Ok(options)
 }
 
 /// Writes `boot` as the LAVA job `--lava-job` names.

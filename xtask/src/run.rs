@@ -61,8 +61,7 @@ fn lava_job(flags: &flags::Run) -> Result<()> {
              --json are for a run here (`cargo xtask lava FILE --junit ...` reports the job's)"
         );
     }
-    crate::lava::check_options(&flags.machine, boot)?;
-    let options = flags.machine.options(None)?;
+    let options = crate::lava::job_options(&flags.machine, boot)?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
     let tests = lava::boots::command_tests(&flags.command, Duration::from_secs(flags.timeout));
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)

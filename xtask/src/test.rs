@@ -60,8 +60,7 @@ fn lava_job(flags: &flags::Test, glob: &str) -> Result<()> {
         bail!("--lava-job writes a job: `cargo xtask lava FILE --junit ...` reports its results");
     }
     let boot = boots::by_name("initramfs");
-    crate::lava::check_options(&flags.machine, boot)?;
-    let mut options = flags.machine.options(None)?;
+    let mut options = crate::lava::job_options(&flags.machine, boot)?;
     options.append.extend(kunit::kernel_args(glob));
     let choice = boot::uboot::Choice::None;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;

@@ -215,12 +215,13 @@ impl Lock {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(fs::TryLockError::WouldBlock) => {
-                    let holder = fs::read_to_string(path).unwrap_or_default();
-                    let holder = match holder.trim() {
+                    // read when said, not on every poll
+                    let holder = || match fs::read_to_string(path).unwrap_or_default().trim() {
                         "" => String::new(),
                         who => format!(", held by {who}"),
                     };
                     if started.elapsed() >= patience {
+                        let holder = holder();
                         anyhow::bail!(
                             "gave up after {}s waiting for another run to finish with {what} \
                              (lock {}{holder})",
@@ -229,6 +230,7 @@ impl Lock {
                         );
                     }
                     if !said {
+                        let holder = holder();
                         eprintln!(
                             "blocking: waiting for another run to finish with {what} (lock {}{holder}; \
                              at most {} min)",

@@ -419,8 +419,10 @@ impl Head {
     }
 
     pub fn parse(text: &str) -> Result<Head> {
-        let mut head: Head = serde_norway::from_str(text)?;
-        head.raw = serde_norway::from_str(text)?;
+        // the text read once: the typed head taken from the document kept whole
+        let raw: serde_norway::Value = serde_norway::from_str(text)?;
+        let mut head: Head = serde_norway::from_value(raw.clone())?;
+        head.raw = raw;
         if head.device_type != "qemu" {
             bail!("its device_type is {:?}: this machine runs qemu jobs", head.device_type);
         }

@@ -50,7 +50,7 @@ const ALLOWED: &[(&str, Takes)] = &[
     ("uuid", Takes::Anything),
     ("watchdog-action", Takes::Anything),
     ("vga", Takes::Anything),
-    ("name", Takes::Props(name_props)),
+    ("name", Takes::Props(no_paths)),
     ("boot", Takes::Props(no_paths)),
     ("machine", Takes::Props(machine_props)),
     ("M", Takes::Props(machine_props)),
@@ -300,7 +300,8 @@ pub fn qemu_options(image_arg: &str, labels: &[String]) -> Vec<String> {
             continue;
         };
         let checked = match *takes {
-            Takes::Nothing | Takes::Anything => Ok(()),
+            Takes::Nothing => unreachable!("a flag alone took no value above"),
+            Takes::Anything => Ok(()),
             Takes::Image => match is_image(&value, labels) {
                 true => Ok(()),
                 false => Err(format!(
@@ -371,10 +372,6 @@ fn no_paths(props: &Props, _: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn name_props(props: &Props, labels: &[String]) -> Result<(), String> {
-    no_paths(props, labels)
 }
 
 /// `-machine TYPE,key=value`: none of the keys that read or write files.

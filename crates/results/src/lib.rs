@@ -95,13 +95,6 @@ impl Run {
         }
     }
 
-    /// The output's cases, as the JUnit shows them.
-    fn read(&self) -> Counts {
-        let mut counts = Counts::default();
-        self.tests.iter().for_each(|t| counts.add(t.counts()));
-        counts
-    }
-
     /// The run passed: what the exit code, the JUnit and the JSON's `passed` say alike.
     fn green(&self) -> bool {
         self.passed && self.problems.is_empty() && self.machine_failure.is_none()
@@ -109,10 +102,13 @@ impl Run {
 
     /// The cases the reports count: the output's, and those they add for what did not add up.
     pub fn totals(&self) -> Counts {
-        let mut counts = self.read();
-        for added in self.added() {
-            counts.add(Counts::one(added.status));
-        }
+        self.totals_with(&self.added())
+    }
+
+    /// [`Run::totals`], the added cases already made.
+    fn totals_with(&self, added: &[Added]) -> Counts {
+        let mut counts = self.counts;
+        added.iter().for_each(|a| counts.add(Counts::one(a.status)));
         counts
     }
 
@@ -142,7 +138,7 @@ impl Run {
             added.push(Added { name: name.into(), status, message, said: false });
         }
         let red = |c: Counts| c.fail + c.error > 0;
-        let read = self.read();
+        let read = self.counts;
         if !self.green() && !red(read) && added.is_empty() {
             let message = match read.total() {
                 0 => "no test ran",
@@ -282,7 +278,7 @@ impl Run {
         if let Some(reason) = &self.machine_failure {
             out += &format!("\nthe machine failed: {}\n", reason.lines().next().unwrap_or(""));
         }
-        let c = self.totals();
+        let c = self.totals_with(&added);
         out += &format!(
             "\n{} cases: {} passed, {} failed, {} skipped, {} errors{}\n",
             c.total(),

@@ -70,18 +70,11 @@ pub fn refusal(apt_output: &str) -> String {
         }
     }
     if lines.is_empty() {
-        apt_output
-            .lines()
-            .rev()
-            .take(10)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    } else {
-        lines.join("\n")
+        // none of apt's usual words: its last lines
+        let all: Vec<&str> = apt_output.lines().collect();
+        lines = all[all.len().saturating_sub(10)..].to_vec();
     }
+    lines.join("\n")
 }
 
 /// The version a package goes from and to in a simulation (`Inst qemu-utils [10.0] (7.2 ...)`),
@@ -93,6 +86,30 @@ pub fn replaced_version(simulation: &str, package: &str) -> Option<(String, Stri
     let to = rest.split_whitespace().next()?;
     Some((from.to_string(), to.to_string()))
 }
+
+/// apt knows no package of these names: its lists were never read (or are old), or the name
+/// differs on this release. Its own error, so that an install can read the lists and try again.
+#[derive(Debug)]
+pub struct UnknownPackages {
+    asked: String,
+    refusal: String,
+    pub unknown: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownPackages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "apt refuses `{}`:\n{}\napt knows no package {}: `apt-get update` reads the package \
+             lists (the tool runs it when they are empty), or the name differs on this release",
+            self.asked,
+            self.refusal,
+            self.unknown.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownPackages {}
 
 /// One apt, with the options a test gives it (`Dir::State::status` for a made-up dpkg status).
 #[derive(Debug, Clone, Default)]
@@ -194,13 +211,10 @@ impl Apt {
         let asked = format!("apt-get install --no-install-recommends {}", packages.join(" "));
         if pins.is_empty() || pins.len() != blocks.len() {
             let unknown = unknown_packages(&text);
-            let hint = if !unknown.is_empty() {
-                format!(
-                    "apt knows no package {}: `apt-get update` reads the package lists (the \
-                     tool runs it when they are empty), or the name differs on this release",
-                    unknown.join(", ")
-                )
-            } else if !blocks.is_empty() {
+            if !unknown.is_empty() {
+                return Err(UnknownPackages { asked, refusal: refusal(&text), unknown }.into());
+            }
+            let hint = if !blocks.is_empty() {
                 let b = &blocks[0];
                 format!(
                     "the installed {} (from another release) breaks {} {}, and no {} of that \
@@ -265,12 +279,10 @@ pub fn lists_dir() -> PathBuf {
 /// none; a newer package of the same family that blocks the install put back, said so), running
 /// each command through `sudo` unless `root`.
 pub fn install(sh: &Shell, packages: &[&str], root: bool) -> Result<()> {
+    let sudo: &[&str] = if root { &[] } else { &["sudo"] };
     let as_root = |argv: &[String]| -> Result<()> {
-        let (program, args) = match root {
-            true => (&argv[0], &argv[1..]),
-            false => (&"sudo".to_string(), argv),
-        };
-        let program = program.clone();
+        let argv: Vec<&str> = sudo.iter().copied().chain(argv.iter().map(String::as_str)).collect();
+        let (program, args) = argv.split_first().expect("a command");
         cmd!(sh, "{program} {args...}").env("DEBIAN_FRONTEND", "noninteractive").run()?;
         Ok(())
     };
@@ -282,19 +294,18 @@ pub fn install(sh: &Shell, packages: &[&str], root: bool) -> Result<()> {
     }
     let plan = match apt.plan(sh, packages) {
         Ok(plan) => plan,
-        Err(first) => {
-            let (_, text) =
-                apt.simulate(sh, &packages.iter().map(|p| p.to_string()).collect::<Vec<_>>())?;
-            if unknown_packages(&text).is_empty() {
-                return Err(first);
+        Err(err) => match err.downcast_ref::<UnknownPackages>() {
+            // lists older than the package: read once more
+            Some(unknown) => {
+                eprintln!(
+                    "apt does not know {}: running apt-get update",
+                    unknown.unknown.join(", ")
+                );
+                as_root(&update)?;
+                apt.plan(sh, packages)?
             }
-            eprintln!(
-                "apt does not know {}: running apt-get update",
-                unknown_packages(&text).join(", ")
-            );
-            as_root(&update)?;
-            apt.plan(sh, packages)?
-        }
+            None => return Err(err),
+        },
     };
     for line in &plan.said {
         eprintln!("{line}");

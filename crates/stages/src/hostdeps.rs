@@ -401,7 +401,10 @@ impl PackageManager {
 /// Fails naming what is missing for `stages`, with the command that installs it; with
 /// `install`, installs it (as root, or through sudo).
 pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) -> Result<()> {
-    let Some((names, argv)) = missing_and_install(sh, arch, steps)? else { return Ok(()) };
+    let Some((names, install_missing)) = missing_and_install(sh, arch, steps)? else {
+        return Ok(());
+    };
+    let argv = install_missing.argv();
     if !install && !asked_yes(&names, &argv) {
         bail!(
             "missing host tools: {}\ninstall them with:\n  {}\nor run again with --install-deps \
@@ -410,7 +413,7 @@ pub fn ensure(sh: &Shell, arch: &'static Arch, steps: &[Step], install: bool) ->
             argv.join(" ")
         );
     }
-    run_install(sh, &argv)?;
+    install_missing.run(sh)?;
     ensure(sh, arch, steps, false)
 }
 
@@ -420,33 +423,37 @@ pub fn install_packages(sh: &Shell, packages: &[&str]) -> Result<()> {
     let Some(manager) = PackageManager::detect() else {
         bail!("no apt-get, dnf or pacman here to install {}", packages.join(" "));
     };
-    run_install(sh, &command(sh, manager, packages))
+    let packages = packages.iter().map(|p| p.to_string()).collect();
+    Install { manager, packages, root: is_root(sh) }.run(sh)
 }
 
-/// Runs an install command made by `command`: apt's through `apt::install` (package lists read
-/// when there are none, a newer package of the same family that blocks the install put back),
-/// the others as they are.
-fn run_install(sh: &Shell, argv: &[String]) -> Result<()> {
-    let plain = match argv.first() {
-        Some(p) if p == "sudo" => &argv[1..],
-        _ => argv,
-    };
-    if let [program, install, rest @ ..] = plain {
-        if program == "apt-get" && install == "install" {
-            let packages: Vec<&str> =
-                rest.iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
-            return crate::apt::install(sh, &packages, plain.len() == argv.len());
-        }
+/// An install of packages with the host's package manager, as root or through sudo.
+struct Install {
+    manager: PackageManager,
+    packages: Vec<String>,
+    root: bool,
+}
+
+impl Install {
+    /// The command that installs the packages, as the user would type it.
+    fn argv(&self) -> Vec<String> {
+        let packages: Vec<&str> = self.packages.iter().map(String::as_str).collect();
+        install_command(self.manager, &packages, self.root)
     }
-    eprintln!("installing: {}", argv.join(" "));
-    let (program, args) = argv.split_first().expect("non-empty argv");
-    cmd!(sh, "{program} {args...}").run()?;
-    Ok(())
-}
 
-/// The install command for `packages` (through sudo when not root).
-fn command(sh: &Shell, manager: PackageManager, packages: &[&str]) -> Vec<String> {
-    install_command(manager, packages, is_root(sh))
+    /// Runs it: apt's through `apt::install` (package lists read when there are none, a newer
+    /// package of the same family that blocks the install put back), the others as they are.
+    fn run(&self, sh: &Shell) -> Result<()> {
+        if let PackageManager::Apt = self.manager {
+            let packages: Vec<&str> = self.packages.iter().map(String::as_str).collect();
+            return crate::apt::install(sh, &packages, self.root);
+        }
+        let argv = self.argv();
+        eprintln!("installing: {}", argv.join(" "));
+        let (program, args) = argv.split_first().expect("non-empty argv");
+        cmd!(sh, "{program} {args...}").run()?;
+        Ok(())
+    }
 }
 
 /// The install command for `packages`, through sudo unless `root`.
@@ -488,7 +495,7 @@ fn missing_and_install(
     sh: &Shell,
     arch: &'static Arch,
     steps: &[Step],
-) -> Result<Option<(Vec<String>, Vec<String>)>> {
+) -> Result<Option<(Vec<String>, Install)>> {
     let needs = needs(arch);
     let missing: Vec<&Need> =
         needed_for(&needs, steps).into_iter().filter(|need| !present(sh, &need.probe)).collect();
@@ -516,8 +523,8 @@ fn missing_and_install(
             unpackaged.join(", ")
         );
     }
-    let packages = packages_for(manager, &missing);
-    Ok(Some((names, command(sh, manager, &packages))))
+    let packages = packages_for(manager, &missing).into_iter().map(String::from).collect();
+    Ok(Some((names, Install { manager, packages, root: is_root(sh) })))
 }
 
 /// Whether this program runs as root.
