@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_held_lock_names_its_holder_and_a_waiter_gives_up() {
-        let dir = scratch("lock");
+        let dir = scratch("lock-bound");
         let path = dir.join("build.lock");
         let _held = Lock::acquire(&path, "the build folder").unwrap();
         let waited =
