@@ -366,6 +366,11 @@ pub struct Run {
     /// kernel is the profile's debug build (feature `debug`, its own folder), booted with nokaslr
     #[arg(long, value_name = "PORT", num_args = 0..=1, require_equals = true, default_missing_value = "1234")]
     pub gdb: Option<u16>,
+    /// The guest's root file system: DIR (`/`, the host's own, or any tree of the guest's
+    /// architecture), shared read-only under an overlay in RAM; the command runs there, in the
+    /// current folder when it is inside DIR, and without a command DIR's shell starts
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
     /// With a command: the whole run's limit in seconds, boot included (at most a year)
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: u64,
@@ -681,6 +686,7 @@ impl Machine {
             memory_mib: self.memory,
             append: self.append.clone(),
             qemu_args: self.qemu_args.clone(),
+            root: None,
             shares: self
                 .shares
                 .iter()
@@ -712,6 +718,26 @@ fn arch_or_host(arch: &Option<String>) -> anyhow::Result<String> {
                 arch::names().join(", ")
             ),
         },
+    }
+}
+
+impl Build {
+    /// The architecture this selection builds for: `--arch`, else the host's.
+    pub fn arch(&self) -> anyhow::Result<String> {
+        arch_or_host(&self.arch)
+    }
+}
+
+impl Run {
+    /// The engine's options for the machine flags and `--rootfs`, refused before any work when
+    /// wrong.
+    pub fn machine_options(&self) -> anyhow::Result<boot::Options> {
+        let mut options = self.machine.options(self.gdb)?;
+        if let Some(dir) = &self.rootfs {
+            let arch = arch::Arch::get(&self.build.arch()?)?;
+            options.root = Some(boot::user_root::check(dir, arch)?);
+        }
+        Ok(options)
     }
 }
 

@@ -14,7 +14,15 @@ use crate::{build, flags, reports};
 /// job has the kernel, the image, the kernel's arguments and the memory, and a lab's machine
 /// has the rest.
 pub fn job_options(flags: &flags::Machine, boot: &Boot) -> Result<boot::Options> {
-    let options = flags.options(None)?;
+    carried(flags, flags.options(None)?, boot)
+}
+
+/// `options`, made from `flags` (and maybe more), if a LAVA job carries them.
+pub fn carried(
+    flags: &flags::Machine,
+    options: boot::Options,
+    boot: &Boot,
+) -> Result<boot::Options> {
     // the features whose rows say a job does not carry them (features.toml's `lava`), then
     // what no feature row covers
     let this_machines = [

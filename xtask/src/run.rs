@@ -61,7 +61,7 @@ fn lava_job(flags: &flags::Run) -> Result<()> {
              --json are for a run here (`cargo xtask lava FILE --junit ...` reports the job's)"
         );
     }
-    let options = crate::lava::job_options(&flags.machine, boot)?;
+    let options = crate::lava::carried(&flags.machine, flags.machine_options()?, boot)?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
     let tests = lava::boots::command_tests(&flags.command, Duration::from_secs(flags.timeout));
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
@@ -76,7 +76,7 @@ fn interactive(flags: flags::Run) -> Result<()> {
     if choice.wanted() && flags.fast {
         bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
     }
-    let options = flags.machine.options(flags.gdb)?;
+    let options = flags.machine_options()?;
     let (ctx, built, uboot, _) = for_boot(&flags.build, &options, &choice, &[])?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
@@ -134,7 +134,7 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
     if choice.wanted() {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
-    let options = flags.machine.options(flags.gdb)?;
+    let options = flags.machine_options()?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &[])?;
     let request = Request {
         init: Init::Runner,
@@ -153,6 +153,9 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
         verbose: flags.verbose,
         waits_for_debugger: flags.gdb.is_some(),
         warm: !flags.cold,
+        folder: options.root.as_deref().and_then(|root| {
+            boot::user_root::guest_folder(root, &std::env::current_dir().ok()?.canonicalize().ok()?)
+        }),
         ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
     };
     if !(flags.tap || flags.reports.wanted()) {

@@ -351,6 +351,30 @@ fn a_bisect_without_a_history_or_with_a_commit_it_lacks_is_refused() {
     );
 }
 
+/// `run --rootfs DIR`: a folder that is not there, or whose programs are another architecture's
+/// (the host's own `/` for a riscv64 guest), is refused naming both, before any build.
+#[test]
+fn a_root_the_guest_cannot_run_is_refused() {
+    let fresh = Fresh::new("rootfs");
+    let host = std::env::consts::ARCH;
+    let other = if host == "riscv64" { "x86_64" } else { "riscv64" };
+    fresh.refuses(
+        &["run", "--arch", other, "--rootfs", "/", "--", "true"],
+        &[],
+        &["--rootfs /", &format!("built for {host} (bin/sh), the guest is {other}")],
+    );
+    fresh.refuses(
+        &["run", "--rootfs", "/no/such/root", "--", "true"],
+        &[],
+        &["--rootfs /no/such/root", "no such folder"],
+    );
+    fresh.refuses(
+        &["run", "--share", "kardelroot=/tmp", "--rootfs", "/", "--", "true"],
+        &[],
+        &["kardelroot", "--rootfs's own tag"],
+    );
+}
+
 #[test]
 fn a_lava_job_that_cannot_be_written_or_run_here_is_refused() {
     let fresh = Fresh::new("lava");
@@ -370,6 +394,11 @@ fn a_lava_job_that_cannot_be_written_or_run_here_is_refused() {
     );
     fresh.refuses(&["check", "--artifact-url", "https://lab/k"], &[], &["--lava-job"]);
     fresh.refuses(&["run", "--lava-job", &job_arg], &[], &["--lava-job", "after --"]);
+    fresh.refuses(
+        &["run", "--lava-job", &job_arg, "--rootfs", "/", "--", "true"],
+        &[],
+        &["--lava-job", "`root`"],
+    );
     fresh.refuses(&["lava", &job_arg], &[], &["job.yaml", "not a file"]);
     let write = |text: &str| std::fs::write(&job, text).unwrap();
     write("device_type: beaglebone-black\ncontext: {arch: arm}\n");

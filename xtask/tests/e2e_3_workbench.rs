@@ -236,6 +236,65 @@ fn a_share_and_the_network_both_ways() {
     assert!(!share.join("refused").exists());
 }
 
+/// `run --rootfs /`: the host's own dynamically linked programs on the tiny workbench kernel,
+/// started in the caller's folder, with stdin, a share and a module of the kernel under test;
+/// what the guest writes under `/` is not on the host afterwards.
+#[test]
+fn the_hosts_programs_in_the_guest() {
+    if !enabled("e2e_3_workbench, run --rootfs / (the tiny+workbench kernel, QEMU boots)") {
+        return;
+    }
+    let _one = serial();
+    all_built();
+    let scratch = tempdir("kardel-e2e-rootfs");
+    std::fs::write(scratch.join("note"), "shared\n").unwrap();
+    let probe = format!("/kardel-e2e-rootfs-probe-{}", std::process::id());
+    let script = format!(
+        "ldd --version | head -1; python3 -c 'print(6*7)'; pwd; echo written > {probe}; cat {probe}; \
+         cat /mnt/data/note; modprobe hello who=root && dmesg | grep -o 'hello: hello, root'; \
+         read line; echo \"stdin: $line\"; exit 7"
+    );
+    let hello = repo().join("examples/modules/hello");
+    let mut cmd = xtask(&[
+        "run",
+        "--rootfs",
+        "/",
+        "--share-ro",
+        &format!("data={}", scratch.display()),
+        "--module",
+        hello.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    // the caller's folder, inside the root: the command's
+    let here = repo().join("crates");
+    cmd.current_dir(&here).stdin(std::process::Stdio::piped());
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"from the host\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert_eq!(done.status.code(), Some(7), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("ldd ("), "the host's C library: {stdout}\n{stderr}");
+    assert_eq!(
+        &lines[1..],
+        [
+            "42",
+            here.to_str().unwrap(),
+            "written",
+            "shared",
+            "hello: hello, root",
+            "stdin: from the host"
+        ],
+        "{stderr}"
+    );
+    assert!(!Path::new(&probe).exists(), "the guest's write reached the host's {probe}");
+}
+
 #[test]
 fn gdb_on_the_debug_kernel() {
     if !enabled("e2e_3_workbench, gdb (the tiny+debug kernel built, a QEMU boot)") {

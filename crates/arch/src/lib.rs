@@ -27,6 +27,7 @@ pub struct Arch {
     pub kunit_py: String,
     pub lava: String,
     pub tuxmake: String,
+    pub elf_machine: u16,
     pub defconfig: String,
     pub kernel_image: String,
     pub kernel_target: String,

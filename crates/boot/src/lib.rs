@@ -13,6 +13,7 @@ pub mod protocol;
 pub mod runner;
 pub mod timeline;
 pub mod uboot;
+pub mod user_root;
 pub mod warm;
 
 pub use machine::{Init, Options, Request, Share, Speed};

@@ -65,6 +65,9 @@ pub struct Options {
     pub append: Vec<String>,
     pub qemu_args: Vec<String>,
     pub shares: Vec<Share>,
+    /// a root of the user's, checked ([`crate::user_root::check`]): the guest's `/`, read-only
+    /// under an overlay in RAM, where a command runs and an interactive shell starts
+    pub root: Option<PathBuf>,
     pub net: bool,
     pub forwards: Vec<Forward>,
     /// QEMU's human monitor and QMP on Unix sockets
@@ -84,6 +87,7 @@ impl Options {
             append: Vec::new(),
             qemu_args: Vec::new(),
             shares: Vec::new(),
+            root: None,
             net: false,
             forwards: Vec::new(),
             monitor: None,
@@ -139,6 +143,9 @@ impl Options {
         let mut needs = Vec::new();
         if !self.shares.is_empty() {
             needs.push("share");
+        }
+        if self.root.is_some() {
+            needs.push("root");
         }
         if self.wants_net() {
             needs.push("net");
@@ -217,13 +224,15 @@ pub fn assemble(
         (Speed::Fast, Image::Initramfs) => images.initramfs_uncompressed.clone(),
         _ => request.boot.image.path(images).to_path_buf(),
     });
-    let init = match request.init {
-        Init::Tutorial => None,
-        Init::Runner => Some(protocol::RUNNER_INIT),
+    let init = match (request.init, &options.root) {
+        (Init::Tutorial, None) => None,
+        (Init::Tutorial, Some(_)) => Some(protocol::ROOT_INIT),
+        (Init::Runner, _) => Some(protocol::RUNNER_INIT),
     };
     machine.append = request.boot.append(&arch.console, init);
     add_network(&mut machine, arch, options);
     add_shares(&mut machine, arch, &options.shares);
+    add_root(&mut machine, arch, options);
     add_monitors(&mut machine, options);
     match speed {
         Speed::Tutorial => machine.cpus = options.cpus.unwrap_or(2),
@@ -267,6 +276,21 @@ fn add_shares(machine: &mut Machine, arch: &Arch, shares: &[Share]) {
     }
     let arg = protocol::shares_arg(mounted.iter().map(|(tag, at, _)| (tag.as_str(), at.as_str())));
     machine.append.extend(arg);
+}
+
+/// The user's root as a read-only share of its own, after the user's (`-fsdev` ids count on);
+/// the guest mounts it by the tag [`protocol::ROOT`] names.
+fn add_root(machine: &mut Machine, arch: &Arch, options: &Options) {
+    let Some(root) = &options.root else { return };
+    let index = options.shares.len();
+    machine.devices.extend(qemu::devices::share_9p(
+        &arch.virtio,
+        index,
+        root,
+        protocol::ROOT_TAG,
+        true,
+    ));
+    machine.append.push(protocol::kernel_arg(protocol::ROOT, protocol::ROOT_TAG));
 }
 
 fn add_monitors(machine: &mut Machine, options: &Options) {
@@ -361,6 +385,12 @@ pub fn mount_points(shares: &[Share]) -> Result<Vec<(String, String, &Share)>, S
             }
             None => stages::selection::folder_word(&share.dir),
         };
+        if tag == protocol::ROOT_TAG {
+            return Err(format!(
+                "the share {} is tagged {tag}, --rootfs's own tag: give it another (--share TAG=DIR)",
+                share.dir.display()
+            ));
+        }
         if let Some((_, _, other)) = out.iter().find(|(t, _, _)| *t == tag) {
             return Err(format!(
                 "two shares are tagged {tag} ({} and {}): give them tags of their own \
@@ -567,7 +597,7 @@ mod tests {
         };
         let request = Request::new(boots::by_name("initramfs"), Speed::Tutorial);
         let machine = assemble(arch, &kernel, &images, &BTreeMap::new(), &request, &options);
-        expect!["qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.cpio.gz -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init ip=dhcp KARDEL_NET=1 KARDEL_SHARES=hostshare:/mnt/hostshare,ro:/mnt/ro nokaslr loglevel=7' -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-pci,netdev=net0 -fsdev local,security_model=none,id=fsdev0,path=/h/a -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare -fsdev local,security_model=none,id=fsdev1,path=/h/b,readonly=on -device virtio-9p-pci,fsdev=fsdev1,mount_tag=ro -monitor unix:/r/mon,server=on,wait=off -gdb tcp:127.0.0.1:1234 -S"].assert_eq(&qemu::command_line(&machine));
+        expect!["qemu-system-x86_64 -name kardel -smp 2 -m 1024 -nographic -accel tcg -kernel out/bzImage -initrd out/rootfs.cpio.gz -append 'rw rootfstype=ramfs console=ttyS0 rdinit=/sbin/init ip=dhcp KARDEL_NET=1 KARDEL_SHARES=hostshare:/mnt/hostshare,ro:/mnt/ro nokaslr loglevel=7' -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-pci,netdev=net0 -fsdev local,security_model=none,id=fsdev0,path=/h/a,multidevs=remap -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare -fsdev local,security_model=none,id=fsdev1,path=/h/b,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=fsdev1,mount_tag=ro -monitor unix:/r/mon,server=on,wait=off -gdb tcp:127.0.0.1:1234 -S"].assert_eq(&qemu::command_line(&machine));
         assert_eq!(options.needed_features(), ["share", "net", "debug"]);
     }
 }

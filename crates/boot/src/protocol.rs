@@ -18,8 +18,20 @@ pub const NET: &str = "KARDEL_NET";
 /// [`warm_header`].
 pub const WARM: &str = "KARDEL_WARM";
 
+/// The 9p tag of a root of the user's (`run --rootfs DIR`), which `kardel-root` mounts under an
+/// overlay at [`NEW_ROOT`]; `kardel-run` runs the command chrooted there, and `kardel-setup`
+/// mounts the shares in it.
+pub const ROOT: &str = "KARDEL_ROOT";
+
 /// The environment variables above, for the scripts' test.
-pub const VARIABLES: [&str; 3] = [SHARES, NET, WARM];
+pub const VARIABLES: [&str; 4] = [SHARES, NET, WARM, ROOT];
+
+/// The tag [`ROOT`] names: no share of the user's may have it.
+pub const ROOT_TAG: &str = "kardelroot";
+/// Where the user's root is mounted in the guest before the command is chrooted there.
+pub const NEW_ROOT: &str = "/newroot";
+/// The init of an interactive run in a root of the user's: the root's shell on the console.
+pub const ROOT_INIT: &str = "/sbin/kardel-root";
 
 /// A virtio serial port: QEMU's id for its backend, and the name the guest looks it up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +94,15 @@ pub fn command_line(argv: &[String]) -> String {
     line.join(" ")
 }
 
+/// [`command_line`], run in `folder` of the guest when there is one (the caller's working folder
+/// inside a root of theirs); a folder the guest lacks is the command's failure, said on its stderr.
+pub fn command_line_in(folder: Option<&str>, argv: &[String]) -> String {
+    match folder {
+        None => command_line(argv),
+        Some(folder) => format!("cd {} || exit 125\n{}", shell_quote(folder), command_line(argv)),
+    }
+}
+
 /// The status port's contents: `exit N` (the last such line).
 pub fn parse_status(text: &str) -> Option<u8> {
     // the last: only the runner writes here, and it writes once, last
@@ -101,6 +122,7 @@ mod tests {
 
     const RUN: &str = include_str!("../../rootfs/files/sbin/kardel-run");
     const SETUP: &str = include_str!("../../rootfs/files/sbin/kardel-setup");
+    const ROOT_SCRIPT: &str = include_str!("../../rootfs/files/sbin/kardel-root");
     const SEED: &str = include_str!("../../rootfs/files/kardel-seed.c");
 
     /// Words of `script` that start with `prefix` and go on in `[A-Za-z0-9_.]`.
@@ -121,9 +143,17 @@ mod tests {
         for variable in VARIABLES {
             assert!(RUN.contains(&format!("${variable}")), "kardel-run does not read {variable}");
         }
-        for variable in [SHARES, NET] {
+        for variable in [SHARES, NET, ROOT] {
             assert!(SETUP.contains(&format!("${variable}")), "kardel-setup ignores {variable}");
         }
+        for script in [RUN, SETUP, ROOT_SCRIPT] {
+            assert!(script.contains(NEW_ROOT), "a script's new root is not {NEW_ROOT}");
+        }
+        assert!(
+            ROOT_SCRIPT.contains(&format!("\"${ROOT}\" /run/kardel/lower")),
+            "kardel-root mounts the root's tag"
+        );
+        assert!(ROOT_INIT.ends_with("/kardel-root"));
         for port in PORTS {
             assert!(RUN.contains(&format!("{})", port.name)), "kardel-run lacks {}", port.name);
         }
@@ -140,7 +170,7 @@ mod tests {
 
     #[test]
     fn the_guest_scripts_use_no_name_this_module_lacks() {
-        for script in [RUN, SETUP] {
+        for script in [RUN, SETUP, ROOT_SCRIPT] {
             for word in words(script, "KARDEL_") {
                 assert!(VARIABLES.contains(&word), "{word} is not in the protocol");
             }

@@ -49,7 +49,7 @@ use qemu::{
 use stages::Context;
 
 use crate::{
-    protocol::{self, command_line, parse_status, RUNNER_STARTED},
+    protocol::{self, command_line_in, parse_status, RUNNER_STARTED},
     warm,
 };
 
@@ -85,6 +85,9 @@ pub struct Options {
     pub warm: bool,
     /// what of the host's the guest reaches ([`crate::Options::reaches_host`]), if anything
     pub reaches_host: Option<String>,
+    /// the guest's folder the command starts in (`/` when none): the caller's, inside a root of
+    /// theirs ([`crate::user_root::guest_folder`])
+    pub folder: Option<String>,
 }
 
 impl Options {
@@ -100,6 +103,7 @@ impl Options {
             stdout: Box::new(std::io::stdout()),
             console_copy: None,
             warm: false,
+            folder: None,
         }
     }
 }
@@ -391,7 +395,7 @@ fn restore(
     let mut started = Started::new(session, ports);
     // at once: the runner's start line, which tells a restore that worked, comes after it
     started.gate.open();
-    started.send_command(argv, true)?;
+    started.send_command(command_line_in(options.folder.as_deref(), argv), true)?;
     started.session.wait_for(RUNNER_STARTED, RESTORE_LIMIT.min(timeout))?;
     started.runner_started = true;
     Ok(started)
@@ -419,7 +423,7 @@ fn boot(
     let limits = Limits { whole_session: options.timeout, silence };
     let session = Session::spawn_with_limits(&machine, &options.console_log, limits)?;
     let mut started = Started::new(session, ports);
-    started.send_command(argv, saving.is_some())?;
+    started.send_command(command_line_in(options.folder.as_deref(), argv), saving.is_some())?;
     match saving {
         None => started.gate.open(),
         Some(state) => {
@@ -481,9 +485,8 @@ impl Started {
 
     /// The command to QEMU's connection once the gate opens; for a warm runner, the time and
     /// fresh randomness first, taken as it is sent.
-    fn send_command(&mut self, argv: &[String], warm: bool) -> Result<()> {
+    fn send_command(&mut self, line: String, warm: bool) -> Result<()> {
         let listener = self.ports.command.try_clone()?;
-        let line = command_line(argv);
         let back = self.connection_back.clone();
         let gate = self.gate.clone();
         thread::spawn(move || {

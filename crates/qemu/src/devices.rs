@@ -54,6 +54,9 @@ pub fn share_9p(
     if read_only {
         fsdev.push(",readonly=on");
     }
+    // a folder with mounts under it (the host's /, a home with a USB disk) has files of several
+    // devices whose inode numbers may collide in the guest: QEMU remaps them
+    fsdev.push(",multidevs=remap");
     let device = format!("virtio-9p-{transport},fsdev=fsdev{index},mount_tag={tag}");
     vec!["-fsdev".into(), fsdev, "-device".into(), device.into()]
 }
@@ -205,15 +208,11 @@ mod tests {
     fn shares_over_9p() {
         check(
             share_9p("pci", 0, Path::new("/home/me/work dir"), "hostshare", false),
-            expect![[
-                r#"-fsdev 'local,security_model=none,id=fsdev0,path=/home/me/work dir' -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare"#
-            ]],
+            expect!["-fsdev 'local,security_model=none,id=fsdev0,path=/home/me/work dir,multidevs=remap' -device virtio-9p-pci,fsdev=fsdev0,mount_tag=hostshare"],
         );
         check(
             share_9p("device", 1, Path::new("/srv/data"), "data", true),
-            expect![[
-                r#"-fsdev local,security_model=none,id=fsdev1,path=/srv/data,readonly=on -device virtio-9p-device,fsdev=fsdev1,mount_tag=data"#
-            ]],
+            expect!["-fsdev local,security_model=none,id=fsdev1,path=/srv/data,readonly=on,multidevs=remap -device virtio-9p-device,fsdev=fsdev1,mount_tag=data"],
         );
     }
 

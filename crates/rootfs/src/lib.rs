@@ -44,6 +44,8 @@ const TUTORIAL_FILES: &[(&str, &[u8], u32)] = &[
     ("sbin/kardel-run", include_bytes!("../files/sbin/kardel-run"), 0o755),
     // not the tutorial's: host shares and networking for rcS and kardel-run, when asked for
     ("sbin/kardel-setup", include_bytes!("../files/sbin/kardel-setup"), 0o755),
+    // not the tutorial's: a root of the user's (`run --rootfs DIR`) for kardel-run, or as init
+    ("sbin/kardel-root", include_bytes!("../files/sbin/kardel-root"), 0o755),
 ];
 
 /// The tutorial's root filesystem: the BusyBox install folder, the folders

@@ -129,8 +129,9 @@ fn cpio_listing() {
         040755 0:0       0    - proc
         040755 0:0       0    - sbin
         120777 0:0      14    - sbin/init -> ../bin/busybox
-        100755 0:0    3359    - sbin/kardel-run
-        100755 0:0     698    - sbin/kardel-setup
+        100755 0:0    3335    - sbin/kardel-root
+        100755 0:0    3806    - sbin/kardel-run
+        100755 0:0     834    - sbin/kardel-setup
         120777 0:0      14    - sbin/poweroff -> ../bin/busybox
         040755 0:0       0    - sys
         040755 0:0       0    - tmp

@@ -346,12 +346,12 @@ mod tests {
         let flavour_of =
             |wanted: &[&str]| flavour(catalog, "tiny", &extra_features(catalog, tiny, wanted));
         assert_eq!(flavour_of(&[]), "tiny");
-        for one in [&["modules"][..], &["share"], &["net"], &["net", "share"]] {
+        for one in [&["modules"][..], &["share"], &["net"], &["root"], &["net", "share"]] {
             assert_eq!(flavour_of(one), "tiny+workbench", "{one:?}");
         }
         assert_eq!(
             extra_features(catalog, tiny, &["share"]),
-            ["modules", "net", "share"],
+            ["modules", "net", "root", "share"],
             "every workbench feature comes with any one"
         );
         assert_eq!(flavour_of(&["debug"]), "tiny+debug");
