@@ -557,6 +557,9 @@ pub enum BenchPart {
     ArchBuilds,
     /// what a share, the network and a module add to a command run; the debug kernel's size
     Features,
+    /// the host's programs: `run --rootfs / -- CMD` beside virtme-ng's `vng --run` on the same
+    /// kernel, for `true` and python3 (skipped, saying so, without virtme-ng)
+    Rootfs,
     Sizes,
     /// virtme-ng beside this tool (not in the default run: its kernel is a defconfig build)
     Peers,

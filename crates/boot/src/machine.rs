@@ -290,6 +290,8 @@ fn add_root(machine: &mut Machine, arch: &Arch, options: &Options) {
         protocol::ROOT_TAG,
         true,
     ));
+    // a distribution's programs ask for randomness as they start (python's hash seed)
+    machine.devices.extend(qemu::devices::rng(&arch.virtio));
     machine.append.push(protocol::kernel_arg(protocol::ROOT, protocol::ROOT_TAG));
 }
 

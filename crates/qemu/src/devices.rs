@@ -16,6 +16,13 @@ pub fn no_nic() -> Vec<OsString> {
     words(&["-nic", "none"])
 }
 
+/// A virtio random number generator, fed from the host's `/dev/urandom`: the guest's kernel seeds
+/// its own generator from it as the driver starts, so that a program's first `getrandom` does not
+/// wait for the kernel to gather entropy (a second of jitter under TCG).
+pub fn rng(transport: &str) -> Vec<OsString> {
+    words(&["-device", &format!("virtio-rng-{transport}")])
+}
+
 /// No graphics card. A firmware that finds one initialises it, running the card's option ROM:
 /// under TCG, U-Boot's video start once held a boot for more than 30 s with nothing printed.
 pub fn no_vga() -> Vec<OsString> {

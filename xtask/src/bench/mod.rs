@@ -30,7 +30,7 @@ use crate::{
 
 /// The parts of a default run, in order. `peers`, `edit`, `kunit`, `ccache`, `bisect` and `arch-builds` only when
 /// asked.
-const DEFAULT_PARTS: [BenchPart; 8] = [
+const DEFAULT_PARTS: [BenchPart; 9] = [
     BenchPart::Build,
     BenchPart::Rebuild,
     BenchPart::Images,
@@ -38,6 +38,7 @@ const DEFAULT_PARTS: [BenchPart; 8] = [
     BenchPart::Uboot,
     BenchPart::Arches,
     BenchPart::Features,
+    BenchPart::Rootfs,
     BenchPart::Sizes,
 ];
 
@@ -69,6 +70,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Arches => boots::other_arches(&bench, &mut report)?,
             BenchPart::ArchBuilds => builds::other_arches(&bench, &mut report)?,
             BenchPart::Features => boots::feature_costs(&bench, &mut report)?,
+            BenchPart::Rootfs => peers::host_root(&bench, &mut report)?,
             BenchPart::Peers => peers::virtme_ng(&bench, &mut report)?,
             BenchPart::Edit => peers::edit_loop(&bench, &mut report)?,
             BenchPart::Kunit => peers::kunit_py(&bench, &mut report)?,

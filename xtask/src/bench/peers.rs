@@ -122,6 +122,81 @@ pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// The host's programs in the guest: `run --rootfs / -- CMD` beside virtme-ng's `vng --run IMAGE
+/// -- CMD` (whose guest's root is the host's too) on the same kernel image, the profile's
+/// workbench kernel, under TCG, for `true` and python3's start; medians of the bench's boots.
+/// Skipped, saying so, without virtme-ng (CI installs it).
+pub fn host_root(bench: &Bench, report: &mut Report) -> Result<()> {
+    for (program, why) in [
+        ("vng", "virtme-ng: `pip install virtme-ng`"),
+        ("busybox", "virtme-ng's initramfs: Debian's busybox-static"),
+        ("udevadm", "virtme-ng's guest runs the host's udev: udev"),
+    ] {
+        if !stages::hostdeps::on_path(program) {
+            eprintln!("bench rootfs: skipped: no {program} on PATH ({why})");
+            report.not_measured(
+                "rootfs",
+                "`run --rootfs /` beside virtme-ng",
+                format!("no {program} ({why})"),
+            );
+            return Ok(());
+        }
+    }
+    let user = &bench.user;
+    let xtask = child::Xtask::new(&bench.selection, user);
+    let root = ["--rootfs".to_string(), "/".to_string()];
+    // builds the workbench kernel (feature root) where the tests have not
+    xtask.run("tcg", &root, &["true"])?;
+    let mut root_ctx = stages::Context::new(&bench.selection, user.layout.target().to_path_buf())?;
+    root_ctx.add_features(&["root"]);
+    let (kernel, _) = stages::kernel::build(&root_ctx)?;
+    let image = kernel.image.display().to_string();
+    let version = cmd!(user.sh, "vng --version").quiet().read().unwrap_or_default();
+    let boots = bench.boots;
+    let python = "python3 -c 'print(42)'";
+    for (name, ours_args, theirs, target) in [
+        ("true", vec!["true"], "true", 0.1),
+        ("python3", vec!["python3", "-c", "print(42)"], python, 0.25),
+    ] {
+        let ours = median_of(boots, || xtask.run("tcg", &root, &ours_args))?;
+        let vng_args = ["--disable-kvm", "--force-9p", "--run", image.as_str(), "--", theirs];
+        let vng = median_of(boots, || {
+            let start = Instant::now();
+            let output = Command::new("vng")
+                .args(vng_args)
+                .stdin(Stdio::null())
+                .output()
+                .context("running vng")?;
+            let elapsed = start.elapsed();
+            if !output.status.success() {
+                bail!(
+                    "`vng {}` failed ({}):\n{}",
+                    vng_args.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(elapsed)
+        })?;
+        let figure = report.seconds(
+            "rootfs",
+            format!("`run --rootfs / -- {theirs}`, start to result, tcg (median of {boots})"),
+            ours,
+        );
+        figure.note = format!(
+            "{} `--run {} -- {theirs}`: {:.2} s",
+            version.trim(),
+            root_ctx.kernel_flavour(),
+            vng.as_secs_f64()
+        );
+        let (value, note) = ratio(ours, vng, Some(target));
+        report
+            .add("rootfs", format!("{name}: ours over virtme-ng's, same kernel"), value, "x")
+            .note = note;
+    }
+    Ok(())
+}
+
 /// The kernel hacker's edit loop, with the unpacked tree as a developer's own
 /// (`--kernel-source DIR`): one `.c` file touched, then `run -- true` from start to exit (make
 /// finds the change, the boot runs the command), against the tutorial's way on the same build
