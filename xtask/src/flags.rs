@@ -163,6 +163,10 @@ pub struct Build {
     /// Compile without ccache even when it is installed
     #[arg(long)]
     pub no_ccache: bool,
+    /// ccache's remote storage, a cache a team shares: `redis://HOST:PORT`,
+    /// `redis+unix:/SOCKET`, `http://HOST/PATH|layout=subdirs` (a server that takes PUT)
+    #[arg(long, env = "KARDEL_CCACHE_REMOTE", value_name = "URL")]
+    pub ccache_remote: Option<String>,
     /// Install missing host packages first (needs root or sudo); on a terminal the tool offers
     /// to without it
     #[arg(long, env = "KARDEL_INSTALL_DEPS", value_parser = clap::builder::BoolishValueParser::new())]
@@ -781,6 +785,7 @@ impl Build {
                 (_, true) => stages::ccache::Choice::Off,
                 _ => stages::ccache::Choice::Auto,
             },
+            ccache_remote: self.ccache_remote.clone(),
         })
     }
 }
@@ -826,6 +831,9 @@ pub fn selection_args(selection: &Selection) -> Vec<String> {
         stages::ccache::Choice::Auto => {}
         stages::ccache::Choice::On => args.push("--ccache".into()),
         stages::ccache::Choice::Off => args.push("--no-ccache".into()),
+    }
+    if let Some(url) = &selection.ccache_remote {
+        args.push(format!("--ccache-remote={url}"));
     }
     args
 }
@@ -969,6 +977,7 @@ mod tests {
         selection.jobs = Some(3);
         selection.make_args = vec!["V=1".into()];
         selection.ccache = stages::ccache::Choice::Off;
+        selection.ccache_remote = Some("redis://127.0.0.1:1".into());
         let mut argv = vec!["cargo xtask".to_string(), "all".to_string()];
         argv.extend(selection_args(&selection));
         let Cmd::All(build) = Xtask::try_parse_from(argv).unwrap().cmd else { unreachable!() };

@@ -78,6 +78,16 @@ fn bad_flags_are_refused_before_any_work() {
     fresh.refuses(&["all", "--compress", "lzma"], &[], &["--compress", "gzip, zstd"]);
     fresh.refuses(&["all", "--profile", "huge"], &[], &["--profile", "default", "tiny"]);
     fresh.refuses(&["all", "--arch", "sparc"], &[], &["--arch", "x86_64"]);
+    fresh.refuses(
+        &["all", "--ccache-remote", "ftp://cache/k"],
+        &[],
+        &["--ccache-remote", "ftp://cache/k", "redis://"],
+    );
+    fresh.refuses(
+        &["all", "--no-ccache", "--ccache-remote", "redis://127.0.0.1:6379"],
+        &[],
+        &["--ccache-remote", "--no-ccache turns ccache off"],
+    );
 }
 
 #[test]

@@ -103,6 +103,7 @@ impl Context {
         ctx.check_inputs()?;
         ctx.ccache = Ccache::resolve(
             ctx.selection.ccache,
+            ctx.selection.ccache_remote.as_deref(),
             &ctx.layout.ccache_links(),
             ctx.layout.target(),
             &ctx.compilers(),

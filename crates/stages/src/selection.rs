@@ -50,6 +50,9 @@ pub struct Selection {
     pub make_args: Vec<String>,
     /// whether compiles go through ccache (the outputs are the same either way)
     pub ccache: crate::ccache::Choice,
+    /// ccache's remote storage a team shares (`redis://...`, `http://...`), checked before any
+    /// work ([`crate::ccache::check_remote`])
+    pub ccache_remote: Option<String>,
 }
 
 impl Selection {
@@ -68,6 +71,7 @@ impl Selection {
             jobs: None,
             make_args: Vec::new(),
             ccache: crate::ccache::Choice::Auto,
+            ccache_remote: None,
         }
     }
 }
