@@ -174,12 +174,24 @@ pub fn for_boot(
     choice: &boot::uboot::Choice,
     features: &[&str],
 ) -> Result<(Context, pipeline::Built, Option<boot::uboot::UbootRom>, Summary)> {
-    let mut ctx = context(build)?;
+    for_boot_of(&build.selection()?, build.install_deps, options, choice, features)
+}
+
+/// [`for_boot`] of a selection the flags did not make alone (kselftests add their folder and
+/// their tree's fragments).
+pub fn for_boot_of(
+    selection: &stages::Selection,
+    install_deps: bool,
+    options: &boot::Options,
+    choice: &boot::uboot::Choice,
+    features: &[&str],
+) -> Result<(Context, pipeline::Built, Option<boot::uboot::UbootRom>, Summary)> {
+    let mut ctx = Context::new(selection, target_dir()?)?;
     ctx.add_features(&options.needed_features());
     ctx.add_features(features);
-    choice.check(&ctx, build.install_deps)?;
+    choice.check(&ctx, install_deps)?;
     let mut summary = Summary::default();
-    let built = pipeline::build_all(&ctx, build.install_deps, &[Step::Qemu], &mut summary)?;
+    let built = pipeline::build_all(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
     let uboot = choice.rom(&ctx, &mut summary)?;
     Ok((ctx, built, uboot, summary))
 }

@@ -466,8 +466,17 @@ pub struct Test {
     /// KUnit's suites built into the kernel (feature `kunit`: its own kernel flavour), all or
     /// those GLOB names (`suite` or `suite.case`, with * and ?: kunit.filter_glob); the suites of
     /// test modules given with --module run as they load
-    #[arg(long, value_name = "GLOB", num_args = 0..=1, default_missing_value = "", value_parser = parse_glob)]
+    #[arg(long, value_name = "GLOB", num_args = 0..=1, default_missing_value = "", value_parser = parse_glob, conflicts_with = "kselftest")]
     pub kunit: Option<String>,
+    /// The kernel tree's own selftests, built static for the guest and run by the tree's
+    /// runner: the default set (README), or TARGETS (comma-separated, e.g. `futex,pidfd`); their
+    /// kernel is the profile's with feature `kselftest` and the targets' own config files
+    #[arg(long, value_name = "TARGETS", num_args = 0..=1, default_missing_value = "", value_delimiter = ',')]
+    pub kselftest: Option<Vec<String>>,
+    /// With --kselftest: every test's limit in seconds, over the collections' own (45 s by
+    /// default); a test past it is a failure that says so
+    #[arg(long, value_name = "SECS", requires = "kselftest", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub kselftest_timeout: Option<u64>,
     #[command(flatten)]
     pub reports: Reports,
     #[command(flatten)]
@@ -773,6 +782,7 @@ impl Build {
             arch: arch_or_host(&self.arch)?,
             profile: self.profile.clone(),
             kernel_fragments: self.kernel_fragments.clone(),
+            kselftest_fragments: Vec::new(),
             busybox_fragments: self.busybox_fragments.clone(),
             compression: self.compress,
             image_size_mib: self.image_size_mib,

@@ -22,8 +22,14 @@ use crate::{
 };
 
 pub fn run(flags: flags::Test) -> Result<ExitCode> {
+    if let Some(targets) = flags.kselftest.clone() {
+        return kselftests(&flags, &targets);
+    }
     let Some(glob) = flags.kunit.clone() else {
-        bail!("say what to test: --kunit (all of KUnit's suites) or --kunit GLOB");
+        bail!(
+            "say what to test: --kunit (all of KUnit's suites), --kunit GLOB, --kselftest (the \
+             default targets) or --kselftest TARGETS"
+        );
     };
     if flags.lava.lava_job.is_some() {
         return lava_job(&flags, &glob).map(|()| ExitCode::SUCCESS);
@@ -102,6 +108,98 @@ fn boot_kunit(
     };
     let console = std::mem::take(&mut *console.lock().expect("the console's lock"));
     Ok((console_log, console, machine_failure))
+}
+
+/// `test --kselftest [TARGETS]`: the tree's selftests built, run in the guest by its runner, and
+/// reported as `test --kunit` reports.
+fn kselftests(flags: &flags::Test, asked: &[String]) -> Result<ExitCode> {
+    if flags.lava.lava_job.is_some() {
+        bail!("--lava-job writes KUnit's runs and commands as LAVA jobs; not kselftests (yet)");
+    }
+    check_report_paths(&flags.reports)?;
+    let asked: Vec<String> = asked.iter().filter(|t| !t.is_empty()).cloned().collect();
+    let (stdout, failures, machine_failure) = match boot_kselftests(flags, &asked) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let failure = Some(format!("{err:#}"));
+            let run = results::Run::new("kselftest", results::Results::default(), failure);
+            write_reports(&run, &flags.reports, &mut std::io::stderr());
+            return Ok(ExitCode::from(runner::GUEST_FAILED));
+        }
+    };
+    let results = boot::kselftest::read_output(&stdout, &failures);
+    let mut run = results::Run::new("kselftest", results, machine_failure);
+    if run.counts.total() == 0 && run.machine_failure.is_none() {
+        run.passed = false;
+        run.problems.push("the runner printed no test's result".to_string());
+    }
+    Ok(finish(&run, &flags.reports, &mut std::io::stdout(), runner::GUEST_FAILED))
+}
+
+/// Builds the targets (each on its own: one that does not build is left out and named), the
+/// kernel with feature `kselftest` and the built targets' config files, the images with the
+/// tests, boots them and runs the tree's runner; its stdout, the targets that did not build,
+/// and the machine's failure if any.
+fn boot_kselftests(
+    flags: &flags::Test,
+    asked: &[String],
+) -> Result<(String, Vec<stages::kselftest::BuildFailure>, Option<String>)> {
+    use stages::{kselftest, sources::Source};
+    let mut selection = flags.build.selection()?;
+    let options = flags.machine.options(None)?;
+    let ctx = stages::Context::new(&selection, crate::build::target_dir()?)?;
+    let steps = [stages::hostdeps::Step::Kernel, stages::hostdeps::Step::Busybox];
+    stages::hostdeps::ensure(&ctx.sh, ctx.arch, &steps, flags.build.install_deps)?;
+    let source = Source::plan(&ctx, fetch::Package::Kernel)?;
+    let tree = source.tree(&ctx)?;
+    let there = kselftest::targets_in(&tree)?;
+    let targets: Vec<String> = match asked.is_empty() {
+        true => kselftest::DEFAULT_TARGETS.iter().map(|t| t.to_string()).collect(),
+        false => asked.to_vec(),
+    };
+    kselftest::check_targets(&targets, &there)?;
+    let built = kselftest::build(&ctx, &tree, &source.slug(), &targets)?;
+    for failure in &built.failures {
+        eprintln!(
+            "kselftest {}: did not build, left out (its log: {})",
+            failure.target,
+            failure.log.display()
+        );
+    }
+    if built.targets.is_empty() {
+        return Ok((String::new(), built.failures, None));
+    }
+    // the targets' own config files, before the user's fragments, which win
+    selection.kselftest_fragments = built.kernel_fragments.clone();
+    selection.overlays.push(built.overlay.clone());
+    let choice = boot::uboot::Choice::None;
+    let install_deps = flags.build.install_deps;
+    let (ctx, images, ..) =
+        crate::build::for_boot_of(&selection, install_deps, &options, &choice, &["kselftest"])?;
+    let request = Request {
+        init: Init::Runner,
+        announce: flags.verbose,
+        ..Request::new(boots::by_name("initramfs"), Speed::Fast)
+    };
+    let machine = machine::machine(&ctx, &images, &request, &options)?;
+    let copy = Arc::new(Mutex::new(Vec::new()));
+    // the runner's output as it comes, with --verbose; the summary is stdout's
+    let shown: Box<dyn Write + Send> = match flags.verbose {
+        true => Box::new(std::io::stderr()),
+        false => Box::new(std::io::sink()),
+    };
+    let options = runner::Options {
+        verbose: flags.verbose,
+        console_log: ctx.layout.log("kselftest"),
+        stdout: Box::new(Tee { out: shown, copy: Arc::clone(&copy) }),
+        ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
+    };
+    let argv = boot::kselftest::command(flags.kselftest_timeout);
+    let machine_failure =
+        runner::run(&ctx, machine, &argv, options).failure().map(|f| f.message.clone());
+    let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
+    Ok((stdout, built.failures, machine_failure))
 }
 
 /// A writer that passes everything on and keeps a copy: a command's stdout streams to the

@@ -7,6 +7,7 @@
 pub mod boots;
 pub mod checks;
 pub mod gdb;
+pub mod kselftest;
 pub mod kunit;
 pub mod machine;
 pub mod protocol;

@@ -148,6 +148,7 @@ impl Context {
             self.profile,
             &self.extra_features,
         )?;
+        files.extend(self.selection.kselftest_fragments.iter().cloned());
         files.extend(self.selection.kernel_fragments.iter().cloned());
         Ok(files)
     }
@@ -171,8 +172,20 @@ impl Context {
 
     /// The kernel's name in folders (`tiny`, `tiny+workbench`, `tiny+debug`), so that the plain
     /// profile's kernel stays as it is.
+    /// The kselftest targets' config files make one of their own, named by their digest
+    /// (`tiny+kselftest+modules-1a2b3c4d`), so that two sets of targets each keep their kernel.
     pub fn kernel_flavour(&self) -> String {
-        features::flavour(Catalog::builtin(), &self.selection.profile, &self.extra_features)
+        let flavour =
+            features::flavour(Catalog::builtin(), &self.selection.profile, &self.extra_features);
+        let tree_fragments = &self.selection.kselftest_fragments;
+        if tree_fragments.is_empty() {
+            return flavour;
+        }
+        let mut digest = artifact::Fingerprint::new("kselftest-fragments");
+        for fragment in tree_fragments {
+            digest.add("fragment", fragment.display().to_string());
+        }
+        format!("{flavour}-{}", &digest.hex()[..8])
     }
 
     /// The image set this selection boots: none for the tutorial's tree alone; with your modules

@@ -196,6 +196,18 @@ impl Layout {
         self.work().join("modules").join(&self.arch).join(variant)
     }
 
+    /// One kselftest target built for this architecture from a tree (`slug`): its build and
+    /// install folders, its log of the last build, its stamp.
+    pub fn kselftest_target(&self, slug: &str, target: &str) -> PathBuf {
+        self.work().join("kselftest").join(&self.arch).join(slug).join(target)
+    }
+
+    /// A set of built targets merged into one overlay folder for the images (its files under
+    /// `opt/kselftests/`), named by the set's digest.
+    pub fn kselftest_set(&self, digest: &str) -> PathBuf {
+        self.work().join("kselftest").join(&self.arch).join("sets").join(digest).join("kselftests")
+    }
+
     /// The folders of command runs, one each, removed when the run ends.
     pub fn runs(&self) -> PathBuf {
         self.runs.clone().unwrap_or_else(|| self.work().join("runs"))

@@ -13,6 +13,7 @@ pub mod hostdeps;
 pub mod images;
 pub mod kbuild;
 pub mod kernel;
+pub mod kselftest;
 pub mod layout;
 pub mod modules;
 pub mod package;

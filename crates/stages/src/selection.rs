@@ -36,6 +36,9 @@ pub struct Selection {
     pub profile: String,
     /// the user's own fragments, applied after the repo's
     pub kernel_fragments: Vec<PathBuf>,
+    /// the config files of the kernel tree's selftests a run builds (`test --kselftest`),
+    /// before the user's; a kernel with them is a flavour of its own
+    pub kselftest_fragments: Vec<PathBuf>,
     pub busybox_fragments: Vec<PathBuf>,
     pub compression: Compression,
     /// the ext4 initrd's size
@@ -63,6 +66,7 @@ impl Selection {
             arch: arch.to_string(),
             profile: "default".to_string(),
             kernel_fragments: Vec::new(),
+            kselftest_fragments: Vec::new(),
             busybox_fragments: Vec::new(),
             compression: Compression::Gzip,
             image_size_mib: 32,
