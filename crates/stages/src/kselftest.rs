@@ -78,22 +78,21 @@ pub fn build(ctx: &Context, tree: &Path, slug: &str, targets: &[String]) -> Resu
     let mut built = Vec::new();
     let mut failures = Vec::new();
     for target in targets {
-        let dir = ctx.layout.kselftest_target(slug, target);
-        let install = dir.join("install");
-        let failed = dir.join("failed");
-        let stamp = artifact::Stamp::new(dir.join(".stamp"));
+        let paths = ctx.layout.kselftest_target(slug, target);
+        let (dir, install, failed) = (&paths.dir, &paths.install, &paths.failed);
+        let stamp = artifact::Stamp::new(&paths.stamp);
         let mut fingerprint = artifact::Fingerprint::new("kselftest");
         fingerprint.add("tree", slug).add("target", target).add("cc", &cc);
         fingerprint.add("arch", &ctx.arch.kernel_arch);
         let log = ctx.layout.log(&format!("kselftest-{target}"));
         let fresh = stamp.is_fresh(&fingerprint, &[]) && (install.is_dir() || failed.is_file());
         if !fresh {
-            let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(&dir), "a kselftest build")?;
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
+            let _lock = artifact::Lock::acquire(&ctx.layout.lock_for(dir), "a kselftest build")?;
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir)?;
             let arch = format!("ARCH={}", ctx.arch.kernel_arch);
             let cross_arg = (!cross.is_empty()).then(|| format!("CROSS_COMPILE={cross}"));
-            let out = format!("O={}", dir.join("build").display());
+            let out = format!("O={}", paths.build.display());
             let path = format!("INSTALL_PATH={}", install.display());
             let cc_arg = format!("CC={cc}");
             let jobs = format!("-j{}", ctx.jobs);
@@ -103,13 +102,13 @@ pub fn build(ctx: &Context, tree: &Path, slug: &str, targets: &[String]) -> Resu
             );
             if let Err(err) = exec::run_logged(make, &log, &format!("kselftest {target}")) {
                 // kept, so that the next run says the same without building again
-                artifact::write_atomic(&failed, |f| {
+                artifact::write_atomic(failed, |f| {
                     Ok(std::io::Write::write_all(f, format!("{err:#}").as_bytes())?)
                 })?;
             }
             stamp.record(&fingerprint)?;
         }
-        match std::fs::read_to_string(&failed) {
+        match std::fs::read_to_string(failed) {
             Ok(error) => failures.push(BuildFailure {
                 target: target.clone(),
                 log: log.clone(),
@@ -134,7 +133,7 @@ fn merge(ctx: &Context, slug: &str, targets: &[String]) -> Result<PathBuf> {
     let mut digest = artifact::Fingerprint::new("kselftest-set");
     digest.add("tree", slug);
     for target in targets {
-        let stamp = ctx.layout.kselftest_target(slug, target).join(".stamp");
+        let stamp = ctx.layout.kselftest_target(slug, target).stamp;
         digest.add(target, std::fs::read_to_string(&stamp).unwrap_or_default());
     }
     let overlay = ctx.layout.kselftest_set(&digest.hex()[..16]);
@@ -149,7 +148,7 @@ fn merge(ctx: &Context, slug: &str, targets: &[String]) -> Result<PathBuf> {
     std::fs::create_dir_all(&into)?;
     let mut list = String::new();
     for (index, target) in targets.iter().enumerate() {
-        let install = ctx.layout.kselftest_target(slug, target).join("install");
+        let install = ctx.layout.kselftest_target(slug, target).install;
         if index == 0 {
             std::fs::copy(install.join("run_kselftest.sh"), into.join("run_kselftest.sh"))?;
             copy_tree(&install.join("kselftest"), &into.join("kselftest"))?;

@@ -196,10 +196,16 @@ impl Layout {
         self.work().join("modules").join(&self.arch).join(variant)
     }
 
-    /// One kselftest target built for this architecture from a tree (`slug`): its build and
-    /// install folders, its log of the last build, its stamp.
-    pub fn kselftest_target(&self, slug: &str, target: &str) -> PathBuf {
-        self.work().join("kselftest").join(&self.arch).join(slug).join(target)
+    /// One kselftest target built for this architecture from a tree (`slug`).
+    pub fn kselftest_target(&self, slug: &str, target: &str) -> KselftestTarget {
+        let dir = self.work().join("kselftest").join(&self.arch).join(slug).join(target);
+        KselftestTarget {
+            build: dir.join("build"),
+            install: dir.join("install"),
+            failed: dir.join("failed"),
+            stamp: dir.join(".stamp"),
+            dir,
+        }
     }
 
     /// A set of built targets merged into one overlay folder for the images (its files under
@@ -234,6 +240,19 @@ impl Layout {
     pub fn bench_target(&self, profile: &str) -> PathBuf {
         self.target.join("bench").join(&self.arch).join(profile)
     }
+}
+
+/// Where one kselftest target is built: all of it in `dir`.
+#[derive(Debug, Clone)]
+pub struct KselftestTarget {
+    pub dir: PathBuf,
+    /// make's `O=`
+    pub build: PathBuf,
+    /// make's `INSTALL_PATH=`: the runner, the target's folder, its list of tests
+    pub install: PathBuf,
+    /// the build's error, when it did not build (kept: the next run says it without building)
+    pub failed: PathBuf,
+    pub stamp: PathBuf,
 }
 
 #[cfg(test)]
