@@ -582,6 +582,9 @@ pub enum BenchPart {
     /// KUnit from the tree to results beside the kernel's own kunit.py, the same suites (not in
     /// the default run: kunit.py's kernel is its own build)
     Kunit,
+    /// `test --kselftest` from an empty target folder, its parts, a second run that builds
+    /// nothing, the tests' size (not in the default run: a kernel build)
+    Kselftest,
     /// a kernel build into an empty ccache, then from an empty build folder with the cache warm
     /// (not in the default run: two kernel builds)
     Ccache,

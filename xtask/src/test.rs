@@ -159,7 +159,11 @@ fn boot_kselftests(
         false => asked.to_vec(),
     };
     kselftest::check_targets(&targets, &there)?;
+    let started = std::time::Instant::now();
     let built = kselftest::build(&ctx, &tree, &source.slug(), &targets)?;
+    // what the bench reads: the parts of a run, and whether it built anything
+    artifact::record_timing("kselftest build", started.elapsed().as_secs_f64());
+    artifact::record_timing("kselftest targets built", built.newly_built as f64);
     for failure in &built.failures {
         eprintln!(
             "kselftest {}: did not build, left out (its log: {})",
@@ -175,8 +179,10 @@ fn boot_kselftests(
     selection.overlays.push(built.overlay.clone());
     let choice = boot::uboot::Choice::None;
     let install_deps = flags.build.install_deps;
+    let started = std::time::Instant::now();
     let (ctx, images, ..) =
         crate::build::for_boot_of(&selection, install_deps, &options, &choice, &["kselftest"])?;
+    artifact::record_timing("kselftest kernel and images", started.elapsed().as_secs_f64());
     let request = Request {
         init: Init::Runner,
         announce: flags.verbose,
@@ -196,8 +202,10 @@ fn boot_kselftests(
         ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
     };
     let argv = boot::kselftest::command(flags.kselftest_timeout);
+    let started = std::time::Instant::now();
     let machine_failure =
         runner::run(&ctx, machine, &argv, options).failure().map(|f| f.message.clone());
+    artifact::record_timing("kselftest boot and run", started.elapsed().as_secs_f64());
     let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
     Ok((stdout, built.failures, machine_failure))
 }

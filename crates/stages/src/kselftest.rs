@@ -39,6 +39,8 @@ pub struct Built {
     pub failures: Vec<BuildFailure>,
     /// the built targets' `config` fragments in the tree, for the kernel
     pub kernel_fragments: Vec<PathBuf>,
+    /// how many targets this run built (not found built by an earlier one)
+    pub newly_built: usize,
 }
 
 /// The selftests folder of a kernel tree, and the targets it has (folders with a Makefile).
@@ -77,6 +79,7 @@ pub fn build(ctx: &Context, tree: &Path, slug: &str, targets: &[String]) -> Resu
     let cc = format!("{cross}gcc -static");
     let mut built = Vec::new();
     let mut failures = Vec::new();
+    let mut newly_built = 0;
     for target in targets {
         let paths = ctx.layout.kselftest_target(slug, target);
         let (dir, install, failed) = (&paths.dir, &paths.install, &paths.failed);
@@ -107,6 +110,7 @@ pub fn build(ctx: &Context, tree: &Path, slug: &str, targets: &[String]) -> Resu
                 })?;
             }
             stamp.record(&fingerprint)?;
+            newly_built += 1;
         }
         match std::fs::read_to_string(failed) {
             Ok(error) => failures.push(BuildFailure {
@@ -123,7 +127,7 @@ pub fn build(ctx: &Context, tree: &Path, slug: &str, targets: &[String]) -> Resu
         .map(|target| selftests.join(target).join("config"))
         .filter(|config| config.is_file())
         .collect();
-    Ok(Built { overlay, targets: built, failures, kernel_fragments })
+    Ok(Built { overlay, targets: built, failures, kernel_fragments, newly_built })
 }
 
 /// The built targets' install folders as one: the runner (adapted), each target's folder, and

@@ -211,7 +211,12 @@ impl Layout {
     /// A set of built targets merged into one overlay folder for the images (its files under
     /// `opt/kselftests/`), named by the set's digest.
     pub fn kselftest_set(&self, digest: &str) -> PathBuf {
-        self.work().join("kselftest").join(&self.arch).join("sets").join(digest).join("kselftests")
+        self.kselftest_sets().join(digest).join("kselftests")
+    }
+
+    /// Every set of kselftest targets merged for this architecture.
+    pub fn kselftest_sets(&self) -> PathBuf {
+        self.work().join("kselftest").join(&self.arch).join("sets")
     }
 
     /// The folders of command runs, one each, removed when the run ends.

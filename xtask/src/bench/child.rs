@@ -52,6 +52,11 @@ impl Xtask {
         self.timed(&[&["test", "--accel", accel][..], args].concat(), &[])
     }
 
+    /// `test --accel ACCEL ARGS`, timed, with the times it recorded.
+    pub fn test_timed(&self, accel: &str, args: &[&str]) -> Result<Ran> {
+        self.timed_with_outputs(&[&["test", "--accel", accel][..], args].concat(), &[])
+    }
+
     /// `rootfs` (BusyBox and the images), timed.
     pub fn rootfs(&self) -> Result<Duration> {
         self.timed(&["rootfs"], &[])

@@ -74,6 +74,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Peers => peers::virtme_ng(&bench, &mut report)?,
             BenchPart::Edit => peers::edit_loop(&bench, &mut report)?,
             BenchPart::Kunit => peers::kunit_py(&bench, &mut report)?,
+            BenchPart::Kselftest => peers::kselftests(&bench, &mut report)?,
             BenchPart::Ccache => builds::ccache(&bench, &mut report)?,
             BenchPart::Bisect => bisect::versus_by_hand(&bench, &built, &mut report)?,
             BenchPart::Sizes => builds::sizes(&bench, &built, &mut report)?,

@@ -197,6 +197,43 @@ pub fn host_root(bench: &Bench, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// `test --kselftest` (the default set) from an empty target folder (ccache as it is): tree to
+/// results, with its parts as the run records them (the selftests' build, the kernel and images,
+/// the boot and the run); then again with nothing changed, which must build no target; and the
+/// size of the tests the images carry.
+pub fn kselftests(bench: &Bench, report: &mut Report) -> Result<()> {
+    let ctx = &bench.ctx;
+    let fresh = ctx.layout.bench_work("kselftest");
+    remove_dir_if_present(&fresh)?;
+    let xtask = child::Xtask::in_target(&bench.selection, ctx, &fresh);
+    for (name, again) in
+        [("tree to results, empty target folder", false), ("again, nothing changed", true)]
+    {
+        let ran = xtask.test_timed("tcg", &["--kselftest"])?;
+        let built = ran.timing("kselftest targets built")?;
+        if again && built > 0.0 {
+            bail!("`test --kselftest` with nothing changed built {built} targets again");
+        }
+        let figure = report.seconds(
+            "kselftest",
+            format!("`test --kselftest` (default set), {name}, tcg"),
+            ran.elapsed,
+        );
+        figure.note = format!(
+            "selftests' build {:.1} s ({built} targets built), kernel and images {:.1} s, boot and run {:.1} s",
+            ran.timing("kselftest build")?,
+            ran.timing("kselftest kernel and images")?,
+            ran.timing("kselftest boot and run")?,
+        );
+    }
+    let fresh_ctx = stages::Context::new(&bench.selection, fresh.clone())?;
+    let sets = fresh_ctx.layout.kselftest_sets();
+    let bytes = cmd!(ctx.sh, "du -sb {sets}").quiet().read()?;
+    let bytes: f64 = bytes.split_whitespace().next().unwrap_or("0").parse().unwrap_or(f64::NAN);
+    report.add("kselftest", "the default set's tests in the images, uncompressed", bytes, "bytes");
+    Ok(())
+}
+
 /// The kernel hacker's edit loop, with the unpacked tree as a developer's own
 /// (`--kernel-source DIR`): one `.c` file touched, then `run -- true` from start to exit (make
 /// finds the change, the boot runs the command), against the tutorial's way on the same build
