@@ -373,8 +373,16 @@ pub struct Run {
     /// The guest's root file system: DIR (`/`, the host's own, or any tree of the guest's
     /// architecture), shared read-only under an overlay in RAM; the command runs there, in the
     /// current folder when it is inside DIR, and without a command DIR's shell starts
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "KARDEL_ROOTFS")]
     pub rootfs: Option<PathBuf>,
+    /// A named target of the settings files (`[target.NAME]`: its settings over the files'
+    /// others, its `command` when none is given)
+    #[arg(long, value_name = "NAME", conflicts_with = "all_targets")]
+    pub target: Option<String>,
+    /// Run every named target's command, one after another, and report them as `test` does (a
+    /// JUnit suite per target): exit 0 all passed, 1 one did not
+    #[arg(long)]
+    pub all_targets: bool,
     /// With a command: the whole run's limit in seconds, boot included (at most a year)
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: u64,
@@ -910,7 +918,7 @@ pub fn parse() -> Xtask {
     match Xtask::try_parse() {
         Ok(flags) => {
             crate::settings::remember(origins);
-            flags
+            with_target(flags, &command)
         }
         Err(err) => {
             let from_env = invalid_arg_env(&err, &command);
@@ -929,6 +937,24 @@ pub fn parse() -> Xtask {
             err.exit()
         }
     }
+}
+
+/// `run --target NAME`: the target's settings over the files' others, read again through clap,
+/// and its command when none was given.
+fn with_target(flags: Xtask, command: &clap::Command) -> Xtask {
+    let Cmd::Run(Run { target: Some(name), .. }) = &flags.cmd else { return flags };
+    let picked = crate::settings::pick_target(command, &stages::context::repo(), name);
+    let target = picked.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        std::process::exit(2);
+    });
+    let mut flags = Xtask::try_parse().unwrap_or_else(|err| err.exit());
+    if let Cmd::Run(run) = &mut flags.cmd {
+        if run.command.is_empty() {
+            run.command = target.command;
+        }
+    }
+    flags
 }
 
 fn collect_env_names(command: &clap::Command, names: &mut Vec<String>) {

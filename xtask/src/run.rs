@@ -22,6 +22,9 @@ use crate::{
 };
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
+    if flags.all_targets {
+        return all_targets(&flags);
+    }
     if flags.command.is_empty() {
         if flags.tap || flags.reports.wanted() {
             bail!("--tap, --junit and --json read a command's output: give one after --");
@@ -50,6 +53,77 @@ pub fn run(flags: flags::Run) -> Result<ExitCode> {
             Ok(ExitCode::from(runner::GUEST_FAILED))
         }
     }
+}
+
+/// `run --all-targets`: each named target's command as `run --target NAME` in a process of its
+/// own, one after another, each a suite with one case (its command) in the reports.
+fn all_targets(flags: &flags::Run) -> Result<ExitCode> {
+    use std::io::Write as _;
+    if !flags.command.is_empty() {
+        bail!("--all-targets runs each target's own command: give none after --");
+    }
+    reports::check_report_paths(&flags.reports)?;
+    let command = <flags::Xtask as clap::CommandFactory>::command();
+    let targets = crate::settings::all_targets(&command, &stages::context::repo())?;
+    if targets.is_empty() {
+        bail!(
+            "--all-targets: the settings files have no [target.NAME] (README, \"A settings file\")"
+        );
+    }
+    if let Some(target) = targets.iter().find(|t| t.command.is_empty()) {
+        bail!(
+            "{}: [target.{}] has no `command` for --all-targets to run",
+            target.origin,
+            target.name
+        );
+    }
+    let exe = std::env::current_exe()?;
+    let mut tests = Vec::new();
+    for target in &targets {
+        let shown = target.command.join(" ");
+        eprintln!("target {}: {shown}", target.name);
+        let mut child = std::process::Command::new(&exe);
+        child.args(["run", "--target", &target.name]).stdin(std::process::Stdio::null());
+        // the child reads the settings files itself: what they set here is not its environment
+        for variable in crate::settings::set_from_files() {
+            child.env_remove(variable);
+        }
+        let output = child.output()?;
+        std::io::stdout().write_all(&output.stdout)?;
+        std::io::stderr().write_all(&output.stderr)?;
+        let (status, said) = match output.status.code() {
+            Some(0) => (results::Status::Pass, "exited with 0".to_string()),
+            Some(code) if code == i32::from(runner::GUEST_FAILED) => {
+                (results::Status::Error, format!("the build or the machine failed ({code})"))
+            }
+            Some(code) => (results::Status::Fail, format!("exited with {code}")),
+            None => (results::Status::Error, format!("ended by {}", output.status)),
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let mut diagnostics = vec![format!("# {said}")];
+        diagnostics
+            .extend(lines[lines.len().saturating_sub(20)..].iter().map(|l| format!("# {l}")));
+        let case = results::Test {
+            name: shown,
+            status,
+            directive: None,
+            diagnostics,
+            seconds: None,
+            subtests: Vec::new(),
+        };
+        tests.push(results::Test {
+            name: target.name.clone(),
+            status: if status == results::Status::Pass { status } else { results::Status::Fail },
+            directive: None,
+            diagnostics: Vec::new(),
+            seconds: None,
+            subtests: vec![case],
+        });
+    }
+    let results = results::Results { tests, problems: Vec::new() };
+    let run = results::Run::new("targets", results, None);
+    Ok(reports::finish(&run, &flags.reports, &mut std::io::stderr(), runner::GUEST_FAILED))
 }
 
 /// `run --lava-job FILE -- CMD`: the command as a LAVA job's test case, not run here.

@@ -66,15 +66,30 @@ pub fn known(command: &clap::Command) -> Vec<Known> {
 /// and the key, with the nearest key there is.
 pub fn read(text: &str, file: &str, known: &[Known]) -> Result<Vec<Setting>> {
     let table: toml::Table = text.parse().with_context(|| format!("{file}: not TOML"))?;
+    read_table(&table, text, file, 0, known)
+}
+
+/// [`read`] of one table of `text`, whose keys are on the lines from `first_line` (0-based) on.
+fn read_table(
+    table: &toml::Table,
+    text: &str,
+    file: &str,
+    first_line: usize,
+    known: &[Known],
+) -> Result<Vec<Setting>> {
     let line_of = |key: &str| {
-        let found = text.lines().position(|l| {
+        let found = text.lines().skip(first_line).position(|l| {
             let l = l.trim_start();
             l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
         });
-        found.map(|n| n + 1).unwrap_or(1)
+        found.map(|n| first_line + n + 1).unwrap_or(first_line.max(1))
     };
     let mut out = Vec::new();
-    for (key, value) in &table {
+    for (key, value) in table {
+        if key == TARGETS {
+            // named targets: read by `targets`
+            continue;
+        }
         let at = format!("{file}:{}", line_of(key));
         let Some(setting) = known.iter().find(|k| k.key == *key) else {
             let nearest = known.iter().min_by_key(|k| distance(&k.key, key)).map(|k| &k.key);
@@ -106,6 +121,97 @@ pub fn read(text: &str, file: &str, known: &[Known]) -> Result<Vec<Setting>> {
         out.push(Setting { variable: setting.variable.clone(), value, origin: at });
     }
     Ok(out)
+}
+
+/// The table of named targets: `[target.NAME]`.
+const TARGETS: &str = "target";
+
+/// A named target (`[target.NAME]`, as vmtest's): settings of its own, which win over the files'
+/// others when `--target NAME` picks it, and the command `run --target NAME` runs when it is
+/// given none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub settings: Vec<Setting>,
+    pub command: Vec<String>,
+    /// `FILE:LINE` of its table
+    pub origin: String,
+}
+
+/// The named targets of one file's `text`, each checked as [`read`] checks a file's keys, and
+/// `command`, a list of words.
+pub fn targets(text: &str, file: &str, known: &[Known]) -> Result<Vec<Target>> {
+    let table: toml::Table = text.parse().with_context(|| format!("{file}: not TOML"))?;
+    let Some(targets) = table.get(TARGETS) else { return Ok(Vec::new()) };
+    let Some(targets) = targets.as_table() else {
+        bail!("{file}: `{TARGETS}` is a table of named targets ([{TARGETS}.NAME])");
+    };
+    let mut out = Vec::new();
+    for (name, body) in targets {
+        let header = format!("[{TARGETS}.{name}]");
+        let line = text.lines().position(|l| l.trim() == header).map_or(1, |n| n + 1);
+        let origin = format!("{file}:{line}");
+        let Some(body) = body.as_table() else {
+            bail!("{origin}: `{TARGETS}.{name}` is a table ({header})");
+        };
+        let mut body = body.clone();
+        let command = match body.remove("command") {
+            None => Vec::new(),
+            Some(toml::Value::Array(words)) => words
+                .iter()
+                .map(|w| w.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .with_context(|| format!("{origin}: `command` of {header} is a list of words"))?,
+            Some(_) => bail!("{origin}: `command` of {header} is a list of words"),
+        };
+        let mut settings =
+            read_table(&body, text, file, line, known).with_context(|| format!("in {header}"))?;
+        for setting in &mut settings {
+            setting.origin = format!("{} ({header})", setting.origin);
+        }
+        out.push(Target { name: name.clone(), settings, command, origin });
+    }
+    Ok(out)
+}
+
+/// Every named target of the settings files, the first file's winning a name both have.
+pub fn all_targets(command: &clap::Command, repo: &Path) -> Result<Vec<Target>> {
+    let known = known(command);
+    let mut out: Vec<Target> = Vec::new();
+    for file in files(repo) {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        for target in targets(&text, &file.display().to_string(), &known)? {
+            if !out.iter().any(|t| t.name == target.name) {
+                out.push(target);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `--target NAME`: its settings given to their variables over the files' values (not over the
+/// environment's); the target, or an error naming the targets there are.
+pub fn pick_target(command: &clap::Command, repo: &Path, name: &str) -> Result<Target> {
+    let targets = all_targets(command, repo)?;
+    let Some(target) = targets.iter().find(|t| t.name == name) else {
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        bail!(
+            "--target {name}: no [target.{name}] in the settings files ({})",
+            match names.is_empty() {
+                true => "they have no targets".to_string(),
+                false => format!("they have {}", names.join(", ")),
+            }
+        );
+    };
+    let from_files = ORIGINS.get().cloned().unwrap_or_default();
+    for setting in &target.settings {
+        let from_environment = std::env::var_os(&setting.variable).is_some_and(|v| !v.is_empty())
+            && !from_files.contains_key(&setting.variable);
+        if !from_environment {
+            std::env::set_var(&setting.variable, &setting.value);
+        }
+    }
+    Ok(target.clone())
 }
 
 /// The settings files to read, the one that wins first: `KARDEL_CONFIG`'s alone, or the
@@ -142,7 +248,10 @@ pub fn apply(command: &clap::Command, repo: &Path) -> Result<BTreeMap<String, St
             }
             Err(err) => bail!("{}: {err} ({CONFIG})", file.display()),
         };
-        for setting in read(&text, &file.display().to_string(), &known)? {
+        let name = file.display().to_string();
+        // the named targets are checked with the rest, though only --target reads them
+        targets(&text, &name, &known)?;
+        for setting in read(&text, &name, &known)? {
             let set_already = std::env::var_os(&setting.variable).is_some_and(|v| !v.is_empty());
             if !set_already {
                 std::env::set_var(&setting.variable, &setting.value);
@@ -160,6 +269,12 @@ pub fn remember(origins: BTreeMap<String, String>) {
     let _ = ORIGINS.set(origins);
 }
 
+/// The variables this process set from the settings files: a child that reads the files
+/// itself (`run --all-targets`'s) must not take them for the environment's.
+pub fn set_from_files() -> Vec<String> {
+    ORIGINS.get().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+}
+
 /// `cargo xtask config`, for the command line `command`.
 pub fn run(command: &clap::Command) -> Result<()> {
     let origins = ORIGINS.get().cloned().unwrap_or_default();
@@ -172,6 +287,17 @@ pub fn run(command: &clap::Command) -> Result<()> {
     match read.is_empty() {
         true => println!("settings files: none ({CONFIG} names one; see README)"),
         false => println!("settings files: {}", read.join(", ")),
+    }
+    for target in all_targets(command, &stages::context::repo())? {
+        let settings: Vec<String> =
+            target.settings.iter().map(|s| format!("{}={}", s.variable, s.value)).collect();
+        println!(
+            "target {} ({}): {} -- {}",
+            target.name,
+            target.origin,
+            settings.join(" "),
+            target.command.join(" ")
+        );
     }
     Ok(())
 }
@@ -286,6 +412,47 @@ mod tests {
                 table.iter().filter(|k| k.variable == known.variable).collect();
             assert_eq!(twins.len(), 1, "{} is set by two keys: {twins:?}", known.variable);
         }
+    }
+
+    #[test]
+    fn named_targets_have_settings_of_their_own_and_a_command() {
+        let text = "profile = \"tiny\"\n\n[target.rv]\narch = \"riscv64\"\ncommand = [\"uname\", \"-m\"]\n\n[target.host]\nrootfs = \"/\"\n";
+        // the file's own settings leave the targets out
+        check(text, &[("KARDEL_PROFILE", "tiny", "kardel.toml:1")]);
+        let found = targets(text, "kardel.toml", &table()).unwrap();
+        let summary: Vec<(&str, Vec<(&str, &str, &str)>, Vec<&str>)> = found
+            .iter()
+            .map(|t| {
+                let settings = t
+                    .settings
+                    .iter()
+                    .map(|s| (s.variable.as_str(), s.value.as_str(), s.origin.as_str()))
+                    .collect();
+                (t.name.as_str(), settings, t.command.iter().map(String::as_str).collect())
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("host", vec![("KARDEL_ROOTFS", "/", "kardel.toml:8 ([target.host])")], vec![]),
+                (
+                    "rv",
+                    vec![("KARDEL_ARCH", "riscv64", "kardel.toml:4 ([target.rv])")],
+                    vec!["uname", "-m"]
+                ),
+            ]
+        );
+        let err = |text: &str| format!("{:#}", targets(text, "k.toml", &table()).unwrap_err());
+        assert!(
+            err("[target.rv]\narhc = \"riscv64\"\n")
+                .contains("`arhc` is not a setting; did you mean `arch`?"),
+            "{}",
+            err("[target.rv]\narhc = \"riscv64\"\n")
+        );
+        assert!(err("[target.rv]\narhc = 1\n").starts_with("in [target.rv]: k.toml:2: `arhc`"));
+        assert!(err("[target.rv]\ncommand = \"uname -m\"\n")
+            .contains("`command` of [target.rv] is a list of words"));
+        assert!(err("target = 3\n").contains("`target` is a table of named targets"));
     }
 
     #[test]

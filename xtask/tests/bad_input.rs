@@ -361,6 +361,24 @@ fn a_bisect_without_a_history_or_with_a_commit_it_lacks_is_refused() {
     );
 }
 
+/// `run --target NAME` that no settings file has, and a target with a key no flag has.
+#[test]
+fn a_named_target_that_is_not_there_is_refused() {
+    let fresh = Fresh::new("targets");
+    let file = fresh.dir.join("kardel.toml");
+    std::fs::write(&file, "[target.rv]\narch = \"riscv64\"\ncommand = [\"true\"]\n").unwrap();
+    let config = [("KARDEL_CONFIG", file.to_str().unwrap())];
+    fresh.refuses(&["run", "--target", "rv5"], &config, &["--target rv5", "they have rv"]);
+    std::fs::write(&file, "[target.rv]\narhc = \"riscv64\"\n").unwrap();
+    fresh.refuses(
+        &["run", "--target", "rv"],
+        &config,
+        &["in [target.rv]", "kardel.toml:2", "`arch`"],
+    );
+    fresh.refuses(&["run", "--all-targets"], &config, &["kardel.toml:2", "`arhc`"]);
+    std::fs::remove_file(&file).unwrap();
+}
+
 /// `run --rootfs DIR`: a folder that is not there, or whose programs are another architecture's
 /// (the host's own `/` for a riscv64 guest), is refused naming both, before any build.
 #[test]

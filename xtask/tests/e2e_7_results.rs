@@ -282,6 +282,50 @@ fn reports_land_where_the_user_said(dir: &Path) {
     );
 }
 
+/// `run --all-targets` with a settings file of three named targets: a suite per target in the
+/// JUnit, the failing one with its exit code, each target's output on stdout.
+#[test]
+fn named_targets_reported_as_suites() {
+    if !enabled("e2e_7_results, named targets (three command runs, one in the host's root)") {
+        return;
+    }
+    let _one = serial();
+    let dir = tempdir("kardel-e2e-targets");
+    let settings = dir.join("kardel.toml");
+    std::fs::write(
+        &settings,
+        "[target.plain]\ncommand = [\"sh\", \"-c\", \"echo plain\"]\n\n\
+         [target.failing]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\n\n\
+         [target.host]\nrootfs = \"/\"\ncommand = [\"python3\", \"-c\", \"print(6*7)\"]\n",
+    )
+    .unwrap();
+    let junit = dir.join("targets.xml");
+    let mut all = xtask(&["run", "--all-targets", "--junit", path(&junit)]);
+    all.env("KARDEL_CONFIG", &settings);
+    let ran = run(all);
+    assert_eq!(ran.output.status.code(), Some(1), "{}", ran.stderr());
+    let stdout = ran.stdout();
+    assert!(stdout.contains("plain\n") && stdout.contains("42\n"), "{stdout}");
+    let report = read_junit(&junit);
+    for (target, expected) in
+        [("plain", Kind::Pass), ("failing", Kind::Failure), ("host", Kind::Pass)]
+    {
+        let suite = only_suite(&report, target);
+        assert_eq!(suite.test_cases.len(), 1, "{target}");
+        assert_eq!(kind(&suite.test_cases[0].status), expected, "{target}");
+    }
+    let failing = &only_suite(&report, "failing").test_cases[0];
+    let message = match &failing.status {
+        TestCaseStatus::NonSuccess { message, .. } => message.as_ref().map(|m| m.to_string()),
+        _ => None,
+    };
+    assert_eq!(message.as_deref(), Some("exited with 3"));
+    // one target by name, its command when none is given
+    let mut one = xtask(&["run", "--target", "host"]);
+    one.env("KARDEL_CONFIG", &settings);
+    assert_eq!(run(one).ok().stdout(), "42\n");
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Kind {
     Pass,
