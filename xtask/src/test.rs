@@ -82,6 +82,9 @@ fn boot_kunit(
 ) -> Result<(std::path::PathBuf, String, Option<String>)> {
     let mut options = flags.machine.options(None)?;
     options.append.extend(kunit::kernel_args(glob));
+    if flags.build.modules.is_empty() {
+        return kunit_alone(flags, &options);
+    }
     let choice = boot::uboot::Choice::None;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;
     let request = Request {
@@ -107,6 +110,35 @@ fn boot_kunit(
         other => Some(format!("loading the test modules failed (exit {})", other.exit_code())),
     };
     let console = std::mem::take(&mut *console.lock().expect("the console's lock"));
+    Ok((console_log, console, machine_failure))
+}
+
+/// KUnit's built-in suites alone: the KUnit kernel booted with no root file system (no BusyBox,
+/// no image built), powered off by KUnit once its suites have run, as kunit.py does.
+fn kunit_alone(
+    flags: &flags::Test,
+    options: &boot::Options,
+) -> Result<(std::path::PathBuf, String, Option<String>)> {
+    let mut ctx = crate::build::context(&flags.build)?;
+    ctx.add_features(&options.needed_features());
+    ctx.add_features(&["kunit"]);
+    let steps = [stages::hostdeps::Step::Kernel, stages::hostdeps::Step::Qemu];
+    stages::hostdeps::ensure(&ctx.sh, ctx.arch, &steps, flags.build.install_deps)?;
+    let (kernel, _) = stages::kernel::build(&ctx)?;
+    let machine =
+        machine::kernel_alone(&ctx, &kernel, options, &[kunit::SHUTDOWN.into()], flags.verbose)?;
+    let console_log = ctx.layout.log("kunit");
+    let timeout = Duration::from_secs(flags.timeout);
+    let limits = qemu::Limits { whole_session: timeout, silence: runner::BOOT_SILENCE };
+    let mut session = qemu::Session::spawn_with_limits(&machine, &console_log, limits)?;
+    let ended = session
+        .wait_for(kunit::POWERED_OFF, timeout)
+        .and_then(|()| session.wait_for_exit(Duration::from_secs(10)).map(drop));
+    let console = session.transcript();
+    if flags.verbose {
+        eprint!("{console}");
+    }
+    let machine_failure = ended.err().map(|err| format!("{err:#}"));
     Ok((console_log, console, machine_failure))
 }
 

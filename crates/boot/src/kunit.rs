@@ -9,6 +9,13 @@ use crate::protocol::RUNNER_STARTED;
 /// The kernel arguments of a KUnit boot: the suites `glob` names (all when empty), KUnit's lines
 /// (the kernel's info level) on the console, and the kernel's times on each line, which give
 /// each case its duration.
+/// KUnit's own end of a boot: the kernel powers off once its built-in suites have run, before it
+/// looks for a root file system (a kernel booted alone, [`crate::machine::kernel_alone`]).
+pub const SHUTDOWN: &str = "kunit_shutdown=poweroff";
+
+/// What the kernel prints as it powers off.
+pub const POWERED_OFF: &str = "reboot: Power down";
+
 pub fn kernel_args(glob: &str) -> Vec<String> {
     let mut args = vec!["loglevel=7".to_string(), "printk.time=1".to_string()];
     if !glob.is_empty() {

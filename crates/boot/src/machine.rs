@@ -333,6 +333,16 @@ pub fn arch_machine(arch: &Arch, kernel: &Path, speed: Speed) -> Machine {
 }
 
 fn accel(ctx: &Context, built: &Built, choice: AccelChoice, request: &Request) -> Result<Accel> {
+    accel_for(ctx, &built.kernel, choice, request.probe_accel, request.announce)
+}
+
+fn accel_for(
+    ctx: &Context,
+    kernel: &Kernel,
+    choice: AccelChoice,
+    probe_accel: bool,
+    announce: bool,
+) -> Result<Accel> {
     let arch = ctx.arch;
     if !arch.is_host() {
         // KVM runs only the host's own instruction set
@@ -345,14 +355,14 @@ fn accel(ctx: &Context, built: &Built, choice: AccelChoice, request: &Request) -
         }
         return Ok(Accel::Tcg);
     }
-    if !request.probe_accel {
-        if choice == AccelChoice::Auto && request.announce {
+    if !probe_accel {
+        if choice == AccelChoice::Auto && announce {
             eprintln!("accelerator: auto is not probed in a dry run; shown as tcg");
         }
         return Ok(if choice == AccelChoice::Kvm { Accel::Kvm } else { Accel::Tcg });
     }
-    let (accel, reason) = resolve(ctx, built, choice)?;
-    if request.announce {
+    let (accel, reason) = resolve(ctx, kernel, choice)?;
+    if announce {
         eprintln!("accelerator: {reason}");
     }
     Ok(accel)
@@ -360,14 +370,46 @@ fn accel(ctx: &Context, built: &Built, choice: AccelChoice, request: &Request) -
 
 /// The accelerator `choice` gives on this host for the built kernel, and why: KVM only for the
 /// host's own architecture, and then only where the probe boots it.
-pub fn resolve(ctx: &Context, built: &Built, choice: AccelChoice) -> Result<(Accel, String)> {
+pub fn resolve(ctx: &Context, kernel: &Kernel, choice: AccelChoice) -> Result<(Accel, String)> {
     let arch = ctx.arch;
     if !arch.is_host() {
         return Ok((Accel::Tcg, format!("kvm: {} is not this host's architecture", arch.name)));
     }
     // the probe boots the row's own board and console (an aarch64 QEMU has no default board)
-    let machine = arch_machine(arch, &built.kernel.image, Speed::Tutorial);
+    let machine = arch_machine(arch, &kernel.image, Speed::Tutorial);
     qemu::resolve_accel(choice, &machine, &arch.console, &ctx.layout.kvm_probe_cache())
+}
+
+/// A machine that boots `kernel` alone, with no root file system, on the fast machine: what
+/// KUnit's built-in suites need (they run as the kernel boots, and `kunit_shutdown=poweroff`
+/// ends it: kunit.py's way), so that no BusyBox and no image is built for them.
+pub fn kernel_alone(
+    ctx: &Context,
+    kernel: &Kernel,
+    options: &Options,
+    append: &[String],
+    announce: bool,
+) -> Result<Machine> {
+    let text = std::fs::read_to_string(&kernel.config)
+        .with_context(|| format!("reading {}", kernel.config.display()))?;
+    let config = kconfig::parse_config(&text);
+    let kernel_has =
+        |symbol: &str| config.get(&format!("CONFIG_{symbol}")) == Some(&kconfig::Value::Yes);
+    let arch = ctx.arch;
+    let kernel_file = match arch.fast_vmlinux_if() {
+        Some(symbol) if kernel_has(symbol) => &kernel.vmlinux,
+        _ => &kernel.image,
+    };
+    let mut machine = arch_machine(arch, kernel_file, Speed::Fast);
+    machine.append = vec![format!("console={}", arch.console)];
+    machine.devices.extend(qemu::devices::no_nic());
+    fast(&mut machine, arch, options, kernel_has);
+    machine.append.extend(append.iter().cloned());
+    machine.append.extend(options.append.iter().cloned());
+    machine.memory_mib = options.memory_mib;
+    machine.extra_args = options.qemu_args.iter().map(Into::into).collect();
+    machine.accel = accel_for(ctx, kernel, options.accel, true, announce)?;
+    Ok(machine)
 }
 
 /// The shares with their 9p tags and mount points. A tagged share is at `/mnt/TAG`; the first

@@ -62,7 +62,7 @@ pub const READER_GONE: u8 = 141;
 
 /// How long the console may stay silent before the runner starts: a kernel that prints nothing
 /// for this long is hung (a quiet TCG boot prints its first line within about a second).
-const BOOT_SILENCE: Duration = Duration::from_secs(15);
+pub const BOOT_SILENCE: Duration = Duration::from_secs(15);
 
 /// The longest path a Unix socket can have (`sun_path`, less its terminating zero).
 const MAX_SOCKET_PATH: usize = 107;

@@ -38,7 +38,7 @@ const IN_A_ROW: usize = 16;
 /// and the BusyBox images again with zstd. Every boot goes through the one boot path.
 pub fn boot_times(bench: &Bench, built: &Built, report: &mut Report) -> Result<()> {
     let (ctx, boots) = (&bench.ctx, bench.boots);
-    let (auto, reason) = machine::resolve(ctx, built, AccelChoice::Auto)?;
+    let (auto, reason) = machine::resolve(ctx, &built.kernel, AccelChoice::Auto)?;
     let mut accels = vec![AccelChoice::Tcg];
     if auto == Accel::Kvm {
         accels.push(AccelChoice::Kvm);
