@@ -78,6 +78,7 @@ fn lava_job(flags: &flags::Check) -> Result<()> {
         );
     }
     let options = lava::job_options(&flags.machine, boot)?;
+    flags.lava.check_path()?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &uboot::Choice::None, &[])?;
     let tests = ::lava::boots::check_tests(boot, &built);
     lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)

@@ -542,6 +542,17 @@ pub struct LavaJob {
     pub artifact_url: Option<lava::Artifacts>,
 }
 
+impl LavaJob {
+    /// The job file can be written (a new file in a folder that is there, or one to replace):
+    /// said before the build, not after it.
+    pub fn check_path(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.lava_job else { return Ok(()) };
+        anyhow::Context::with_context(artifact::user_file::check(path), || {
+            format!("--lava-job {}", path.display())
+        })
+    }
+}
+
 fn parse_artifact_url(text: &str) -> Result<lava::Artifacts, String> {
     lava::Artifacts::served(text)
 }

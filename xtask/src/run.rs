@@ -136,6 +136,7 @@ fn lava_job(flags: &flags::Run) -> Result<()> {
         );
     }
     let options = crate::lava::carried(&flags.machine, flags.machine_options()?, boot)?;
+    flags.lava.check_path()?;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
     let tests = lava::boots::command_tests(&flags.command, Duration::from_secs(flags.timeout));
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)

@@ -67,6 +67,7 @@ fn lava_job(flags: &flags::Test, glob: &str) -> Result<()> {
     }
     let boot = boots::by_name("initramfs");
     let mut options = crate::lava::job_options(&flags.machine, boot)?;
+    flags.lava.check_path()?;
     options.append.extend(kunit::kernel_args(glob));
     let choice = boot::uboot::Choice::None;
     let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;

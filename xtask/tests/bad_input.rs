@@ -422,6 +422,15 @@ fn a_lava_job_that_cannot_be_written_or_run_here_is_refused() {
     );
     fresh.refuses(&["check", "--artifact-url", "https://lab/k"], &[], &["--lava-job"]);
     fresh.refuses(&["run", "--lava-job", &job_arg], &[], &["--lava-job", "after --"]);
+    // a job file that cannot be written is said before the build
+    for command in [&["check", "--initramfs"][..], &["test", "--kunit"], &["run", "--initramfs"]] {
+        let mut args = command.to_vec();
+        args.extend(["--lava-job", "/no/such/folder/job.yaml"]);
+        if command[0] == "run" {
+            args.extend(["--", "true"]);
+        }
+        fresh.refuses(&args, &[], &["--lava-job /no/such/folder/job.yaml"]);
+    }
     fresh.refuses(
         &["run", "--lava-job", &job_arg, "--rootfs", "/", "--", "true"],
         &[],
