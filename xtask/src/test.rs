@@ -146,11 +146,11 @@ fn kunit_alone(
 /// `test --kselftest [TARGETS]`: the tree's selftests built, run in the guest by its runner, and
 /// reported as `test --kunit` reports.
 fn kselftests(flags: &flags::Test, asked: &[String]) -> Result<ExitCode> {
+    let asked: Vec<String> = asked.iter().filter(|t| !t.is_empty()).cloned().collect();
     if flags.lava.lava_job.is_some() {
-        bail!("--lava-job writes KUnit's runs and commands as LAVA jobs; not kselftests (yet)");
+        return kselftest_job(flags, &asked).map(|()| ExitCode::SUCCESS);
     }
     check_report_paths(&flags.reports)?;
-    let asked: Vec<String> = asked.iter().filter(|t| !t.is_empty()).cloned().collect();
     let (stdout, failures, machine_failure) = match boot_kselftests(flags, &asked) {
         Ok(outcome) => outcome,
         Err(err) => {
@@ -170,17 +170,33 @@ fn kselftests(flags: &flags::Test, asked: &[String]) -> Result<ExitCode> {
     Ok(finish(&run, &flags.reports, &mut std::io::stdout(), runner::GUEST_FAILED))
 }
 
+/// `test --kselftest [TARGETS] --lava-job FILE`: the same tests, built here, written as a LAVA
+/// job whose cases are the tests; not run here.
+fn kselftest_job(flags: &flags::Test, asked: &[String]) -> Result<()> {
+    if flags.reports.wanted() {
+        bail!("--lava-job writes a job: `cargo xtask lava FILE --junit ...` reports its results");
+    }
+    let boot = boots::by_name("initramfs");
+    let options = crate::lava::job_options(&flags.machine, boot)?;
+    flags.lava.check_path()?;
+    let (_, Some((ctx, images))) = build_kselftests(flags, asked, &options)? else {
+        bail!("no kselftest target built: nothing to write as a job");
+    };
+    let timeout = flags.kselftest_timeout;
+    let tests = lava::boots::kselftest_tests(&boot::kselftest::command(timeout));
+    crate::lava::write_job(&ctx, &images, boot, &options, &flags.lava, tests)
+}
+
 /// Builds the targets (each on its own: one that does not build is left out and named), the
-/// kernel with feature `kselftest` and the built targets' config files, the images with the
-/// tests, boots them and runs the tree's runner; its stdout, the targets that did not build,
-/// and the machine's failure if any.
-fn boot_kselftests(
+/// kernel with feature `kselftest` and the built targets' config files, and the images with the
+/// tests (none when no target built).
+fn build_kselftests(
     flags: &flags::Test,
     asked: &[String],
-) -> Result<(String, Vec<stages::kselftest::BuildFailure>, Option<String>)> {
+    options: &boot::Options,
+) -> Result<(stages::kselftest::Built, Option<(stages::Context, stages::Built)>)> {
     use stages::{kselftest, sources::Source};
     let mut selection = flags.build.selection()?;
-    let options = flags.machine.options(None)?;
     let ctx = stages::Context::new(&selection, crate::build::target_dir()?)?;
     let steps = [stages::hostdeps::Step::Kernel, stages::hostdeps::Step::Busybox];
     stages::hostdeps::ensure(&ctx.sh, ctx.arch, &steps, flags.build.install_deps)?;
@@ -205,7 +221,7 @@ fn boot_kselftests(
         );
     }
     if built.targets.is_empty() {
-        return Ok((String::new(), built.failures, None));
+        return Ok((built, None));
     }
     // the targets' own config files, before the user's fragments, which win
     selection.kselftest_fragments = built.kernel_fragments.clone();
@@ -214,8 +230,23 @@ fn boot_kselftests(
     let install_deps = flags.build.install_deps;
     let started = std::time::Instant::now();
     let (ctx, images, ..) =
-        crate::build::for_boot_of(&selection, install_deps, &options, &choice, &["kselftest"])?;
+        crate::build::for_boot_of(&selection, install_deps, options, &choice, &["kselftest"])?;
     artifact::record_timing("kselftest kernel and images", started.elapsed().as_secs_f64());
+    Ok((built, Some((ctx, images))))
+}
+
+/// [`build_kselftests`], then a boot of the images that runs the tree's runner: its stdout, the
+/// targets that did not build, and the machine's failure if any.
+fn boot_kselftests(
+    flags: &flags::Test,
+    asked: &[String],
+) -> Result<(String, Vec<stages::kselftest::BuildFailure>, Option<String>)> {
+    let options = flags.machine.options(None)?;
+    let (built, images) = build_kselftests(flags, asked, &options)?;
+    let Some((ctx, images)) = images else {
+        // nothing built: the build failures are the results
+        return Ok((String::new(), built.failures, None));
+    };
     let request = Request {
         init: Init::Runner,
         announce: flags.verbose,

@@ -185,6 +185,29 @@ fn kunit_suites_as_lava_cases() {
 }
 
 #[test]
+fn kselftests_as_lava_cases() {
+    if !enabled("e2e_9_lava, kselftests as a LAVA job (e2e_11's kernel)") {
+        return;
+    }
+    let _one = serial();
+    needs_lava();
+    let dir = tempdir("kardel-e2e-lava-kselftest");
+    let job = dir.join("kselftest.yaml").display().to_string();
+    run(xtask(&["test", "--kselftest", "size,kcmp", "--lava-job", &job])).ok();
+    validates("job", Path::new(&job));
+    let json = dir.join("kselftest.json");
+    let ran = run(xtask(&["lava", &job, "--json", &json.display().to_string()])).ok();
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases: Vec<(&str, &str)> = results["tests"][0]["subtests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| (case["name"].as_str().unwrap(), case["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(cases, [("size.get_size", "pass"), ("kcmp.kcmp_test", "pass")], "{}", ran.stdout());
+}
+
+#[test]
 fn the_kernels_folder_reads_as_a_tuxmake_build() {
     if !enabled("e2e_9_lava, metadata.json read as TuxRun reads it") {
         return;

@@ -127,5 +127,27 @@ pub fn kunit_tests(loads_modules: bool) -> Tests {
     }
 }
 
+/// The kernel tree's selftests as the job's cases, one per test: the console quieted, the tree's
+/// runner run by `command` (boot::kselftest's) into a file, then each test's result line
+/// (`ok N selftests: COLLECTION: TEST`, `not ok ...`, `# SKIP`, unindented) reported to LAVA as
+/// `COLLECTION.TEST`.
+pub fn kselftest_tests(command: &[String]) -> Tests {
+    let run = format!("{} > /tmp/kselftest.tap 2>&1", boot::protocol::command_line(command));
+    Tests {
+        definition: "kselftest",
+        description: "the kernel's selftests, one case each".into(),
+        steps: vec![
+            Step::Line(boot::protocol::QUIET_CONSOLE.into()),
+            Step::Line(run),
+            Step::Line(REPORT_KSELFTESTS.into()),
+        ],
+        timeout: Timeout::minutes(30),
+    }
+}
+
+/// The runner's result lines, a LAVA case each, named `COLLECTION.TEST` with what LAVA does not
+/// take in a name made `_`.
+const REPORT_KSELFTESTS: &str = r#"awk '/^(not )?ok [0-9]+ selftests: / { r = "pass"; if ($1 == "not") r = "fail"; if ($0 ~ /# SKIP/) r = "skip"; sub(/^(not )?ok [0-9]+ selftests: /, ""); sub(/ #.*$/, ""); sub(/: /, "."); gsub(/[^A-Za-z0-9._-]/, "_"); print $0, r }' /tmp/kselftest.tap | while read case result; do lava-test-case "$case" --result "$result"; done"#;
+
 /// The kernel's log's top-level KTAP result lines, a LAVA case each.
 const REPORT_SUITES: &str = r#"dmesg | awk '{ sub(/^\[[^]]*\] /, "") } /^(not )?ok [0-9]+ / { r = "pass"; n = $3; if ($1 == "not") { r = "fail"; n = $4 } if (n == "-") n = ($1 == "not") ? $5 : $4; if ($0 ~ /# SKIP/) r = "skip"; print n, r }' | while read suite result; do lava-test-case "$suite" --result "$result"; done"#;
