@@ -3,7 +3,7 @@
 //! config check, the tiny kernel built and its no-op rerun (also after a rejected fragment), two
 //! `all`s at once, and the tutorial's three images booted by `check --all`.
 //!
-//! The first of the end-to-end binaries (`e2e_*.rs`, see `common/mod.rs`): slow (a tiny kernel
+//! An end-to-end binary (`e2e_*.rs`, see `common/mod.rs`): slow (a tiny kernel
 //! build, BusyBox, three boots), it runs when `CI=true` or `KARDEL_E2E=1`, and otherwise says
 //! that it skipped. The sources come from the same environment variables a user sets
 //! (`KARDEL_KERNEL_SOURCE`, `KARDEL_BUSYBOX_VERSION`, `KARDEL_MIRRORS`, `KARDEL_CACHE_DIR`),
