@@ -117,13 +117,19 @@ const REMOTE_SCHEMES: [&str; 4] = ["redis://", "redis+unix:", "http://", "file:"
 
 /// A remote storage URL ccache takes (`redis://HOST:PORT`, `redis+unix:/SOCKET`,
 /// `http://HOST/PATH|layout=subdirs`, `file:/DIR`), or an error naming `--ccache-remote`.
-pub fn check_remote(url: &str) -> Result<()> {
-    if !REMOTE_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
-        bail!(
-            "--ccache-remote {url:?}: not a remote storage ccache speaks (expected a URL \
-             starting {})",
-            REMOTE_SCHEMES.join(", ")
-        );
+/// Several, separated by spaces, are asked in turn (ccache's own list).
+pub fn check_remote(urls: &str) -> Result<()> {
+    if urls.trim().is_empty() {
+        bail!("--ccache-remote: empty (a URL, or several separated by spaces)");
+    }
+    for url in urls.split_whitespace() {
+        if !REMOTE_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+            bail!(
+                "--ccache-remote {url:?}: not a remote storage ccache speaks (expected a URL \
+                 starting {})",
+                REMOTE_SCHEMES.join(", ")
+            );
+        }
     }
     Ok(())
 }
@@ -329,7 +335,8 @@ mod tests {
         {
             check_remote(url).unwrap();
         }
-        let err = check_remote("ftp://h/c").unwrap_err().to_string();
+        check_remote("redis://a:1 http://b/c|layout=subdirs").unwrap();
+        let err = check_remote("redis://a:1 ftp://h/c").unwrap_err().to_string();
         assert!(err.starts_with("--ccache-remote \"ftp://h/c\": not a remote storage"), "{err}");
         let dir = crate::testing::scratch("ccache-remote-off");
         let off = Ccache::resolve(Choice::Off, Some("redis://h"), &dir.join("bin"), &dir, &[]);
