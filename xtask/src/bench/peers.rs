@@ -329,7 +329,8 @@ pub fn kunit_py(bench: &Bench, report: &mut Report) -> Result<()> {
     let ours = ours_child.test("tcg", &["--kunit"])?;
     // the same again with everything built: the boot and the results alone
     let boot = ours_child.test("tcg", &["--kunit"])?;
-    let (value, verdict) = ratio(ours, theirs, Some(0.5));
+    // issue 36's target for a cold tree
+    let (value, verdict) = ratio(ours, theirs, Some(0.9));
     let figure = report.seconds(
         "kunit",
         format!(
@@ -339,14 +340,14 @@ pub fn kunit_py(bench: &Bench, report: &mut Report) -> Result<()> {
         ours,
     );
     figure.note = format!(
-        "{verdict}; kunit.py run --arch {arch}: {:.0} s ({split}); ours: {:.0} s building (kernel, BusyBox, images), {:.2} s boot to results",
+        "{verdict}; kunit.py run --arch {arch}: {:.0} s ({split}); ours: {:.0} s building (the kernel: built-in suites boot it alone), {:.2} s boot to results",
         theirs.as_secs_f64(),
         ours.saturating_sub(boot).as_secs_f64(),
         boot.as_secs_f64()
     );
     report.add(
         "kunit",
-        "KUnit, tree to results: ours over kunit.py's (target at most 0.5)",
+        "KUnit, tree to results: ours over kunit.py's (target at most 0.9)",
         value,
         "x",
     );
