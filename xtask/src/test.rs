@@ -38,14 +38,7 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
     // from here on, every failure is the build's or the machine's: one code of its own
     let (console_log, console, machine_failure) = match boot_kunit(&flags, &glob) {
         Ok(outcome) => outcome,
-        Err(err) => {
-            // the reports still say why, so that a CI shows a broken build as one
-            eprintln!("error: {err:#}");
-            let failure = Some(format!("{err:#}"));
-            let run = results::Run::new("kunit", results::Results::default(), failure);
-            write_reports(&run, &flags.reports, &mut std::io::stderr());
-            return Ok(ExitCode::from(runner::GUEST_FAILED));
-        }
+        Err(err) => return Ok(failed_before_results("kunit", &err, &flags.reports)),
     };
     let results = kunit::read_console(&console);
     let mut run = results::Run::new("kunit", results, machine_failure);
@@ -153,13 +146,7 @@ fn kselftests(flags: &flags::Test, asked: &[String]) -> Result<ExitCode> {
     check_report_paths(&flags.reports)?;
     let (stdout, failures, machine_failure) = match boot_kselftests(flags, &asked) {
         Ok(outcome) => outcome,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            let failure = Some(format!("{err:#}"));
-            let run = results::Run::new("kselftest", results::Results::default(), failure);
-            write_reports(&run, &flags.reports, &mut std::io::stderr());
-            return Ok(ExitCode::from(runner::GUEST_FAILED));
-        }
+        Err(err) => return Ok(failed_before_results("kselftest", &err, &flags.reports)),
     };
     let results = boot::kselftest::read_output(&stdout, &failures);
     let mut run = results::Run::new("kselftest", results, machine_failure);
@@ -272,6 +259,15 @@ fn boot_kselftests(
     artifact::record_timing("kselftest boot and run", started.elapsed().as_secs_f64());
     let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
     Ok((stdout, built.failures, machine_failure))
+}
+
+/// The build or the machine failed before any result: said, and the reports still say why, so
+/// that a CI shows a broken build as one; the code of a machine's failure.
+fn failed_before_results(name: &str, err: &anyhow::Error, reports: &flags::Reports) -> ExitCode {
+    eprintln!("error: {err:#}");
+    let run = results::Run::new(name, results::Results::default(), Some(format!("{err:#}")));
+    write_reports(&run, reports, &mut std::io::stderr());
+    ExitCode::from(runner::GUEST_FAILED)
 }
 
 /// A writer that passes everything on and keeps a copy: a command's stdout streams to the

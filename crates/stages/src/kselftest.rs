@@ -156,7 +156,8 @@ fn merge(ctx: &Context, slug: &str, targets: &[String]) -> Result<PathBuf> {
         let install = ctx.layout.kselftest_target(slug, target).install;
         if index == 0 {
             std::fs::copy(install.join("run_kselftest.sh"), into.join("run_kselftest.sh"))?;
-            copy_tree(&install.join("kselftest"), &into.join("kselftest"))?;
+            let (runner_dir, into_runner) = (install.join("kselftest"), into.join("kselftest"));
+            cmd!(ctx.sh, "cp -a {runner_dir} {into_runner}").quiet().run()?;
             let runner = into.join("kselftest/runner.sh");
             let text = std::fs::read_to_string(&runner)?;
             std::fs::write(
@@ -164,26 +165,14 @@ fn merge(ctx: &Context, slug: &str, targets: &[String]) -> Result<PathBuf> {
                 adapt_runner(&text).with_context(|| runner.display().to_string())?,
             )?;
         }
-        copy_tree(&install.join(target), &into.join(target))?;
+        let (tests, into_tests) = (install.join(target), into.join(target));
+        cmd!(ctx.sh, "cp -a {tests} {into_tests}").quiet().run()?;
         list.push_str(&std::fs::read_to_string(install.join("kselftest-list.txt"))?);
     }
     std::fs::write(into.join("kselftest-list.txt"), list)?;
     std::fs::rename(&temporary, &overlay)
         .with_context(|| format!("renaming {} to {}", temporary.display(), overlay.display()))?;
     Ok(overlay)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .with_context(|| format!("copying {}", from.display()))?;
-    if !status.success() {
-        bail!("cp -a {} {} failed", from.display(), to.display());
-    }
-    Ok(())
 }
 
 /// The tree's `kselftest/runner.sh` made to work with BusyBox: its `timeout` has no

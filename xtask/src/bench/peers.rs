@@ -18,6 +18,18 @@ use super::{
     report::{median_of, ratio, Report},
 };
 
+/// What virtme-ng needs that this host lacks, named with where it comes from, if anything.
+fn virtme_ng_missing() -> Option<String> {
+    [
+        ("vng", "virtme-ng: `pip install virtme-ng`"),
+        ("busybox", "virtme-ng's initramfs: Debian's busybox-static"),
+        ("udevadm", "virtme-ng's guest runs the host's udev to find its virtio ports: udev"),
+    ]
+    .into_iter()
+    .find(|(program, _)| !stages::hostdeps::on_path(program))
+    .map(|(program, why)| format!("no {program} on PATH ({why})"))
+}
+
 /// virtme-ng (`vng`, PyPI `virtme-ng`) beside this tool, from the same kernel source: its own
 /// config (`vng --kconfig`: the defconfig plus what it needs) built by `vng --build` in a copy of
 /// the tree, and `vng -r bzImage -- uname -r` under TCG, against `run -- uname -r` on this
@@ -27,14 +39,8 @@ use super::{
 pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
     let ctx = &bench.ctx;
     let sh = &ctx.sh;
-    for (program, why) in [
-        ("vng", "virtme-ng: `pip install virtme-ng`"),
-        ("busybox", "virtme-ng's initramfs: Debian's busybox-static"),
-        ("udevadm", "virtme-ng's guest runs the host's udev to find its virtio ports: udev"),
-    ] {
-        if !stages::hostdeps::on_path(program) {
-            bail!("bench --only peers: no {program} on PATH ({why})");
-        }
+    if let Some(missing) = virtme_ng_missing() {
+        bail!("bench --only peers: {missing}");
     }
     let version = cmd!(sh, "vng --version").quiet().read().unwrap_or_default();
     let tree = Source::plan(ctx, Package::Kernel)?.tree(ctx)?;
@@ -127,20 +133,10 @@ pub fn virtme_ng(bench: &Bench, report: &mut Report) -> Result<()> {
 /// workbench kernel, under TCG, for `true` and python3's start; medians of the bench's boots.
 /// Skipped, saying so, without virtme-ng (CI installs it).
 pub fn host_root(bench: &Bench, report: &mut Report) -> Result<()> {
-    for (program, why) in [
-        ("vng", "virtme-ng: `pip install virtme-ng`"),
-        ("busybox", "virtme-ng's initramfs: Debian's busybox-static"),
-        ("udevadm", "virtme-ng's guest runs the host's udev: udev"),
-    ] {
-        if !stages::hostdeps::on_path(program) {
-            eprintln!("bench rootfs: skipped: no {program} on PATH ({why})");
-            report.not_measured(
-                "rootfs",
-                "`run --rootfs /` beside virtme-ng",
-                format!("no {program} ({why})"),
-            );
-            return Ok(());
-        }
+    if let Some(missing) = virtme_ng_missing() {
+        eprintln!("bench rootfs: skipped: {missing}");
+        report.not_measured("rootfs", "`run --rootfs /` beside virtme-ng", missing);
+        return Ok(());
     }
     let user = &bench.user;
     let xtask = child::Xtask::new(&bench.selection, user);
