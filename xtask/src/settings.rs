@@ -142,6 +142,11 @@ pub struct Target {
 /// `command`, a list of words.
 pub fn targets(text: &str, file: &str, known: &[Known]) -> Result<Vec<Target>> {
     let table: toml::Table = text.parse().with_context(|| format!("{file}: not TOML"))?;
+    targets_of(&table, text, file, known)
+}
+
+/// [`targets`] of a file already parsed into `table`.
+fn targets_of(table: &toml::Table, text: &str, file: &str, known: &[Known]) -> Result<Vec<Target>> {
     let Some(targets) = table.get(TARGETS) else { return Ok(Vec::new()) };
     let Some(targets) = targets.as_table() else {
         bail!("{file}: `{TARGETS}` is a table of named targets ([{TARGETS}.NAME])");
@@ -249,9 +254,10 @@ pub fn apply(command: &clap::Command, repo: &Path) -> Result<BTreeMap<String, St
             Err(err) => bail!("{}: {err} ({CONFIG})", file.display()),
         };
         let name = file.display().to_string();
+        let table: toml::Table = text.parse().with_context(|| format!("{name}: not TOML"))?;
         // the named targets are checked with the rest, though only --target reads them
-        targets(&text, &name, &known)?;
-        for setting in read(&text, &name, &known)? {
+        targets_of(&table, &text, &name, &known)?;
+        for setting in read_table(&table, &text, &name, 0, &known)? {
             let set_already = std::env::var_os(&setting.variable).is_some_and(|v| !v.is_empty());
             if !set_already {
                 std::env::set_var(&setting.variable, &setting.value);
