@@ -64,6 +64,7 @@ pub fn known(command: &clap::Command) -> Vec<Known> {
 /// The settings of one file's `text` (named `file` in errors), each as its variable would say
 /// it; a key no flag has, or a value of the wrong shape, is an error naming the file, the line
 /// and the key, with the nearest key there is.
+#[cfg(test)]
 pub fn read(text: &str, file: &str, known: &[Known]) -> Result<Vec<Setting>> {
     let table: toml::Table = text.parse().with_context(|| format!("{file}: not TOML"))?;
     read_table(&table, text, file, 0, known)

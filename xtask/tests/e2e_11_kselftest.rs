@@ -12,51 +12,58 @@ use std::path::Path;
 
 use common::{enabled, run, target_dir, tempdir, xtask};
 
-/// `(classname, name, outcome)` of every test case of a JUnit file: `pass`, `failure`, `error`
-/// or `skipped`, with the failure's message.
+/// `(classname, name, outcome)` of every test case of a JUnit file, read with quick-junit as
+/// e2e_7 reads its: `pass`, `failure: MESSAGE`, `error: MESSAGE` or `skipped`.
 fn cases(junit: &Path) -> Vec<(String, String, String)> {
+    use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
     let text = std::fs::read_to_string(junit).unwrap();
-    let attribute = |tag: &str, name: &str| -> String {
-        let start = tag.find(&format!(" {name}=\"")).map(|at| at + name.len() + 3);
-        start.map(|at| tag[at..].split('"').next().unwrap().to_string()).unwrap_or_default()
-    };
+    let report = Report::deserialize_from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not JUnit: {e}\n{text}", junit.display()));
     let mut out = Vec::new();
-    for piece in text.split("<testcase").skip(1) {
-        let tag = piece.split('>').next().unwrap();
-        let body = piece.split("</testcase>").next().unwrap();
-        let outcome = if let Some(at) = body.find("<failure") {
-            format!("failure: {}", attribute(&body[at..], "message"))
-        } else if let Some(at) = body.find("<error") {
-            format!("error: {}", attribute(&body[at..], "message"))
-        } else if body.contains("<skipped") {
-            "skipped".to_string()
-        } else {
-            "pass".to_string()
+    for case in report.test_suites.iter().flat_map(|s| &s.test_cases) {
+        let outcome = match &case.status {
+            TestCaseStatus::Success { .. } => "pass".to_string(),
+            TestCaseStatus::Skipped { .. } => "skipped".to_string(),
+            TestCaseStatus::NonSuccess { kind, message, .. } => {
+                let message = message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+                match kind {
+                    NonSuccessKind::Failure => format!("failure: {message}"),
+                    NonSuccessKind::Error => format!("error: {message}"),
+                }
+            }
         };
-        out.push((attribute(tag, "classname"), attribute(tag, "name"), outcome));
+        let classname = case.classname.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        out.push((classname, case.name.to_string(), outcome));
     }
     out
 }
 
-/// The tests the runner lists in the guest (`kselftest-list.txt` of the newest set built for
-/// `arch`), as `(collection, test)`.
-fn listed(arch: &str) -> Vec<(String, String)> {
+/// The tests the runner lists in the guest (`kselftest-list.txt` of the set built for `arch` of
+/// exactly the `collections`), as `(collection, test)`.
+fn listed(arch: &str, collections: &[&str]) -> Vec<(String, String)> {
     let sets = target_dir().join("kardel/kselftest").join(arch).join("sets");
-    let newest = std::fs::read_dir(&sets)
+    let read = |set: std::path::PathBuf| -> Vec<(String, String)> {
+        let list = set.join("kselftests/opt/kselftests/kselftest-list.txt");
+        std::fs::read_to_string(&list)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(collection, test)| (collection.to_string(), test.to_string()))
+            .collect()
+    };
+    let mut wanted: Vec<&str> = collections.to_vec();
+    wanted.sort();
+    std::fs::read_dir(&sets)
         .unwrap()
         .filter_map(|e| e.ok())
-        .max_by_key(|e| e.metadata().unwrap().modified().unwrap())
-        .unwrap()
-        .path();
-    let list = newest.join("kselftests/opt/kselftests/kselftest-list.txt");
-    std::fs::read_to_string(&list)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let (collection, test) = line.split_once(':').unwrap();
-            (collection.to_string(), test.to_string())
+        .map(|e| read(e.path()))
+        .find(|tests| {
+            let mut got: Vec<&str> = tests.iter().map(|(c, _)| c.as_str()).collect();
+            got.sort();
+            got.dedup();
+            got == wanted
         })
-        .collect()
+        .unwrap_or_else(|| panic!("no set of {collections:?} in {}", sets.display()))
 }
 
 #[test]
@@ -71,7 +78,7 @@ fn kselftests_run_and_read_back_case_by_case() {
     run(xtask(&["test", "--kselftest", "--junit", junit.to_str().unwrap()])).ok();
     let got = cases(&junit);
     let arch = std::env::consts::ARCH;
-    let listed = listed(arch);
+    let listed = listed(arch, &stages::kselftest::DEFAULT_TARGETS);
     assert!(listed.len() >= 6, "{listed:?}");
     for (collection, test) in &listed {
         let case = got.iter().find(|(c, n, _)| c == collection && n == test);
