@@ -15,6 +15,10 @@ pub fn run(flags: flags::Check) -> Result<()> {
     if flags.lava.lava_job.is_some() {
         return lava_job(&flags);
     }
+    if let Some(path) = &flags.timeline {
+        artifact::user_file::check(path)
+            .with_context(|| format!("--timeline {}", path.display()))?;
+    }
     let options = flags.machine.options(None)?;
     let chosen: Vec<&Boot> = match flags.image.boot_name() {
         Some(name) if !flags.all => vec![boots::by_name(name)],
@@ -60,7 +64,8 @@ pub fn run(flags: flags::Check) -> Result<()> {
     if let Some(path) = &flags.timeline {
         let picture =
             timeline::render(&format!("{} boots, time to the prompt", ctx.arch.name), &pictured);
-        artifact::write_atomic(path, |f| Ok(std::io::Write::write_all(f, picture.as_bytes())?))?;
+        artifact::user_file::write(path, picture.as_bytes())
+            .with_context(|| format!("--timeline {}", path.display()))?;
         println!("timeline: {}", path.display());
     }
     Ok(())

@@ -495,6 +495,10 @@ pub struct Test {
     /// Show the guest's console (kernel log, the tests' output) on stderr
     #[arg(long)]
     pub verbose: bool,
+    /// With --kunit and --module: boot, even when a saved machine of the KUnit kernel could load
+    /// the modules (warm starts)
+    #[arg(long, env = "KARDEL_COLD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub cold: bool,
 }
 
 /// A KUnit filter glob: one kernel argument, so no spaces or quotes.

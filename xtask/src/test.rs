@@ -68,8 +68,10 @@ fn lava_job(flags: &flags::Test, glob: &str) -> Result<()> {
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }
 
-/// Builds the KUnit kernel flavour (with the modules given), boots it on the fast machine, loads
-/// the modules, and returns the console's log, its text, and the machine's failure if any.
+/// Builds the KUnit kernel flavour, the modules given against it and its plain images, boots it
+/// on the fast machine (from its saved state when there is one: the built-in suites' console is
+/// kept with it), sends it the modules and loads them, and returns the console's log, its text,
+/// and the machine's failure if any.
 fn boot_kunit(
     flags: &flags::Test,
     glob: &str,
@@ -79,8 +81,17 @@ fn boot_kunit(
     if flags.build.modules.is_empty() {
         return kunit_alone(flags, &options);
     }
-    let choice = boot::uboot::Choice::None;
-    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &["kunit"])?;
+    let mut ctx = crate::build::context(&flags.build)?;
+    ctx.add_features(&options.needed_features());
+    ctx.add_features(&["kunit"]);
+    let mut summary = stages::summary::Summary::default();
+    let install_deps = flags.build.install_deps;
+    let needs = [stages::hostdeps::Step::Qemu];
+    let (built, modules) =
+        stages::pipeline::build_modules_apart(&ctx, install_deps, &needs, &mut summary)?;
+    if flags.verbose {
+        eprint!("{}", summary.render());
+    }
     let request = Request {
         init: Init::Runner,
         announce: flags.verbose,
@@ -95,9 +106,11 @@ fn boot_kunit(
         // what loading the modules prints is not the results: the summary is stdout's
         stdout: Box::new(std::io::stderr()),
         console_copy: Some(Arc::clone(&console)),
+        warm: !flags.cold,
+        stdin_bytes: Some(modules.archive(ctx.source_date_epoch)?),
         ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
     };
-    let argv = ["sh", "-c", kunit::LOAD_TEST_MODULES].map(String::from);
+    let argv = ["sh".to_string(), "-c".to_string(), kunit::unpack_and_load_test_modules()];
     let machine_failure = match runner::run(&ctx, machine, &argv, options) {
         runner::Outcome::Exited(0) => None,
         runner::Outcome::Failed(failure) => Some(failure.message),

@@ -113,9 +113,16 @@ fn a_report_path_that_cannot_be_written_is_refused_once_before_any_work() {
         ("--json", "/proc", "is a folder"),
         ("--junit", "/nonexistent/r.xml", "no folder /nonexistent"),
     ] {
-        for command in
-            [&["run", "--tap", flag, path, "--", "true"][..], &["test", "--kunit", flag, path]]
-        {
+        // the files other commands write for a user: check's picture, the bench's figures
+        let (other, other_flag) = match flag {
+            "--junit" => ("check", "--timeline"),
+            _ => ("bench", "--json"),
+        };
+        for (command, flag) in [
+            (&["run", "--tap", flag, path, "--", "true"][..], flag),
+            (&["test", "--kunit", flag, path], flag),
+            (&[other, other_flag, path], other_flag),
+        ] {
             let out = fresh.xtask(command, &[]).output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{command:?}");

@@ -120,7 +120,63 @@ fn kunit_on_x86_64() {
         "one KUnit kernel: {builds:?}"
     );
 
+    module_edit_loop(&dir, &example);
     tap_from_a_command(&dir);
+}
+
+/// A KUnit author's loop: a test module edited, then its results again. The module is rebuilt
+/// alone and sent to the saved KUnit machine (whose boot ran the built-in suites), and the
+/// results are a boot's: the same cases with the same verdicts as `--cold`, built-in suites
+/// included.
+fn module_edit_loop(dir: &Path, example: &Path) {
+    let module = dir.join("kunit_example");
+    std::fs::create_dir_all(&module).unwrap();
+    for file in ["Kbuild", "kardel_kunit_example.c"] {
+        std::fs::copy(example.join(file), module.join(file)).unwrap();
+    }
+    // the cases and their verdicts, and whether the run restored a saved machine
+    let results = |name: &str, cold: bool, code: i32| {
+        let (json, timings) = (dir.join(format!("{name}.json")), dir.join(format!("{name}.times")));
+        let mut command = xtask(&["test", "--kunit", "--module", path(&module), "--json"]);
+        command.arg(&json).env("KARDEL_TIMINGS", &timings);
+        if cold {
+            command.arg("--cold");
+        }
+        let done = run(command);
+        assert_eq!(done.output.status.code(), Some(code), "{}\n{}", done.stdout(), done.stderr());
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let mut cases = Vec::new();
+        for suite in results["tests"].as_array().unwrap() {
+            for case in suite["subtests"].as_array().into_iter().flatten() {
+                cases.push(format!("{}.{} {}", suite["name"], case["name"], case["status"]));
+            }
+        }
+        let restored =
+            std::fs::read_to_string(&timings).unwrap_or_default().contains("\"what\":\"restore\"");
+        (cases, restored)
+    };
+    let (cold, _) = results("cold", true, 1);
+    assert!(cold.len() > 90, "the built-in suites and the module's: {cold:?}");
+    assert!(cold.contains(&r#""kardel_example"."fails_on_purpose" "fail""#.to_string()));
+    // the first warm run saves the machine (or restores one an earlier run saved)
+    let (saving, _) = results("save", false, 1);
+    let (warm, restored) = results("warm", false, 1);
+    assert!(restored, "the second warm run restored the saved machine");
+    assert_eq!(saving, cold);
+    assert_eq!(warm, cold, "a restored machine's results are a boot's");
+
+    // the edit: the failing case now expects the right sum
+    let source = module.join("kardel_kunit_example.c");
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, text.replace("add(2, 2), 5,", "add(2, 2), 4,")).unwrap();
+    let (edited, restored) = results("edited", false, 0);
+    assert!(restored, "an edited module is sent to the same saved machine");
+    let expected: Vec<String> = cold
+        .iter()
+        .map(|c| c.replace("fails_on_purpose\" \"fail", "fails_on_purpose\" \"pass"))
+        .collect();
+    assert_eq!(edited, expected);
 }
 
 #[test]

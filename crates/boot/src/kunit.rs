@@ -6,9 +6,6 @@ use results::Results;
 
 use crate::protocol::RUNNER_STARTED;
 
-/// The kernel arguments of a KUnit boot: the suites `glob` names (all when empty), KUnit's lines
-/// (the kernel's info level) on the console, and the kernel's times on each line, which give
-/// each case its duration.
 /// KUnit's own end of a boot: the kernel powers off once its built-in suites have run, before it
 /// looks for a root file system (a kernel booted alone, [`crate::machine::kernel_alone`]).
 pub const SHUTDOWN: &str = "kunit_shutdown=poweroff";
@@ -16,6 +13,9 @@ pub const SHUTDOWN: &str = "kunit_shutdown=poweroff";
 /// What the kernel prints as it powers off.
 pub const POWERED_OFF: &str = "reboot: Power down";
 
+/// The kernel arguments of a KUnit boot: the suites `glob` names (all when empty), KUnit's lines
+/// (the kernel's info level) on the console, and the kernel's times on each line, which give
+/// each case its duration.
 pub fn kernel_args(glob: &str) -> Vec<String> {
     let mut args = vec!["loglevel=7".to_string(), "printk.time=1".to_string()];
     if !glob.is_empty() {
@@ -28,6 +28,15 @@ pub fn kernel_args(glob: &str) -> Vec<String> {
 /// names; their suites run as each loads (before the module's parameters are set: KUnit runs a
 /// module's suites as it comes in). A module that does not load fails the command.
 pub const LOAD_TEST_MODULES: &str = r#"for m in /lib/modules/*/extra/*.ko; do [ -e "$m" ] || continue; n=${m##*/}; modprobe "${n%.ko}" || exit 1; done"#;
+
+/// The guest's command when the modules come on its stdin as a newc archive (a saved machine,
+/// whose image cannot hold them: [`crate::runner::Options::stdin_bytes`]): unpacked at `/`, then
+/// loaded as [`LOAD_TEST_MODULES`] loads them.
+pub fn unpack_and_load_test_modules() -> String {
+    format!(
+        "cd / && cpio -i -d -u 2>/dev/null || {{ echo 'the test modules did not unpack' >&2; exit 1; }}; {LOAD_TEST_MODULES}"
+    )
+}
 
 /// The tests a KUnit boot's console shows: the built-in suites (one KTAP document, before the
 /// runner starts) and then the modules' (a document each, after it), read apart so that each

@@ -88,6 +88,9 @@ pub struct Options {
     /// the guest's folder the command starts in (`/` when none): the caller's, inside a root of
     /// theirs ([`crate::user_root::guest_folder`])
     pub folder: Option<String>,
+    /// what the command reads on stdin, instead of this process's stdin (test modules sent to a
+    /// saved machine, whose image cannot hold them)
+    pub stdin_bytes: Option<Vec<u8>>,
 }
 
 impl Options {
@@ -104,6 +107,7 @@ impl Options {
             console_copy: None,
             warm: false,
             folder: None,
+            stdin_bytes: None,
         }
     }
 }
@@ -249,13 +253,13 @@ fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
     if let Some(why) = cold_because {
         say(&options, &format!("warm start: none, a boot ({why})"));
         let mut machine = machine;
-        let ports = Ports::add(ctx, &mut machine, false)?;
+        let ports = Ports::add(ctx, &mut machine, false, &options)?;
         let started = boot(machine, ports, argv, None, &options)?;
         return finish(started, options);
     }
     // the run's own ports in the machine: the fingerprint is of exactly what QEMU is given
     let mut warm_machine = machine.clone();
-    let ports = Ports::add(ctx, &mut warm_machine, true)?;
+    let ports = Ports::add(ctx, &mut warm_machine, true, &options)?;
     let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0)?);
     if !warm::is_saved(&state) {
         let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
@@ -282,7 +286,7 @@ fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
             // a state that does not load is of no use to the next run either
             warm::forget(&state);
             let mut machine = machine;
-            let ports = Ports::add(ctx, &mut machine, true)?;
+            let ports = Ports::add(ctx, &mut machine, true, &options)?;
             let started = boot(machine, ports, argv, Some(&state), &options)?;
             finish(started, options)
         }
@@ -314,7 +318,7 @@ impl Ports {
     /// A new run folder, and the runner's ports in `machine`; `warm`: stdin always (a saved
     /// machine has one set of devices), and the runner asked to wait for its command after a
     /// first line ([`protocol::WARM`]).
-    fn add(ctx: &Context, machine: &mut Machine, warm: bool) -> Result<Ports> {
+    fn add(ctx: &Context, machine: &mut Machine, warm: bool, options: &Options) -> Result<Ports> {
         let dir = RunDir::create(&ctx.layout.runs())?;
         let (stdout_file, stderr_file) = (dir.0.join("stdout"), dir.0.join("stderr"));
         for file in [&stdout_file, &stderr_file] {
@@ -332,7 +336,8 @@ impl Ports {
         // file
         let status = socket_port(machine, &dir.0, protocol::STATUS)?;
         // a person typing gets no stdin in the guest: the console is not theirs to type to
-        let stdin = match warm || !std::io::stdin().is_terminal() {
+        let given = options.stdin_bytes.is_some();
+        let stdin = match warm || given || !std::io::stdin().is_terminal() {
             true => Some(socket_port(machine, &dir.0, protocol::STDIN)?),
             false => None,
         };
@@ -358,6 +363,9 @@ struct Started {
     gate: Gate,
     /// the runner printed its start line already (a restore waits for it)
     runner_started: bool,
+    /// the console before this QEMU's: a restored machine's boot, which printed what ran as it
+    /// booted (KUnit's built-in suites)
+    console_before: String,
     began: Instant,
 }
 
@@ -393,6 +401,7 @@ fn restore(
         bail!("QEMU did not take the saved machine: {err:#}\n{report}");
     }
     let mut started = Started::new(session, ports);
+    started.console_before = warm::saved_console(state)?;
     // at once: the runner's start line, which tells a restore that worked, comes after it
     started.gate.open();
     started.send_command(command_line_in(options.folder.as_deref(), argv), true)?;
@@ -431,7 +440,8 @@ fn boot(
             if let Err(err) = started.session.wait_for(protocol::RUNNER_READY, options.timeout) {
                 return Err(err.context(format!("the guest failed running `{}`", argv.join(" "))));
             }
-            match save(&qmp, &ram, state) {
+            // the boot's console goes with the machine: KUnit's built-in suites ran in it
+            match save(&qmp, &ram, state, &started.session.transcript()) {
                 Ok(()) => {
                     say(options, &format!("warm start: saved the machine as {}", state.display()))
                 }
@@ -443,13 +453,14 @@ fn boot(
     Ok(started)
 }
 
-/// Saves the machine to the folder `saved`: the devices' state, and its RAM (the file `ram`,
-/// shared with the guest) copied beside it, in a temporary folder renamed when complete; and lets
+/// Saves the machine to the folder `saved`: the devices' state, its RAM (the file `ram`, shared
+/// with the guest) copied beside it and its boot's `console`, in a temporary folder renamed when
+/// complete; and lets
 /// it go on, whatever happened to the save. The RAM is copied while the machine is stopped (a
 /// completed save leaves it so): from then on this run's guest writes to its own file only. The
 /// saved state is a running machine's, which a restore starts at once, where a stopped one's
 /// would wait for a `cont`.
-fn save(qmp: &Path, ram: &Path, saved: &Path) -> Result<()> {
+fn save(qmp: &Path, ram: &Path, saved: &Path, console: &str) -> Result<()> {
     let mut monitor = qemu::qmp::Qmp::connect(qmp, Duration::from_secs(5), || false)?;
     let temporary = warm::temporary(saved);
     let done = (|| {
@@ -457,6 +468,7 @@ fn save(qmp: &Path, ram: &Path, saved: &Path) -> Result<()> {
             .with_context(|| format!("creating {}", temporary.display()))?;
         monitor.save_to(&warm::state_file(&temporary), Duration::from_secs(30))?;
         warm::copy_ram(ram, &warm::ram_of(&temporary))?;
+        warm::keep_console(&temporary, console)?;
         warm::record_identity(&temporary)?;
         warm::keep(&temporary, saved)
     })();
@@ -479,6 +491,7 @@ impl Started {
             connection_back,
             gate: Gate::default(),
             runner_started: false,
+            console_before: String::new(),
             began: Instant::now(),
         }
     }
@@ -511,8 +524,16 @@ fn finish(
     options: Options,
     ends_at_status: bool,
 ) -> Result<Outcome> {
-    let Started { mut session, ports, connections, connection_back, gate, runner_started, began } =
-        started;
+    let Started {
+        mut session,
+        ports,
+        connections,
+        connection_back,
+        gate,
+        runner_started,
+        console_before,
+        began,
+    } = started;
     let (done, reader_gone) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let killer = session.killer();
     let pump = |path: &Path, out: Box<dyn Write + Send>| Pump {
@@ -531,9 +552,13 @@ fn finish(
     }
     if let Some(listener) = ports.stdin.as_ref().map(UnixListener::try_clone).transpose()? {
         let (back, gate) = (connection_back.clone(), gate.clone());
-        // a terminal's stdin is not the guest's: end of file at once
-        let from_host = !std::io::stdin().is_terminal();
-        thread::spawn(move || stream_stdin(listener, back, gate, from_host));
+        let input = match options.stdin_bytes {
+            Some(bytes) => Input::Bytes(bytes),
+            // a terminal's stdin is not the guest's: end of file at once
+            None if std::io::stdin().is_terminal() => Input::Nothing,
+            None => Input::Host,
+        };
+        thread::spawn(move || stream_stdin(listener, back, gate, input));
     }
     drop(connection_back);
     let status_listener = ports.status.try_clone()?;
@@ -566,7 +591,7 @@ fn finish(
     });
     done.store(true, Ordering::SeqCst);
     if let Some(copy) = &options.console_copy {
-        *copy.lock().expect("the console copy's lock") = session.transcript();
+        *copy.lock().expect("the console copy's lock") = console_before + &session.transcript();
     }
     for pump in pumps {
         let _ = pump.join();
@@ -625,24 +650,30 @@ fn socket_port(machine: &mut Machine, dir: &Path, port: protocol::Port) -> Resul
     Ok(listener)
 }
 
-/// Copies this process's stdin to QEMU's connection as it arrives (once `gate` opens; nothing
-/// when `from_host` is false: a terminal's), then shuts the connection's sending side: the guest
-/// reads end of file after the last byte. The connection goes back to the run, which closes it
-/// once QEMU is gone.
-fn stream_stdin(
-    listener: UnixListener,
-    back: mpsc::Sender<UnixStream>,
-    gate: Gate,
-    from_host: bool,
-) {
+/// What the guest's stdin streams.
+enum Input {
+    /// this process's stdin, as it arrives
+    Host,
+    /// these bytes ([`Options::stdin_bytes`])
+    Bytes(Vec<u8>),
+    /// end of file at once
+    Nothing,
+}
+
+/// Copies `input` to QEMU's connection (once `gate` opens), then shuts the connection's sending
+/// side: the guest reads end of file after the last byte. The connection goes back to the run,
+/// which closes it once QEMU is gone.
+fn stream_stdin(listener: UnixListener, back: mpsc::Sender<UnixStream>, gate: Gate, input: Input) {
     let Ok((mut connection, _)) = listener.accept() else { return };
     if let Ok(kept) = connection.try_clone() {
         let _ = back.send(kept);
     }
     gate.wait();
-    if from_host {
-        // a guest that stops reading (or exits) ends this with an error: nothing more to send
-        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut connection);
+    // a guest that stops reading (or exits) ends a copy with an error: nothing more to send
+    match input {
+        Input::Host => drop(std::io::copy(&mut std::io::stdin().lock(), &mut connection)),
+        Input::Bytes(bytes) => drop(connection.write_all(&bytes)),
+        Input::Nothing => {}
     }
     let _ = connection.shutdown(std::net::Shutdown::Write);
 }

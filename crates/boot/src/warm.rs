@@ -144,7 +144,8 @@ pub fn cannot(reaches_host: Option<&str>, waits_for_debugger: bool) -> Option<St
 /// arguments with the run's folder left out, and the identities of the files it loads and of
 /// QEMU.
 pub fn fingerprint(machine: &Machine, run_dir: &Path) -> Result<String> {
-    let mut fp = Fingerprint::new("warm");
+    // "2": a save holds its boot's console too; saves made before are another machine's
+    let mut fp = Fingerprint::new("warm 2");
     let run_dir = run_dir.to_string_lossy();
     let machine = Machine { headless: true, ..machine.clone() };
     for arg in qemu::qemu_args(&machine) {
@@ -174,6 +175,23 @@ pub fn state_file(saved: &Path) -> PathBuf {
 /// The RAM of the saved machine `saved`, which a restore maps copy-on-write.
 pub fn ram_of(saved: &Path) -> PathBuf {
     saved.join("ram")
+}
+
+/// The console of the boot a saved machine was saved in, kept beside it.
+fn console_of(saved: &Path) -> PathBuf {
+    saved.join("console")
+}
+
+/// Writes the boot's `console` into the folder of a save being made.
+pub fn keep_console(saving: &Path, console: &str) -> Result<()> {
+    let path = console_of(saving);
+    std::fs::write(&path, console).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The console of the boot `saved` was saved in: what a restored run's console starts with.
+pub fn saved_console(saved: &Path) -> Result<String> {
+    let path = console_of(saved);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The sizes, times and inodes of a saved machine's two files, written beside them once the save
@@ -219,7 +237,7 @@ pub fn intact(saved: &Path) -> std::result::Result<(), String> {
 
 /// Whether `saved` holds a whole saved machine.
 pub fn is_saved(saved: &Path) -> bool {
-    state_file(saved).is_file() && ram_of(saved).is_file()
+    state_file(saved).is_file() && ram_of(saved).is_file() && console_of(saved).is_file()
 }
 
 /// Where a save to `saved` writes first: a folder of this process's, renamed when complete (the
@@ -314,12 +332,14 @@ mod tests {
     #[test]
     fn a_save_becomes_the_saved_machine_whole_or_not_at_all() {
         let dir = std::env::temp_dir().join(format!("kardel-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let save = |saved: &Path, what: &str| {
             let temporary = temporary(saved);
             std::fs::create_dir_all(&temporary).unwrap();
             std::fs::write(state_file(&temporary), what).unwrap();
             std::fs::write(ram_of(&temporary), what).unwrap();
+            keep_console(&temporary, &format!("{what} boot\n")).unwrap();
             record_identity(&temporary).unwrap();
             keep(&temporary, saved).unwrap();
         };
@@ -328,6 +348,7 @@ mod tests {
         save(&saved, "first");
         assert!(is_saved(&saved));
         assert!(intact(&saved).is_ok());
+        assert_eq!(saved_console(&saved).unwrap(), "first boot\n", "the boot's console kept");
         // a RAM written into after the save is not restored
         std::fs::write(ram_of(&saved), "fIrst").unwrap();
         assert!(intact(&saved).unwrap_err().contains("changed since it was saved"));
@@ -347,6 +368,7 @@ mod tests {
     fn a_saved_ram_is_a_copy_of_what_the_guest_touched() {
         use std::os::unix::fs::{FileExt, MetadataExt};
         let dir = std::env::temp_dir().join(format!("kardel-ram-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (live, saved) = (dir.join("ram"), dir.join("saved.ram"));
         let ram = std::fs::File::create(&live).unwrap();
@@ -371,6 +393,7 @@ mod tests {
         }
         let live = shm.join(format!("kardel-ram-{}", std::process::id()));
         let dir = std::env::temp_dir().join(format!("kardel-xdev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let ram = std::fs::File::create(&live).unwrap();
         ram.set_len(8 << 20).unwrap();
@@ -389,6 +412,7 @@ mod tests {
     #[test]
     fn the_machines_kept_are_the_last_used() {
         let dir = std::env::temp_dir().join(format!("kardel-evict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let save = |name: &str| {
             let saved = dir.join(name);
@@ -396,6 +420,7 @@ mod tests {
             std::fs::create_dir_all(&temporary).unwrap();
             std::fs::write(state_file(&temporary), name).unwrap();
             std::fs::write(ram_of(&temporary), name).unwrap();
+            keep_console(&temporary, name).unwrap();
             keep(&temporary, &saved).unwrap();
             // folder times apart
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -416,6 +441,7 @@ mod tests {
     #[test]
     fn the_fingerprint_is_the_machines_not_the_runs() {
         let dir = std::env::temp_dir().join(format!("kardel-warm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let kernel = dir.join("bzImage");
         std::fs::write(&kernel, "k").unwrap();

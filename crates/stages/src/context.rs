@@ -140,6 +140,17 @@ impl Context {
         Ok(())
     }
 
+    /// The same selection and kernel without your modules: the plain images of this kernel's
+    /// flavour, which a saved machine boots (the modules sent to it instead).
+    pub fn without_modules(&self) -> Result<Context> {
+        let mut selection = self.selection.clone();
+        selection.modules.clear();
+        let mut plain = Context::new(&selection, self.layout.target().to_path_buf())?;
+        let asked: Vec<&str> = self.asked_features.iter().map(String::as_str).collect();
+        plain.add_features(&asked);
+        Ok(plain)
+    }
+
     /// The kernel's fragments in the order they apply: the profile's, then the user's.
     pub fn kernel_fragments(&self) -> Result<Vec<PathBuf>> {
         let mut files = features::kernel_fragments(
@@ -343,6 +354,18 @@ mod tests {
         let mut ctx = context("asked-kunit", |_| {});
         ctx.add_features(&["kunit"]);
         assert_eq!(ctx.kernel_flavour(), "tiny+kunit+modules");
+    }
+
+    #[test]
+    fn without_modules_is_the_same_kernel_and_the_plain_images() {
+        let hello = module(&testing::scratch("apart"), "hello");
+        let mut ctx = context("apart-ctx", |s| s.modules = vec![hello]);
+        ctx.add_features(&["kunit"]);
+        let plain = ctx.without_modules().unwrap();
+        assert_eq!(plain.kernel_flavour(), "tiny+kunit+modules");
+        assert!(ctx.variant().is_some());
+        assert_eq!(plain.variant(), None, "the images of that kernel without the modules");
+        assert_eq!(plain.layout.target(), ctx.layout.target());
     }
 
     #[test]

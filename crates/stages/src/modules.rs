@@ -26,6 +26,21 @@ pub struct Modules {
     pub lock: PathBuf,
 }
 
+impl Modules {
+    /// The modules as a newc archive of their image paths, for a guest to unpack at `/` (a saved
+    /// machine's image cannot hold them: `build_modules_apart` in the pipeline).
+    pub fn archive(&self, mtime: u64) -> Result<Vec<u8>> {
+        let _held = artifact::Lock::acquire(&self.lock, "the modules")?;
+        let mut tree = rootfs::Tree::new();
+        for (path, host, mode) in &self.files {
+            tree.add_file_host(path, host, *mode)?;
+        }
+        let mut archive = Vec::new();
+        rootfs::write_cpio(&tree, mtime, &mut archive)?;
+        Ok(archive)
+    }
+}
+
 /// Build products kbuild leaves in a module folder: never copied, never fingerprinted.
 fn is_build_product(name: &str) -> bool {
     name.starts_with('.')

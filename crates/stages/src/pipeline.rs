@@ -58,6 +58,34 @@ pub fn build_all(
     Ok(Built { kernel, busybox, images })
 }
 
+/// The kernel and your modules built against it, with BusyBox and the images without them (the
+/// plain images of that kernel): what a saved machine boots, the modules sent to it as a run
+/// starts (`test --kunit --module`), so that an edit of a module rebuilds the module alone and
+/// the machine stays the one saved.
+pub fn build_modules_apart(
+    ctx: &Context,
+    install_deps: bool,
+    extra_needs: &[Step],
+    summary: &mut Summary,
+) -> Result<(Built, modules::Modules)> {
+    anyhow::ensure!(!ctx.selection.modules.is_empty(), "no --module to build apart");
+    let mut needs = vec![Step::Kernel, Step::Busybox, Step::Images];
+    needs.extend_from_slice(extra_needs);
+    hostdeps::ensure(&ctx.sh, ctx.arch, &needs, install_deps)?;
+    let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()])?;
+    let modules = summary.stage(
+        "modules",
+        || modules::build(ctx, &kernel),
+        |m| m.files.iter().map(|(_, host, _)| host.clone()).collect(),
+    )?;
+    let plain = ctx.without_modules()?;
+    let busybox =
+        summary.stage("busybox", || busybox::build(&plain), |b| vec![b.binary.clone()])?;
+    let images =
+        summary.stage("images", || images::build(&plain, &busybox, None), ImagePaths::all)?;
+    Ok((Built { kernel, busybox, images }, modules))
+}
+
 /// BusyBox and the images: `cargo xtask rootfs`.
 pub fn build_rootfs(ctx: &Context, install_deps: bool, summary: &mut Summary) -> Result<Rootfs> {
     // a refused flag before any package is installed

@@ -14,7 +14,7 @@ mod common;
 mod peers;
 mod report;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use stages::{
     hostdeps::{self, Step},
     pipeline,
@@ -43,6 +43,9 @@ const DEFAULT_PARTS: [BenchPart; 9] = [
 ];
 
 pub fn run(flags: flags::Bench) -> Result<()> {
+    if let Some(path) = &flags.json {
+        artifact::user_file::check(path).with_context(|| format!("--json {}", path.display()))?;
+    }
     let selection = flags.build.selection()?;
     let user = Context::new(&selection, target_dir()?)?;
     hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, flags.build.install_deps)?;
@@ -85,7 +88,8 @@ pub fn run(flags: flags::Bench) -> Result<()> {
     println!("benchmark, profile {}, {jobs} job(s):\n{}", report.profile, report.table());
     if let Some(path) = flags.json {
         let json = report.json()?;
-        artifact::write_atomic(&path, |f| Ok(std::io::Write::write_all(f, json.as_bytes())?))?;
+        artifact::user_file::write(&path, json.as_bytes())
+            .with_context(|| format!("--json {}", path.display()))?;
         println!("figures written to {}", path.display());
     }
     Ok(())
