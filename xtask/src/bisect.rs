@@ -12,7 +12,7 @@ use bisect::{
 use crate::{build::target_dir, flags};
 
 pub fn run(flags: flags::Bisect) -> Result<ExitCode> {
-    crate::reports::check_report_paths(&flags::Reports { junit: None, json: flags.json.clone() })?;
+    engine::reports::Reports { junit: None, json: flags.json.clone() }.check()?;
     let ends = match (flags.replay, flags.good, flags.bad) {
         (Some(log), ..) => Ends::Replay(log),
         (None, Some(good), Some(bad)) => Ends::Commits { good, bad },

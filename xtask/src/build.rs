@@ -165,33 +165,21 @@ fn built_into() -> Option<PathBuf> {
     target.join("CACHEDIR.TAG").is_file().then(|| target.to_path_buf())
 }
 
-/// What a boot needs, built: the kernel with the features `options` need (a share needs 9p,
-/// --gdb the debug kernel) and `features` (KUnit), BusyBox, the images, and the U-Boot it goes
-/// through; the summary of what was built or reused, for the caller to show or not.
+/// What a boot needs, built into cargo's target folder (`engine::prepare::for_boot`): the
+/// kernel with the features `options` need and `features`, BusyBox, the images, the U-Boot.
 pub fn for_boot(
     build: &flags::Build,
     options: &boot::Options,
     choice: &boot::uboot::Choice,
     features: &[&str],
-) -> Result<(Context, pipeline::Built, Option<boot::uboot::UbootRom>, Summary)> {
-    for_boot_of(&build.selection()?, build.install_deps, options, choice, features)
-}
-
-/// [`for_boot`] of a selection the flags did not make alone (kselftests add their folder and
-/// their tree's fragments).
-pub fn for_boot_of(
-    selection: &stages::Selection,
-    install_deps: bool,
-    options: &boot::Options,
-    choice: &boot::uboot::Choice,
-    features: &[&str],
-) -> Result<(Context, pipeline::Built, Option<boot::uboot::UbootRom>, Summary)> {
-    let mut ctx = Context::new(selection, target_dir()?)?;
-    ctx.add_features(&options.needed_features());
-    ctx.add_features(features);
-    choice.check(&ctx, install_deps)?;
-    let mut summary = Summary::default();
-    let built = pipeline::build_all(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = choice.rom(&ctx, &mut summary)?;
-    Ok((ctx, built, uboot, summary))
+) -> Result<engine::prepare::Prepared> {
+    let selection = build.selection()?;
+    engine::prepare::for_boot(
+        &selection,
+        target_dir()?,
+        build.install_deps,
+        options,
+        choice,
+        features,
+    )
 }

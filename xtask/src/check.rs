@@ -24,7 +24,7 @@ pub fn run(flags: flags::Check) -> Result<()> {
         Some(name) if !flags.all => vec![boots::by_name(name)],
         _ => boots::BOOTS.iter().collect(),
     };
-    let (ctx, built, uboot, summary) =
+    let engine::prepare::Prepared { ctx, built, uboot, summary } =
         for_boot(&flags.build, &options, &flags.uboot.choice(), &[])?;
     eprint!("{}", summary.render());
     // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
@@ -84,7 +84,8 @@ fn lava_job(flags: &flags::Check) -> Result<()> {
     }
     let options = lava::job_options(&flags.machine, boot)?;
     flags.lava.check_path()?;
-    let (ctx, built, ..) = for_boot(&flags.build, &options, &uboot::Choice::None, &[])?;
+    let engine::prepare::Prepared { ctx, built, .. } =
+        for_boot(&flags.build, &options, &uboot::Choice::None, &[])?;
     let tests = ::lava::boots::check_tests(boot, &built);
     lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }

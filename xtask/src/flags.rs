@@ -463,6 +463,10 @@ impl Reports {
     pub fn wanted(&self) -> bool {
         self.junit.is_some() || self.json.is_some()
     }
+
+    pub fn paths(&self) -> engine::reports::Reports {
+        engine::reports::Reports { junit: self.junit.clone(), json: self.json.clone() }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use boot::{boots::Boot, runner};
 
-use crate::{build, flags, reports};
+use crate::{build, flags};
 
 /// The machine's options for a job, refusing before any build what a LAVA job cannot carry: a
 /// job has the kernel, the image, the kernel's arguments and the memory, and a lab's machine
@@ -58,7 +58,8 @@ pub fn write_job(
 
 /// `cargo xtask lava JOB`.
 pub fn run(flags: flags::Lava) -> Result<ExitCode> {
-    reports::check_report_paths(&flags.reports)?;
+    let reports = flags.reports.paths();
+    reports.check()?;
     let asked = lava::here::Asked {
         job: flags.job,
         output_dir: flags.output_dir,
@@ -68,5 +69,5 @@ pub fn run(flags: flags::Lava) -> Result<ExitCode> {
         target_dir: build::target_dir()?,
     };
     let run = lava::here::run(&asked)?;
-    Ok(reports::finish(&run, &flags.reports, &mut std::io::stdout(), runner::GUEST_FAILED))
+    Ok(ExitCode::from(reports.finish(&run, &mut std::io::stdout(), runner::GUEST_FAILED)))
 }

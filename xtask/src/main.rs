@@ -7,7 +7,6 @@ mod build;
 mod check;
 mod flags;
 mod lava;
-mod reports;
 mod run;
 mod settings;
 mod test;

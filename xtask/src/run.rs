@@ -18,7 +18,7 @@ use stages::{pipeline, Context};
 
 use crate::{
     build::{context, for_boot},
-    flags, reports, test,
+    flags,
 };
 
 pub fn run(flags: flags::Run) -> Result<ExitCode> {
@@ -37,93 +37,37 @@ pub fn run(flags: flags::Run) -> Result<ExitCode> {
     if flags.lava.lava_job.is_some() {
         return lava_job(&flags).map(|()| ExitCode::SUCCESS);
     }
-    reports::check_report_paths(&flags.reports)?;
+    let reports = flags.reports.paths();
+    reports.check()?;
     // a command's exit code is the run's: every failure of the tool or the guest gets one code
     // of its own
     match command(&flags) {
         Ok(code) => Ok(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            if flags.reports.wanted() {
-                // the reports still say why, so that a CI shows a broken build as one
-                let failure = Some(format!("{err:#}"));
-                let run = results::Run::new(&flags.command.join(" "), Default::default(), failure);
-                reports::write_reports(&run, &flags.reports, &mut std::io::stderr());
-            }
-            Ok(ExitCode::from(runner::GUEST_FAILED))
+            let name = flags.command.join(" ");
+            Ok(ExitCode::from(reports.failed_before_results(&name, &err, runner::GUEST_FAILED)))
         }
     }
 }
 
-/// `run --all-targets`: each named target's command as `run --target NAME` in a process of its
-/// own, one after another, each a suite with one case (its command) in the reports.
+/// `run --all-targets`: each named target's command in a process of its own
+/// (`engine::targets`), reported as `test` reports.
 fn all_targets(flags: &flags::Run) -> Result<ExitCode> {
-    use std::io::Write as _;
     if !flags.command.is_empty() {
         bail!("--all-targets runs each target's own command: give none after --");
     }
-    reports::check_report_paths(&flags.reports)?;
+    let reports = flags.reports.paths();
+    reports.check()?;
     let command = <flags::Xtask as clap::CommandFactory>::command();
-    let targets = crate::settings::all_targets(&command, &stages::context::repo())?;
-    if targets.is_empty() {
-        bail!(
-            "--all-targets: the settings files have no [target.NAME] (README, \"A settings file\")"
-        );
-    }
-    if let Some(target) = targets.iter().find(|t| t.command.is_empty()) {
-        bail!(
-            "{}: [target.{}] has no `command` for --all-targets to run",
-            target.origin,
-            target.name
-        );
-    }
-    let exe = std::env::current_exe()?;
-    let mut tests = Vec::new();
-    for target in &targets {
-        let shown = target.command.join(" ");
-        eprintln!("target {}: {shown}", target.name);
-        let mut child = std::process::Command::new(&exe);
-        child.args(["run", "--target", &target.name]).stdin(std::process::Stdio::null());
-        // the child reads the settings files itself: what they set here is not its environment
-        for variable in crate::settings::set_from_files() {
-            child.env_remove(variable);
-        }
-        let output = child.output()?;
-        std::io::stdout().write_all(&output.stdout)?;
-        std::io::stderr().write_all(&output.stderr)?;
-        let (status, said) = match output.status.code() {
-            Some(0) => (results::Status::Pass, "exited with 0".to_string()),
-            Some(code) if code == i32::from(runner::GUEST_FAILED) => {
-                (results::Status::Error, format!("the build or the machine failed ({code})"))
-            }
-            Some(code) => (results::Status::Fail, format!("exited with {code}")),
-            None => (results::Status::Error, format!("ended by {}", output.status)),
-        };
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = stderr.lines().collect();
-        let mut diagnostics = vec![format!("# {said}")];
-        diagnostics
-            .extend(lines[lines.len().saturating_sub(20)..].iter().map(|l| format!("# {l}")));
-        let case = results::Test {
-            name: shown,
-            status,
-            directive: None,
-            diagnostics,
-            seconds: None,
-            subtests: Vec::new(),
-        };
-        tests.push(results::Test {
-            name: target.name.clone(),
-            status: if status == results::Status::Pass { status } else { results::Status::Fail },
-            directive: None,
-            diagnostics: Vec::new(),
-            seconds: None,
-            subtests: vec![case],
-        });
-    }
-    let results = results::Results { tests, problems: Vec::new() };
-    let run = results::Run::new("targets", results, None);
-    Ok(reports::finish(&run, &flags.reports, &mut std::io::stderr(), runner::GUEST_FAILED))
+    let targets: Vec<engine::targets::Target> =
+        crate::settings::all_targets(&command, &stages::context::repo())?
+            .into_iter()
+            .map(|t| engine::targets::Target { name: t.name, command: t.command, origin: t.origin })
+            .collect();
+    // the child reads the settings files itself: what they set here is not its environment
+    let unset = crate::settings::set_from_files();
+    let run = engine::targets::run_each(&std::env::current_exe()?, &targets, &unset)?;
+    Ok(ExitCode::from(reports.finish(&run, &mut std::io::stderr(), runner::GUEST_FAILED)))
 }
 
 /// `run --lava-job FILE -- CMD`: the command as a LAVA job's test case, not run here.
@@ -137,7 +81,8 @@ fn lava_job(flags: &flags::Run) -> Result<()> {
     }
     let options = crate::lava::carried(&flags.machine, flags.machine_options()?, boot)?;
     flags.lava.check_path()?;
-    let (ctx, built, ..) = for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
+    let engine::prepare::Prepared { ctx, built, .. } =
+        for_boot(&flags.build, &options, &boot::uboot::Choice::None, &[])?;
     let tests = lava::boots::command_tests(&flags.command, Duration::from_secs(flags.timeout));
     crate::lava::write_job(&ctx, &built, boot, &options, &flags.lava, tests)
 }
@@ -152,7 +97,8 @@ fn interactive(flags: flags::Run) -> Result<()> {
         bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
     }
     let options = flags.machine_options()?;
-    let (ctx, built, uboot, _) = for_boot(&flags.build, &options, &choice, &[])?;
+    let engine::prepare::Prepared { ctx, built, uboot, .. } =
+        for_boot(&flags.build, &options, &choice, &[])?;
     let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
     // a dry run prints what would run, and probing KVM would start a QEMU
     let request = Request { probe_accel: !flags.dry_run, ..Request::new(boot, speed) };
@@ -210,7 +156,8 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
     let options = flags.machine_options()?;
-    let (ctx, built, ..) = for_boot(&flags.build, &options, &choice, &[])?;
+    let engine::prepare::Prepared { ctx, built, .. } =
+        for_boot(&flags.build, &options, &choice, &[])?;
     let request = Request {
         init: Init::Runner,
         probe_accel: !flags.dry_run,
@@ -241,7 +188,8 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
         return Ok(ExitCode::from(outcome.exit_code()));
     }
     let copy = Arc::new(Mutex::new(Vec::new()));
-    options.stdout = Box::new(test::Tee { out: std::io::stdout(), copy: Arc::clone(&copy) });
+    options.stdout =
+        Box::new(engine::reports::Tee { out: std::io::stdout(), copy: Arc::clone(&copy) });
     let outcome = runner::run(&ctx, machine, &flags.command, options);
     let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
     let machine_failure = outcome.failure().map(|failure| failure.message.clone());
@@ -252,7 +200,8 @@ fn command(flags: &flags::Run) -> Result<ExitCode> {
         run.passed = false;
         run.problems.push(format!("the command exited with {code}"));
     }
-    Ok(reports::finish(&run, &flags.reports, &mut std::io::stderr(), runner::GUEST_FAILED))
+    let code = flags.reports.paths().finish(&run, &mut std::io::stderr(), runner::GUEST_FAILED);
+    Ok(ExitCode::from(code))
 }
 
 /// `--gdb`: the gdb command that attaches to the stopped guest.

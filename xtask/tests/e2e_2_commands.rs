@@ -87,6 +87,14 @@ fn edges_of_a_command() {
     ]));
     assert_eq!(every_port.output.status.code(), Some(3), "{}", every_port.stderr());
     assert!(every_port.elapsed < Duration::from_secs(30), "took {:?}", every_port.elapsed);
+    // the hello program sleeps for ever once it has printed: a run whose stdin is not a
+    // terminal (here /dev/null) ends at its line instead of waiting for a person to quit QEMU
+    let mut hello = xtask(&["run", "--hello"]);
+    hello.stdin(std::process::Stdio::null());
+    let hello = run(hello);
+    assert_eq!(hello.output.status.code(), Some(0), "{}", hello.stderr());
+    assert!(hello.stdout().contains("Hello world!"), "{}", hello.stdout());
+    assert!(hello.elapsed < Duration::from_secs(60), "took {:?}", hello.elapsed);
     // the guest has what udev would add: /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd
     let mut awk = xtask(&["run", "--", "sh", "-c", "awk -f /dev/stdin && ls /dev/fd/ >&2"]);
     awk.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -98,8 +98,9 @@ pub fn bisect(plan: &Plan) -> Result<Bisected> {
         artifact::Fingerprint::new("bisect").add("repo", repo.dir.display().to_string()).hex();
     let user_layout = user.layout.clone();
     let home = user_layout.bisect(&slug[..16]);
-    std::fs::create_dir_all(&home)?;
-    let _lock = artifact::Lock::acquire(&user_layout.lock_for(&home), "this repository's bisect")?;
+    std::fs::create_dir_all(&home.dir)?;
+    let _lock =
+        artifact::Lock::acquire(&user_layout.lock_for(&home.dir), "this repository's bisect")?;
     hostdeps::ensure(&user.sh, user.arch, &hostdeps::ALL_STEPS, plan.install_deps)?;
 
     // BusyBox and the images do not change from step to step (your modules aside, which are
@@ -111,7 +112,7 @@ pub fn bisect(plan: &Plan) -> Result<Bisected> {
             scope.spawn(move || pipeline::build_rootfs(&user, false, &mut Summary::default()))
         });
         let started = Instant::now();
-        let checked_out = check_out(&sh, &repo, &home, &plan.ends, ends.as_ref());
+        let checked_out = check_out(&sh, &repo, &home.checkout, &plan.ends, ends.as_ref());
         let rootfs = rootfs
             .map(|thread| {
                 thread
@@ -127,19 +128,18 @@ pub fn bisect(plan: &Plan) -> Result<Bisected> {
     selection.sources.kernel_version = None;
     selection.sources.kernel_sha256 = None;
     selection.sources.kernel_tree_is_the_tools = true;
-    let mut ctx = Context::new(&selection, home.join("target"))?;
+    let mut ctx = Context::new(&selection, home.target.clone())?;
     ctx.layout = ctx.layout.clone().with_runs_of(&user_layout);
     ctx.add_features(&options.needed_features());
 
     let (good, bad) = checkout.ends()?;
     artifact::record_timing("checkout", checkout_took.as_secs_f64());
-    let log_path = home.join("bisect.log");
+    let log_path = home.log.clone();
     if let Ok((_, status)) = repo.state() {
-        let changed = status.lines().filter(|l| !l.starts_with("??")).count();
-        if changed > 0 {
+        if let Some(ignored) = not_bisected(&status) {
             eprintln!(
-                "bisect: the {changed} uncommitted change(s) in {} are not bisected: each step \
-                 is a commit, checked out apart",
+                "bisect: {ignored} in {} are not bisected: each step is a commit, checked out \
+                 apart",
                 repo.dir.display()
             );
         }
@@ -195,16 +195,29 @@ pub fn bisect(plan: &Plan) -> Result<Bisected> {
     Ok(Bisected { report, log: log_path })
 }
 
+/// What of the user's work tree no step sees, from `git status --porcelain`: its uncommitted
+/// changes and untracked files, counted.
+fn not_bisected(status: &str) -> Option<String> {
+    let untracked = status.lines().filter(|l| l.starts_with("??")).count();
+    let changed = status.lines().filter(|l| !l.trim().is_empty()).count() - untracked;
+    let parts: Vec<String> = [(changed, "uncommitted change(s)"), (untracked, "untracked file(s)")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    (!parts.is_empty()).then(|| format!("the {}", parts.join(" and the ")))
+}
+
 /// The bisect's checkout, put back to a clean state and started (or its log replayed): the first
 /// commit to test checked out.
 fn check_out<'a>(
     sh: &'a xshell::Shell,
     repo: &Repo,
-    home: &std::path::Path,
+    into: &std::path::Path,
     given: &Ends,
     ends: Option<&(String, String)>,
 ) -> Result<(Checkout<'a>, Progress)> {
-    let checkout = Checkout::prepare(sh, repo, &home.join("linux"))?;
+    let checkout = Checkout::prepare(sh, repo, into)?;
     let progress = match (given, ends) {
         (Ends::Replay(log), _) => checkout.replay(log)?,
         (Ends::Commits { .. }, Some((good, bad))) => checkout.start(bad, good)?,
@@ -305,4 +318,20 @@ fn first_line(text: &str) -> String {
 
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn what_no_step_sees_is_counted() {
+        assert_eq!(super::not_bisected(""), None);
+        assert_eq!(
+            super::not_bisected(" M lib/list.c\n?? notes.txt\n?? a.patch\n"),
+            Some("the 1 uncommitted change(s) and the 2 untracked file(s)".to_string())
+        );
+        assert_eq!(
+            super::not_bisected("?? notes.txt\n"),
+            Some("the 1 untracked file(s)".to_string())
+        );
+    }
 }

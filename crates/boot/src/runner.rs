@@ -46,7 +46,10 @@ use qemu::{
     devices::{self, PortBackend},
     Killer, Limits, Machine, Session,
 };
-use stages::Context;
+use stages::{
+    layout::{Layout, RunFiles},
+    Context,
+};
 
 use crate::{
     protocol::{self, command_line_in, parse_status, RUNNER_STARTED},
@@ -260,7 +263,7 @@ fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
     // the run's own ports in the machine: the fingerprint is of exactly what QEMU is given
     let mut warm_machine = machine.clone();
     let ports = Ports::add(ctx, &mut warm_machine, true, &options)?;
-    let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0)?);
+    let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0.dir)?);
     if !warm::is_saved(&state) {
         let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
         return finish(started, options);
@@ -319,8 +322,8 @@ impl Ports {
     /// machine has one set of devices), and the runner asked to wait for its command after a
     /// first line ([`protocol::WARM`]).
     fn add(ctx: &Context, machine: &mut Machine, warm: bool, options: &Options) -> Result<Ports> {
-        let dir = RunDir::create(&ctx.layout.runs())?;
-        let (stdout_file, stderr_file) = (dir.0.join("stdout"), dir.0.join("stderr"));
+        let dir = RunDir::create(&ctx.layout)?;
+        let (stdout_file, stderr_file) = (dir.0.stdout.clone(), dir.0.stderr.clone());
         for file in [&stdout_file, &stderr_file] {
             File::create(file).with_context(|| format!("creating {}", file.display()))?;
         }
@@ -379,8 +382,8 @@ fn restore(
     options: &Options,
 ) -> Result<Started> {
     let timeout = options.timeout;
-    let qmp = ports.dir.0.join("qmp");
-    let ram = match warm::ram_to_map(state, &ports.dir.0) {
+    let qmp = ports.dir.0.qmp.clone();
+    let ram = match warm::ram_to_map(state, &ports.dir.0.dir) {
         Ok((ram, None)) => ram,
         Ok((ram, Some(why))) => {
             eprintln!("warm start: {why}");
@@ -423,7 +426,7 @@ fn boot(
     saving: Option<&Path>,
     options: &Options,
 ) -> Result<Started> {
-    let (qmp, ram) = (ports.dir.0.join("qmp"), ports.dir.0.join("ram"));
+    let (qmp, ram) = (ports.dir.0.qmp.clone(), ports.dir.0.ram.clone());
     if saving.is_some() {
         machine.devices.extend(devices::memory_file(machine.memory_mib, &ram, true));
         machine.devices.extend(devices::monitor_socket(&qmp, devices::MonitorKind::Qmp));
@@ -639,8 +642,12 @@ impl Gate {
 }
 
 /// `port`, its host side a Unix socket in the run's folder that QEMU connects to as it starts.
-fn socket_port(machine: &mut Machine, dir: &Path, port: protocol::Port) -> Result<UnixListener> {
-    let path = dir.join(port.id);
+fn socket_port(
+    machine: &mut Machine,
+    run: &RunFiles,
+    port: protocol::Port,
+) -> Result<UnixListener> {
+    let path = run.port(port.id);
     let shown = path.display().to_string();
     if shown.len() > MAX_SOCKET_PATH {
         bail!("{shown}: too long for a Unix socket (the target folder is too deep)");
@@ -680,17 +687,20 @@ fn stream_stdin(listener: UnixListener, back: mpsc::Sender<UnixStream>, gate: Ga
 
 /// A folder of this run's own, named by its process: two runs at once never share ports' files.
 /// It goes when the run ends.
-struct RunDir(PathBuf);
+struct RunDir(RunFiles);
 
 impl RunDir {
-    fn create(base: &Path) -> Result<RunDir> {
-        std::fs::create_dir_all(base).with_context(|| format!("creating {}", base.display()))?;
+    fn create(layout: &Layout) -> Result<RunDir> {
+        let base = layout.runs();
+        std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
         for n in 0.. {
-            let dir = base.join(format!("{}-{n}", std::process::id()));
-            match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok(RunDir(dir)),
+            let run = layout.run(n);
+            match std::fs::create_dir(&run.dir) {
+                Ok(()) => return Ok(RunDir(run)),
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(err) => return Err(err).with_context(|| format!("creating {}", dir.display())),
+                Err(err) => {
+                    return Err(err).with_context(|| format!("creating {}", run.dir.display()))
+                }
             }
         }
         unreachable!("a free run folder exists")
@@ -699,7 +709,7 @@ impl RunDir {
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0.dir);
     }
 }
 

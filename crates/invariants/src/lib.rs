@@ -111,26 +111,63 @@ pub fn no_word_outside_its_table(root: &Path, words: &[String], exempt: &[&str])
 /// The check's own pattern, which names what it looks for.
 const TARGET_JOIN: &str = ".target().join("; // tidy: allow
 
-/// No `layout.X(..).join(..)` (or `.target().join(..)`) outside the layout: an output path is a
-/// method of `Layout`, so that the README's list of where things go is the code's.
+/// No output path joined outside the layout: neither `layout.X(..).join(..)` (or
+/// `.target().join(..)`) nor the same through a local variable (`let out =
+/// ctx.layout.images(..);` then `out.join(..)` anywhere in that file). An output path is a method
+/// of `Layout`, so that the README's list of where things go is the code's. A line marked
+/// `tidy: allow` says why it names a file inside a folder the layout gave (another tool's tree).
+/// `exempt` names files, or folders ending in `/` (the bench's scratch, its own by design).
 pub fn no_path_outside_the_layout(root: &Path, layout_file: &str, exempt: &[&str]) -> Result<()> {
-    let exempt =
-        |f: &&Code| f.path.ends_with(layout_file) || exempt.iter().any(|e| f.path.ends_with(e));
+    let exempt = |f: &&Code| {
+        f.path.ends_with(layout_file)
+            || exempt.iter().any(|e| match e.strip_suffix('/') {
+                Some(folder) => f.path.components().any(|c| c.as_os_str() == folder),
+                None => f.path.ends_with(e),
+            })
+    };
     for file in code(root)?.iter().filter(|f| !exempt(f)) {
+        let mut bound: Vec<String> = Vec::new();
         for (line, text) in file.lines() {
             let joined = text.match_indices("layout.").any(|(at, _)| {
                 let call = &text[at..];
                 call.find(')').is_some_and(|close| call[close + 1..].starts_with(".join("))
             });
-            if joined || text.contains(TARGET_JOIN) {
+            let through = bound.iter().find(|name| joins(text, name));
+            if joined || text.contains(TARGET_JOIN) || through.is_some() {
+                let how = through.map(|n| format!(" (through `{n}`)")).unwrap_or_default();
                 bail!(
-                    "{}: joins an output path; add it to the layout ({layout_file})",
+                    "{}: joins an output path{how}; add it to the layout ({layout_file})",
                     file.at(line)
                 );
             }
+            bound.extend(bound_to_layout(text));
         }
     }
     Ok(())
+}
+
+/// The names a `let` binds to what the layout gave: `let out = ctx.layout.images();`,
+/// `let (a, b) = (layout.x(), y);`.
+fn bound_to_layout(line: &str) -> Vec<String> {
+    let Some(rest) = line.trim_start().strip_prefix("let ") else { return Vec::new() };
+    let Some((pattern, value)) = rest.split_once('=') else { return Vec::new() };
+    if !(value.contains("layout.") || value.contains("layout()") || value.contains("Layout::")) {
+        return Vec::new();
+    }
+    let pattern = pattern.split(':').next().unwrap_or_default();
+    pattern
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty() && *w != "mut" && *w != "_")
+        .map(String::from)
+        .collect()
+}
+
+/// Whether `line` calls `name.join(`, `name` a whole word.
+fn joins(line: &str, name: &str) -> bool {
+    let call = format!("{name}.join(");
+    line.match_indices(&call).any(|(at, _)| {
+        !line[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    })
 }
 
 /// String literals on lines that name features (`add_features(&["debug"])`, `needs: &["boot"]`,
@@ -309,6 +346,19 @@ mod tests {
             assert!(err.contains("lib.rs:1: joins an output path"), "{code}: {err}");
         }
         broken("let f = ctx.layout.log(\"boot\");\nlet g = dir.join(\"x\");\n").no_path().unwrap();
+        // through a local variable, anywhere later in the file
+        for code in [
+            "let out = ctx.layout.kernel_images(&f);\nlet stamp = out.join(\".stamp\");\n",
+            "let (out, n) = (self.layout.images(), 1);\nfn g() {}\nlet s = out.join(\"s\");\n",
+            "let mut dir: PathBuf = Layout::new(t, a).work();\nlet x = dir.join(\"x\");\n",
+        ] {
+            let err = broken(code).no_path().unwrap_err().to_string();
+            assert!(err.contains("joins an output path (through `"), "{code}: {err}");
+        }
+        // a name that merely ends alike, a field, a marked line, an input: not joins of it
+        broken("let out = ctx.layout.images();\nlet a = layout_out.join(\"x\");\nlet b = self.out.join(\"y\");\nlet c = out.join(\"z\"); // tidy: allow (make's tree)\nlet t = tree.join(\"x\");\n")
+            .no_path()
+            .unwrap();
     }
 
     #[test]

@@ -91,10 +91,11 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
     fingerprint.add("targets", targets.join(" "));
     let kernel = Kernel::in_dir(ctx, &out_dir, &package.build_dir, String::new());
     let outputs = vec![kernel.image.clone(), kernel.vmlinux.clone()];
-    let done = package.build(fingerprint, out_dir.join(".stamp"), outputs, |build| {
+    let stamp = ctx.layout.kernel_stamp(&ctx.kernel_flavour());
+    let done = package.build(fingerprint, stamp, outputs, |build| {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         build.build(&format!("make {}", targets.join(" ")), &targets)?;
-        copy_products(ctx, &package.build_dir, &out_dir, &kernel)
+        copy_products(ctx, &package.build_dir, &kernel)
     })?;
     // beside the stage: a folder built before the file existed gets it without a rebuild
     crate::tuxmake::write(ctx, &out_dir)?;
@@ -116,14 +117,14 @@ pub fn configure(ctx: &Context) -> Result<()> {
     package(ctx)?.configure_only()
 }
 
-fn copy_products(ctx: &Context, build_dir: &Path, out_dir: &Path, kernel: &Kernel) -> Result<()> {
+fn copy_products(ctx: &Context, build_dir: &Path, kernel: &Kernel) -> Result<()> {
     let release_file = build_dir.join("include/config/kernel.release");
     let release = std::fs::read_to_string(&release_file)
         .with_context(|| format!("reading {}", release_file.display()))?;
     artifact::copy_atomic(&build_dir.join(&ctx.arch.kernel_image), &kernel.image)?;
     artifact::copy_atomic(&build_dir.join("vmlinux"), &kernel.vmlinux)?;
     artifact::copy_atomic(&build_dir.join(".config"), &kernel.config)?;
-    artifact::write_atomic(&out_dir.join("kernel.release"), |f| {
+    artifact::write_atomic(&ctx.layout.kernel_release(&ctx.kernel_flavour()), |f| {
         use std::io::Write;
         Ok(f.write_all(release.as_bytes())?)
     })

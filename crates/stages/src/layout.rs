@@ -26,6 +26,49 @@ use std::path::{Path, PathBuf};
 
 use rootfs::Compression;
 
+/// Your modules built against one kernel flavour: what the images get.
+#[derive(Debug, Clone)]
+pub struct ModuleFiles {
+    pub dir: PathBuf,
+    pub stamp: PathBuf,
+    /// the modules' dependencies, as depmod writes them
+    pub dep: PathBuf,
+    /// the `.ko` files (`/lib/modules/<release>/extra` in the guest)
+    pub extra: PathBuf,
+    /// the modules' test programs (`/usr/bin` in the guest)
+    pub bin: PathBuf,
+}
+
+/// A bisect's home: one per repository bisected.
+#[derive(Debug, Clone)]
+pub struct BisectHome {
+    pub dir: PathBuf,
+    /// its clone of your repository, checked out commit by commit
+    pub checkout: PathBuf,
+    /// its own target folder, for its kernels
+    pub target: PathBuf,
+    /// git's bisect log, saved after every step (`--replay`)
+    pub log: PathBuf,
+}
+
+/// A command run's folder and its files: the ports' host sides (the runner's files, and its
+/// sockets by port id), QEMU's QMP socket, and the RAM of a machine being saved.
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    pub dir: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub qmp: PathBuf,
+    pub ram: PathBuf,
+}
+
+impl RunFiles {
+    /// The socket of the port `id` (`protocol::Port::id`).
+    pub fn port(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Layout {
     target: PathBuf,
@@ -84,9 +127,24 @@ impl Layout {
         self.images().join(profile)
     }
 
+    /// The kernel stage's stamp, beside the kernel it stands for.
+    pub fn kernel_stamp(&self, profile: &str) -> PathBuf {
+        self.kernel_images(profile).join(".stamp")
+    }
+
+    /// The kernel's release string (`uname -r`), beside it.
+    pub fn kernel_release(&self, profile: &str) -> PathBuf {
+        self.kernel_images(profile).join("kernel.release")
+    }
+
     /// One U-Boot board's ROM and config.
     pub fn uboot_images(&self, board: &str) -> PathBuf {
         self.images().join("u-boot").join(board)
+    }
+
+    /// The U-Boot stage's stamp, beside the ROM it stands for.
+    pub fn uboot_stamp(&self, board: &str) -> PathBuf {
+        self.uboot_images(board).join(".stamp")
     }
 
     pub fn busybox_binary(&self) -> PathBuf {
@@ -119,8 +177,15 @@ impl Layout {
     }
 
     /// One kernel flavour's build of your modules, per variant.
-    pub fn modules(&self, flavour: &str, variant: &str) -> PathBuf {
-        self.kernel_images(flavour).join("modules").join(variant)
+    pub fn modules(&self, flavour: &str, variant: &str) -> ModuleFiles {
+        let dir = self.kernel_images(flavour).join("modules").join(variant);
+        ModuleFiles {
+            stamp: dir.join(".stamp"),
+            dep: dir.join("modules.dep"),
+            extra: dir.join("extra"),
+            bin: dir.join("bin"),
+            dir,
+        }
     }
 
     /// Unpacked sources, build trees, logs, locks and stamps.
@@ -133,8 +198,27 @@ impl Layout {
     }
 
     /// A bisect's own checkout, target folder, log and lock: one per repository bisected.
-    pub fn bisect(&self, slug: &str) -> PathBuf {
-        self.work().join("bisect").join(slug)
+    pub fn bisect(&self, slug: &str) -> BisectHome {
+        let dir = self.work().join("bisect").join(slug);
+        BisectHome {
+            checkout: dir.join("linux"),
+            target: dir.join("target"),
+            log: dir.join("bisect.log"),
+            dir,
+        }
+    }
+
+    /// The `n`th folder of this process's command runs (in [`Layout::runs`]: `<pid>-<n>`,
+    /// named by the process so that two runs at once never share ports' files), and its files.
+    pub fn run(&self, n: usize) -> RunFiles {
+        let dir = self.runs().join(format!("{}-{n}", std::process::id()));
+        RunFiles {
+            stdout: dir.join("stdout"),
+            stderr: dir.join("stderr"),
+            qmp: dir.join("qmp"),
+            ram: dir.join("ram"),
+            dir,
+        }
     }
 
     /// The saved machines command runs start from (warm starts).
@@ -276,7 +360,7 @@ mod tests {
             layout.image_paths(Compression::Gzip, None).initrd,
             layout.image_paths(Compression::Zstd, None).initramfs,
             layout.image_paths(Compression::Gzip, Some("hello-0123abcd")).initramfs,
-            layout.modules("tiny+workbench", "hello-0123abcd"),
+            layout.modules("tiny+workbench", "hello-0123abcd").dir,
             layout.build_dir("kernel-tiny-6.1"),
             layout.log("kernel-tiny"),
             layout.lock_for(&layout.build_dir("busybox-1.36.1")),
@@ -310,7 +394,7 @@ mod tests {
         let layout = Layout::new("/t", "aarch64");
         let shown = [
             layout.sources(),
-            layout.bisect("linux"),
+            layout.bisect("linux").dir,
             layout.warm_state("0123abcd.state"),
             layout.lava("job-1"),
             layout.ccache_links(),

@@ -13,6 +13,7 @@ use xshell::cmd;
 use crate::{
     context::Context,
     kernel::Kernel,
+    layout::ModuleFiles,
     selection::module_name,
     stage::{Outcome, Stage},
 };
@@ -100,9 +101,9 @@ pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
     let stage = Stage {
         label: "the modules".to_string(),
         fingerprint,
-        stamp: out.join(".stamp"),
-        outputs: vec![out.join("modules.dep")],
-        lock: ctx.layout.lock_for(&out),
+        stamp: out.stamp.clone(),
+        outputs: vec![out.dep.clone()],
+        lock: ctx.layout.lock_for(&out.dir),
         always: false,
     };
     let lock = stage.lock.clone();
@@ -116,14 +117,15 @@ fn build_all(
     ctx: &Context,
     kernel: &Kernel,
     folders: &[Folder],
-    out: &Path,
+    out: &ModuleFiles,
     work: &Path,
 ) -> Result<()> {
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    if out.dir.exists() {
+        std::fs::remove_dir_all(&out.dir)
+            .with_context(|| format!("removing {}", out.dir.display()))?;
     }
-    std::fs::create_dir_all(out.join("extra"))?;
-    std::fs::create_dir_all(out.join("bin"))?;
+    std::fs::create_dir_all(&out.extra)?;
+    std::fs::create_dir_all(&out.bin)?;
     let sh = &ctx.sh;
     // which folder built each .ko: two of one name would overwrite each other in the image
     let mut built_by: Vec<(std::ffi::OsString, &Path)> = Vec::new();
@@ -132,8 +134,9 @@ fn build_all(
     let vars = &crate::kernel::make_variables(ctx);
     let jobs = format!("-j{}", ctx.jobs);
     for Folder { dir, name, files } in folders {
-        // a copy, so that kbuild's objects never land in your folder
-        let copy = work.join(name);
+        // a copy, so that kbuild's objects never land in your folder; named by its folder, in
+        // the build folder the layout gave
+        let copy = work.join(name); // tidy: allow
         if copy.exists() {
             std::fs::remove_dir_all(&copy)?;
         }
@@ -174,7 +177,7 @@ fn build_all(
                         ko.to_string_lossy()
                     );
                 }
-                std::fs::copy(&path, out.join("extra").join(&ko))?;
+                std::fs::copy(&path, out.extra.join(&ko))?;
                 built_by.push((ko, dir));
                 built += 1;
             }
@@ -185,12 +188,12 @@ fn build_all(
         for file in files.iter().filter(|f| f.to_string_lossy().ends_with("-test.c")) {
             let program = file.file_stem().expect("a name").to_string_lossy().into_owned();
             let source = dir.join(file);
-            rootfs::compile_static(sh, &ctx.guest_cc(), &source, &out.join("bin").join(&program))
+            rootfs::compile_static(sh, &ctx.guest_cc(), &source, &out.bin.join(&program))
                 .with_context(|| format!("building the test program {}", source.display()))?;
         }
     }
-    let dep = modules_dep(&out.join("extra"))?;
-    std::fs::write(out.join("modules.dep"), dep)?;
+    let dep = modules_dep(&out.extra)?;
+    std::fs::write(&out.dep, dep)?;
     Ok(())
 }
 
@@ -222,14 +225,13 @@ pub fn modinfo_field<'a>(ko: &'a [u8], key: &str) -> Option<&'a str> {
 }
 
 /// What the stage left, as image entries.
-fn listing(out: &Path, release: &str) -> Result<Vec<(String, PathBuf, u32)>> {
-    let mut files =
-        vec![(format!("lib/modules/{release}/modules.dep"), out.join("modules.dep"), 0o644)];
-    for (sub, into, mode) in [
-        ("extra", format!("lib/modules/{release}/extra"), 0o644),
-        ("bin", "usr/bin".to_string(), 0o755),
+fn listing(out: &ModuleFiles, release: &str) -> Result<Vec<(String, PathBuf, u32)>> {
+    let mut files = vec![(format!("lib/modules/{release}/modules.dep"), out.dep.clone(), 0o644)];
+    for (folder, into, mode) in [
+        (&out.extra, format!("lib/modules/{release}/extra"), 0o644),
+        (&out.bin, "usr/bin".to_string(), 0o755),
     ] {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(out.join(sub))?
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?
             .map(|e| e.map(|e| e.path()))
             .collect::<std::io::Result<_>>()?;
         entries.sort();

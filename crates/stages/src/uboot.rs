@@ -107,7 +107,7 @@ pub fn build(ctx: &Context, selection: &UbootSelection) -> Result<(Uboot, Outcom
     let out_dir = ctx.layout.uboot_images(&board);
     let uboot = Uboot::in_dir(&out_dir, &board, &ctx.arch.uboot_image);
     let outputs = vec![uboot.rom.clone(), uboot.config.clone()];
-    let done = package.build(fingerprint, out_dir.join(".stamp"), outputs, |build| {
+    let done = package.build(fingerprint, ctx.layout.uboot_stamp(&board), outputs, |build| {
         // the default target of a board with a reset vector is its ROM
         build.build("make", &[])?;
         artifact::copy_atomic(&package.build_dir.join(&ctx.arch.uboot_image), &uboot.rom)?;

@@ -21,6 +21,8 @@ pub struct Xtask {
     pub selection: Selection,
     pub target: PathBuf,
     epoch: u64,
+    /// variables set for the child (ccache's own folder), over the bench's environment
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Xtask {
@@ -34,7 +36,14 @@ impl Xtask {
             selection: selection.clone(),
             target: target.to_path_buf(),
             epoch: ctx.source_date_epoch,
+            env: Vec::new(),
         }
+    }
+
+    /// The same, with `key` set to `value` in the child's environment.
+    pub fn with_env(mut self, key: &str, value: impl Into<std::ffi::OsString>) -> Xtask {
+        self.env.push((key.to_string(), value.into()));
+        self
     }
 
     /// `all`, timed.
@@ -103,6 +112,7 @@ impl Xtask {
             .env(artifact::TIMINGS, &timings)
             // the bench's selection is on the command line: no settings file adds to it
             .env(crate::settings::CONFIG, "")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         let shown = format!("{} {}", subcommand.join(" "), command_args.join(" "));
         let start = Instant::now();

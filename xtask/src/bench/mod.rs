@@ -11,6 +11,7 @@ mod boots;
 mod builds;
 mod child;
 mod common;
+mod kunit;
 mod peers;
 mod report;
 
@@ -76,7 +77,7 @@ pub fn run(flags: flags::Bench) -> Result<()> {
             BenchPart::Rootfs => peers::host_root(&bench, &mut report)?,
             BenchPart::Peers => peers::virtme_ng(&bench, &mut report)?,
             BenchPart::Edit => peers::edit_loop(&bench, &mut report)?,
-            BenchPart::Kunit => peers::kunit_py(&bench, &mut report)?,
+            BenchPart::Kunit => kunit::kunit(&bench, &mut report)?,
             BenchPart::Kselftest => peers::kselftests(&bench, &mut report)?,
             BenchPart::Ccache => builds::ccache(&bench, &mut report)?,
             BenchPart::Bisect => bisect::versus_by_hand(&bench, &built, &mut report)?,

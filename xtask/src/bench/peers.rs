@@ -1,5 +1,5 @@
-//! The parts only run when asked: virtme-ng beside this tool, the kernel hacker's edit loop, and
-//! KUnit beside the kernel's own kunit.py.
+//! The parts only run when asked: virtme-ng beside this tool, and the kernel hacker's edit loop
+//! (KUnit beside kunit.py is `kunit.rs`).
 
 use std::{
     process::{Command, Stdio},
@@ -274,78 +274,6 @@ pub fn edit_loop(bench: &Bench, report: &mut Report) -> Result<()> {
     figure.note = format!(
         "tutorial's way: make {target}, then its command line to the prompt; {}",
         ratio(ours, tutorial, None).1
-    );
-    Ok(())
-}
-
-/// KUnit from the same unpacked tree to results: `test --kunit` from an empty target folder (the
-/// kernel, BusyBox, the images, the boot) against `kunit.py run` (its own config from a
-/// `.kunitconfig` of the same suites, `kernel-config/kunit.config`'s symbols, its build, its
-/// QEMU boot under TCG), each split into where its time went.
-pub fn kunit_py(bench: &Bench, report: &mut Report) -> Result<()> {
-    let ctx = &bench.ctx;
-    let sh = &ctx.sh;
-    let tree = Source::plan(ctx, Package::Kernel)?.tree(ctx)?;
-    let kunit_py = tree.join("tools/testing/kunit/kunit.py");
-    if !kunit_py.is_file() {
-        bail!("bench --only kunit: the kernel tree has no {}", kunit_py.display());
-    }
-    let work = ctx.layout.bench_work("kunit");
-    remove_dir_if_present(&work)?;
-    std::fs::create_dir_all(&work)?;
-    // the same suites: the symbols of the kunit feature's fragment
-    let fragment = stages::context::repo().join("kernel-config/kunit.config");
-    let symbols: String = kconfig::read_fragments(&[fragment])?
-        .concat()
-        .iter()
-        .map(|setting| format!("{setting}\n"))
-        .collect();
-    let kunitconfig = work.join(".kunitconfig");
-    std::fs::write(&kunitconfig, symbols)?;
-    let (build_dir, log) = (work.join("kunit.py-build"), ctx.layout.log("bench-kunit.py"));
-    let (arch, jobs) = (ctx.arch.kunit_py.as_str(), ctx.jobs.to_string());
-    let theirs = exec::run_logged(
-        cmd!(sh, "python3 {kunit_py} run --arch {arch} --build_dir {build_dir} --kunitconfig {kunitconfig} --jobs {jobs} --timeout 900"),
-        &log,
-        "kunit.py run",
-    )?;
-    // kunit.py says where its time went: "Elapsed time: Ts total, Cs configuring, Bs building,
-    // Rs running"
-    let split = std::fs::read_to_string(&log)?
-        .lines()
-        .rev()
-        .find_map(|l| l.split_once("Elapsed time: ").map(|(_, t)| t.trim().to_string()))
-        .unwrap_or_else(|| "no split printed".to_string());
-
-    let mut selection = bench.selection.clone();
-    selection.sources.kernel_source = Some(tree.clone());
-    selection.sources.kernel_version = None;
-    let fresh = work.join("ours");
-    let ours_child = child::Xtask::in_target(&selection, ctx, &fresh);
-    let ours = ours_child.test("tcg", &["--kunit"])?;
-    // the same again with everything built: the boot and the results alone
-    let boot = ours_child.test("tcg", &["--kunit"])?;
-    // issue 36's target for a cold tree
-    let (value, verdict) = ratio(ours, theirs, Some(0.9));
-    let figure = report.seconds(
-        "kunit",
-        format!(
-            "KUnit, tree to results: `test --kunit`, {} profile, empty target",
-            ctx.selection.profile
-        ),
-        ours,
-    );
-    figure.note = format!(
-        "{verdict}; kunit.py run --arch {arch}: {:.0} s ({split}); ours: {:.0} s building (the kernel: built-in suites boot it alone), {:.2} s boot to results",
-        theirs.as_secs_f64(),
-        ours.saturating_sub(boot).as_secs_f64(),
-        boot.as_secs_f64()
-    );
-    report.add(
-        "kunit",
-        "KUnit, tree to results: ours over kunit.py's (target at most 0.9)",
-        value,
-        "x",
     );
     Ok(())
 }
