@@ -927,7 +927,8 @@ pub fn parse() -> Xtask {
     }
     // the settings files' values reach clap as their variables would, where the environment
     // has none
-    let origins = match crate::settings::apply(&command, &stages::context::repo()) {
+    let known = crate::settings::known(&command);
+    let origins = match settings::apply(&known, &stages::context::repo()) {
         Ok(origins) => origins,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -936,7 +937,7 @@ pub fn parse() -> Xtask {
     };
     match Xtask::try_parse() {
         Ok(flags) => {
-            crate::settings::remember(origins);
+            settings::remember(origins);
             with_target(flags, &command)
         }
         Err(err) => {
@@ -962,7 +963,8 @@ pub fn parse() -> Xtask {
 /// and its command when none was given.
 fn with_target(flags: Xtask, command: &clap::Command) -> Xtask {
     let Cmd::Run(Run { target: Some(name), .. }) = &flags.cmd else { return flags };
-    let picked = crate::settings::pick_target(command, &stages::context::repo(), name);
+    let known = crate::settings::known(command);
+    let picked = settings::pick_target(&known, &stages::context::repo(), name);
     let target = picked.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");
         std::process::exit(2);

@@ -60,12 +60,12 @@ fn all_targets(flags: &flags::Run) -> Result<ExitCode> {
     reports.check()?;
     let command = <flags::Xtask as clap::CommandFactory>::command();
     let targets: Vec<engine::targets::Target> =
-        crate::settings::all_targets(&command, &stages::context::repo())?
+        settings::all_targets(&crate::settings::known(&command), &stages::context::repo())?
             .into_iter()
             .map(|t| engine::targets::Target { name: t.name, command: t.command, origin: t.origin })
             .collect();
     // the child reads the settings files itself: what they set here is not its environment
-    let unset = crate::settings::set_from_files();
+    let unset = settings::set_from_files();
     let run = engine::targets::run_each(&std::env::current_exe()?, &targets, &unset)?;
     Ok(ExitCode::from(reports.finish(&run, &mut std::io::stderr(), runner::GUEST_FAILED)))
 }

@@ -111,7 +111,7 @@ impl Xtask {
             .env("SOURCE_DATE_EPOCH", self.epoch.to_string())
             .env(artifact::TIMINGS, &timings)
             // the bench's selection is on the command line: no settings file adds to it
-            .env(crate::settings::CONFIG, "")
+            .env(settings::CONFIG, "")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         let shown = format!("{} {}", subcommand.join(" "), command_args.join(" "));
