@@ -1,15 +1,11 @@
-//! The repo checks itself, as `cargo xtask tidy` and as tests: the README documents every
-//! subcommand, flag and variable; every config fragment parses with a comment saying why; the
-//! tables parse; ARCHITECTURE.md's invariants on code hold (no architecture written into code
-//! outside its table, no output path joined outside the layout, no feature name that
-//! features.toml lacks, no import circle between files); the code is formatted. Every check
-//! takes the tree it reads, so that each is tested on a tree that breaks it (the formatting
-//! check, cargo fmt's own, on the repository only).
+//! `cargo xtask tidy`: the repository's checks (`invariants::repository`), with the command
+//! line the README must describe read from clap.
 
 use std::path::Path;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Result};
 use clap::CommandFactory;
+use invariants::repository::{self, Subcommand};
 
 use crate::flags::Xtask;
 
@@ -17,27 +13,29 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace")
 }
 
-fn read(root: &Path, relative: &str) -> Result<String> {
-    std::fs::read_to_string(root.join(relative)).with_context(|| format!("reading {relative}"))
+/// Every subcommand with its flags and their variables, as clap defines them.
+fn subcommands() -> Vec<Subcommand> {
+    let command = Xtask::command();
+    command
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .map(|sub| Subcommand {
+            name: sub.get_name().to_string(),
+            flags: sub.get_arguments().filter_map(|a| a.get_long()).map(String::from).collect(),
+            variables: sub
+                .get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned())
+                .collect(),
+        })
+        .collect()
 }
 
 /// `cargo xtask tidy`: every check, each failure named.
 pub fn run() -> Result<()> {
-    type Check = (&'static str, fn(&Path) -> Result<()>);
-    let checks: [Check; 9] = [
-        ("README names every subcommand, flag and variable", readme_names_everything),
-        ("README starts with the two set-up commands", readme_starts_with_setup),
-        ("every fragment parses and says why", fragments_say_why),
-        ("the architecture and feature tables parse", tables_parse),
-        ("no architecture outside its table", no_arch_outside_the_table),
-        ("no output path outside the layout", no_path_outside_the_layout),
-        ("no feature that features.toml lacks", no_unknown_feature),
-        ("no import circle, clap only in xtask", no_import_circle),
-        ("code is formatted", code_is_formatted),
-    ];
     let mut failed = 0;
-    for (name, check) in checks {
-        match check(repo()) {
+    for (name, verdict) in repository::checks(repo(), &subcommands()) {
+        match verdict {
             Ok(()) => println!("tidy: ok      {name}"),
             Err(err) => {
                 failed += 1;
@@ -49,269 +47,12 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-/// Whether `text` holds `token` as a whole word: `--uboot` is not mentioned by `--uboot-rom`.
-fn mentions(text: &str, token: &str) -> bool {
-    let is_word = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
-    text.match_indices(token).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + token.len()..].chars().next();
-        !after.is_some_and(is_word) && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
-    })
-}
-
-fn readme_names_everything(root: &Path) -> Result<()> {
-    let readme = read(root, "README.md")?;
-    let command = Xtask::command();
-    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = sub.get_name();
-        ensure!(
-            mentions(&readme, &format!("cargo xtask {name}")),
-            "README.md does not describe `cargo xtask {name}`"
-        );
-        for arg in sub.get_arguments() {
-            if let Some(long) = arg.get_long() {
-                ensure!(
-                    mentions(&readme, &format!("--{long}")),
-                    "README.md does not mention --{long} (of `{name}`)"
-                );
-            }
-            if let Some(env) = arg.get_env() {
-                let env = env.to_string_lossy();
-                ensure!(readme.contains(env.as_ref()), "README.md does not mention {env}");
-            }
-        }
-    }
-    Ok(())
-}
-
-fn readme_starts_with_setup(root: &Path) -> Result<()> {
-    let readme = read(root, "README.md")?;
-    let first_block = readme.split("```").nth(1).context("no code block in README.md")?;
-    ensure!(first_block.contains("cargo xtask all"), "first block: {first_block}");
-    ensure!(first_block.contains("cargo test --workspace"), "first block: {first_block}");
-    ensure!(
-        read(root, ".ci/run")?.contains("cargo test --workspace"),
-        ".ci/run does not run the README's test command"
-    );
-    Ok(())
-}
-
-fn fragments_say_why(root: &Path) -> Result<()> {
-    let mut files = Vec::new();
-    for dir in ["kernel-config", "busybox-config", "uboot-config"] {
-        invariants::files_under(&root.join(dir), &mut files)?;
-    }
-    for path in files {
-        let text = std::fs::read_to_string(&path)?;
-        let settings = kconfig::parse_fragment(&path, &text)?;
-        ensure!(!settings.is_empty(), "{} requests nothing", path.display());
-        let lines: Vec<&str> = text.lines().collect();
-        for setting in settings {
-            let above = lines[..setting.origin.line - 1]
-                .iter()
-                .rev()
-                .take_while(|l| !l.trim().is_empty())
-                .any(|l| l.starts_with("# ") && !l.ends_with(" is not set"));
-            ensure!(above, "{}: {} has no comment saying why", setting.origin, setting.symbol);
-        }
-    }
-    Ok(())
-}
-
-fn tables_parse(root: &Path) -> Result<()> {
-    arch::parse(&read(root, "crates/arch/arches.toml")?)?;
-    stages::features::Catalog::parse(&read(root, "features.toml")?)?;
-    Ok(())
-}
-
-/// Words that name one architecture, from its row: outside the table (and tests, fragments of
-/// that architecture and documentation), code reads them from the row.
-fn arch_words() -> Vec<String> {
-    let mut words = Vec::new();
-    for arch in arch::all() {
-        words.push(format!("\"{}\"", arch.name));
-        words.push(format!("arch/{}/", arch.kernel_arch));
-        words.push(format!("\"{}\"", arch.kernel_image_name()));
-        words.extend([arch.qemu.clone(), arch.console.clone()]);
-        words.extend(arch.cpu().map(String::from));
-        if arch.defconfig != "defconfig" {
-            words.push(arch.defconfig.clone());
-        }
-    }
-    words.sort();
-    words.dedup();
-    words
-}
-
-/// Where an output path may be joined: the layout, which is the README's "Where things go".
-const LAYOUT_FILE: &str = "crates/stages/src/layout.rs";
-
-fn no_arch_outside_the_table(root: &Path) -> Result<()> {
-    invariants::no_word_outside_its_table(root, &arch_words(), &["tidy.rs"])
-}
-
-fn no_path_outside_the_layout(root: &Path) -> Result<()> {
-    // the bench names what it puts in its own scratch folder (`Layout::bench_work`)
-    invariants::no_path_outside_the_layout(root, LAYOUT_FILE, &["tidy.rs", "bench/"])
-}
-
-fn no_unknown_feature(root: &Path) -> Result<()> {
-    let catalog = stages::features::Catalog::parse(&read(root, "features.toml")?)?;
-    let names: Vec<&str> = catalog.features.keys().map(String::as_str).collect();
-    invariants::no_unknown_feature(root, &names)
-}
-
-/// No file reaches itself by its imports, and clap stops at xtask: no library crate depends on it.
-fn no_import_circle(root: &Path) -> Result<()> {
-    invariants::no_import_circle(root)?;
-    for krate in std::fs::read_dir(root.join("crates"))? {
-        let manifest = krate?.path().join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
-        ensure!(!text.contains("clap"), "{}: a library crate depends on clap", manifest.display());
-    }
-    Ok(())
-}
-
-fn code_is_formatted(root: &Path) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = std::process::Command::new(&cargo)
-        .args(["fmt", "--all", "--", "--check", "-l"])
-        .current_dir(root)
-        .output()
-        .context("running cargo fmt")?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if stderr.contains("not installed") || stderr.contains("no such command") {
-        eprintln!("skipped: formatting check, rustfmt is not installed");
-        return Ok(());
-    }
-    ensure!(
-        output.status.success(),
-        "not formatted (run `cargo fmt`):\n{}{stderr}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
-    use super::repo;
-
-    /// A copy of the repository's files a check reads, in a folder of its own, to break.
-    struct Tree(PathBuf);
-
-    impl Tree {
-        fn new(name: &str, files: &[&str]) -> Tree {
-            let root =
-                std::env::temp_dir().join(format!("kardel-tidy-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            for file in files {
-                let to = root.join(file);
-                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                std::fs::copy(repo().join(file), &to).unwrap();
-            }
-            Tree(root)
-        }
-
-        fn edit(&self, file: &str, change: impl Fn(&str) -> String) {
-            let path = self.0.join(file);
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, change(&text)).unwrap();
-        }
-    }
-
-    impl Drop for Tree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    #[track_caller]
-    fn fails(check: fn(&Path) -> anyhow::Result<()>, tree: &Tree, says: &str) {
-        let err = format!("{:#}", check(&tree.0).expect_err("the broken tree passed"));
-        assert!(err.contains(says), "{err}");
-    }
-
-    /// Every check holds on the repository; the formatting check runs cargo fmt on it.
+    /// The README describes the real command line: every subcommand, flag and variable.
     #[test]
-    fn the_repository_passes_every_check() {
-        for check in [
-            super::readme_names_everything,
-            super::readme_starts_with_setup,
-            super::fragments_say_why,
-            super::tables_parse,
-            super::no_arch_outside_the_table,
-            super::no_path_outside_the_layout,
-            super::no_unknown_feature,
-            super::no_import_circle,
-            super::code_is_formatted,
-        ] {
-            check(repo()).unwrap();
-        }
-    }
-
-    #[test]
-    fn a_readme_missing_a_flag_or_a_subcommand_fails() {
-        let tree = Tree::new("readme", &["README.md"]);
-        // every whole-word `--uboot` gone; `--uboot-rom` stays
-        tree.edit("README.md", |t| {
-            let mut out = String::new();
-            let mut rest = t;
-            while let Some(at) = rest.find("--uboot") {
-                let after = rest[at + 7..].chars().next();
-                let whole = !after.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
-                out.push_str(&rest[..at]);
-                out.push_str(if whole { "--u-boot" } else { "--uboot" });
-                rest = &rest[at + 7..];
-            }
-            out + rest
-        });
-        fails(
-            super::readme_names_everything,
-            &tree,
-            "README.md does not mention --uboot (of `run`)",
-        );
-        let tree = Tree::new("readme-config", &["README.md"]);
-        tree.edit("README.md", |t| t.replace("cargo xtask config", "cargo xtask settings"));
-        fails(super::readme_names_everything, &tree, "does not describe `cargo xtask config`");
-    }
-
-    #[test]
-    fn a_readme_that_does_not_start_with_the_two_commands_fails() {
-        let tree = Tree::new("setup", &["README.md", ".ci/run"]);
-        super::readme_starts_with_setup(&tree.0).unwrap();
-        tree.edit(".ci/run", |t| t.replace("cargo test --workspace", "cargo nextest run"));
-        fails(
-            super::readme_starts_with_setup,
-            &tree,
-            ".ci/run does not run the README's test command",
-        );
-        tree.edit("README.md", |t| t.replacen("cargo test --workspace", "cargo nextest run", 1));
-        fails(super::readme_starts_with_setup, &tree, "first block");
-    }
-
-    #[test]
-    fn a_fragment_without_a_why_fails() {
-        let fragments = [
-            "kernel-config/boot.config",
-            "busybox-config/static.config",
-            "uboot-config/tutorial.config",
-        ];
-        let tree = Tree::new("fragments", &fragments);
-        super::fragments_say_why(&tree.0).unwrap();
-        tree.edit("kernel-config/mine.config", |_| "CONFIG_FOO=y\n".into());
-        fails(super::fragments_say_why, &tree, "CONFIG_FOO has no comment saying why");
-        tree.edit("kernel-config/mine.config", |_| "# nothing asked\n".into());
-        fails(super::fragments_say_why, &tree, "requests nothing");
-    }
-
-    #[test]
-    fn a_table_that_does_not_parse_fails() {
-        let tree = Tree::new("tables", &["crates/arch/arches.toml", "features.toml"]);
-        super::tables_parse(&tree.0).unwrap();
-        tree.edit("features.toml", |t| t.replace("workbench = true", "workbnch = true"));
-        fails(super::tables_parse, &tree, "unknown field `workbnch`");
+    fn the_readme_names_every_subcommand_flag_and_variable() {
+        invariants::repository::readme_names_everything(super::repo(), &super::subcommands())
+            .unwrap();
     }
 }

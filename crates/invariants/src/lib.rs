@@ -4,6 +4,8 @@
 //! import circle between files. Each check takes the tree and the table's data, so that each is
 //! tested on a tree that breaks it; `cargo xtask tidy` runs them on the repository.
 
+pub mod repository;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
