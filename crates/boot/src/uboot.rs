@@ -6,11 +6,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, Result};
 use qemu::{Machine, Session};
-use stages::{
-    hostdeps::{self, Step},
-    summary::Summary,
-    uboot, Context, UbootSelection,
-};
+use stages::UbootSelection;
 
 /// Which U-Boot a boot goes through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,32 +23,6 @@ pub enum Choice {
 impl Choice {
     pub fn wanted(&self) -> bool {
         *self != Choice::None
-    }
-
-    /// What can be known wrong before any build: the board, the source, the fragments, the
-    /// host's packages.
-    pub fn check(&self, ctx: &Context, install_deps: bool) -> Result<()> {
-        if let Choice::Built(selection) = self {
-            uboot::check_flags(ctx, selection)?;
-            hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], install_deps)?;
-        }
-        Ok(())
-    }
-
-    /// The ROM, built first where it comes from source ([`Choice::check`] comes first).
-    pub fn rom(&self, ctx: &Context, summary: &mut Summary) -> Result<Option<UbootRom>> {
-        match self {
-            Choice::None => Ok(None),
-            Choice::Rom(rom) => Ok(Some(UbootRom { rom: rom.clone(), bootargs: None })),
-            Choice::Built(selection) => {
-                let built = summary.stage(
-                    "u-boot",
-                    || uboot::build(ctx, selection),
-                    |u| vec![u.rom.clone()],
-                )?;
-                Ok(Some(UbootRom { bootargs: built.bootargs()?, rom: built.rom }))
-            }
-        }
     }
 }
 
@@ -138,8 +108,10 @@ mod tests {
     #[test]
     fn the_fragments_bootargs_are_the_initrd_boots() {
         let repo = stages::context::repo();
-        let fragments: Vec<PathBuf> =
-            uboot::FRAGMENTS.iter().map(|name| repo.join("uboot-config").join(name)).collect();
+        let fragments: Vec<PathBuf> = stages::uboot::FRAGMENTS
+            .iter()
+            .map(|name| repo.join("uboot-config").join(name))
+            .collect();
         let settings = kconfig::read_fragments(&fragments).unwrap().concat();
         let bootargs = settings.iter().find(|s| s.symbol == "CONFIG_BOOTARGS").unwrap();
         for arch in arch::all().filter(|a| !a.uboot_boards.is_empty()) {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use boot::uboot::{Choice, UbootRom};
 use stages::{hostdeps::Step, pipeline, summary::Summary, Context, Selection};
 
 /// A selection's build, ready to boot.
@@ -27,11 +28,37 @@ pub fn for_boot(
     features: &[&str],
 ) -> Result<Prepared> {
     let ctx = context_for(selection, target, options, features)?;
-    choice.check(&ctx, install_deps)?;
+    check_uboot(choice, &ctx, install_deps)?;
     let mut summary = Summary::default();
     let built = pipeline::build_all(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
-    let uboot = choice.rom(&ctx, &mut summary)?;
+    let uboot = uboot_rom(choice, &ctx, &mut summary)?;
     Ok(Prepared { ctx, built, uboot, summary })
+}
+
+/// What can be known wrong about the U-Boot `choice` before any build: the board, the source,
+/// the fragments, the host's packages.
+fn check_uboot(choice: &Choice, ctx: &Context, install_deps: bool) -> Result<()> {
+    if let Choice::Built(selection) = choice {
+        stages::uboot::check_flags(ctx, selection)?;
+        stages::hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Uboot], install_deps)?;
+    }
+    Ok(())
+}
+
+/// The ROM `choice` goes through, built first where it comes from source.
+fn uboot_rom(choice: &Choice, ctx: &Context, summary: &mut Summary) -> Result<Option<UbootRom>> {
+    match choice {
+        Choice::None => Ok(None),
+        Choice::Rom(rom) => Ok(Some(UbootRom { rom: rom.clone(), bootargs: None })),
+        Choice::Built(selection) => {
+            let built = summary.stage(
+                "u-boot",
+                || stages::uboot::build(ctx, selection),
+                |u| vec![u.rom.clone()],
+            )?;
+            Ok(Some(UbootRom { bootargs: built.bootargs()?, rom: built.rom }))
+        }
+    }
 }
 
 /// The context of a boot: the selection's kernel with what `options` and `features` need. The
