@@ -38,6 +38,7 @@ pub fn checks(root: &Path, subcommands: &[Subcommand]) -> Vec<(&'static str, Res
         ("no output path outside the layout", no_path_outside_the_layout(root)),
         ("no feature that features.toml lacks", no_unknown_feature(root)),
         ("no import circle, clap only in xtask", no_import_circle(root)),
+        ("ARCHITECTURE.md names every source file", codemap_names_every_file(root)),
         ("code is formatted", code_is_formatted(root)),
     ]
 }
@@ -161,6 +162,38 @@ pub fn no_import_circle(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// ARCHITECTURE.md's codemap names every source file of `xtask/src` and `crates/*/src` (a
+/// crate's `lib.rs`, `main.rs` and a folder's `mod.rs` are its crate or folder): a file added
+/// without a word on what it is fails.
+pub fn codemap_names_every_file(root: &Path) -> Result<()> {
+    let codemap = read(root, "ARCHITECTURE.md")?;
+    let mut srcs = vec![root.join("xtask/src")];
+    for krate in std::fs::read_dir(root.join("crates"))? {
+        srcs.push(krate?.path().join("src"));
+    }
+    let mut files = Vec::new();
+    for src in srcs.iter().filter(|s| s.is_dir()) {
+        crate::files_under(src, &mut files)?;
+    }
+    files.sort();
+    for file in files {
+        let Some(name) = file.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if !name.ends_with(".rs")
+            || ["lib.rs", "main.rs", "mod.rs", "tests.rs"].contains(&name.as_str())
+        {
+            continue;
+        }
+        ensure!(
+            mentions(&codemap, &name),
+            "ARCHITECTURE.md does not name {} (say what it is in the codemap)",
+            file.strip_prefix(root).unwrap_or(&file).display()
+        );
+    }
+    Ok(())
+}
+
 pub fn code_is_formatted(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = std::process::Command::new(&cargo)
@@ -254,6 +287,7 @@ mod tests {
             super::no_path_outside_the_layout,
             super::no_unknown_feature,
             super::no_import_circle,
+            super::codemap_names_every_file,
             super::code_is_formatted,
         ] {
             check(repo()).unwrap();
@@ -309,6 +343,18 @@ mod tests {
         fails(super::fragments_say_why, &tree, "CONFIG_FOO has no comment saying why");
         tree.edit("kernel-config/mine.config", |_| "# nothing asked\n".into());
         fails(super::fragments_say_why, &tree, "requests nothing");
+    }
+
+    #[test]
+    fn a_source_file_the_codemap_does_not_name_fails() {
+        let tree = Tree::new("codemap", &["ARCHITECTURE.md", "crates/qemu/src/qmp.rs"]);
+        super::codemap_names_every_file(&tree.0).unwrap();
+        tree.edit("crates/qemu/src/vnc.rs", |_| "pub fn f() {}\n".into());
+        fails(
+            super::codemap_names_every_file,
+            &tree,
+            "ARCHITECTURE.md does not name crates/qemu/src/vnc.rs",
+        );
     }
 
     #[test]
