@@ -122,6 +122,14 @@ fn kunit_on_x86_64() {
 
     module_edit_loop(&dir, &example);
     tap_from_a_command(&dir);
+
+    // README's examples as written: the example module's suite fails one case on purpose
+    let examples = common::readme_examples("Test results a CI reads");
+    let here = tempdir("kunit-readme");
+    common::run_readme_examples(&examples, &[0, 0, 1, 0], &here);
+    for report in ["kunit.xml", "kunit.json", "tap.xml"] {
+        assert!(here.join(report).is_file(), "README's example wrote no {report}");
+    }
 }
 
 /// A KUnit author's loop: a test module edited, then its results again. The module is rebuilt

@@ -116,17 +116,13 @@ fn a_command_as_a_lava_job_fails_and_passes_as_it_does_here() {
     let ran = run(xtask(&["lava", &quoting])).ok();
     assert!(ran.stdout().contains("1 cases: 1 passed"), "{}", ran.stdout());
 
-    // README's example, as written there: it passes under LAVA's own dispatcher
-    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
-    let example = readme
-        .lines()
-        .find_map(|l| l.strip_prefix("cargo xtask run --lava-job cmd.yaml -- sh -c '"))
-        .and_then(|l| l.strip_suffix('\''))
-        .expect("README's `run --lava-job cmd.yaml` example");
-    let cmd = job("cmd");
-    run(xtask(&["run", "--lava-job", &cmd, "--", "sh", "-c", example])).ok();
-    let ran = run(xtask(&["lava", &cmd])).ok();
-    assert!(ran.stdout().contains("1 cases: 1 passed"), "{example}: {}", ran.stdout());
+    // README's examples, as written there (`sudo` left off: the tests run as root), and the
+    // command's job it writes passes under LAVA's own dispatcher
+    let examples = common::readme_examples("Past one machine: LAVA jobs");
+    common::run_readme_examples(&examples, &[0, 0, 0, 0], &dir);
+    assert!(dir.join("lava.xml").is_file(), "README's `lava check.yaml --junit lava.xml`");
+    let ran = run(xtask(&["lava", &dir.join("cmd.yaml").display().to_string()])).ok();
+    assert!(ran.stdout().contains("1 cases: 1 passed"), "{}", ran.stdout());
 
     // a kernel that panics: the machine failed, exit 125, the panic line said
     let check = job("check");

@@ -192,3 +192,78 @@ pub fn unprivileged(cmd: Command, dir: &Path) -> Command {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// The commands of the first `sh` block under README's `## heading`, each as the words a shell
+/// would give (`cargo xtask` and `sudo target/debug/xtask` left off, comments dropped): the
+/// examples a test runs as written.
+pub fn readme_examples(heading: &str) -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme.split(&format!("\n## {heading}\n")).nth(1).expect("the README's section");
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    block
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("cargo xtask ").or_else(|| l.strip_prefix("sudo target/debug/xtask "))
+        })
+        .map(shell_words)
+        .collect()
+}
+
+/// A line's words as a POSIX shell splits them: single and double quotes, and a `#` that starts
+/// a word starting a comment (enough for README's examples).
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut in_word) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == c {
+                        break;
+                    }
+                    word.push(q);
+                }
+            }
+            '#' if !in_word => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// Runs README's `examples` as written in `dir` (with `examples/` there, as in the checkout),
+/// each expected to end with its code in `codes`.
+pub fn run_readme_examples(examples: &[Vec<String>], codes: &[i32], dir: &Path) {
+    assert_eq!(examples.len(), codes.len(), "README's examples changed: {examples:?}");
+    let link = dir.join("examples");
+    if !link.exists() {
+        std::os::unix::fs::symlink(repo().join("examples"), &link).unwrap();
+    }
+    for (words, code) in examples.iter().zip(codes) {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let mut command = xtask(&words);
+        command.current_dir(dir);
+        let ran = run(command);
+        assert_eq!(
+            ran.output.status.code(),
+            Some(*code),
+            "README's `cargo xtask {}`:\n{}\n{}",
+            words.join(" "),
+            ran.stdout(),
+            ran.stderr()
+        );
+    }
+}
