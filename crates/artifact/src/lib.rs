@@ -51,6 +51,9 @@ pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
 
 /// Copies `from` to `to` atomically, keeping the permission bits.
 pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    if holds_already(from, to) {
+        return Ok(());
+    }
     write_atomic(to, |out| {
         let mut input = File::open(from).with_context(|| format!("opening {}", from.display()))?;
         io::copy(&mut input, out)
@@ -59,6 +62,32 @@ pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
         out.set_permissions(perms)?;
         Ok(())
     })
+}
+
+/// Whether `to` holds `from`'s bytes and permissions already: a copy would change nothing but
+/// the file's identity, which a saved machine that loaded it is fingerprinted by (a developer's
+/// tree's kernel, made again by a `make` with nothing to do, stays the kernel a warm run restores).
+fn holds_already(from: &Path, to: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(a), Ok(b)) = (fs::metadata(from), fs::metadata(to)) else { return false };
+    if a.len() != b.len() || a.permissions() != b.permissions() || !b.is_file() {
+        return false;
+    }
+    let (Ok(a), Ok(b)) = (File::open(from), File::open(to)) else { return false };
+    let (mut a, mut b) = (io::BufReader::new(a), io::BufReader::new(b));
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = match a.read(&mut x) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return true;
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
 }
 
 /// The variable naming a file where the tool appends the times of its own steps, a JSON object
@@ -135,6 +164,45 @@ impl Fingerprint {
             .unwrap_or(0);
         let identity = format!("{}\0{}\0{mtime}", path.display(), meta.len());
         Ok(self.add(key, identity))
+    }
+
+    /// The identity of every file under `dir` ([`Fingerprint::add_file_identity`]'s: its
+    /// path, size and time), hidden folders (`.git`, in-tree build folders) left out: any file
+    /// written, added, removed or touched under it changes the fingerprint. What `make` would
+    /// look at, without running it: a developer's tree that nothing touched needs no `make`.
+    pub fn add_tree_identity(&mut self, key: &str, dir: &Path) -> Result<&mut Self> {
+        use std::os::unix::fs::MetadataExt;
+        let mut pending = vec![dir.to_path_buf()];
+        let mut files = 0u64;
+        while let Some(folder) = pending.pop() {
+            let mut entries: Vec<fs::DirEntry> = fs::read_dir(&folder)
+                .with_context(|| format!("reading {}", folder.display()))?
+                .collect::<io::Result<_>>()?;
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let name = entry.file_name();
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    if !name.to_string_lossy().starts_with('.') {
+                        pending.push(entry.path());
+                    }
+                    continue;
+                }
+                let meta = fs::symlink_metadata(entry.path())?;
+                let path = entry.path();
+                let relative = path.strip_prefix(dir).unwrap_or(&path);
+                let identity = format!(
+                    "{}\0{}\0{}.{}",
+                    relative.display(),
+                    meta.len(),
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                );
+                self.hasher.update(identity.as_bytes());
+                files += 1;
+            }
+        }
+        Ok(self.add(key, format!("{} files", files)))
     }
 
     pub fn hex(&self) -> String {
@@ -263,6 +331,51 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_trees_identity_changes_with_any_file_but_hidden_folders() {
+        let dir = scratch("tree-identity");
+        fs::create_dir_all(dir.join("lib")).unwrap();
+        fs::create_dir_all(dir.join(".git")).unwrap();
+        fs::write(dir.join("lib/list-test.c"), "a").unwrap();
+        fs::write(dir.join("Makefile"), "m").unwrap();
+        let identity = || {
+            let mut fp = Fingerprint::new("tree");
+            fp.add_tree_identity("tree", &dir).unwrap();
+            fp.hex()
+        };
+        let first = identity();
+        assert_eq!(identity(), first, "nothing touched");
+        fs::write(dir.join(".git/index"), "i").unwrap();
+        assert_eq!(identity(), first, "a hidden folder is not the tree's");
+        fs::write(dir.join("lib/list-test.c"), "b").unwrap();
+        let edited = identity();
+        assert_ne!(edited, first, "an edit");
+        fs::write(dir.join("lib/new.c"), "n").unwrap();
+        assert_ne!(identity(), edited, "a file added");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_copy_of_the_same_bytes_leaves_the_file_as_it_was() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = scratch("copy-same");
+        let (from, to) = (dir.join("bzImage"), dir.join("out"));
+        fs::write(&from, vec![7u8; 200_000]).unwrap();
+        copy_atomic(&from, &to).unwrap();
+        let inode = fs::metadata(&to).unwrap().ino();
+        // the same bytes again (a make with nothing to do): the copy keeps its identity
+        copy_atomic(&from, &to).unwrap();
+        assert_eq!(fs::metadata(&to).unwrap().ino(), inode);
+        // one byte different, far in: a new file
+        let mut changed = vec![7u8; 200_000];
+        changed[150_000] = 8;
+        fs::write(&from, &changed).unwrap();
+        copy_atomic(&from, &to).unwrap();
+        assert_ne!(fs::metadata(&to).unwrap().ino(), inode);
+        assert_eq!(fs::read(&to).unwrap(), changed);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

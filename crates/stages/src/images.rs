@@ -116,7 +116,6 @@ pub fn build(
         stamp: ctx.layout.images_stamp(ctx.selection.compression, variant.as_deref()),
         outputs: images.all(),
         lock: ctx.layout.lock_for(&ctx.layout.image_set(variant.as_deref())),
-        always: false,
     };
     let prepare = || match tree {
         Some(tree) => Ok(tree),

@@ -104,7 +104,6 @@ pub fn build(ctx: &Context, kernel: &Kernel) -> Result<(Modules, Outcome)> {
         stamp: out.stamp.clone(),
         outputs: vec![out.dep.clone()],
         lock: ctx.layout.lock_for(&out.dir),
-        always: false,
     };
     let lock = stage.lock.clone();
     let work = ctx.layout.modules_build(&variant);

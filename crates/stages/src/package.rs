@@ -162,14 +162,19 @@ impl<'a> Package<'a> {
         outputs: Vec<PathBuf>,
         produce: impl FnOnce(OutOfTree<'a>) -> Result<()>,
     ) -> Result<Done> {
+        let mut fingerprint = fingerprint;
+        if self.source.is_mutable_tree() {
+            // a developer's own tree changes under us: what is in it now is in the fingerprint
+            // (every file's path, size and time), so that make runs when a file changed and a
+            // run that changed nothing costs a walk of the tree, not a make with nothing to do
+            fingerprint.add_tree_identity("tree", &self.source.tree(self.ctx)?)?;
+        }
         let stage = Stage {
             label: format!("the {} build", self.label),
             fingerprint,
             stamp,
             outputs,
             lock: self.ctx.layout.lock_for(&self.build_dir),
-            // a developer's own unpacked tree changes under us: its builds always run make
-            always: self.source.is_mutable_tree(),
         };
         stage.run(|| self.configured(), produce)
     }

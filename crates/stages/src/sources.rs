@@ -73,7 +73,8 @@ impl Source {
         Ok(Source { origin, identity })
     }
 
-    /// A developer's own unpacked tree changes under us: its builds always run `make`.
+    /// A developer's own unpacked tree changes under us: its builds fingerprint what is in it
+    /// (`Package::build`).
     pub fn is_mutable_tree(&self) -> bool {
         matches!(self.origin, fetch::Source::LocalTree(_))
     }

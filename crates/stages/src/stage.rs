@@ -35,8 +35,6 @@ pub struct Stage {
     /// every output: a missing one makes the stage run
     pub outputs: Vec<PathBuf>,
     pub lock: PathBuf,
-    /// run even with a fresh stamp: a developer's own source tree changes under us
-    pub always: bool,
 }
 
 /// What a stage left: whether it ran, and the fingerprint later stages depend on.
@@ -56,7 +54,7 @@ impl Stage {
         let stamp = Stamp::new(&self.stamp);
         let fingerprint = self.fingerprint.hex();
         let outputs: Vec<&std::path::Path> = self.outputs.iter().map(PathBuf::as_path).collect();
-        if !self.always && stamp.is_fresh(&self.fingerprint, &outputs) {
+        if stamp.is_fresh(&self.fingerprint, &outputs) {
             return Ok(Done { outcome: Outcome::Reused, fingerprint });
         }
         let prepared = prepare()?;
@@ -89,7 +87,6 @@ mod tests {
             stamp: dir.join("stamp"),
             outputs: vec![dir.join("out")],
             lock: dir.join("lock"),
-            always: false,
         }
     }
 
