@@ -103,32 +103,9 @@ pub fn all(flags: flags::Build) -> Result<()> {
 
 /// `cargo xtask deps [--install]`.
 pub fn deps(flags: flags::Deps) -> Result<()> {
-    let sh = xshell::Shell::new()?;
     let arch = arch::Arch::get(&flags.arch()?)?;
-    if !flags.packages.is_empty() {
-        let packages: Vec<&str> =
-            flags.packages.iter().flat_map(|p| p.split_whitespace()).collect();
-        hostdeps::install_packages(&sh, &packages)?;
-    }
-    hostdeps::ensure(&sh, arch, &hostdeps::ALL_STEPS, flags.install)?;
-    println!(
-        "host packages: everything the build, the images and QEMU need for {} is installed",
-        arch.name
-    );
-    if flags.lava {
-        hostdeps::ensure(&sh, arch, &[Step::Lava, Step::LavaExt4], flags.install)?;
-        println!(
-            "LAVA: its dispatcher (lava-run), its schemas and libguestfs's kernel are installed"
-        );
-    }
-    match stages::ccache::find_program() {
-        Some(program) => println!("ccache: {} (every compile goes through it)", program.display()),
-        None => println!(
-            "ccache: not installed (optional: a compile cache, so that no build compiles the same \
-             code twice; apt-get install ccache, dnf install ccache, pacman -S ccache)"
-        ),
-    }
-    Ok(())
+    let (packages, install, lava) = (&flags.packages, flags.install, flags.lava);
+    engine::deps::deps(&engine::deps::Deps { arch, packages, install, lava })
 }
 
 /// Cargo's target folder. `CARGO_TARGET_DIR` answers without asking cargo, and so does the

@@ -2,12 +2,7 @@
 //! checks what the tutorial shows. Every failure prints the guest's console.
 
 use anyhow::{Context as _, Result};
-use boot::{
-    boots::{self, Boot},
-    checks,
-    machine::{self, Request, Speed},
-    timeline, uboot,
-};
+use boot::{boots, uboot};
 
 use crate::{build::for_boot, flags, lava};
 
@@ -20,55 +15,18 @@ pub fn run(flags: flags::Check) -> Result<()> {
             .with_context(|| format!("--timeline {}", path.display()))?;
     }
     let options = flags.machine.options(None)?;
-    let chosen: Vec<&Boot> = match flags.image.boot_name() {
-        Some(name) if !flags.all => vec![boots::by_name(name)],
-        _ => boots::BOOTS.iter().collect(),
+    let asked = engine::check::Check {
+        boots: match flags.image.boot_name() {
+            Some(name) if !flags.all => vec![boots::by_name(name)],
+            _ => boots::BOOTS.iter().collect(),
+        },
+        uboot: flags.uboot.choice(),
+        tutorial_machine: flags.tutorial_machine,
+        timeline: flags.timeline.as_deref(),
     };
-    let engine::prepare::Prepared { ctx, built, uboot, summary } =
-        for_boot(&flags.build, &options, &flags.uboot.choice(), &[])?;
-    eprint!("{}", summary.render());
-    // through U-Boot the boot is the author's `run.sh -u`, kernel log and all
-    let tutorial = flags.tutorial_machine || uboot.is_some();
-    let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
-    let mut pictured = Vec::new();
-    for boot in chosen {
-        let mut machine = machine::machine(&ctx, &built, &Request::new(boot, speed), &options)?;
-        if let Some(uboot) = &uboot {
-            uboot::through(&mut machine, uboot);
-        }
-        let mut session = machine::spawn(&ctx, &machine, boot)?;
-        let through_uboot = match &uboot {
-            Some(uboot) => uboot::through_uboot(&mut session, &machine, uboot),
-            None => Ok(()),
-        };
-        let (to_ready, notes) = through_uboot
-            .and_then(|()| {
-                checks::as_the_tutorial_shows(
-                    &mut session,
-                    &built.kernel.release,
-                    boot,
-                    &mut pictured,
-                )
-            })
-            // a failure names the image and the command line; the console report is in the error
-            .with_context(|| format!("check {} failed: {}", boot.name, session.command_line()))?;
-        println!(
-            "check {}: ok, console prompt {:.2}s after QEMU started",
-            boot.name,
-            to_ready.as_secs_f64()
-        );
-        for note in notes {
-            println!("    {note}");
-        }
-    }
-    if let Some(path) = &flags.timeline {
-        let picture =
-            timeline::render(&format!("{} boots, time to the prompt", ctx.arch.name), &pictured);
-        artifact::user_file::write(path, picture.as_bytes())
-            .with_context(|| format!("--timeline {}", path.display()))?;
-        println!("timeline: {}", path.display());
-    }
-    Ok(())
+    let selection = flags.build.selection()?;
+    let target = crate::build::target_dir()?;
+    engine::check::check(&selection, target, flags.build.install_deps, &options, &asked)
 }
 
 /// `check --lava-job FILE`: the checks of one image written as a LAVA job, not run here.

@@ -1,5 +1,6 @@
 //! `cargo xtask`: parses flags and wires the crates together. The engine lives in crates/
-//! (`stages` builds, `boot` boots); each arm below is one call into a command file.
+//! (`stages` builds, `boot` boots, `engine` does each command's work); each arm below is one
+//! call into a command file.
 
 mod bench;
 mod bisect;

@@ -1,23 +1,14 @@
 //! `cargo xtask run`: the tutorial's QEMU command line on this terminal, or a command run in the
 //! guest whose output and exit code are the run's.
 
-use std::{
-    process::ExitCode,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{process::ExitCode, time::Duration};
 
 use anyhow::{bail, Result};
-
-use boot::{
-    boots,
-    machine::{self, Init, Request, Speed},
-    runner, uboot,
-};
-use stages::{pipeline, Context};
+use boot::{boots, runner};
+use engine::run::Ended;
 
 use crate::{
-    build::{context, for_boot},
+    build::{self, for_boot},
     flags,
 };
 
@@ -91,161 +82,50 @@ fn interactive(flags: flags::Run) -> Result<()> {
     let Some(name) = flags.image.boot_name() else {
         bail!("choose an image to boot: --initrd, --initramfs or --hello (or give a command after --)");
     };
-    let boot = boots::by_name(name);
-    let choice = flags.uboot.choice();
-    if choice.wanted() && flags.fast {
-        bail!("--fast boots with qboot as the firmware: it cannot go through U-Boot");
-    }
+    let asked = engine::run::Interactive {
+        boot: boots::by_name(name),
+        uboot: flags.uboot.choice(),
+        fast: flags.fast,
+        dry_run: flags.dry_run,
+        gdb: flags.gdb,
+    };
+    let (selection, target) = (flags.build.selection()?, build::target_dir()?);
     let options = flags.machine_options()?;
-    let engine::prepare::Prepared { ctx, built, uboot, .. } =
-        for_boot(&flags.build, &options, &choice, &[])?;
-    let speed = if flags.fast { Speed::Fast } else { Speed::Tutorial };
-    // a dry run prints what would run, and probing KVM would start a QEMU
-    let request = Request { probe_accel: !flags.dry_run, ..Request::new(boot, speed) };
-    let mut machine = machine::machine(&ctx, &built, &request, &options)?;
-    announce_gdb(&ctx, &built, flags.gdb);
-    if let Some(uboot) = &uboot {
-        uboot::through(&mut machine, uboot);
-    }
-    if flags.dry_run {
-        println!("{}", qemu::command_line(&machine));
-        return Ok(());
-    }
-    match &uboot {
-        Some(uboot) if !uboot.boots_by_itself(&machine) => eprintln!(
-            "U-Boot: press Enter at \"Hit any key to stop autoboot\", then type at its => prompt:\n  {}",
-            uboot::uboot_commands(&machine).join("\n  ")
-        ),
-        Some(_) => eprintln!(
-            "U-Boot boots by itself when its countdown ends (qfw load, zboot: README, \"Through \
-             U-Boot\")"
-        ),
-        None => {}
-    }
-    // the hello program prints its line and then sleeps for ever: with no one at a terminal to
-    // quit QEMU (a script, `</dev/null`), the run ends at the line
-    if let (boots::Ready::Prints(line), None, None) = (boot.ready, &uboot, flags.gdb) {
-        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            let mut session = machine::spawn(&ctx, &machine, boot)?;
-            let printed = machine::wait_ready(&mut session, boot);
-            let transcript = session.transcript();
-            print!("{transcript}");
-            if !transcript.ends_with('\n') {
-                println!();
-            }
-            drop(session);
-            printed?;
-            eprintln!("{line:?} printed; its program sleeps for ever and stdin is not a terminal: stopped QEMU");
-            return Ok(());
-        }
-    }
-    let status = qemu::run_interactive(&machine)?;
-    if !status.success() {
-        bail!("qemu exited with {status}");
-    }
-    Ok(())
+    engine::run::interactive(&selection, target, flags.build.install_deps, &options, &asked)
 }
 
+/// `run -- CMD` (`engine::run::command`): its exit code the run's, or its results reported.
 fn command(flags: &flags::Run) -> Result<ExitCode> {
-    let boot = boots::by_name(flags.image.boot_name().unwrap_or("initramfs"));
-    if boot.init.is_none() {
-        bail!("--{} runs its own /init and no command: use --initramfs or --initrd", boot.name);
-    }
-    let choice = flags.uboot.choice();
-    if choice.wanted() {
+    if flags.uboot.choice().wanted() {
         bail!("--uboot and --uboot-rom boot to a shell (run, check), not to a command");
     }
-    let options = flags.machine_options()?;
-    let engine::prepare::Prepared { ctx, built, .. } =
-        for_boot(&flags.build, &options, &choice, &[])?;
-    let request = Request {
-        init: Init::Runner,
-        probe_accel: !flags.dry_run,
-        // the run's stderr is the command's
-        announce: flags.verbose || flags.dry_run,
-        ..Request::new(boot, Speed::Fast)
-    };
-    let machine = machine::machine(&ctx, &built, &request, &options)?;
-    announce_gdb(&ctx, &built, flags.gdb);
-    if flags.dry_run {
-        println!("{}", qemu::command_line(&machine));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut options = runner::Options {
+    let asked = engine::run::Command {
+        argv: flags.command.clone(),
+        boot: boots::by_name(flags.image.boot_name().unwrap_or("initramfs")),
+        timeout: Duration::from_secs(flags.timeout),
         verbose: flags.verbose,
-        waits_for_debugger: flags.gdb.is_some(),
-        warm: !flags.cold,
-        folder: options.root.as_deref().and_then(|root| {
-            boot::user_root::guest_folder(root, &std::env::current_dir().ok()?.canonicalize().ok()?)
-        }),
-        ..runner::Options::for_command(&ctx, &options, Duration::from_secs(flags.timeout))
+        cold: flags.cold,
+        dry_run: flags.dry_run,
+        gdb: flags.gdb,
+        results: flags.tap || flags.reports.wanted(),
     };
-    if !(flags.tap || flags.reports.wanted()) {
-        let outcome = runner::run(&ctx, machine, &flags.command, options);
-        if let Some(failure) = outcome.failure() {
-            eprintln!("error: {}", failure.message);
+    let (selection, target) = (flags.build.selection()?, build::target_dir()?);
+    let options = flags.machine_options()?;
+    let ended =
+        engine::run::command(&selection, target, flags.build.install_deps, &options, &asked)?;
+    Ok(ExitCode::from(match ended {
+        Ended::DryRun => 0,
+        Ended::Exited(code) => code,
+        Ended::Results(run) => {
+            flags.reports.paths().finish(&run, &mut std::io::stderr(), runner::GUEST_FAILED)
         }
-        return Ok(ExitCode::from(outcome.exit_code()));
-    }
-    let copy = Arc::new(Mutex::new(Vec::new()));
-    options.stdout =
-        Box::new(engine::reports::Tee { out: std::io::stdout(), copy: Arc::clone(&copy) });
-    let outcome = runner::run(&ctx, machine, &flags.command, options);
-    let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
-    let machine_failure = outcome.failure().map(|failure| failure.message.clone());
-    let mut run =
-        results::Run::new(&flags.command.join(" "), results::parse(&stdout), machine_failure);
-    let code = outcome.exit_code();
-    if outcome.failure().is_none() && code != 0 {
-        run.passed = false;
-        run.problems.push(format!("the command exited with {code}"));
-    }
-    let code = flags.reports.paths().finish(&run, &mut std::io::stderr(), runner::GUEST_FAILED);
-    Ok(ExitCode::from(code))
-}
-
-/// `--gdb`: the gdb command that attaches to the stopped guest.
-fn announce_gdb(ctx: &Context, built: &pipeline::Built, port: Option<u16>) {
-    let Some(port) = port else { return };
-    let build = &built.kernel.build_dir;
-    eprintln!(
-        "gdb: the guest waits for a debugger on 127.0.0.1:{port}; attach with\n  cargo xtask gdb \
-         --arch {} --profile {} --port {port}\nor\n  {}",
-        ctx.arch.name,
-        ctx.selection.profile,
-        qemu::shell_line(&boot::gdb::argv(ctx.arch, build, port, &[])),
-    );
+    }))
 }
 
 /// `cargo xtask gdb`: gdb on the debug kernel of the same selection, attached to the guest. This
 /// program becomes gdb, so that gdb alone owns the terminal: Ctrl-C stops the guest and gives
 /// gdb's prompt back, as in a plain `gdb`.
 pub fn gdb(flags: flags::Gdb) -> Result<()> {
-    if !boot::gdb::stub_listening(flags.port) {
-        bail!(
-            "no guest waits for gdb on 127.0.0.1:{port}: start one with `cargo xtask run --gdb={port}` \
-             (in another terminal)",
-            port = flags.port
-        );
-    }
-    let mut ctx = context(&flags.build)?;
-    ctx.add_features(&["debug"]);
-    let build = stages::kernel::build_dir(&ctx)?;
-    let vmlinux = build.join("vmlinux");
-    if !vmlinux.is_file() {
-        bail!(
-            "no debug kernel at {}: start the guest with `cargo xtask run --gdb` first",
-            vmlinux.display()
-        );
-    }
-    let argv = boot::gdb::argv(ctx.arch, &build, flags.port, &flags.gdb_args);
-    eprintln!("$ {}", qemu::shell_line(&argv));
-    let err = std::os::unix::process::CommandExt::exec(
-        std::process::Command::new(&argv[0]).args(&argv[1..]),
-    );
-    bail!(
-        "cannot start {} ({err}): install it (Debian: gdb, or gdb-multiarch for another \
-         architecture's kernel)",
-        argv[0].to_string_lossy()
-    )
+    let (selection, target) = (flags.build.selection()?, build::target_dir()?);
+    engine::run::gdb(&selection, target, flags.port, &flags.gdb_args)
 }

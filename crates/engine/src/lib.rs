@@ -4,8 +4,11 @@
 //! own ([`targets`]), and the reports a CI reads ([`reports`]). `xtask` parses flags into these
 //! values once and calls one function per command; nothing here knows a flag's parser.
 
+pub mod check;
+pub mod deps;
 pub mod kselftest;
 pub mod kunit;
 pub mod prepare;
 pub mod reports;
+pub mod run;
 pub mod targets;

@@ -404,7 +404,8 @@ mod tests {
         // the file's own settings leave the targets out
         check(text, &[("KARDEL_PROFILE", "tiny", "kardel.toml:1")]);
         let found = targets(text, "kardel.toml", &table()).unwrap();
-        let summary: Vec<(&str, Vec<(&str, &str, &str)>, Vec<&str>)> = found
+        type Row<'a> = (&'a str, Vec<(&'a str, &'a str, &'a str)>, Vec<&'a str>);
+        let summary: Vec<Row> = found
             .iter()
             .map(|t| {
                 let settings = t

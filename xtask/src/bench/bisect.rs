@@ -102,9 +102,14 @@ fn ours(bench: &Bench, work: &Path, history: &History, expected: &str) -> Result
         // BusyBox and the images built before the clock starts, as the script's initramfs is:
         // the bisect boots the ones of the target folder it runs from
         bisecting.rootfs()?;
-        let ran = bisecting
-            .bisect(&["--good", &history.base, "--bad", "main"], &["sh", "-c", REGRESSION_CHECK])?;
-        if !ran.stdout.contains(&format!("first bad commit: {expected}")) {
+        // the answer from the bisect's report, not from its summary for people
+        let json = work.join("bisect.json");
+        let json_arg = json.display().to_string();
+        let ends = ["--good", history.base.as_str(), "--bad", "main", "--json", &json_arg];
+        let ran = bisecting.bisect(&ends, &["sh", "-c", REGRESSION_CHECK])?;
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+        let named = report["first_bad"]["hash"].as_str().unwrap_or_default();
+        if named.is_empty() || !(named.starts_with(expected) || expected.starts_with(named)) {
             bail!("our bisect named another commit than {expected}:\n{}", ran.stdout);
         }
         Ok(Ours { took: ran.elapsed, checkout: ran.timing("checkout")? })
