@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use fetch::Package;
 use stages::{
     busybox,
@@ -108,38 +108,9 @@ pub fn deps(flags: flags::Deps) -> Result<()> {
     engine::deps::deps(&engine::deps::Deps { arch, packages, install, lava })
 }
 
-/// Cargo's target folder. `CARGO_TARGET_DIR` answers without asking cargo, and so does the
-/// folder cargo built this program into (`<target>/<profile>/xtask`, cargo's `CACHEDIR.TAG` at
-/// its top): `cargo metadata` costs 40 ms of every `run -- CMD`. Otherwise cargo_metadata reads
-/// it (it knows about `build.target-dir` in config files).
+/// Cargo's target folder (`engine::target_dir`).
 pub fn target_dir() -> Result<PathBuf> {
-    let repo = stages::context::repo();
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        return Ok(if dir.is_absolute() { dir } else { repo.join(dir) });
-    }
-    if let Some(dir) = built_into() {
-        return Ok(dir);
-    }
-    let mut command = cargo_metadata::MetadataCommand::new();
-    // the cargo that runs `cargo xtask`, even when it is not on PATH
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        command.cargo_path(cargo);
-    }
-    let metadata = command
-        .manifest_path(repo.join("Cargo.toml"))
-        .no_deps()
-        .exec()
-        .context("asking cargo for the target folder (cargo metadata)")?;
-    Ok(metadata.target_directory.into_std_path_buf())
-}
-
-/// The target folder this program was built into, if it runs from one: the folder above its
-/// profile folder, holding the `CACHEDIR.TAG` cargo writes there.
-fn built_into() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let target = exe.parent()?.parent()?;
-    target.join("CACHEDIR.TAG").is_file().then(|| target.to_path_buf())
+    engine::target_dir()
 }
 
 /// What a boot needs, built into cargo's target folder (`engine::prepare::for_boot`): the

@@ -61,15 +61,22 @@ pub fn run(flags: flags::Test) -> Result<ExitCode> {
     }))
 }
 
-/// `test --kunit --lava-job FILE`: the KUnit kernel's boot written as a LAVA job, a case per
-/// suite, not run here.
-fn kunit_job(flags: &flags::Test, glob: &str) -> Result<()> {
+/// The job's boot (the initramfs) and machine for `test --lava-job`, refused with reports (the
+/// job is run, and reported, by `cargo xtask lava`) or a path that cannot be written.
+fn job_boot(flags: &flags::Test) -> Result<(&'static boot::boots::Boot, boot::Options)> {
     if flags.reports.wanted() {
         bail!("--lava-job writes a job: `cargo xtask lava FILE --junit ...` reports its results");
     }
     let boot = boots::by_name("initramfs");
-    let mut options = crate::lava::job_options(&flags.machine, boot)?;
+    let options = crate::lava::job_options(&flags.machine, boot)?;
     flags.lava.check_path()?;
+    Ok((boot, options))
+}
+
+/// `test --kunit --lava-job FILE`: the KUnit kernel's boot written as a LAVA job, a case per
+/// suite, not run here.
+fn kunit_job(flags: &flags::Test, glob: &str) -> Result<()> {
+    let (boot, mut options) = job_boot(flags)?;
     options.append.extend(kunit::kernel_args(glob));
     let prepared = build::for_boot(&flags.build, &options, &boot::uboot::Choice::None, &["kunit"])?;
     let tests = lava::boots::kunit_tests(!flags.build.modules.is_empty());
@@ -79,21 +86,11 @@ fn kunit_job(flags: &flags::Test, glob: &str) -> Result<()> {
 /// `test --kselftest [TARGETS] --lava-job FILE`: the same tests, built here, written as a LAVA
 /// job whose cases are the tests; not run here.
 fn kselftest_job(flags: &flags::Test, targets: &[String]) -> Result<()> {
-    if flags.reports.wanted() {
-        bail!("--lava-job writes a job: `cargo xtask lava FILE --junit ...` reports its results");
-    }
-    let boot = boots::by_name("initramfs");
-    let options = crate::lava::job_options(&flags.machine, boot)?;
-    flags.lava.check_path()?;
-    let (selection, install_deps) = (flags.build.selection()?, flags.build.install_deps);
-    let (_, Some(prepared)) = engine::kselftest::build(
-        &selection,
-        build::target_dir()?,
-        install_deps,
-        targets,
-        &options,
-    )?
-    else {
+    let (boot, options) = job_boot(flags)?;
+    let (selection, target) = (flags.build.selection()?, build::target_dir()?);
+    let install_deps = flags.build.install_deps;
+    let built = engine::kselftest::build(&selection, target, install_deps, targets, &options)?;
+    let Some(prepared) = built.1 else {
         bail!("no kselftest target built: nothing to write as a job");
     };
     let tests = lava::boots::kselftest_tests(&boot::kselftest::command(flags.kselftest_timeout));
