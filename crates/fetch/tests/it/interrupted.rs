@@ -36,6 +36,14 @@ fn child_of_interrupted_download_leaves_nothing_behind() {
     if !is_child(CHILD) {
         return;
     }
+    // a shell that starts the tests in the background without job control has them ignore
+    // SIGINT (POSIX), and the child would inherit that: what is tested is what a kill by the
+    // signal leaves, so the child takes the signals' default action
+    // SAFETY: resetting two signals' dispositions, before any thread of the child's own
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    }
     let mut fetcher = Fetcher::new(child_env("CACHE"));
     fetcher.stall_timeout = Duration::from_secs(30);
     let _ = fetcher.fetch(&pin(child_env("URL")));
