@@ -128,9 +128,9 @@ pub fn bisect(plan: &Plan) -> Result<Bisected> {
     selection.sources.kernel_version = None;
     selection.sources.kernel_sha256 = None;
     selection.sources.kernel_tree_is_the_tools = true;
-    let mut ctx = Context::new(&selection, home.target.clone())?;
+    let mut ctx =
+        Context::with_features(&selection, home.target.clone(), &options.needed_features())?;
     ctx.layout = ctx.layout.clone().with_runs_of(&user_layout);
-    ctx.add_features(&options.needed_features());
 
     let (good, bad) = checkout.ends()?;
     artifact::record_timing("checkout", checkout_took.as_secs_f64());

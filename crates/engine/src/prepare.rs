@@ -69,8 +69,7 @@ pub fn context_for(
     options: &boot::Options,
     features: &[&str],
 ) -> Result<Context> {
-    let mut ctx = Context::new(selection, target)?;
-    ctx.add_features(&options.needed_features());
-    ctx.add_features(features);
-    Ok(ctx)
+    let mut asked = options.needed_features();
+    asked.extend_from_slice(features);
+    Context::with_features(selection, target, &asked)
 }

@@ -199,8 +199,7 @@ pub fn gdb(selection: &Selection, target: PathBuf, port: u16, gdb_args: &[String
              (in another terminal)"
         );
     }
-    let mut ctx = Context::new(selection, target)?;
-    ctx.add_features(&["debug"]);
+    let ctx = Context::with_features(selection, target, &["debug"])?;
     let build = stages::kernel::build_dir(&ctx)?;
     let vmlinux = build.join("vmlinux");
     if !vmlinux.is_file() {

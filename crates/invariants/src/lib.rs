@@ -172,10 +172,10 @@ fn joins(line: &str, name: &str) -> bool {
     })
 }
 
-/// String literals on lines that name features (`add_features(&["debug"])`, `needs: &["boot"]`,
+/// String literals on lines that name features (`with_features(s, t, &["debug"])`, `needs: &["boot"]`,
 /// `needs.push("share")`, `.feature("net")`): each must be one of `features` (features.toml's).
 pub fn no_unknown_feature(root: &Path, features: &[&str]) -> Result<()> {
-    let contexts = ["add_features(", "needs: &[", "needs.push(", ".feature("]; // tidy: allow
+    let contexts = ["add_features(", "with_features(", "needs: &[", "needs.push(", ".feature("]; // tidy: allow
     for file in code(root)? {
         for (line, text) in file.lines() {
             if !contexts.iter().any(|c| text.contains(c)) {
@@ -370,6 +370,9 @@ mod tests {
             err.to_string().ends_with("lib.rs:1: names a feature `sound` that features.toml lacks"),
             "{err}"
         );
+        let err =
+            broken("Context::with_features(&s, t, &[\"kunitt\"])?;\n").features().unwrap_err();
+        assert!(err.to_string().contains("`kunitt`"), "{err}");
         let err = broken("needs.push(\"shares\");\n").features().unwrap_err();
         assert!(err.to_string().contains("`shares`"), "{err}");
         broken("ctx.add_features(&[\"debug\"]);\nneeds: &[\"boot\", \"ramdisk\"],\n")

@@ -52,6 +52,17 @@ pub fn repo() -> PathBuf {
 impl Context {
     /// `selection` building into `target` (cargo's target folder, or the benchmark's own).
     pub fn new(selection: &Selection, target: PathBuf) -> Result<Context> {
+        Context::with_features(selection, target, &[])
+    }
+
+    /// `selection` building into `target`, its kernel with `features` too where the profile
+    /// lacks them (what a boot's options need, KUnit's): the kernel's flavour, and so every
+    /// path that names it, is decided here, once; nothing changes it afterwards.
+    pub fn with_features(
+        selection: &Selection,
+        target: PathBuf,
+        features: &[&str],
+    ) -> Result<Context> {
         let repo = repo();
         let arch = Arch::get(&selection.arch)?;
         let profile = Catalog::builtin().profile(&selection.profile)?;
@@ -100,6 +111,7 @@ impl Context {
         if !ctx.selection.modules.is_empty() {
             ctx.add_features(&["modules"]);
         }
+        ctx.add_features(features);
         ctx.check_inputs()?;
         ctx.ccache = Ccache::resolve(
             ctx.selection.ccache,
@@ -145,10 +157,8 @@ impl Context {
     pub fn without_modules(&self) -> Result<Context> {
         let mut selection = self.selection.clone();
         selection.modules.clear();
-        let mut plain = Context::new(&selection, self.layout.target().to_path_buf())?;
         let asked: Vec<&str> = self.asked_features.iter().map(String::as_str).collect();
-        plain.add_features(&asked);
-        Ok(plain)
+        Context::with_features(&selection, self.layout.target().to_path_buf(), &asked)
     }
 
     /// The kernel's fragments in the order they apply: the profile's, then the user's.
@@ -175,7 +185,7 @@ impl Context {
     /// lacks them: a workbench feature brings the profile's whole workbench flavour.
     /// The kernel follows from everything asked so far, in whatever order it was asked (a
     /// module, then KUnit, is KUnit's kernel with modules).
-    pub fn add_features(&mut self, features: &[&str]) {
+    pub(crate) fn add_features(&mut self, features: &[&str]) {
         self.asked_features.extend(features.iter().map(|f| f.to_string()));
         let wanted: Vec<&str> = self.asked_features.iter().map(String::as_str).collect();
         self.extra_features = features::extra_features(Catalog::builtin(), self.profile, &wanted);

@@ -345,8 +345,8 @@ pub fn feature_costs(bench: &Bench, report: &mut Report) -> Result<()> {
             }
         }
     }
-    let mut debug_ctx = Context::new(&bench.selection, user.layout.target().to_path_buf())?;
-    debug_ctx.add_features(&["debug"]);
+    let target = user.layout.target().to_path_buf();
+    let debug_ctx = Context::with_features(&bench.selection, target, &["debug"])?;
     let (debug, _) = stages::kernel::build(&debug_ctx)?;
     let (plain_kernel, _) = stages::kernel::build(user)?;
     let name = user.arch.kernel_image_name();

@@ -273,8 +273,7 @@ fn example_module(work: &Path) -> Result<PathBuf> {
 /// What ccache did for the KUnit kernel a child built into `target` (from the stats log the
 /// build left there, not from what the child printed).
 fn kunit_kernel_ccache(selection: &Selection, target: &Path) -> Result<String> {
-    let mut ctx = stages::Context::new(selection, target.to_path_buf())?;
-    ctx.add_features(&["kunit"]);
+    let ctx = stages::Context::with_features(selection, target.to_path_buf(), &["kunit"])?;
     Ok(match kernel::package(&ctx)?.ccache_stats() {
         Some(stats) => stats.describe(),
         None => "none".to_string(),

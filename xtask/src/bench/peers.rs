@@ -143,8 +143,8 @@ pub fn host_root(bench: &Bench, report: &mut Report) -> Result<()> {
     let root = ["--rootfs".to_string(), "/".to_string()];
     // builds the workbench kernel (feature root) where the tests have not
     xtask.run("tcg", &root, &["true"])?;
-    let mut root_ctx = stages::Context::new(&bench.selection, user.layout.target().to_path_buf())?;
-    root_ctx.add_features(&["root"]);
+    let target = user.layout.target().to_path_buf();
+    let root_ctx = stages::Context::with_features(&bench.selection, target, &["root"])?;
     let (kernel, _) = stages::kernel::build(&root_ctx)?;
     let image = kernel.image.display().to_string();
     let version = cmd!(user.sh, "vng --version").quiet().read().unwrap_or_default();
