@@ -254,8 +254,9 @@ fn boot_and_test(ctx: &Context, plan: &Plan, built: &pipeline::Built) -> Outcome
     let boot = boots::by_name("initramfs");
     let result: Result<Outcome> = if plan.command.is_empty() {
         (|| {
-            let machine = machine::machine(ctx, built, &Request::new(boot, Speed::Fast), options)?;
-            let mut session = machine::spawn(ctx, &machine, boot)?;
+            let machine =
+                machine::machine(ctx.site(), built, &Request::new(boot, Speed::Fast), options)?;
+            let mut session = machine::spawn(ctx.site(), &machine, boot)?;
             let checked = checks::as_the_tutorial_shows(
                 &mut session,
                 &built.kernel.release,
@@ -274,7 +275,7 @@ fn boot_and_test(ctx: &Context, plan: &Plan, built: &pipeline::Built) -> Outcome
     } else {
         (|| {
             let request = Request { init: Init::Runner, ..Request::new(boot, Speed::Fast) };
-            let machine = machine::machine(ctx, built, &request, options)?;
+            let machine = machine::machine(ctx.site(), built, &request, options)?;
             let run_options = runner::Options {
                 verbose: plan.verbose,
                 stdout: if plan.verbose {
@@ -282,9 +283,9 @@ fn boot_and_test(ctx: &Context, plan: &Plan, built: &pipeline::Built) -> Outcome
                 } else {
                     Box::new(std::io::sink())
                 },
-                ..runner::Options::for_command(ctx, options, plan.timeout)
+                ..runner::Options::for_command(ctx.site(), options, plan.timeout)
             };
-            Ok(match runner::run(ctx, machine, &plan.command, run_options) {
+            Ok(match runner::run(ctx.site(), machine, &plan.command, run_options) {
                 runner::Outcome::Exited(runner::GUEST_FAILED) => {
                     Outcome::MachineFailed("the command exited 125".into())
                 }

@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use arch::Arch;
 use qemu::{devices::Forward, Accel, AccelChoice, Machine, Session};
-use stages::{features, kernel::Kernel, layout::ImagePaths, Built, Context};
+use stages::{features, kernel::Kernel, layout::ImagePaths, Built, Site};
 
 use crate::{
     boots::{Boot, Image, Ready},
@@ -180,7 +180,7 @@ impl<'a> Request<'a> {
 /// The machine for `request` on the context's architecture. The kernel is checked first for the
 /// symbols the boot's features need.
 pub fn machine(
-    ctx: &Context,
+    site: Site<'_>,
     built: &Built,
     request: &Request,
     options: &Options,
@@ -188,15 +188,15 @@ pub fn machine(
     let config_text = std::fs::read_to_string(&built.kernel.config)
         .with_context(|| format!("reading {}", built.kernel.config.display()))?;
     let kernel_config = kconfig::parse_config(&config_text);
-    check_kernel_has(ctx, built, request.boot, &kernel_config)?;
+    check_kernel_has(site, built, request.boot, &kernel_config)?;
     if let (Image::Initrd, Some(why)) = (request.boot.image, &built.images.initrd_skipped) {
         bail!("{why}\nboot the initramfs instead (--initramfs), or make the overlay smaller");
     }
     // flags check this before any build; options made otherwise (the bench's) are checked here
     mount_points(&options.shares).map_err(anyhow::Error::msg)?;
     let mut machine =
-        assemble(ctx.arch, &built.kernel, &built.images, &kernel_config, request, options);
-    machine.accel = accel(ctx, built, options.accel, request)?;
+        assemble(site.arch, &built.kernel, &built.images, &kernel_config, request, options);
+    machine.accel = accel(site, built, options.accel, request)?;
     Ok(machine)
 }
 
@@ -332,18 +332,18 @@ pub fn arch_machine(arch: &Arch, kernel: &Path, speed: Speed) -> Machine {
     machine
 }
 
-fn accel(ctx: &Context, built: &Built, choice: AccelChoice, request: &Request) -> Result<Accel> {
-    accel_for(ctx, &built.kernel, choice, request.probe_accel, request.announce)
+fn accel(site: Site<'_>, built: &Built, choice: AccelChoice, request: &Request) -> Result<Accel> {
+    accel_for(site, &built.kernel, choice, request.probe_accel, request.announce)
 }
 
 fn accel_for(
-    ctx: &Context,
+    site: Site<'_>,
     kernel: &Kernel,
     choice: AccelChoice,
     probe_accel: bool,
     announce: bool,
 ) -> Result<Accel> {
-    let arch = ctx.arch;
+    let arch = site.arch;
     if !arch.is_host() {
         // KVM runs only the host's own instruction set
         if choice == AccelChoice::Kvm {
@@ -361,7 +361,7 @@ fn accel_for(
         }
         return Ok(if choice == AccelChoice::Kvm { Accel::Kvm } else { Accel::Tcg });
     }
-    let (accel, reason) = resolve(ctx, kernel, choice)?;
+    let (accel, reason) = resolve(site, kernel, choice)?;
     if announce {
         eprintln!("accelerator: {reason}");
     }
@@ -370,21 +370,21 @@ fn accel_for(
 
 /// The accelerator `choice` gives on this host for the built kernel, and why: KVM only for the
 /// host's own architecture, and then only where the probe boots it.
-pub fn resolve(ctx: &Context, kernel: &Kernel, choice: AccelChoice) -> Result<(Accel, String)> {
-    let arch = ctx.arch;
+pub fn resolve(site: Site<'_>, kernel: &Kernel, choice: AccelChoice) -> Result<(Accel, String)> {
+    let arch = site.arch;
     if !arch.is_host() {
         return Ok((Accel::Tcg, format!("kvm: {} is not this host's architecture", arch.name)));
     }
     // the probe boots the row's own board and console (an aarch64 QEMU has no default board)
     let machine = arch_machine(arch, &kernel.image, Speed::Tutorial);
-    qemu::resolve_accel(choice, &machine, &arch.console, &ctx.layout.kvm_probe_cache())
+    qemu::resolve_accel(choice, &machine, &arch.console, &site.layout.kvm_probe_cache())
 }
 
 /// A machine that boots `kernel` alone, with no root file system, on the fast machine: what
 /// KUnit's built-in suites need (they run as the kernel boots, and `kunit_shutdown=poweroff`
 /// ends it: kunit.py's way), so that no BusyBox and no image is built for them.
 pub fn kernel_alone(
-    ctx: &Context,
+    site: Site<'_>,
     kernel: &Kernel,
     options: &Options,
     append: &[String],
@@ -395,7 +395,7 @@ pub fn kernel_alone(
     let config = kconfig::parse_config(&text);
     let kernel_has =
         |symbol: &str| config.get(&format!("CONFIG_{symbol}")) == Some(&kconfig::Value::Yes);
-    let arch = ctx.arch;
+    let arch = site.arch;
     let kernel_file = match arch.fast_vmlinux_if() {
         Some(symbol) if kernel_has(symbol) => &kernel.vmlinux,
         _ => &kernel.image,
@@ -408,7 +408,7 @@ pub fn kernel_alone(
     machine.append.extend(options.append.iter().cloned());
     machine.memory_mib = options.memory_mib;
     machine.extra_args = options.qemu_args.iter().map(Into::into).collect();
-    machine.accel = accel_for(ctx, kernel, options.accel, true, announce)?;
+    machine.accel = accel_for(site, kernel, options.accel, true, announce)?;
     Ok(machine)
 }
 
@@ -498,12 +498,12 @@ pub fn parse_socket_path(text: &str) -> Result<PathBuf, String> {
 /// Fails before QEMU starts when the built kernel lacks a symbol the boot's features need (a
 /// user's fragment turned it off), naming each and what to do.
 fn check_kernel_has(
-    ctx: &Context,
+    site: Site<'_>,
     built: &Built,
     boot: &Boot,
     config: &BTreeMap<String, kconfig::Value>,
 ) -> Result<()> {
-    let missing = features::missing_in_kernel(&ctx.repo, &ctx.arch.name, boot.needs, config)?;
+    let missing = features::missing_in_kernel(site.repo, &site.arch.name, boot.needs, config)?;
     if !missing.is_empty() {
         bail!(
             "the {} boot needs what the kernel {} lacks:\n  {}\nbuild a kernel that has it: drop \
@@ -517,8 +517,8 @@ fn check_kernel_has(
 }
 
 /// Starts `machine` headless, its console logged under the boot's name.
-pub fn spawn(ctx: &Context, machine: &Machine, boot: &Boot) -> Result<Session> {
-    Session::spawn(machine, &ctx.layout.log(&format!("boot-{}", boot.name)))
+pub fn spawn(site: Site<'_>, machine: &Machine, boot: &Boot) -> Result<Session> {
+    Session::spawn(machine, &site.layout.log(&format!("boot-{}", boot.name)))
 }
 
 /// Waits until the guest is ready as its row says (answering askfirst's "Please press Enter"

@@ -48,7 +48,7 @@ use qemu::{
 };
 use stages::{
     layout::{Layout, RunFiles},
-    Context,
+    Site,
 };
 
 use crate::{
@@ -99,13 +99,13 @@ pub struct Options {
 impl Options {
     /// A command's run as `run -- CMD` makes it, on a machine made with `machine`'s options:
     /// its stdout this process's, the console in the `command` log.
-    pub fn for_command(ctx: &Context, machine: &crate::Options, timeout: Duration) -> Options {
+    pub fn for_command(site: Site<'_>, machine: &crate::Options, timeout: Duration) -> Options {
         Options {
             reaches_host: machine.reaches_host(),
             timeout,
             verbose: false,
             waits_for_debugger: false,
-            console_log: ctx.layout.log("command"),
+            console_log: site.layout.log("command"),
             stdout: Box::new(std::io::stdout()),
             console_copy: None,
             warm: false,
@@ -236,34 +236,34 @@ fn verdict(
 /// `options.warm`, the machine starts from its saved state when there is one ([`warm`]), and is
 /// saved when there is none; a restore that fails falls back to a boot, once. Every way the
 /// run ends is an [`Outcome`]: a failure of the machine or of the tool around it too.
-pub fn run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Outcome {
-    try_run(ctx, machine, argv, options).unwrap_or_else(Outcome::from_error)
+pub fn run(site: Site<'_>, machine: Machine, argv: &[String], options: Options) -> Outcome {
+    try_run(site, machine, argv, options).unwrap_or_else(Outcome::from_error)
 }
 
-fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -> Result<Outcome> {
-    sweep_dead_runs(&ctx.layout.runs());
+fn try_run(site: Site<'_>, machine: Machine, argv: &[String], options: Options) -> Result<Outcome> {
+    sweep_dead_runs(&site.layout.runs());
     // a guest that reaches nothing of the host's is done once its status is in: its poweroff
     // (a tenth of a second under TCG) would change nothing anyone sees
     let ends_at_status = options.reaches_host.is_none();
     let finish = |started, options| finish(started, argv, options, ends_at_status);
     let cold_because = match options.warm {
         false => Some("not asked for (--cold, or a command that needs a boot)".to_string()),
-        true if !ctx.arch.warm_starts => {
-            Some(format!("not on {} (arches.toml says why)", ctx.arch.name))
+        true if !site.arch.warm_starts => {
+            Some(format!("not on {} (arches.toml says why)", site.arch.name))
         }
         true => warm::cannot(options.reaches_host.as_deref(), options.waits_for_debugger),
     };
     if let Some(why) = cold_because {
         say(&options, &format!("warm start: none, a boot ({why})"));
         let mut machine = machine;
-        let ports = Ports::add(ctx, &mut machine, false, &options)?;
+        let ports = Ports::add(site, &mut machine, false, &options)?;
         let started = boot(machine, ports, argv, None, &options)?;
         return finish(started, options);
     }
     // the run's own ports in the machine: the fingerprint is of exactly what QEMU is given
     let mut warm_machine = machine.clone();
-    let ports = Ports::add(ctx, &mut warm_machine, true, &options)?;
-    let state = ctx.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0.dir)?);
+    let ports = Ports::add(site, &mut warm_machine, true, &options)?;
+    let state = site.layout.warm_state(&warm::fingerprint(&warm_machine, &ports.dir.0.dir)?);
     if !warm::is_saved(&state) {
         let started = boot(warm_machine, ports, argv, Some(&state), &options)?;
         return finish(started, options);
@@ -289,7 +289,7 @@ fn try_run(ctx: &Context, machine: Machine, argv: &[String], options: Options) -
             // a state that does not load is of no use to the next run either
             warm::forget(&state);
             let mut machine = machine;
-            let ports = Ports::add(ctx, &mut machine, true, &options)?;
+            let ports = Ports::add(site, &mut machine, true, &options)?;
             let started = boot(machine, ports, argv, Some(&state), &options)?;
             finish(started, options)
         }
@@ -321,13 +321,13 @@ impl Ports {
     /// A new run folder, and the runner's ports in `machine`; `warm`: stdin always (a saved
     /// machine has one set of devices), and the runner asked to wait for its command after a
     /// first line ([`protocol::WARM`]).
-    fn add(ctx: &Context, machine: &mut Machine, warm: bool, options: &Options) -> Result<Ports> {
-        let dir = RunDir::create(&ctx.layout)?;
+    fn add(site: Site<'_>, machine: &mut Machine, warm: bool, options: &Options) -> Result<Ports> {
+        let dir = RunDir::create(site.layout)?;
         let (stdout_file, stderr_file) = (dir.0.stdout.clone(), dir.0.stderr.clone());
         for file in [&stdout_file, &stderr_file] {
             File::create(file).with_context(|| format!("creating {}", file.display()))?;
         }
-        machine.devices.extend(devices::virtio_serial(&ctx.arch.virtio));
+        machine.devices.extend(devices::virtio_serial(&site.arch.virtio));
         for (port, file) in [(protocol::STDOUT, &stdout_file), (protocol::STDERR, &stderr_file)] {
             machine.devices.extend(devices::virtio_port(
                 port.id,

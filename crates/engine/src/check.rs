@@ -42,11 +42,12 @@ pub fn check(
     let speed = if tutorial { Speed::Tutorial } else { Speed::Fast };
     let mut pictured = Vec::new();
     for boot in &asked.boots {
-        let mut machine = machine::machine(&ctx, &built, &Request::new(boot, speed), options)?;
+        let mut machine =
+            machine::machine(ctx.site(), &built, &Request::new(boot, speed), options)?;
         if let Some(uboot) = &uboot {
             uboot::through(&mut machine, uboot);
         }
-        let mut session = machine::spawn(&ctx, &machine, boot)?;
+        let mut session = machine::spawn(ctx.site(), &machine, boot)?;
         let through_uboot = match &uboot {
             Some(uboot) => uboot::through_uboot(&mut session, &machine, uboot),
             None => Ok(()),

@@ -126,7 +126,7 @@ fn build_and_boot(
         announce: asked.verbose,
         ..Request::new(boots::by_name("initramfs"), Speed::Fast)
     };
-    let machine = machine::machine(&ctx, &images, &request, options)?;
+    let machine = machine::machine(ctx.site(), &images, &request, options)?;
     let copy = Arc::new(Mutex::new(Vec::new()));
     // the runner's output as it comes, with --verbose; the summary is stdout's
     let shown: Box<dyn Write + Send> = match asked.verbose {
@@ -137,12 +137,12 @@ fn build_and_boot(
         verbose: asked.verbose,
         console_log: ctx.layout.log("kselftest"),
         stdout: Box::new(Tee { out: shown, copy: Arc::clone(&copy) }),
-        ..runner::Options::for_command(&ctx, options, asked.timeout)
+        ..runner::Options::for_command(ctx.site(), options, asked.timeout)
     };
     let argv = boot::kselftest::command(asked.test_timeout);
     let started = Instant::now();
     let machine_failure =
-        runner::run(&ctx, machine, &argv, run_options).failure().map(|f| f.message.clone());
+        runner::run(ctx.site(), machine, &argv, run_options).failure().map(|f| f.message.clone());
     artifact::record_timing("kselftest boot and run", started.elapsed().as_secs_f64());
     let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
     Ok((stdout, built.failures, machine_failure))

@@ -79,7 +79,7 @@ fn with_modules(
         announce: asked.verbose,
         ..Request::new(boots::by_name("initramfs"), Speed::Fast)
     };
-    let machine = machine::machine(&ctx, &built, &request, options)?;
+    let machine = machine::machine(ctx.site(), &built, &request, options)?;
     let console_log = ctx.layout.log("kunit");
     let console = Arc::new(Mutex::new(String::new()));
     let run_options = runner::Options {
@@ -90,10 +90,10 @@ fn with_modules(
         console_copy: Some(Arc::clone(&console)),
         warm: !asked.cold,
         stdin_bytes: Some(modules.archive(ctx.source_date_epoch)?),
-        ..runner::Options::for_command(&ctx, options, asked.timeout)
+        ..runner::Options::for_command(ctx.site(), options, asked.timeout)
     };
     let argv = ["sh".to_string(), "-c".to_string(), kunit::unpack_and_load_test_modules()];
-    let machine_failure = match runner::run(&ctx, machine, &argv, run_options) {
+    let machine_failure = match runner::run(ctx.site(), machine, &argv, run_options) {
         runner::Outcome::Exited(0) => None,
         runner::Outcome::Failed(failure) => Some(failure.message),
         other => Some(format!("loading the test modules failed (exit {})", other.exit_code())),
@@ -114,8 +114,13 @@ fn alone(
     let ctx = crate::prepare::context_for(selection, target, options, &["kunit"])?;
     stages::hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Kernel, Step::Qemu], install_deps)?;
     let (kernel, _) = stages::kernel::build(&ctx)?;
-    let machine =
-        machine::kernel_alone(&ctx, &kernel, options, &[kunit::SHUTDOWN.into()], asked.verbose)?;
+    let machine = machine::kernel_alone(
+        ctx.site(),
+        &kernel,
+        options,
+        &[kunit::SHUTDOWN.into()],
+        asked.verbose,
+    )?;
     let console_log = ctx.layout.log("kunit");
     let limits = qemu::Limits { whole_session: asked.timeout, silence: runner::BOOT_SILENCE };
     let mut session = qemu::Session::spawn_with_limits(&machine, &console_log, limits)?;

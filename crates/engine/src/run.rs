@@ -47,7 +47,7 @@ pub fn interactive(
     // a dry run prints what would run, and probing KVM would start a QEMU
     let boot = asked.boot;
     let request = Request { probe_accel: !asked.dry_run, ..Request::new(boot, speed) };
-    let mut machine = machine::machine(&ctx, &built, &request, options)?;
+    let mut machine = machine::machine(ctx.site(), &built, &request, options)?;
     announce_gdb(&ctx, &built, asked.gdb);
     if let Some(uboot) = &uboot {
         uboot::through(&mut machine, uboot);
@@ -71,7 +71,7 @@ pub fn interactive(
     // quit QEMU (a script, `</dev/null`), the run ends at the line
     if let (boots::Ready::Prints(line), None, None) = (boot.ready, &uboot, asked.gdb) {
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            let mut session = machine::spawn(&ctx, &machine, boot)?;
+            let mut session = machine::spawn(ctx.site(), &machine, boot)?;
             let printed = machine::wait_ready(&mut session, boot);
             let transcript = session.transcript();
             print!("{transcript}");
@@ -138,7 +138,7 @@ pub fn command(
         announce: asked.verbose || asked.dry_run,
         ..Request::new(boot, Speed::Fast)
     };
-    let machine = machine::machine(&ctx, &built, &request, options)?;
+    let machine = machine::machine(ctx.site(), &built, &request, options)?;
     announce_gdb(&ctx, &built, asked.gdb);
     if asked.dry_run {
         println!("{}", qemu::command_line(&machine));
@@ -151,10 +151,10 @@ pub fn command(
         folder: options.root.as_deref().and_then(|root| {
             boot::user_root::guest_folder(root, &std::env::current_dir().ok()?.canonicalize().ok()?)
         }),
-        ..runner::Options::for_command(&ctx, options, asked.timeout)
+        ..runner::Options::for_command(ctx.site(), options, asked.timeout)
     };
     if !asked.results {
-        let outcome = runner::run(&ctx, machine, &asked.argv, run_options);
+        let outcome = runner::run(ctx.site(), machine, &asked.argv, run_options);
         if let Some(failure) = outcome.failure() {
             eprintln!("error: {}", failure.message);
         }
@@ -163,7 +163,7 @@ pub fn command(
     let copy = Arc::new(Mutex::new(Vec::new()));
     run_options.stdout =
         Box::new(crate::reports::Tee { out: std::io::stdout(), copy: Arc::clone(&copy) });
-    let outcome = runner::run(&ctx, machine, &asked.argv, run_options);
+    let outcome = runner::run(ctx.site(), machine, &asked.argv, run_options);
     let stdout = String::from_utf8_lossy(&copy.lock().expect("the copy's lock")).into_owned();
     let machine_failure = outcome.failure().map(|failure| failure.message.clone());
     let mut run =

@@ -35,7 +35,7 @@ pub fn write_job(
 ) -> Result<()> {
     let request =
         Request { probe_accel: false, announce: false, ..Request::new(boot, Speed::Tutorial) };
-    let mut machine = machine::machine(ctx, built, &request, options)?;
+    let mut machine = machine::machine(ctx.site(), built, &request, options)?;
     // a panic ends QEMU (panic=-1, -no-reboot), which LAVA sees as the connection closing
     machine.headless = true;
     let rootfs = machine.initrd.clone().context("the boot has an image")?;

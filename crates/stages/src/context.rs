@@ -49,7 +49,22 @@ pub fn repo() -> PathBuf {
     crate_dir.ancestors().nth(2).expect("crates/stages sits two folders below the root").into()
 }
 
+/// What the boot side needs of a context, and no more: where runs, logs, locks and saved
+/// machines go, the architecture's row, and the repository (its feature table). A boot decides
+/// no flavour and builds nothing.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    pub layout: &'a Layout,
+    pub arch: &'static Arch,
+    pub repo: &'a Path,
+}
+
 impl Context {
+    /// What the boot side needs of this context ([`Site`]).
+    pub fn site(&self) -> Site<'_> {
+        Site { layout: &self.layout, arch: self.arch, repo: &self.repo }
+    }
+
     /// `selection` building into `target` (cargo's target folder, or the benchmark's own).
     pub fn new(selection: &Selection, target: PathBuf) -> Result<Context> {
         Context::with_features(selection, target, &[])

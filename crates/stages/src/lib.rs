@@ -25,7 +25,7 @@ pub mod summary;
 pub mod tuxmake;
 pub mod uboot;
 
-pub use context::Context;
+pub use context::{Context, Site};
 pub use pipeline::Built;
 pub use selection::{Selection, Sources, UbootSelection};
 

@@ -38,7 +38,7 @@ const IN_A_ROW: usize = 16;
 /// and the BusyBox images again with zstd. Every boot goes through the one boot path.
 pub fn boot_times(bench: &Bench, built: &Built, report: &mut Report) -> Result<()> {
     let (ctx, boots) = (&bench.ctx, bench.boots);
-    let (auto, reason) = machine::resolve(ctx, &built.kernel, AccelChoice::Auto)?;
+    let (auto, reason) = machine::resolve(ctx.site(), &built.kernel, AccelChoice::Auto)?;
     let mut accels = vec![AccelChoice::Tcg];
     if auto == Accel::Kvm {
         accels.push(AccelChoice::Kvm);
@@ -55,11 +55,12 @@ pub fn boot_times(bench: &Bench, built: &Built, report: &mut Report) -> Result<(
         let options = Options::plain(accel);
         // the median boot, with its phases
         let boot_phases = |boot: &'static Boot, built: &Built, speed: Speed| {
-            let machine = machine::machine(ctx, built, &Request::new(boot, speed), &options)?;
+            let machine =
+                machine::machine(ctx.site(), built, &Request::new(boot, speed), &options)?;
             median_by(
                 boots,
                 || {
-                    let mut session = machine::spawn(ctx, &machine, boot)?;
+                    let mut session = machine::spawn(ctx.site(), &machine, boot)?;
                     let ready = machine::wait_ready(&mut session, boot)?;
                     Ok((ready, timeline::phases(&session, ready)))
                 },
@@ -259,7 +260,7 @@ pub fn uboot(
     // (to the prompt, to the kernel's first line), the median boot by the prompt
     let measure = |machine: &qemu::Machine, via_uboot: bool| -> Result<(Duration, Duration)> {
         median_of(boots, || {
-            let mut session = machine::spawn(ctx, machine, boot)?;
+            let mut session = machine::spawn(ctx.site(), machine, boot)?;
             if via_uboot {
                 uboot::through_uboot(&mut session, machine, &rom)?;
             }
@@ -302,7 +303,7 @@ pub fn initramfs_boot(bench: &Bench, actx: &Context, report: &mut Report) -> Res
     let boot = boots::by_name("initramfs");
     let machine = common::tutorial_machine(actx, &built, boot)?;
     let ready = median_of(bench.boots, || {
-        let mut session = machine::spawn(actx, &machine, boot)?;
+        let mut session = machine::spawn(actx.site(), &machine, boot)?;
         machine::wait_ready(&mut session, boot)
     })?;
     let name = format!("{} initramfs to prompt, tcg (median of {})", actx.arch.name, bench.boots);

@@ -43,7 +43,7 @@ pub fn tutorial_machine(
     boot: &'static boot::boots::Boot,
 ) -> Result<qemu::Machine> {
     let request = boot::Request::new(boot, boot::Speed::Tutorial);
-    boot::machine::machine(ctx, built, &request, &boot::Options::plain(AccelChoice::Tcg))
+    boot::machine::machine(ctx.site(), built, &request, &boot::Options::plain(AccelChoice::Tcg))
 }
 
 /// The same build with zstd images, made by the images stage itself, to say what zstd changes

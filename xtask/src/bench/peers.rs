@@ -262,7 +262,7 @@ pub fn edit_loop(bench: &Bench, report: &mut Report) -> Result<()> {
     let tutorial = median_of(3, || {
         touch()?;
         let make = build.build(&format!("make {target} after touching {EDITED}"), &[&target])?;
-        let mut session = machine::spawn(&tree_ctx, &machine, boot)?;
+        let mut session = machine::spawn(tree_ctx.site(), &machine, boot)?;
         Ok(make + machine::wait_ready(&mut session, boot)?)
     })?;
     let figure = report.seconds(
