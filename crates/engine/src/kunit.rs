@@ -14,7 +14,7 @@ use boot::{
     machine::{self, Init, Request, Speed},
     runner,
 };
-use stages::{hostdeps::Step, pipeline, summary::Summary, Selection};
+use stages::{hostdeps::Step, pipeline, summary::Summary, Context, Selection};
 
 /// What a KUnit run is asked for, besides the selection and the machine.
 pub struct Kunit {
@@ -38,9 +38,10 @@ pub fn run(
     asked: &Kunit,
 ) -> Result<results::Run> {
     options.append.extend(kunit::kernel_args(&asked.glob));
+    let ctx = crate::prepare::context_for(selection, target, &options, &["kunit"])?;
     let (console_log, console, machine_failure) = match selection.modules.is_empty() {
-        true => alone(selection, target, install_deps, &options, asked)?,
-        false => with_modules(selection, target, install_deps, &options, asked)?,
+        true => alone(&ctx, install_deps, &options, asked)?,
+        false => with_modules(&ctx, install_deps, &options, asked)?,
     };
     let results = kunit::read_console(&console);
     let mut run = results::Run::new("kunit", results, machine_failure);
@@ -61,16 +62,14 @@ type Console = (PathBuf, String, Option<String>);
 /// the fast machine (from its saved state when there is one: the built-in suites' console is
 /// kept with it), sends it the modules and loads them.
 fn with_modules(
-    selection: &Selection,
-    target: PathBuf,
+    ctx: &Context,
     install_deps: bool,
     options: &boot::Options,
     asked: &Kunit,
 ) -> Result<Console> {
-    let ctx = crate::prepare::context_for(selection, target, options, &["kunit"])?;
     let mut summary = Summary::default();
     let (built, modules) =
-        pipeline::build_modules_apart(&ctx, install_deps, &[Step::Qemu], &mut summary)?;
+        pipeline::build_modules_apart(ctx, install_deps, &[Step::Qemu], &mut summary)?;
     if asked.verbose {
         eprint!("{}", summary.render());
     }
@@ -105,15 +104,13 @@ fn with_modules(
 /// KUnit's built-in suites alone: the KUnit kernel booted with no root file system (no BusyBox,
 /// no image built), powered off by KUnit once its suites have run, as kunit.py does.
 fn alone(
-    selection: &Selection,
-    target: PathBuf,
+    ctx: &Context,
     install_deps: bool,
     options: &boot::Options,
     asked: &Kunit,
 ) -> Result<Console> {
-    let ctx = crate::prepare::context_for(selection, target, options, &["kunit"])?;
     stages::hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Kernel, Step::Qemu], install_deps)?;
-    let (kernel, _) = stages::kernel::build(&ctx)?;
+    let (kernel, _) = stages::kernel::build(ctx)?;
     let machine = machine::kernel_alone(
         ctx.site(),
         &kernel,
