@@ -10,6 +10,9 @@ use anyhow::{Context, Result};
 /// an old report, or none, for this run's.
 pub const REPORT_UNWRITTEN: u8 = 74;
 
+/// A report's text from a run's results.
+type Render = fn(&results::Run) -> String;
+
 /// Where a run's results are written, besides the summary on the terminal.
 #[derive(Debug, Default, Clone)]
 pub struct Reports {
@@ -24,17 +27,19 @@ impl Reports {
         self.junit.is_some() || self.json.is_some()
     }
 
-    /// The files asked for, each with its flag.
-    fn files(&self) -> impl Iterator<Item = (&'static str, &PathBuf)> {
-        [("--junit", &self.junit), ("--json", &self.json)]
+    /// The files asked for, each with its flag and what writes its text.
+    fn files(&self) -> impl Iterator<Item = (&'static str, &PathBuf, Render)> {
+        let junit: Render = results::Run::junit;
+        let json: Render = results::Run::json;
+        [("--junit", &self.junit, junit), ("--json", &self.json, json)]
             .into_iter()
-            .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p)))
+            .filter_map(|(flag, path, render)| path.as_ref().map(|p| (flag, p, render)))
     }
 
     /// The report files can be written (their folders exist and take a file, or they are
     /// devices): said once, before a kernel is built.
     pub fn check(&self) -> Result<()> {
-        for (flag, path) in self.files() {
+        for (flag, path, _) in self.files() {
             artifact::user_file::check(path)
                 .with_context(|| format!("{flag} {}", path.display()))?;
         }
@@ -59,12 +64,8 @@ impl Reports {
     /// stderr with its file.
     pub fn write(&self, run: &results::Run, terminal: &mut dyn Write) -> bool {
         let mut written = true;
-        for (flag, path) in self.files() {
-            let text = match flag {
-                "--junit" => run.junit(),
-                _ => run.json(),
-            };
-            match artifact::user_file::write(path, text.as_bytes()) {
+        for (flag, path, render) in self.files() {
+            match artifact::user_file::write(path, render(run).as_bytes()) {
                 Ok(()) => {
                     let _ = writeln!(terminal, "wrote {}", path.display());
                 }

@@ -85,17 +85,17 @@ pub fn build(ctx: &Context) -> Result<(Kernel, Outcome)> {
     let package = package(ctx)?;
     let mut fingerprint = package.fingerprint()?;
     fingerprint.add("image", &ctx.arch.kernel_image);
-    let out_dir = ctx.layout.kernel_images(&ctx.kernel_flavour());
+    let flavour = ctx.kernel_flavour();
+    let out_dir = ctx.layout.kernel_images(&flavour);
     let mut targets = vec![ctx.arch.kernel_target.clone()];
     targets.extend(features::kernel_make_targets(ctx.profile, &ctx.extra_features)?);
     fingerprint.add("targets", targets.join(" "));
     let kernel = Kernel::in_dir(ctx, &out_dir, &package.build_dir, String::new());
     let outputs = vec![kernel.image.clone(), kernel.vmlinux.clone()];
-    let stamp = ctx.layout.kernel_stamp(&ctx.kernel_flavour());
-    let done = package.build(fingerprint, stamp, outputs, |build| {
+    let done = package.build(fingerprint, ctx.layout.kernel_stamp(&flavour), outputs, |build| {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         build.build(&format!("make {}", targets.join(" ")), &targets)?;
-        copy_products(ctx, &package.build_dir, &kernel)
+        copy_products(ctx, &package.build_dir, &kernel, &ctx.layout.kernel_release(&flavour))
     })?;
     // beside the stage: a folder built before the file existed gets it without a rebuild
     crate::tuxmake::write(ctx, &out_dir)?;
@@ -117,14 +117,19 @@ pub fn configure(ctx: &Context) -> Result<()> {
     package(ctx)?.configure_only()
 }
 
-fn copy_products(ctx: &Context, build_dir: &Path, kernel: &Kernel) -> Result<()> {
+fn copy_products(
+    ctx: &Context,
+    build_dir: &Path,
+    kernel: &Kernel,
+    release_to: &Path,
+) -> Result<()> {
     let release_file = build_dir.join("include/config/kernel.release");
     let release = std::fs::read_to_string(&release_file)
         .with_context(|| format!("reading {}", release_file.display()))?;
     artifact::copy_atomic(&build_dir.join(&ctx.arch.kernel_image), &kernel.image)?;
     artifact::copy_atomic(&build_dir.join("vmlinux"), &kernel.vmlinux)?;
     artifact::copy_atomic(&build_dir.join(".config"), &kernel.config)?;
-    artifact::write_atomic(&ctx.layout.kernel_release(&ctx.kernel_flavour()), |f| {
+    artifact::write_atomic(release_to, |f| {
         use std::io::Write;
         Ok(f.write_all(release.as_bytes())?)
     })

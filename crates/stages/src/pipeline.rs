@@ -36,6 +36,24 @@ pub fn build_all(
     extra_needs: &[Step],
     summary: &mut Summary,
 ) -> Result<Built> {
+    let KernelAndModules { kernel, modules } =
+        kernel_and_modules(ctx, install_deps, extra_needs, summary)?;
+    let Rootfs { busybox, images } = rootfs_stages(ctx, modules.as_ref(), summary)?;
+    Ok(Built { kernel, busybox, images })
+}
+
+/// The kernel and your modules built against it, the host's needs checked first.
+struct KernelAndModules {
+    kernel: Kernel,
+    modules: Option<modules::Modules>,
+}
+
+fn kernel_and_modules(
+    ctx: &Context,
+    install_deps: bool,
+    extra_needs: &[Step],
+    summary: &mut Summary,
+) -> Result<KernelAndModules> {
     let mut needs = vec![Step::Kernel, Step::Busybox, Step::Images];
     needs.extend_from_slice(extra_needs);
     hostdeps::ensure(&ctx.sh, ctx.arch, &needs, install_deps)?;
@@ -49,13 +67,19 @@ pub fn build_all(
             |m| m.files.iter().map(|(_, host, _)| host.clone()).collect(),
         )?)
     };
+    Ok(KernelAndModules { kernel, modules })
+}
+
+/// BusyBox and the images of `ctx`, with `modules` in them when given.
+fn rootfs_stages(
+    ctx: &Context,
+    modules: Option<&modules::Modules>,
+    summary: &mut Summary,
+) -> Result<Rootfs> {
     let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
-    let images = summary.stage(
-        "images",
-        || images::build(ctx, &busybox, modules.as_ref()),
-        ImagePaths::all,
-    )?;
-    Ok(Built { kernel, busybox, images })
+    let images =
+        summary.stage("images", || images::build(ctx, &busybox, modules), ImagePaths::all)?;
+    Ok(Rootfs { busybox, images })
 }
 
 /// The kernel and your modules built against it, with BusyBox and the images without them (the
@@ -69,20 +93,10 @@ pub fn build_modules_apart(
     summary: &mut Summary,
 ) -> Result<(Built, modules::Modules)> {
     anyhow::ensure!(!ctx.selection.modules.is_empty(), "no --module to build apart");
-    let mut needs = vec![Step::Kernel, Step::Busybox, Step::Images];
-    needs.extend_from_slice(extra_needs);
-    hostdeps::ensure(&ctx.sh, ctx.arch, &needs, install_deps)?;
-    let kernel = summary.stage("kernel", || kernel::build(ctx), |k| vec![k.image.clone()])?;
-    let modules = summary.stage(
-        "modules",
-        || modules::build(ctx, &kernel),
-        |m| m.files.iter().map(|(_, host, _)| host.clone()).collect(),
-    )?;
-    let plain = ctx.without_modules()?;
-    let busybox =
-        summary.stage("busybox", || busybox::build(&plain), |b| vec![b.binary.clone()])?;
-    let images =
-        summary.stage("images", || images::build(&plain, &busybox, None), ImagePaths::all)?;
+    let KernelAndModules { kernel, modules } =
+        kernel_and_modules(ctx, install_deps, extra_needs, summary)?;
+    let modules = modules.expect("a selection with modules builds them");
+    let Rootfs { busybox, images } = rootfs_stages(&ctx.without_modules()?, None, summary)?;
     Ok((Built { kernel, busybox, images }, modules))
 }
 
@@ -94,9 +108,7 @@ pub fn build_rootfs(ctx: &Context, install_deps: bool, summary: &mut Summary) ->
         "--module builds against the kernel: use `cargo xtask all` (or run, check), not rootfs"
     );
     hostdeps::ensure(&ctx.sh, ctx.arch, &[Step::Busybox, Step::Images], install_deps)?;
-    let busybox = summary.stage("busybox", || busybox::build(ctx), |b| vec![b.binary.clone()])?;
-    let images = summary.stage("images", || images::build(ctx, &busybox, None), ImagePaths::all)?;
-    Ok(Rootfs { busybox, images })
+    rootfs_stages(ctx, None, summary)
 }
 
 /// The kernel alone, to boot with `rootfs` (made by [`build_rootfs`], perhaps in another target
