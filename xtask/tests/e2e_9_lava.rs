@@ -166,16 +166,11 @@ fn kunit_suites_as_lava_cases() {
     // the example module's suite fails on purpose (one case of three): the job's exit code is 1
     assert_eq!(ran.output.status.code(), Some(1), "{}\n{}", ran.stdout(), ran.stderr());
     assert!(ran.stdout().contains("FAIL kunit.kardel_example"), "{}", ran.stdout());
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let cases: Vec<(&str, &str)> = results["tests"][0]["subtests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|case| (case["name"].as_str().unwrap(), case["status"].as_str().unwrap()))
-        .collect();
+    let cases = first_suites_cases(&json);
     for expected in
         [("load-test-modules", "pass"), ("example", "pass"), ("list-kunit-test", "pass")]
     {
+        let expected = (expected.0.to_string(), expected.1.to_string());
         assert!(cases.contains(&expected), "no {expected:?} in {cases:?}");
     }
 }
@@ -193,14 +188,24 @@ fn kselftests_as_lava_cases() {
     validates("job", Path::new(&job));
     let json = dir.join("kselftest.json");
     let ran = run(xtask(&["lava", &job, "--json", &json.display().to_string()])).ok();
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let cases: Vec<(&str, &str)> = results["tests"][0]["subtests"]
+    let cases = first_suites_cases(&json);
+    let expected = [("size.get_size", "pass"), ("kcmp.kcmp_test", "pass")]
+        .map(|(name, status)| (name.to_string(), status.to_string()));
+    assert_eq!(cases, expected, "{}", ran.stdout());
+}
+
+/// The cases of the first suite of a JSON report, each with its status.
+fn first_suites_cases(json: &Path) -> Vec<(String, String)> {
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    results["tests"][0]["subtests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|case| (case["name"].as_str().unwrap(), case["status"].as_str().unwrap()))
-        .collect();
-    assert_eq!(cases, [("size.get_size", "pass"), ("kcmp.kcmp_test", "pass")], "{}", ran.stdout());
+        .map(|case| {
+            let field = |key: &str| case[key].as_str().unwrap().to_string();
+            (field("name"), field("status"))
+        })
+        .collect()
 }
 
 #[test]
